@@ -1,0 +1,33 @@
+"""Per-device-class choices for generated kernels, kept in one place.
+
+PoCL runs a work-group as a loop over work-items on one thread and vectorises across
+work-items when the body has no loops or calls; its OpenCL builtins are out-of-line calls.
+GPUs want many work-groups of a few hundred work-items and have native builtins.
+See OPENCL_NOTES.md for the measurements behind these choices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str                 # "cpu" or "gpu"
+    compute_units: int
+    max_work_group: int
+    fp64: bool = True
+    gemm_tile: tuple[int, int] = (4, 4)     # outputs per work-item (rows, cols)
+
+    def local_1d(self, n: int) -> int:
+        """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still
+        leaves several work-groups per compute unit."""
+        target = 256 if self.name == "gpu" else 64
+        size = 1
+        while size * 2 <= min(target, self.max_work_group) and n >= size * 2 * \
+                (self.compute_units * 4 if self.name == "cpu" else 1):
+            size *= 2
+        return size
+
+
+CPU = Dialect("cpu", compute_units=2, max_work_group=4096)
+GPU = Dialect("gpu", compute_units=80, max_work_group=1024, gemm_tile=(4, 4))

@@ -1,0 +1,165 @@
+"""Writing one kernel: parameters, index arithmetic, and elementwise expressions.
+
+``KernelWriter`` turns IR values into C expressions at a given index (one C expression per
+dimension of the value's shape). Members of the kernel's group become temporaries; values
+from outside are read from their buffers through their strided view.
+"""
+from __future__ import annotations
+
+import math
+
+from graphnn.ir.graph import Graph
+from graphnn.ir.ops import get
+from graphnn.ir.types import DType, bool_, promote
+from graphnn.ir.views import resolve
+
+
+def literal(value, dtype: DType) -> str:
+    if dtype.is_float:
+        v = float(value)
+        if math.isnan(v):
+            return "NAN"
+        if math.isinf(v):
+            return "INFINITY" if v > 0 else "(-INFINITY)"
+        text = repr(v)
+        return f"{text}f" if dtype.name == "float32" else text
+    if dtype == bool_:
+        return "1" if value else "0"
+    return f"{int(value)}" + ("L" if dtype.name == "int64" else "")
+
+
+def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str], list[str]]:
+    """C statements that split linear index ``var`` into one index per dimension."""
+    lines, names = [], []
+    rest = f"{prefix}_r"
+    lines.append(f"long {rest} = {var};")
+    for d in range(len(shape) - 1, -1, -1):
+        name = f"{prefix}{d}"
+        names.insert(0, name)
+        if d == 0:
+            lines.append(f"long {name} = {rest};")
+        else:
+            lines.append(f"long {name} = {rest} % {shape[d]}; {rest} /= {shape[d]};")
+    return lines, names
+
+
+class KernelWriter:
+    def __init__(self, graph: Graph, name: str):
+        self.graph = graph
+        self.name = name
+        self.params: list[int] = []          # buffer node ids, in argument order
+        self.writable: set[int] = set()
+        self.lines: list[str] = []
+        self.temps: dict[int, str] = {}
+
+    # -- parameters and memory ----------------------------------------------------------
+    def buf(self, node: int, write: bool = False) -> str:
+        if node not in self.params:
+            self.params.append(node)
+        if write:
+            self.writable.add(node)
+        return f"b{node}"
+
+    def ctype(self, node: int) -> str:
+        return self.graph.type(node).dtype.cl
+
+    def address(self, node: int, index: list[str]) -> str:
+        """Element address of ``node`` (a value or a view) at its own per-dim ``index``."""
+        view = resolve(self.graph, node)
+        terms = [str(view.offset)] if view.offset else []
+        for ix, size, stride in zip(index, view.shape, view.strides):
+            if size != 1 and stride != 0:
+                terms.append(ix if stride == 1 else f"({ix})*{stride}")
+        return " + ".join(terms) if terms else "0"
+
+    def load(self, node: int, index: list[str]) -> str:
+        view = resolve(self.graph, node)
+        return f"{self.buf(view.base)}[{self.address(node, index)}]"
+
+    def align(self, node: int, domain_index: list[str]) -> list[str]:
+        """Broadcasting: the index of ``node`` at a position of a (larger) domain."""
+        shape = self.graph.type(node).shape
+        lead = len(domain_index) - len(shape)
+        return ["0" if s == 1 else domain_index[lead + d] for d, s in enumerate(shape)]
+
+    # -- values -----------------------------------------------------------------------------
+    def value(self, node: int, domain_index: list[str]) -> str:
+        if node in self.temps:
+            return self.temps[node]
+        g = self.graph
+        if g.op(node) == "const":
+            return literal(g.attrs(node)["value"], g.type(node).dtype)
+        return self.load(node, self.align(node, domain_index))
+
+    def emit_members(self, members: list[int], domain_index: list[str]) -> None:
+        for m in members:
+            expr = self.expression(m, domain_index)
+            self.lines.append(f"{self.ctype(m)} t{m} = {expr};")
+            self.temps[m] = f"t{m}"
+
+    def expression(self, n: int, idx: list[str]) -> str:
+        g = self.graph
+        op = g.op(n)
+        args = g.args(n)
+        out_t = g.type(n).dtype
+        at = g.attrs(n)
+        if op == "iota":
+            return f"({out_t.cl})({self.align(n, idx)[at['axis']]})"
+        if op == "gather":
+            own = self.align(n, idx)
+            pos = self.value(args[1], idx)
+            src = list(own)
+            src[at["axis"]] = f"(long)({pos})"
+            return self.load(args[0], src)
+        if op == "slice_grad":
+            return self._slice_grad(n, idx)
+        if op == "cast" and out_t == bool_:
+            return f"({self.value(args[0], idx)} != 0)"
+        d = get(op)
+        if d.operand_dtype == "promote":
+            want = g.type(args[0]).dtype
+            for a in args[1:]:
+                want = promote(want, g.type(a).dtype)
+        else:
+            want = out_t
+        vals = []
+        for a in args:
+            v = self.value(a, idx)
+            a_t = g.type(a).dtype
+            if a_t != want and not (op == "where" and a == args[0]):
+                v = f"(({want.cl})({v}))"
+            vals.append(v)
+        expr = d.cl.format(*vals)
+        return expr if op != "cast" else f"(({out_t.cl})({expr}))"
+
+    def _slice_grad(self, n: int, idx: list[str]) -> str:
+        g = self.graph
+        at = g.attrs(n)
+        src = g.args(n)[0]
+        own = self.align(n, idx)
+        conds, pos = [], []
+        for d, (ix, start, step, size) in enumerate(zip(own, at["starts"], at["steps"],
+                                                       g.type(src).shape)):
+            t = f"({ix} - {start})" if start else ix
+            if step == 1:
+                conds.append(f"{t} >= 0 && {t} < {size}")
+                pos.append(t)
+            else:
+                conds.append(f"{t} >= 0 && {t} % {step} == 0 && {t} / {step} < {size}")
+                pos.append(f"{t} / {step}")
+        cond = " && ".join(conds) if conds else "1"
+        return f"(({cond}) ? {self.load(src, pos)} : 0)"
+
+    def store(self, node: int, index: list[str], value: str | None = None) -> None:
+        self.lines.append(f"{self.buf(node, write=True)}"
+                          f"[{self.address(node, index)}] = {value or self.temps[node]};")
+
+    # -- output -----------------------------------------------------------------------------
+    def source(self) -> str:
+        params = []
+        for p in self.params:
+            ct = self.graph.type(p).dtype.cl
+            const = "" if p in self.writable else "const "
+            params.append(f"__global {const}{ct}* restrict b{p}")
+        body = "\n".join("    " + line for line in self.lines)
+        return f"__kernel void {self.name}({', '.join(params)}) {{\n{body}\n}}\n"

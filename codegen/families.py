@@ -1,0 +1,355 @@
+"""Kernel families: one function per group kind, each returning a filled KernelWriter and
+its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md)."""
+from __future__ import annotations
+
+from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.emit import KernelWriter, decompose, literal
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.fusion import Group
+
+
+def _linear_guard(w: KernelWriter, n: int) -> None:
+    w.lines.append("long gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {n}) return;")
+
+
+def _geometry_1d(n: int, d: Dialect) -> tuple[tuple[int], tuple[int]]:
+    local = d.local_1d(n)
+    return ((n + local - 1) // local * local,), (local,)
+
+
+def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[str],
+              members: list[int]) -> None:
+    """Binds the anchor's value and emits the elementwise epilogue and its stores."""
+    w.temps[acc_node] = acc
+    w.emit_members(members, index)
+    for s in g.stores:
+        if s in members or s == acc_node:
+            w.store(s, index)
+
+
+def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    n = 1
+    for s in g.domain:
+        n *= s
+    _linear_guard(w, n)
+    lines, idx = decompose("gid", g.domain, "i")
+    w.lines += lines
+    w.emit_members(g.members, idx)
+    for s in g.stores:
+        w.store(s, idx)
+    return w, *_geometry_1d(n, d)
+
+
+_INIT = {"sum": None, "max": None, "min": None, "argmax": None}
+
+
+def reduce(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    r = g.anchor
+    op = graph.op(r)
+    src = graph.args(r)[0]
+    in_shape = graph.type(src).shape
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    out_shape = graph.type(r).shape
+    n_out = max(1, graph.type(r).numel)
+    _linear_guard(w, n_out)
+    lines, out_idx = decompose("gid", out_shape, "o")
+    w.lines += lines
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    red_shape = tuple(in_shape[a] for a in axes)
+    total = 1
+    for s in red_shape:
+        total *= s
+    # input index: kept dims from the output index, reduced dims from the loop counter
+    in_idx = []
+    for i in range(len(in_shape)):
+        if i in axes:
+            in_idx.append(f"k{axes.index(i)}")
+        else:
+            in_idx.append(out_idx[i] if keep else out_idx[kept.index(i)])
+    acc_t = graph.type(r).dtype.cl if op != "argmax" else graph.type(src).dtype.cl
+    body_lines, red_idx = decompose("r", red_shape, "k")
+
+    def element() -> str:
+        saved = dict(w.temps)
+        start = len(w.lines)
+        w.emit_members(g.prologue, in_idx)
+        v = w.value(src, in_idx)
+        computed = w.lines[start:]
+        del w.lines[start:]
+        w.temps = saved
+        return computed, v
+
+    computed, v = element()
+    w.lines.append(f"{acc_t} acc = 0; long best = 0;")
+    w.lines.append(f"for (long r = 0; r < {total}; r++) {{")
+    w.lines += ["    " + line for line in body_lines + computed]
+    w.lines.append(f"    {acc_t} v = {v};")
+    if op == "sum":
+        w.lines.append("    acc += v;")
+    else:
+        cmp = "<" if op == "min" else ">"
+        w.lines.append(f"    if (r == 0 || v {cmp} acc) {{ acc = v; best = r; }}")
+    w.lines.append("}")
+    result = "acc"
+    if op == "argmax":
+        w.lines.append(f"long res = best % {red_shape[0]};")
+        result = "res"
+    _epilogue(w, g, r, result, out_idx, g.members[g.members.index(r) + 1:]
+              if r in g.members else g.members)
+    return w, *_geometry_1d(n_out, d)
+
+
+def gemm(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    mm = g.anchor
+    a, b = graph.args(mm)
+    at = graph.attrs(mm)
+    m_, n_ = graph.type(mm).shape
+    k_ = graph.type(a).shape[0 if at["ta"] else 1]
+    rm, rn = d.gemm_tile
+    tiles_n, tiles_m = -(-n_ // rn), -(-m_ // rm)
+    t = graph.type(mm).dtype.cl
+    w.lines.append("long tj = get_global_id(0), ti = get_global_id(1);")
+    w.lines.append(f"if (tj >= {tiles_n} || ti >= {tiles_m}) return;")
+    w.lines.append(f"long i0 = ti * {rm}, j0 = tj * {rn};")
+    for r in range(rm):
+        w.lines.append(f"long ia{r} = min(i0 + {r}, {m_ - 1}L);")
+    for c in range(rn):
+        w.lines.append(f"long jb{c} = min(j0 + {c}, {n_ - 1}L);")
+    for r in range(rm):
+        w.lines.append(f"{t} " + ", ".join(f"c{r}_{c} = 0" for c in range(rn)) + ";")
+    w.lines.append(f"for (long k = 0; k < {k_}; k++) {{")
+
+    def opnd(node, trans, row, col):
+        return w.load(node, [col, row] if trans else [row, col])
+
+    for r in range(rm):
+        w.lines.append(f"    {t} a{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
+    for c in range(rn):
+        w.lines.append(f"    {t} b{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
+    for r in range(rm):
+        w.lines.append("    " + " ".join(f"c{r}_{c} += a{r} * b{c};" for c in range(rn)))
+    w.lines.append("}")
+    epi = [m for m in g.members if m != mm]
+    for r in range(rm):
+        for c in range(rn):
+            w.lines.append(f"if (i0 + {r} < {m_} && j0 + {c} < {n_}) {{")
+            start = len(w.lines)
+            saved = dict(w.temps)
+            _epilogue(w, g, mm, f"c{r}_{c}", [f"(i0 + {r})", f"(j0 + {c})"], epi)
+            w.temps = saved
+            w.lines[start:] = ["    " + line for line in w.lines[start:]]
+            w.lines.append("}")
+    return w, (tiles_n, tiles_m), None
+
+
+def _conv_params(graph: Graph, node: int):
+    at = graph.attrs(node)
+    return at["stride"], at["padding"], at["dilation"], at["groups"]
+
+
+def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    cv = g.anchor
+    x, wt = graph.args(cv)
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_params(graph, cv)
+    n, c, h, wd = graph.type(x).shape
+    oc, icg, kh, kw = graph.type(wt).shape
+    t = graph.type(cv).dtype.cl
+    ocg = oc // groups
+    tail = g.tail
+    out_node = tail if tail is not None else cv
+    out_shape = graph.type(out_node).shape
+    total = graph.type(out_node).numel
+    _linear_guard(w, total)
+    lines, idx = decompose("gid", out_shape, "o")
+    w.lines += lines
+    epi = [m for m in g.members if m not in (cv, tail)]
+
+    def conv_at(oh: str, ow: str, pad: str) -> None:
+        xi = lambda ci, hh, ww: w.load(x, [idx[0], ci, hh, ww])  # noqa: E731
+        w.lines.append(f"{pad}{t} acc = 0;")
+        w.lines.append(f"{pad}long cbase = ({idx[1]} / {ocg}) * {icg};")
+        w.lines.append(f"{pad}for (long ic = 0; ic < {icg}; ic++) {{")
+        w.lines.append(f"{pad}  for (long u = 0; u < {kh}; u++) {{")
+        w.lines.append(f"{pad}    long hh = {oh} * {sh} - {ph} + u * {dh};")
+        w.lines.append(f"{pad}    if (hh < 0 || hh >= {h}) continue;")
+        w.lines.append(f"{pad}    for (long v = 0; v < {kw}; v++) {{")
+        w.lines.append(f"{pad}      long ww = {ow} * {sw} - {pw} + v * {dw};")
+        w.lines.append(f"{pad}      if (ww < 0 || ww >= {wd}) continue;")
+        w.lines.append(f"{pad}      acc += {xi('cbase + ic', 'hh', 'ww')} * "
+                       f"{w.load(wt, [idx[1], 'ic', 'u', 'v'])};")
+        w.lines.append(f"{pad}    }}\n{pad}  }}\n{pad}}}")
+
+    if tail is None:
+        conv_at(idx[2], idx[3], "")
+        _epilogue(w, g, cv, "acc", idx, epi)
+        return w, *_geometry_1d(total, d)
+    pat = graph.attrs(tail)
+    (pkh, pkw), (psh, psw), (pph, ppw), (pdh, pdw) = (pat["kernel"], pat["stride"],
+                                                      pat["padding"], pat["dilation"])
+    oh_, ow_ = graph.type(cv).shape[2:]
+    w.lines.append(f"{t} best = {literal(float('-inf'), graph.type(cv).dtype)};")
+    w.lines.append(f"for (long pu = 0; pu < {pkh}; pu++) {{")
+    w.lines.append(f"  long oh = {idx[2]} * {psh} - {pph} + pu * {pdh};")
+    w.lines.append(f"  if (oh < 0 || oh >= {oh_}) continue;")
+    w.lines.append(f"  for (long pv = 0; pv < {pkw}; pv++) {{")
+    w.lines.append(f"    long ow = {idx[3]} * {psw} - {ppw} + pv * {pdw};")
+    w.lines.append(f"    if (ow < 0 || ow >= {ow_}) continue;")
+    start = len(w.lines)
+    conv_at("oh", "ow", "")
+    full = [idx[0], idx[1], "oh", "ow"]
+    saved = dict(w.temps)
+    w.temps[cv] = "acc"
+    w.emit_members(epi, full)
+    for s in g.stores:
+        if s != tail:
+            w.store(s, full)
+    last = w.temps[epi[-1]] if epi else "acc"
+    w.lines.append(f"if ({last} > best) best = {last};")
+    w.temps = saved
+    w.lines[start:] = ["    " + line for line in w.lines[start:]]
+    w.lines.append("  }\n}")
+    w.temps[tail] = "best"
+    if tail in g.stores:
+        w.store(tail, idx)
+    return w, *_geometry_1d(total, d)
+
+
+def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    gy, wt = graph.args(node)
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_params(graph, node)
+    n, c, h, wd = graph.type(node).shape
+    oc, icg, kh, kw = graph.type(wt).shape
+    _, _, oh_, ow_ = graph.type(gy).shape
+    ocg = oc // groups
+    t = graph.type(node).dtype.cl
+    total = graph.type(node).numel
+    _linear_guard(w, total)
+    lines, idx = decompose("gid", graph.type(node).shape, "o")
+    w.lines += lines
+    w.lines += [f"{t} acc = 0;",
+                f"long grp = {idx[1]} / {icg}, icl = {idx[1]} % {icg};",
+                f"for (long oc = grp * {ocg}; oc < (grp + 1) * {ocg}; oc++) {{",
+                f"  for (long u = 0; u < {kh}; u++) {{",
+                f"    long th = {idx[2]} + {ph} - u * {dh};",
+                f"    if (th < 0 || th % {sh} != 0 || th / {sh} >= {oh_}) continue;",
+                f"    for (long v = 0; v < {kw}; v++) {{",
+                f"      long tw = {idx[3]} + {pw} - v * {dw};",
+                f"      if (tw < 0 || tw % {sw} != 0 || tw / {sw} >= {ow_}) continue;",
+                f"      acc += {w.load(gy, [idx[0], 'oc', f'th / {sh}', f'tw / {sw}'])} * "
+                f"{w.load(wt, ['oc', 'icl', 'u', 'v'])};",
+                "    }", "  }", "}"]
+    _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
+    return w, *_geometry_1d(total, d)
+
+
+def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    x, gy = graph.args(node)
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_params(graph, node)
+    n, c, h, wd = graph.type(x).shape
+    oc, icg, kh, kw = graph.type(node).shape
+    _, _, oh_, ow_ = graph.type(gy).shape
+    ocg = oc // groups
+    t = graph.type(node).dtype.cl
+    total = graph.type(node).numel
+    _linear_guard(w, total)
+    lines, idx = decompose("gid", graph.type(node).shape, "o")
+    w.lines += lines
+    w.lines += [f"{t} acc = 0;",
+                f"long ci = ({idx[0]} / {ocg}) * {icg} + {idx[1]};",
+                f"for (long b = 0; b < {n}; b++) {{",
+                f"  for (long p = 0; p < {oh_}; p++) {{",
+                f"    long hh = p * {sh} - {ph} + {idx[2]} * {dh};",
+                f"    if (hh < 0 || hh >= {h}) continue;",
+                f"    for (long q = 0; q < {ow_}; q++) {{",
+                f"      long ww = q * {sw} - {pw} + {idx[3]} * {dw};",
+                f"      if (ww < 0 || ww >= {wd}) continue;",
+                f"      acc += {w.load(x, ['b', 'ci', 'hh', 'ww'])} * "
+                f"{w.load(gy, ['b', idx[0], 'p', 'q'])};",
+                "    }", "  }", "}"]
+    _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
+    return w, *_geometry_1d(total, d)
+
+
+def _pool_attrs(graph: Graph, node: int):
+    at = graph.attrs(node)
+    return at["kernel"], at["stride"], at["padding"], at["dilation"]
+
+
+def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    x = graph.args(node)[0]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_attrs(graph, node)
+    h, wd = graph.type(x).shape[2:]
+    t = graph.type(node).dtype
+    total = graph.type(node).numel
+    _linear_guard(w, total)
+    lines, idx = decompose("gid", graph.type(node).shape, "o")
+    w.lines += lines
+    w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};",
+                f"for (long u = 0; u < {kh}; u++) {{",
+                f"  long hh = {idx[2]} * {sh} - {ph} + u * {dh};",
+                f"  if (hh < 0 || hh >= {h}) continue;",
+                f"  for (long v = 0; v < {kw}; v++) {{",
+                f"    long ww = {idx[3]} * {sw} - {pw} + v * {dw};",
+                f"    if (ww < 0 || ww >= {wd}) continue;",
+                f"    {t.cl} xv = {w.load(x, [idx[0], idx[1], 'hh', 'ww'])};",
+                "    if (xv > best) best = xv;",
+                "  }", "}"]
+    _epilogue(w, g, node, "best", idx, [m for m in g.members if m != node])
+    return w, *_geometry_1d(total, d)
+
+
+def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    gy, x = graph.args(node)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_attrs(graph, node)
+    h, wd = graph.type(x).shape[2:]
+    oh_, ow_ = graph.type(gy).shape[2:]
+    t = graph.type(node).dtype
+    total = graph.type(node).numel
+    _linear_guard(w, total)
+    lines, idx = decompose("gid", graph.type(node).shape, "o")
+    w.lines += lines
+    n0, c0 = idx[0], idx[1]
+    w.lines += [f"{t.cl} acc = 0;",
+                f"for (long u = 0; u < {kh}; u++) {{",
+                f"  long th = {idx[2]} + {ph} - u * {dh};",
+                f"  if (th < 0 || th % {sh} != 0 || th / {sh} >= {oh_}) continue;",
+                f"  for (long v = 0; v < {kw}; v++) {{",
+                f"    long tw = {idx[3]} + {pw} - v * {dw};",
+                f"    if (tw < 0 || tw % {sw} != 0 || tw / {sw} >= {ow_}) continue;",
+                f"    long p = th / {sh}, q = tw / {sw};",
+                # the window's first maximum, in PyTorch's row-major scan order
+                f"    {t.cl} best = {literal(float('-inf'), t)}; long bh = -1, bw = -1;",
+                f"    for (long a = 0; a < {kh}; a++) {{",
+                f"      long hh = p * {sh} - {ph} + a * {dh};",
+                f"      if (hh < 0 || hh >= {h}) continue;",
+                f"      for (long e = 0; e < {kw}; e++) {{",
+                f"        long ww = q * {sw} - {pw} + e * {dw};",
+                f"        if (ww < 0 || ww >= {wd}) continue;",
+                f"        {t.cl} xv = {w.load(x, [n0, c0, 'hh', 'ww'])};",
+                "        if (xv > best || bh < 0) { best = xv; bh = hh; bw = ww; }",
+                "      }", "    }",
+                f"    if (bh == {idx[2]} && bw == {idx[3]}) "
+                f"acc += {w.load(gy, [n0, c0, 'p', 'q'])};",
+                "  }", "}"]
+    _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
+    return w, *_geometry_1d(total, d)
+
+
+FAMILIES = {
+    "elementwise": elementwise, "reduce": reduce, "gemm": gemm, "conv2d": conv2d,
+    "conv2d_input_grad": conv2d_input_grad, "conv2d_weight_grad": conv2d_weight_grad,
+    "max_pool2d": max_pool2d, "max_pool2d_grad": max_pool2d_grad,
+}

@@ -1,0 +1,1 @@
+"""graphnn: a PyTorch-compatible nn library that compiles models to OpenCL."""

@@ -1,0 +1,132 @@
+"""Reverse-mode autodiff on the IR: derives a backward graph from a forward graph.
+
+``differentiate`` runs each op's VJP rule in reverse topological order on a scratch copy of
+the forward graph (the *joint* graph), then splits it: nodes the VJP rules created form the
+backward graph; forward values they read become extra outputs of the forward graph
+("saved" values) and inputs of the backward graph. Un-broadcasting and dtype matching of
+cotangents happen here, once, not in the rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from graphnn.ir.builder import Sym, unbroadcast
+from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.ops import NOT_DIFFERENTIABLE, VJPContext, get
+
+
+@dataclass
+class BackwardSplit:
+    """The result of differentiating a forward graph.
+
+    ``forward`` is the original graph whose outputs are followed by the saved values;
+    ``backward`` takes ``(saved..., grad_outputs...)`` and returns one gradient per entry of
+    ``wrt`` that is not None (``grad_index`` maps wrt position -> backward output index).
+    """
+
+    forward: Graph
+    backward: Graph
+    n_outputs: int          # the forward graph's own outputs (before the saved values)
+    saved: list[int]        # forward node ids saved for the backward graph
+    grad_outputs: list[int]  # forward output positions that receive a cotangent input
+    grad_index: list[int | None]
+
+
+def differentiable(graph: Graph, nid: int) -> bool:
+    return graph.type(nid).dtype.is_float
+
+
+def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
+    """Backward graph of ``fwd`` with respect to graph inputs at positions ``wrt``."""
+    joint = fwd.copy()
+    forward_nodes = set(joint.nodes())
+    wrt_nodes = [fwd.inputs[i] for i in wrt]
+    live = set()
+    for w in wrt_nodes:
+        live |= nx.descendants(fwd.g, w) | {w}
+    needed = set()
+    for o in fwd.outputs:
+        needed |= nx.ancestors(fwd.g, o) | {o}
+    active = live & needed
+
+    grads: dict[int, Sym] = {}
+    grad_outputs = []
+    for pos, o in enumerate(fwd.outputs):
+        if o in active and differentiable(fwd, o) and pos not in grad_outputs:
+            gin = joint.add("input", (), {}, name=f"grad_out{pos}", type=fwd.type(o))
+            joint.inputs.append(gin)
+            grad_outputs.append(pos)
+            _accumulate(grads, o, Sym(joint, gin, fwd.name(o)))
+
+    for n in reversed(fwd.topo()):
+        if n not in grads or fwd.op(n) in LEAF_OPS:
+            continue
+        op = get(fwd.op(n))
+        if op.vjp == NOT_DIFFERENTIABLE:
+            continue
+        args = fwd.args(n)
+        scope = fwd.name(n)
+        ctx = VJPContext([Sym(joint, a, scope) for a in args], Sym(joint, n, scope),
+                         fwd.attrs(n), [fwd.type(a) for a in args], fwd.type(n))
+        g = grads[n]
+        g.scope = scope
+        for a, ga in zip(args, op.vjp(ctx, g)):
+            if ga is None or a not in active or not differentiable(fwd, a):
+                continue
+            ga = unbroadcast(ga, fwd.type(a).shape).cast(fwd.type(a).dtype)
+            _accumulate(grads, a, ga)
+
+    return _split(fwd, joint, forward_nodes, grad_outputs,
+                  [grads.get(w) for w in wrt_nodes])
+
+
+def _accumulate(grads: dict[int, Sym], node: int, g: Sym) -> None:
+    grads[node] = grads[node] + g if node in grads else g
+
+
+def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list[int],
+           wrt_grads: list[Sym | None]) -> BackwardSplit:
+    bwd = Graph()
+    mapping: dict[int, int] = {}
+    saved: list[int] = []
+    targets = [g.id for g in wrt_grads if g is not None]
+    needed = set(targets)
+    for t in targets:
+        needed |= nx.ancestors(joint.g, t)
+
+    def value(n: int) -> int:
+        if n in mapping:
+            return mapping[n]
+        if n in forward_nodes:
+            if joint.op(n) == "const":
+                mapping[n] = bwd.add_const(joint.attrs(n)["value"], joint.type(n))
+            else:
+                saved.append(n)
+                mapping[n] = bwd.add_input(joint.type(n), name=joint.name(n) or f"saved%{n}")
+        return mapping[n]
+
+    # saved values (forward values a backward node reads) first, then the cotangent inputs
+    backward_nodes = [n for n in needed if n not in forward_nodes]
+    read = {a for n in backward_nodes for a in joint.args(n)} | set(targets)
+    for n in sorted(read & forward_nodes):
+        value(n)
+    for gin in joint.inputs[len(fwd.inputs):]:
+        mapping[gin] = bwd.add_input(joint.type(gin), name=joint.name(gin))
+    for n in joint.topo():
+        if n in forward_nodes or n in mapping or n not in needed:
+            continue
+        mapping[n] = bwd.add(joint.op(n), [value(a) for a in joint.args(n)], joint.attrs(n),
+                             name=joint.name(n), type=joint.type(n))
+    grad_index: list[int | None] = []
+    for g in wrt_grads:
+        if g is None:
+            grad_index.append(None)
+        else:
+            grad_index.append(len(bwd.outputs))
+            bwd.outputs.append(mapping[g.id])
+    forward = fwd.copy()
+    n_out = len(forward.outputs)
+    forward.outputs = forward.outputs + saved
+    return BackwardSplit(forward, bwd, n_out, saved, grad_outputs, grad_index)

@@ -1,0 +1,124 @@
+"""Elementwise primitives: unary, binary and ternary ops with numpy broadcasting."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.builder import Sym
+from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
+from graphnn.ir.types import DType, TensorType, bool_, broadcast_shapes, by_name, float32, promote
+
+
+def _bshape(args: list[TensorType], attrs: dict) -> tuple:
+    return broadcast_shapes(*(a.shape for a in args))
+
+
+def _same(args, attrs) -> DType:
+    return args[0].dtype
+
+
+def _float(args, attrs) -> DType:
+    return args[0].dtype if args[0].dtype.is_float else float32
+
+
+def _promote(args, attrs) -> DType:
+    out = args[0].dtype
+    for a in args[1:]:
+        out = promote(out, a.dtype)
+    return out
+
+
+def _promote_float(args, attrs) -> DType:
+    out = _promote(args, attrs)
+    return out if out.is_float else float32
+
+
+def _bool(args, attrs) -> DType:
+    return bool_
+
+
+def _where0(c: Sym, g: Sym, zero_first: bool) -> Sym:
+    zero = g._lift(0.0)
+    return c.op("where", zero, g) if zero_first else c.op("where", g, zero)
+
+
+def unary(name: str, template: str, ref, vjp, dtype=_float, doc: str = "") -> OpDef:
+    return register(OpDef(name, Kind.ELEMWISE, 1, _bshape, dtype, vjp, ref, template, doc))
+
+
+def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out") -> OpDef:
+    return register(OpDef(name, Kind.BROADCAST, 2, _bshape, dtype, vjp, ref, template,
+                          operand_dtype=operand))
+
+
+# -- unary ------------------------------------------------------------------------------
+unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same)
+unary("exp", "exp({0})", lambda a, at: np.exp(a[0]), lambda c, g: [g * c.out])
+unary("log", "log({0})", lambda a, at: np.log(a[0]), lambda c, g: [g / c.args[0]])
+unary("tanh", "tanh({0})", lambda a, at: np.tanh(a[0]),
+      lambda c, g: [g * (1.0 - c.out * c.out)])
+unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-a[0])),
+      lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))")
+unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(a[0]), lambda c, g: [g / (c.out * 2.0)])
+unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
+      lambda c, g: [g * c.args[0].op("sign")], dtype=_same)
+unary("sign", "(({0} > 0) - ({0} < 0))", lambda a, at: np.sign(a[0]),
+      lambda c, g: [g * 0.0], dtype=_same)
+unary("relu", "({0} > 0 ? {0} : 0)", lambda a, at: np.maximum(a[0], 0),
+      lambda c, g: [_where0(c.out > 0.0, g, False)], dtype=_same)
+unary("cast", "{0}", lambda a, at: a[0].astype(by_name(at["dtype"]).np),
+      lambda c, g: [g.cast(c.types[0].dtype) if c.types[0].dtype.is_float else None],
+      dtype=lambda args, at: by_name(at["dtype"]), doc="convert to attrs['dtype']")
+
+# -- binary -----------------------------------------------------------------------------
+binary("add", "({0} + {1})", lambda a, at: a[0] + a[1], lambda c, g: [g, g])
+binary("sub", "({0} - {1})", lambda a, at: a[0] - a[1], lambda c, g: [g, -g])
+binary("mul", "({0} * {1})", lambda a, at: a[0] * a[1],
+       lambda c, g: [g * c.args[1], g * c.args[0]])
+binary("div", "({0} / {1})", lambda a, at: np.true_divide(a[0], a[1]),
+       lambda c, g: [g / c.args[1], -(g * c.out) / c.args[1]], dtype=_promote_float)
+binary("pow", "pow({0}, {1})", lambda a, at: np.power(a[0], a[1]),
+       lambda c, g: [g * c.args[1] * c.args[0].op("pow", c.args[1] - 1.0),
+                     g * c.out * c.args[0].op("log")], dtype=_promote_float)
+
+
+def _minmax_vjp(cmp: str):
+    # derivatives.yaml: the gradient is split in half where both arguments are equal
+    def vjp(c, g):
+        a, b = c.args
+        eq = a.eq(b)
+        half = eq.op("where", g * 0.5, g)
+        win_a = a.op(cmp, b)
+        win_b = b.op(cmp, a)
+        return [_where0(win_b, half, True), _where0(win_a, half, True)]
+    return vjp
+
+
+binary("maximum", "({0} > {1} ? {0} : {1})", lambda a, at: np.maximum(a[0], a[1]),
+       _minmax_vjp("gt"))
+binary("minimum", "({0} < {1} ? {0} : {1})", lambda a, at: np.minimum(a[0], a[1]),
+       _minmax_vjp("lt"))
+
+for _name, _sym, _fn in [("eq", "==", np.equal), ("ne", "!=", np.not_equal),
+                         ("lt", "<", np.less), ("le", "<=", np.less_equal),
+                         ("gt", ">", np.greater), ("ge", ">=", np.greater_equal)]:
+    binary(_name, f"({{0}} {_sym} {{1}})", (lambda f: lambda a, at: f(a[0], a[1]))(_fn),
+           NOT_DIFFERENTIABLE, dtype=_bool, operand="promote")
+
+binary("logical_and", "({0} && {1})", lambda a, at: np.logical_and(a[0], a[1]),
+       NOT_DIFFERENTIABLE, dtype=_bool, operand="promote")
+
+# -- ternary and generators -------------------------------------------------------------
+register(OpDef(
+    "where", Kind.BROADCAST, 3, _bshape, lambda args, at: promote(args[1].dtype, args[2].dtype),
+    lambda c, g: [None, _where0(c.args[0], g, False), _where0(c.args[0], g, True)],
+    lambda a, at: np.where(a[0], a[1], a[2]), "({0} ? {1} : {2})",
+    doc="where(cond, x, y): x where cond is true, else y"))
+
+register(OpDef(
+    "iota", Kind.ELEMWISE, 0, lambda args, at: at["shape"],
+    lambda args, at: by_name(at["dtype"]), NOT_DIFFERENTIABLE,
+    lambda a, at: np.broadcast_to(
+        np.arange(at["shape"][at["axis"]]).reshape(
+            [-1 if i == at["axis"] else 1 for i in range(len(at["shape"]))]),
+        at["shape"]).astype(by_name(at["dtype"]).np),
+    "{axis_index}", doc="the index along attrs['axis'] at every position (one_hot, arange)"))

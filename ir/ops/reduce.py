@@ -1,0 +1,58 @@
+"""Reductions over a set of axes: sum, max, min, and argmax."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
+from graphnn.ir.types import bool_, int32, int64
+
+
+def _rshape(args, at) -> tuple:
+    shape, axes = args[0].shape, at["axes"]
+    if at["keepdim"]:
+        return tuple(1 if i in axes else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _keep_shape(args, at) -> tuple:
+    return tuple(1 if i in at["axes"] else s for i, s in enumerate(args[0].shape))
+
+
+def _sum_dtype(args, at):
+    return int64 if args[0].dtype in (bool_, int32, int64) else args[0].dtype
+
+
+def _sum_vjp(c, g):
+    return [g.reshape(_keep_shape(c.types, c.attrs)).expand(c.types[0].shape)]
+
+
+def _minmax_vjp(c, g):
+    # PyTorch's amax/amin rule: the gradient is shared evenly between tied extrema
+    x = c.args[0]
+    keep = _keep_shape(c.types, c.attrs)
+    y = c.out.reshape(keep)
+    mask = x.eq(y).cast(x.dtype)
+    count = mask.sum(c.attrs["axes"], keepdim=True)
+    return [g.reshape(keep) * mask / count]
+
+
+def _np_reduce(fn):
+    return lambda a, at: fn(a[0], axis=tuple(at["axes"]), keepdims=at["keepdim"])
+
+
+register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
+               "reduce", doc="sum over attrs['axes']"))
+register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
+               _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)"))
+register(OpDef("min", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
+               _np_reduce(np.min), "reduce", doc="minimum over attrs['axes'] (amin)"))
+
+
+def _argmax_ref(a, at):
+    out = np.argmax(a[0], axis=at["axes"][0])
+    return np.expand_dims(out, at["axes"][0]) if at["keepdim"] else out
+
+
+register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DIFFERENTIABLE,
+               _argmax_ref, "reduce",
+               doc="index of the first maximum along the single axis in attrs['axes']"))

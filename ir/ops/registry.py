@@ -1,0 +1,86 @@
+"""The op registry: every primitive is one ``OpDef`` holding all of its rules.
+
+A rule set (after JAX's ``lax`` primitives and PyTorch's ``derivatives.yaml``):
+
+- ``shape``/``dtype``: type inference from argument types and static attributes;
+- ``vjp``: the vector-Jacobian product written with IR ops (``graphnn.ir.builder.Sym``),
+  returning one cotangent per argument (``None`` where the argument is not differentiable);
+  un-broadcasting is done once, by the autodiff driver;
+- ``ref``: a numpy implementation, used by the reference interpreter (the test oracle);
+- ``cl``: the OpenCL lowering: a C expression template for elementwise ops (``{0}`` is the
+  first argument) or the name of a kernel family in ``graphnn.codegen`` for the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, Optional
+
+import numpy as np
+
+from graphnn.ir.types import DType, TensorType
+
+
+class Kind(Enum):
+    """Fusion kinds (TVM's classification)."""
+
+    ELEMWISE = "elemwise"            # one output element from the same index of each input
+    BROADCAST = "broadcast"          # like ELEMWISE, reading inputs with broadcast indexing
+    INJECTIVE = "injective"          # each output element reads one input element (views)
+    REDUCE = "reduce"
+    OUT_EWISE_FUSABLE = "out_ewise"  # matmul, conv, pool: elementwise consumers join the epilogue
+    OPAQUE = "opaque"
+
+
+NOT_DIFFERENTIABLE = "not differentiable"   # marker for ops whose outputs carry no gradient
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    kind: Kind
+    nargs: int
+    shape: Callable[[list[TensorType], dict], tuple]
+    dtype: Callable[[list[TensorType], dict], DType]
+    vjp: Callable | str                      # callable(ctx, g) -> list[Sym | None], or marker
+    ref: Callable[[list[np.ndarray], dict], np.ndarray]
+    cl: str                                  # C expression template or kernel family name
+    doc: str = ""
+    # the type arguments are converted to before the C template applies: "out" (the result
+    # type, for arithmetic) or "promote" (the common argument type, for comparisons)
+    operand_dtype: str = "out"
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} registered twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+def get(name: str) -> OpDef:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown IR op {name!r}") from None
+
+
+def infer_type(op: str, args: list[TensorType], attrs: dict) -> TensorType:
+    d = get(op)
+    if d.nargs >= 0 and len(args) != d.nargs:
+        raise TypeError(f"{op} takes {d.nargs} arguments, got {len(args)}")
+    return TensorType(tuple(int(s) for s in d.shape(args, attrs)), d.dtype(args, attrs))
+
+
+@dataclass
+class VJPContext:
+    """What a VJP rule sees: forward arguments and output as Syms, static attrs and types."""
+
+    args: list          # list[Sym]
+    out: object         # Sym
+    attrs: dict
+    types: list[TensorType]
+    out_type: TensorType

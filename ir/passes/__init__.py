@@ -1,0 +1,55 @@
+"""The pass pipeline: one ordered list, each pass ``fn(graph) -> changed``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
+from graphnn.ir.passes.fusion import Group, fuse
+from graphnn.ir.passes.simplify import simplify
+
+PIPELINE: list[tuple[str, Callable[[Graph], bool]]] = [
+    # drop detach, identity views and casts, x*1 and x+0; fold reshape chains
+    ("simplify", simplify),
+    # remove what no output needs (VJP rules leave unused intermediates)
+    ("dce", dead_code_elimination),
+    # merge duplicate computations (the backward graph repeats masks and casts)
+    ("cse", common_subexpression_elimination),
+    # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv
+    # epilogues, conv + max_pool2d
+    ("fuse", fuse),
+]
+PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
+
+
+def run_pipeline(graph: Graph, label: str = "graph", until: str | None = None,
+                 verify: bool = False) -> Graph:
+    """Runs the passes in order on ``graph`` (in place) and returns it.
+
+    ``until`` stops after the named pass ("trace" runs none). With ``GRAPHNN_DUMP=dir`` set,
+    the graph is written to ``dir/<label>.<n>.<pass>.txt`` after each pass.
+    """
+    dump = os.environ.get("GRAPHNN_DUMP")
+    _dump(dump, label, 0, "trace", graph)
+    if until == "trace":
+        return graph
+    for i, (name, fn) in enumerate(PIPELINE, start=1):
+        fn(graph)
+        if verify:
+            graph.verify()
+        _dump(dump, label, i, name, graph)
+        if until == name:
+            break
+    return graph
+
+
+def _dump(folder: str | None, label: str, i: int, name: str, graph: Graph) -> None:
+    if folder:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / f"{label}.{i}.{name}.txt").write_text(str(graph) + "\n")
+
+
+__all__ = ["PIPELINE", "PASS_NAMES", "Group", "run_pipeline"]

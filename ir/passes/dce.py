@@ -1,0 +1,39 @@
+"""Dead-code elimination and common-subexpression elimination."""
+from __future__ import annotations
+
+import networkx as nx
+
+from graphnn.ir.graph import Graph
+
+
+def dead_code_elimination(graph: Graph) -> bool:
+    """Erases nodes that no graph output depends on (graph inputs always stay)."""
+    live = set(graph.outputs)
+    for o in graph.outputs:
+        live |= nx.ancestors(graph.g, o)
+    dead = [n for n in graph.nodes() if n not in live and n not in graph.inputs]
+    graph.g.remove_nodes_from(dead)
+    return bool(dead)
+
+
+def _key(graph: Graph, n: int):
+    attrs = tuple(sorted((k, repr(v)) for k, v in graph.attrs(n).items()))
+    return graph.op(n), attrs, str(graph.type(n)), tuple(graph.args(n))
+
+
+def common_subexpression_elimination(graph: Graph) -> bool:
+    """Merges nodes with the same op, attributes, type and arguments (and equal consts)."""
+    seen: dict = {}
+    changed = False
+    for n in graph.topo():
+        if n in graph.inputs:
+            continue
+        key = _key(graph, n)
+        if key in seen:
+            graph.replace_all_uses(n, seen[key])
+            changed = True
+        else:
+            seen[key] = n
+    if changed:
+        dead_code_elimination(graph)
+    return changed

@@ -1,0 +1,167 @@
+"""Fusion: partitions compute nodes into kernel groups (TVM-style, by fusion kind).
+
+Each group becomes one kernel. Shapes of group:
+
+- ``elementwise``: ELEMWISE/BROADCAST/INJECTIVE ops computed at each index of ``domain``;
+- ``reduce``: a reduction with an elementwise *prologue* (computed inside the reduction loop
+  at the input's index) and an elementwise *epilogue* (at the output's index);
+- an anchor family (``gemm``, ``conv2d``, ``max_pool2d`` ...): an OUT_EWISE_FUSABLE op with
+  an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*.
+
+A producer joins its consumer's group only when the consumer is its single user inside the
+graph; a member that is also a graph output is additionally stored (a multi-output kernel),
+so training graphs keep the values the backward graph saves without an extra kernel.
+Values read through views are always materialised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.ops import Kind, get
+from graphnn.ir.types import broadcast_shapes
+from graphnn.ir.views import VIEW_OPS, resolve
+
+# ops whose first argument is read at a transformed index, so it must be materialised
+_INDEXED_READS = {"gather": (0,), "slice_grad": (0,)}
+
+
+@dataclass
+class Group:
+    id: int
+    kind: str                       # "elementwise", "reduce" or an anchor kernel family
+    domain: tuple[int, ...]         # index space of the epilogue / elementwise members
+    anchor: int | None = None
+    members: list[int] = field(default_factory=list)   # in join order (topological)
+    prologue: list[int] = field(default_factory=list)  # reduce: computed at input index
+    tail: int | None = None         # conv2d group: the fused max_pool2d
+    stores: list[int] = field(default_factory=list)    # members written to memory
+    tip: int = -1                   # the last member; consumers outside read it
+
+    def ops(self, graph: Graph) -> list[str]:
+        return [graph.op(m) for m in self.prologue + self.members]
+
+
+def _compute(graph: Graph, n: int) -> bool:
+    return graph.op(n) not in LEAF_OPS and graph.op(n) not in VIEW_OPS
+
+
+def materialize_views(graph: Graph) -> bool:
+    """Inserts ``copy`` where a view cannot be expressed by strides: a reshape of a
+    non-contiguous view, or a graph output that is not a plain alias of a buffer."""
+    changed = False
+    for n in graph.topo():
+        if graph.op(n) == "reshape" and resolve(graph, graph.args(n)[0]) is not None \
+                and resolve(graph, n) is None:
+            src = graph.args(n)[0]
+            c = graph.add("copy", [src], name=graph.name(n))
+            graph.set_arg(n, 0, c)
+            changed = True
+    for i, o in enumerate(list(graph.outputs)):
+        v = resolve(graph, o)
+        if graph.op(o) in VIEW_OPS and (v is None or not v.is_alias
+                                        or graph.op(v.base) == "const"):
+            graph.outputs[i] = graph.add("copy", [o], name=graph.name(o))
+            changed = True
+        elif graph.op(o) == "const":
+            graph.outputs[i] = graph.add("copy", [o], name=graph.name(o))
+            changed = True
+    return changed
+
+
+def fuse(graph: Graph) -> bool:
+    """Assigns every compute node to a group; sets ``graph.groups`` and ``meta['group']``."""
+    materialize_views(graph)
+    outputs = set(graph.outputs)
+    group_of: dict[int, Group] = {}
+    groups: list[Group] = []
+
+    def inner_users(n: int) -> list[int]:
+        return graph.user_nodes(n)
+
+    def new(kind: str, domain, n: int, anchor=None) -> Group:
+        g = Group(len(groups), kind, tuple(domain), anchor=anchor, members=[n], tip=n)
+        groups.append(g)
+        group_of[n] = g
+        return g
+
+    def joinable_tip(a: int, n: int) -> Group | None:
+        g = group_of.get(a)
+        if g is None or g.tip != a or inner_users(a) != [n]:
+            return None
+        return g
+
+    def absorb(dst: Group, src: Group, into_prologue: bool = False) -> None:
+        for m in src.prologue + src.members:
+            group_of[m] = dst
+        (dst.prologue if into_prologue else dst.members)[:0] = src.members
+        groups.remove(src)
+
+    for n in graph.topo():
+        if not _compute(graph, n):
+            continue
+        op = get(graph.op(n))
+        shape = graph.type(n).shape
+        args = graph.args(n)
+        if op.kind == Kind.OUT_EWISE_FUSABLE:
+            a = args[0]
+            src = joinable_tip(a, n) if op.name == "max_pool2d" else None
+            if src is not None and src.kind == "conv2d" and src.tail is None:
+                src.members.append(n)
+                src.tail = src.tip = n
+                group_of[n] = src
+            else:
+                new(op.cl, shape, n, anchor=n)
+            continue
+        if op.kind == Kind.REDUCE:
+            g = new("reduce", shape, n, anchor=n)
+            src = joinable_tip(args[0], n)
+            if src is not None and src.kind == "elementwise" and src.domain == \
+                    graph.type(args[0]).shape and not any(m in outputs for m in src.members):
+                absorb(g, src, into_prologue=True)
+            continue
+        # an elementwise-computable node: join the groups of single-use producers
+        skip = _INDEXED_READS.get(op.name, ())
+        anchor_src, ew_srcs = None, []
+        for i, a in enumerate(args):
+            src = joinable_tip(a, n) if i not in skip else None
+            if src is None or src in ew_srcs or src is anchor_src:
+                continue
+            if src.kind == "elementwise":
+                stored_ok = all(graph.type(m).shape == shape for m in src.members
+                                if m in outputs)
+                if stored_ok and broadcast_shapes(src.domain, shape) == shape:
+                    ew_srcs.append(src)
+            elif anchor_src is None and src.tail is None and src.domain == shape:
+                anchor_src = src
+        if anchor_src is not None:
+            g = anchor_src
+            g.members.append(n)
+            g.tip = n
+            group_of[n] = g
+        else:
+            g = new("elementwise", shape, n)
+        for src in ew_srcs:
+            absorb(g, src)
+            g.members.sort(key=_order(graph))
+    _finish(graph, groups, group_of, outputs)
+    return True
+
+
+def _order(graph: Graph):
+    pos = {n: i for i, n in enumerate(graph.topo())}
+    return lambda n: pos[n]
+
+
+def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
+    key = _order(graph)
+    groups.sort(key=lambda g: key(g.tip))
+    for i, g in enumerate(groups):
+        g.id = i
+        g.members.sort(key=key)
+        g.prologue.sort(key=key)
+        g.stores = [m for m in g.members
+                    if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
+        for m in g.prologue + g.members:
+            graph.meta(m)["group"] = i
+    graph.groups = groups
