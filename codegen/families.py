@@ -83,17 +83,25 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
         return computed, v
 
     computed, v = element()
-    w.lines.append(f"{acc_t} acc = 0; long best = 0;")
+    t_src = graph.type(src).dtype
+    w.lines.append(f"{acc_t} acc = 0; long best = 0; {acc_t} run_max = "
+                   f"{literal(float('-inf'), t_src) if t_src.is_float else 0};")
     w.lines.append(f"for (long r = 0; r < {total}; r++) {{")
     w.lines += ["    " + line for line in body_lines + computed]
     w.lines.append(f"    {acc_t} v = {v};")
     if op == "sum":
         w.lines.append("    acc += v;")
+    elif op == "logsumexp":
+        # online log-sum-exp: rescale the running sum whenever the maximum grows
+        w.lines.append("    if (v > run_max) { acc = acc * exp(run_max - v) + 1; run_max = v; }")
+        w.lines.append("    else { acc += exp(v - run_max); }")
     else:
         cmp = "<" if op == "min" else ">"
         w.lines.append(f"    if (r == 0 || v {cmp} acc) {{ acc = v; best = r; }}")
     w.lines.append("}")
     result = "acc"
+    if op == "logsumexp":
+        w.lines.append("acc = (run_max == -INFINITY) ? run_max : run_max + log(acc);")
     if op == "argmax":
         w.lines.append(f"long res = best % {red_shape[0]};")
         result = "res"

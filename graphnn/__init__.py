@@ -1,1 +1,59 @@
-"""graphnn: a PyTorch-compatible nn library that compiles models to OpenCL."""
+"""graphnn: a PyTorch-compatible nn library that is also a compiler.
+
+``import graphnn as torch``: models written for ``torch.nn`` trace into a dataflow IR,
+get gradients from that IR, fuse, and run as generated OpenCL kernels on any device."""
+from graphnn import ir as _ir  # noqa: F401  (registers the op set)
+from graphnn._creation import (arange, empty, from_numpy, full, full_like, linspace,
+                               manual_seed, ones, ones_like, rand, randint, randn, randperm,
+                               tensor, zeros, zeros_like)
+from graphnn._device import device
+from graphnn._size import Size
+from graphnn._tensor import Tensor
+from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from graphnn.ir.types import DType as dtype
+from graphnn.ir.types import bool_ as bool
+from graphnn.ir.types import float16, float32, float64, int32, int64
+from graphnn import _ops
+from graphnn import autograd, nn, optim  # noqa: E402
+from graphnn import cuda  # noqa: E402
+from graphnn.serialization import load, save  # noqa: E402
+
+float = float32
+double = float64
+half = float16
+long = int64
+int = int32
+
+# functional forms of tensor ops (torch.add, torch.matmul, torch.relu ...)
+add, sub, mul, div, matmul, mm = _ops.add, _ops.sub, _ops.mul, _ops.div, _ops.matmul, _ops.mm
+exp, log, tanh, sigmoid, relu, sqrt, abs = (_ops.exp, _ops.log, _ops.tanh, _ops.sigmoid,
+                                            _ops.relu, _ops.sqrt, _ops.abs)
+clamp, clip, maximum, minimum, where, pow = (_ops.clamp, _ops.clamp, _ops.maximum,
+                                             _ops.minimum, _ops.where, _ops.pow)
+sum, mean, max, min, argmax, argmin, amax, amin = (_ops.sum, _ops.mean, _ops.max, _ops.min,
+                                                   _ops.argmax, _ops.argmin, _ops.amax,
+                                                   _ops.amin)
+reshape, flatten, permute, transpose, t, unsqueeze, squeeze = (
+    _ops.reshape, _ops.flatten, _ops.permute, _ops.transpose, _ops.t, _ops.unsqueeze,
+    _ops.squeeze)
+gather, index_select, neg, sign, rsqrt = (_ops.gather, _ops.index_select, _ops.neg, _ops.sign,
+                                          _ops.rsqrt)
+
+
+def softmax(input, dim, dtype=None):
+    return nn.functional.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    return nn.functional.log_softmax(input, dim, dtype=dtype)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t) -> int:
+    return t.numel()
+
+
+__version__ = "0.1.0"

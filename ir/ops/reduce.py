@@ -56,3 +56,22 @@ def _argmax_ref(a, at):
 register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DIFFERENTIABLE,
                _argmax_ref, "reduce",
                doc="index of the first maximum along the single axis in attrs['axes']"))
+
+
+def _lse_ref(a, at):
+    x = a[0]
+    axes = tuple(at["axes"])
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return out if at["keepdim"] else np.squeeze(out, axis=axes)
+
+
+def _lse_vjp(c, g):
+    keep = _keep_shape(c.types, c.attrs)
+    return [g.reshape(keep) * (c.args[0] - c.out.reshape(keep)).op("exp")]
+
+
+register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _lse_vjp,
+               _lse_ref, "reduce",
+               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum"))

@@ -1,0 +1,141 @@
+"""Tensor factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``rand``, ``randn`` ...
+
+Random numbers come from a numpy ``Generator`` seeded by ``manual_seed`` and are uploaded:
+graphnn does not reproduce PyTorch's random streams, only their distributions."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.types import DType, TensorType, by_name, float32, int64
+from graphnn.ir.types import from_numpy as _np_dtype
+from graphnn.runtime import get_runtime
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed: int):
+    global _rng
+    _rng = np.random.default_rng(int(seed))
+    return _rng
+
+
+def host_rng() -> np.random.Generator:
+    return _rng
+
+
+def _T():
+    from graphnn._tensor import Tensor
+    return Tensor
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _dtype(dtype, default: DType = float32) -> DType:
+    if dtype is None:
+        return default
+    return by_name(dtype) if isinstance(dtype, str) else dtype
+
+
+def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = False):
+    T = _T()
+    if isinstance(data, T):
+        data = data.detach()._host()
+    arr = np.asarray(data)
+    if dtype is None:
+        if arr.dtype.kind == "f":
+            dtype = float32 if arr.dtype != np.float64 or not isinstance(data, np.ndarray) \
+                else by_name("float64")
+        elif arr.dtype.kind in "iu":
+            dtype = int64 if not isinstance(data, np.ndarray) else from_numpy(arr.dtype)
+        elif arr.dtype.kind == "b":
+            dtype = by_name("bool")
+        else:
+            raise TypeError(f"can't convert {type(data).__name__} to a graphnn tensor")
+    out = T._wrap(get_runtime().upload(np.asarray(arr, dtype.np)),
+                  TensorType(arr.shape, dtype))
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def from_numpy(arr: np.ndarray):
+    """A tensor with a copy of ``arr`` (device memory cannot share the numpy buffer)."""
+    return tensor(arr, dtype=_np_dtype(arr.dtype))
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    T = _T()
+    if dtype is None:
+        dtype = by_name("bool") if isinstance(fill_value, bool) else (
+            int64 if isinstance(fill_value, int) else float32)
+    t = TensorType(_shape((size,) if isinstance(size, int) else (size,)), _dtype(dtype))
+    out = T._wrap(get_runtime().fill(t, fill_value), t)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return full(_shape(size), 0, dtype=_dtype(dtype), requires_grad=requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return full(_shape(size), 1, dtype=_dtype(dtype), requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return zeros(tuple(t.shape), dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return ones(tuple(t.shape), dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None):
+    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype)
+
+
+def _random(arr, dtype, requires_grad):
+    out = tensor(np.asarray(arr), dtype=_dtype(dtype))
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    return _random(_rng.random(_shape(size)), dtype, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    return _random(_rng.standard_normal(_shape(size)), dtype, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    return tensor(_rng.integers(low, high, size=_shape((size,))), dtype=_dtype(dtype, int64))
+
+
+def randperm(n, dtype=None, device=None):
+    return tensor(_rng.permutation(n), dtype=_dtype(dtype, int64))
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    values = np.arange(start, end, step)
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else float32
+    return _random(values, dtype, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None):
+    return tensor(np.linspace(start, end, steps), dtype=_dtype(dtype))

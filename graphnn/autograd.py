@@ -1,0 +1,177 @@
+"""Reverse-mode autograd over a tape of compiled graphs.
+
+Every differentiable call (an eager op, a traced ``Module`` call, a graph function such as
+``F.cross_entropy``) runs one compiled forward graph and records one ``BackwardNode`` whose
+backward graph ``ir.autodiff`` derived from the forward graph. ``backward()`` walks those
+nodes in reverse topological order, running one compiled backward graph per node.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import ContextDecorator
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def _set_enabled(mode: bool) -> None:
+    _state.enabled = bool(mode)
+
+
+class set_grad_enabled(ContextDecorator):
+    """Context manager and decorator that sets gradient recording on or off (as in PyTorch)."""
+
+    def __init__(self, mode: bool):
+        self.prev = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_enabled(self.mode)
+
+    def __enter__(self):
+        _set_enabled(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_enabled(self.prev)
+        return False
+
+
+class no_grad(ContextDecorator):
+    """Disables gradient recording inside the block (``torch.no_grad``)."""
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set_enabled(False)
+        return self
+
+    def __exit__(self, *exc):
+        _set_enabled(self.prev)
+        return False
+
+
+class enable_grad(ContextDecorator):
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set_enabled(True)
+        return self
+
+    def __exit__(self, *exc):
+        _set_enabled(self.prev)
+        return False
+
+
+class BackwardNode:
+    """One tape entry: a compiled call's backward graph and the buffers it saved."""
+
+    def __init__(self, compiled, saved: list, inputs: list, name: str):
+        self.compiled = compiled        # graphnn._compile.CompiledGraph
+        self.saved = saved              # device buffers of the saved forward values
+        self.inputs = inputs            # tensors that receive gradients (wrt order)
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self):
+        return tuple((t.grad_fn, 0) if t.grad_fn is not None else (None, 0)
+                     for t in self.inputs)
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
+    """Accumulates gradients of ``tensors`` into the ``.grad`` of the leaves they depend on."""
+    from graphnn._tensor import Tensor
+    from graphnn import _creation
+
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors)
+    pending: dict[tuple[int, int], Tensor] = {}
+    roots = []
+    for t, g in zip(tensors, grad_tensors):
+        if not t.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                               "a grad_fn")
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
+                                   f"(got a tensor of shape {list(t.shape)})")
+            g = _creation.ones_like(t)
+        elif tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of "
+                               f"{tuple(g.shape)} and output[0] has a shape of {tuple(t.shape)}.")
+        if t.grad_fn is None:
+            _accumulate_leaf(t, g)
+            continue
+        node, idx = t.grad_fn, t._out_index
+        key = (id(node), idx)
+        pending[key] = pending[key] + g if key in pending else g
+        roots.append(node)
+    order = _topo(roots)
+    for node in order:
+        outs = node.compiled.grad_outputs_types()
+        grads = [pending.pop((id(node), pos), None) for pos, _ in outs]
+        if all(g is None for g in grads):
+            continue
+        grads = [g if g is not None else _creation.zeros(t.shape, dtype=t.dtype)
+                 for g, (_, t) in zip(grads, outs)]
+        results = node.compiled.run_backward(node, grads)
+        for t, g in zip(node.inputs, results):
+            if g is None:
+                continue
+            if t.grad_fn is not None:
+                key = (id(t.grad_fn), t._out_index)
+                pending[key] = pending[key] + g if key in pending else g
+            elif t.requires_grad:
+                _accumulate_leaf(t, g)
+        if not retain_graph:
+            node.saved = None
+
+
+def _accumulate_leaf(t, g) -> None:
+    from graphnn.autograd import no_grad as _ng
+
+    with _ng():
+        if t.grad is None:
+            t.grad = g.detach()
+        else:
+            t.grad = t.grad + g
+
+
+def _topo(roots: list[BackwardNode]) -> list[BackwardNode]:
+    """Nodes reachable from ``roots``, consumers before producers."""
+    seen: set[int] = set()
+    post: list[BackwardNode] = []
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            post.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for t in node.inputs:
+            if t.grad_fn is not None and id(t.grad_fn) not in seen:
+                stack.append((t.grad_fn, False))
+    return list(reversed(post))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False):
+    """``torch.autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs`` (leaves only)."""
+    inputs = list(inputs)
+    saved = [t.grad for t in inputs]
+    for t in inputs:
+        t.grad = None
+    backward(outputs, grad_outputs, retain_graph=retain_graph)
+    result = tuple(t.grad for t in inputs)
+    for t, s in zip(inputs, saved):
+        t.grad = s
+    return result

@@ -1,0 +1,18 @@
+"""``graphnn.cuda``: answers whether an OpenCL GPU exists, so that the usual
+``device = "cuda" if torch.cuda.is_available() else "cpu"`` line runs."""
+from __future__ import annotations
+
+
+def is_available() -> bool:
+    from graphnn.runtime import list_devices
+    return any(d.is_gpu for d in list_devices())
+
+
+def device_count() -> int:
+    from graphnn.runtime import list_devices
+    return sum(1 for d in list_devices() if d.is_gpu)
+
+
+def synchronize(device=None) -> None:
+    from graphnn.runtime import get_runtime
+    get_runtime().finish()

@@ -1,0 +1,344 @@
+"""``graphnn.nn.functional``: every function is composed from IR primitives, so it gets
+gradients, fusion and codegen for free. Composite functions called outside a traced module
+(``F.cross_entropy(out, y)`` in a training loop) run as one compiled graph each.
+
+Argument checks run before anything is traced or launched and raise PyTorch's error types
+with its wording, prefixed by the module path when called inside a module."""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from graphnn import _compile, _ops, _trace
+from graphnn._dispatch import apply
+from graphnn._tensor import Tensor
+from graphnn.ir.types import int32, int64
+
+_GRAPH_FN_CACHE: dict = {}
+
+
+def graph_function(fn):
+    """Runs ``fn`` as one compiled graph when it is called outside a trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _trace.current() is not None or os.environ.get("GRAPHNN_EAGER"):
+            return fn(*args, **kwargs)
+        return _compile.call_traced(fn, fn.__qualname__, list(args), fn.__name__, kwargs,
+                                    cache=_GRAPH_FN_CACHE)
+
+    return wrapper
+
+
+def _where() -> str:
+    tr = _trace.current()
+    return f"{tr.scope_name}: " if tr is not None and tr.scope_name else ""
+
+
+def _pair(v, name: str = "value") -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return int(v[0]), int(v[0])
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+# -- activations --------------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0), elementwise; any shape."""
+    return apply("relu", input)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6), elementwise (PyTorch: hardtanh(x, 0, 6))."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    return _ops.clamp(input, min_val, max_val)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x (PyTorch docs, LeakyReLU)."""
+    return apply("where", apply("gt", input, 0.0), input, apply("mul", input, negative_slope))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x if x > 0 else a * x, with ``weight`` of shape (1,) or (C,) broadcast over dim 1."""
+    if weight.numel() != 1:
+        c = input.shape[1] if input.dim() > 1 else input.shape[0]
+        if weight.numel() != c:
+            raise RuntimeError(f"{_where()}Mismatch of parameter numbers and input channel size. "
+                               f"Found parameter numbers = {weight.numel()} and channel size "
+                               f"= {c}.")
+        if input.dim() > 1:
+            weight = _ops.reshape(weight, (c,) + (1,) * (input.dim() - 2))
+    return apply("where", apply("gt", input, 0.0), input, apply("mul", weight, input))
+
+
+def tanh(input: Tensor) -> Tensor:
+    return apply("tanh", input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return apply("sigmoid", input)
+
+
+def _softmax_dim(input: Tensor, dim) -> int:
+    if dim is None:
+        # PyTorch's legacy implicit choice
+        dim = 0 if input.dim() in (0, 1, 3) else 1
+    return _ops.norm_dim(dim, input.dim())
+
+
+@graph_function
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype=None) -> Tensor:
+    """x - log(sum(exp(x), dim)), computed with a one-pass log-sum-exp."""
+    if dtype is not None:
+        input = _ops.to_dtype(input, dtype)
+    d = _softmax_dim(input, dim)
+    if input.dim() == 0:
+        return input * 0.0
+    lse = apply("logsumexp", input, axes=(d,), keepdim=True)
+    return input - lse
+
+
+@graph_function
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x - logsumexp(x, dim)) (PyTorch docs, Softmax)."""
+    if dtype is not None:
+        input = _ops.to_dtype(input, dtype)
+    d = _softmax_dim(input, dim)
+    if input.dim() == 0:
+        return input * 0.0 + 1.0
+    lse = apply("logsumexp", input, axes=(d,), keepdim=True)
+    return apply("exp", input - lse)
+
+
+# -- linear and convolution ---------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b. input (*, in_features), weight (out_features, in_features),
+    bias (out_features,) -> (*, out_features)."""
+    if input.dim() == 0 or input.shape[-1] != weight.shape[-1]:
+        rows = 1
+        for s in input.shape[:-1]:
+            rows *= s
+        cols = input.shape[-1] if input.dim() else 1
+        raise RuntimeError(f"{_where()}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
+                           f"and {weight.shape[1]}x{weight.shape[0]})")
+    lead = tuple(input.shape[:-1])
+    x2 = _ops.reshape(input, (-1, input.shape[-1])) if input.dim() != 2 else input
+    out = apply("matmul", x2, weight, ta=False, tb=True)
+    if bias is not None:
+        out = out + bias
+    return _ops.reshape(out, lead + (weight.shape[0],)) if input.dim() != 2 else out
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation. input (N, C_in, H, W) or (C_in, H, W); weight
+    (C_out, C_in/groups, kH, kW); bias (C_out,) -> (N, C_out, H_out, W_out) with
+    H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1) (PyTorch docs)."""
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"{_where()}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
+                           f"but got input of size: {list(input.shape)}")
+    unbatched = input.dim() == 3
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            kh, kw = weight.shape[2:]
+            total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+            if total[0] % 2 or total[1] % 2:
+                raise NotImplementedError("padding='same' with an even kernel is not supported")
+            padding = (total[0] // 2, total[1] // 2)
+        else:
+            raise ValueError(f"Invalid padding string '{padding}', should be one of "
+                             "{'valid', 'same'}")
+    padding = _pair(padding, "padding")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"{_where()}Given groups={groups}, weight of size "
+                           f"{list(weight.shape)}, expected input{list(x.shape)} to have "
+                           f"{weight.shape[1] * groups} channels, but got {x.shape[1]} "
+                           "channels instead")
+    ph, pw = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    eh = dilation[0] * (weight.shape[2] - 1) + 1
+    ew = dilation[1] * (weight.shape[3] - 1) + 1
+    if ph < eh or pw < ew:
+        raise RuntimeError(f"{_where()}Calculated padded input size per channel: ({ph} x {pw}). "
+                           f"Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
+                           "actual input size")
+    out = apply("conv2d", x, weight, stride=stride, padding=padding, dilation=dilation,
+                groups=groups)
+    if bias is not None:
+        out = out + _ops.reshape(bias, (1, -1, 1, 1))
+    return _ops.squeeze(out, 0) if unbatched else out
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """Max over kH x kW windows. input (N, C, H, W) or (C, H, W); stride defaults to
+    kernel_size; output size as in PyTorch's MaxPool2d docs."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"{_where()}non-empty 3D or 4D (batch mode) tensor expected for "
+                           f"input, but got: {list(input.shape)}")
+    unbatched = input.dim() == 3
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    k = _pair(kernel_size, "kernel_size")
+    s = _pair(stride, "stride") if stride is not None and stride != [] else k
+    out = apply("max_pool2d", x, kernel=k, stride=s, padding=_pair(padding, "padding"),
+                dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
+    return _ops.squeeze(out, 0) if unbatched else out
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return _ops.flatten(input, start_dim, end_dim)
+
+
+# -- losses -------------------------------------------------------------------------------
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return _ops.mean(loss)
+    if reduction == "sum":
+        return _ops.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) -> None:
+    if target.dtype not in (int64, int32):
+        raise RuntimeError(f"{_where()}{fn}: expected target of dtype int64 (class indices) "
+                           f"but found {target.dtype.name}; target shape {list(target.shape)}, "
+                           f"input shape {list(input.shape)}")
+    n_cls = input.shape[1] if input.dim() > 1 else input.shape[0]
+    want = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
+    if tuple(target.shape) != want:
+        raise ValueError(f"{_where()}{fn}: expected target of shape {list(want)} for input of "
+                         f"shape {list(input.shape)}, got {list(target.shape)}")
+    if target._sym is None:
+        values = target._host()
+        bad = values[(values != ignore_index) & ((values < 0) | (values >= n_cls))]
+        if bad.size:
+            raise IndexError(f"{_where()}Target {int(bad.flat[0])} is out of bounds.")
+
+
+@graph_function
+def _nll(logp_or_x, target, weight, reduction, ignore_index, from_logits):
+    x = logp_or_x
+    c_axis = 1 if x.dim() > 1 else 0
+    if x.dim() == 1:
+        x = _ops.unsqueeze(x, 0)
+        target = _ops.unsqueeze(target, 0)
+    idx = _ops.unsqueeze(target, 1)
+    valid = apply("ne", idx, ignore_index)
+    safe = apply("where", valid, idx, 0)
+    picked = apply("gather", x, safe, axis=1)
+    if from_logits:
+        picked = picked - apply("logsumexp", x, axes=(1,), keepdim=True)
+    w = _ops.to_dtype(valid, x.dtype)
+    if weight is not None:
+        wshape = (1, -1) + (1,) * (x.dim() - 2)
+        w = w * apply("gather", _ops.expand(_ops.reshape(weight, wshape), tuple(x.shape)),
+                      safe, axis=1)
+    loss = _ops.squeeze(-(picked * w), 1)
+    if c_axis == 0:
+        loss = _ops.squeeze(loss, 0)
+    if reduction == "mean":
+        return _ops.sum(loss) / _ops.sum(w)
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood of ``target`` class indices (N,) under log-probabilities
+    input (N, C) (or (N, C, d1...) with target (N, d1...))."""
+    _check_targets(input, target, "nll_loss", ignore_index)
+    return _nll(input, target, weight, reduction, ignore_index, False)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy of logits input (N, C) against class indices (N,) int64, or against
+    class probabilities of input's shape. = nll_loss(log_softmax(input, 1), target)."""
+    if label_smoothing:
+        raise NotImplementedError("cross_entropy(label_smoothing=...) is not supported yet")
+    if target.dtype.is_float:
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(f"{_where()}cross_entropy: expected scalar type Long but found "
+                               f"{target.dtype.name} (a float target must be class "
+                               f"probabilities of the input's shape {list(input.shape)}, got "
+                               f"{list(target.shape)})")
+        return _soft_cross_entropy(input, target, weight, reduction)
+    _check_targets(input, target, "cross_entropy", ignore_index)
+    return _nll(input, target, weight, reduction, ignore_index, True)
+
+
+@graph_function
+def _soft_cross_entropy(input, target, weight, reduction):
+    axis = 1 if input.dim() > 1 else 0
+    logp = log_softmax(input, axis)
+    if weight is not None:
+        logp = logp * _ops.reshape(weight, (-1,) + (1,) * (input.dim() - axis - 1))
+    loss = -_ops.sum(logp * target, axis)
+    if reduction == "mean":
+        return _ops.sum(loss) / (input.shape[0] if input.dim() > 1 else 1)
+    return _reduce(loss, reduction)
+
+
+@graph_function
+def _mse(input, target, reduction):
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """mean((input - target)^2); shapes broadcast (PyTorch warns when they differ)."""
+    if tuple(input.shape) != tuple(target.shape):
+        import warnings
+        warnings.warn(f"Using a target size ({tuple(target.shape)}) that is different to the "
+                      f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
+                      "results due to broadcasting. Please ensure they have the same size.",
+                      stacklevel=2)
+    return _mse(input, target, reduction)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    raise NotImplementedError("dropout in training mode is not supported yet")
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    if num_classes < 0:
+        num_classes = int(np.max(tensor._host())) + 1
+    shape = tuple(tensor.shape) + (num_classes,)
+    iota = _iota(shape, len(shape) - 1)
+    return _ops.to_dtype(apply("eq", iota, _ops.unsqueeze(tensor, -1)), int64)
+
+
+def _iota(shape, axis):
+    tr = _trace.current()
+    if tr is not None:
+        nid = tr.graph.add("iota", (), {"shape": tuple(shape), "axis": axis, "dtype": "int64"})
+        from graphnn.ir.builder import Sym
+        return Tensor._symbolic(Sym(tr.graph, nid), False)
+    from graphnn._creation import arange
+    return _ops.expand(_ops.reshape(arange(shape[axis]), (1,) * (len(shape) - 1) + (-1,)), shape)

@@ -1,0 +1,450 @@
+"""``Module``: PyTorch's module object model, with calls that run as compiled graphs.
+
+A call on a module from user code traces ``forward`` once per input signature (submodule
+calls are inlined with their path as scope) and runs the compiled graph; hooks, graph
+breaks and ``GRAPHNN_EAGER=1`` run ``forward`` op by op instead (each op still a kernel).
+Registration, ``state_dict`` key order, ``repr`` and error messages follow
+``torch/nn/modules/module.py``."""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from graphnn import _compile, _trace
+from graphnn._tensor import Tensor
+from graphnn.nn.hooks import HookMixin
+from graphnn.nn.parameter import Parameter, is_lazy
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _addindent(s: str, n: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
+
+
+class Module(HookMixin):
+    """Base class for all neural network modules (``torch.nn.Module``)."""
+
+    training: bool
+    _version = 1
+
+    def __init__(self, *args, **kwargs) -> None:
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() takes 1 positional argument but "
+                            f"{len(args) + 1} were given")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = {}
+        d["_buffers"] = {}
+        d["_non_persistent_buffers_set"] = set()
+        d["_modules"] = {}
+        d["_compiled"] = {}
+        d["_graph_break"] = None
+        self._init_hooks()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    # -- registration ---------------------------------------------------------------------
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_name(name, "parameter")
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__module__}.{type(param).__name__}' "
+                            f"object to parameter '{name}' (torch.nn.Parameter or None "
+                            "required)")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_name(name, "buffer")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__module__}.{type(tensor).__name__}' "
+                            f"object to buffer '{name}' (torch Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        if not isinstance(module, Module) and module is not None:
+            raise TypeError(f"{type(module).__module__}.{type(module).__name__} is not a Module "
+                            "subclass")
+        self._check_name(name, "module")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    @staticmethod
+    def _check_name(name, kind: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain "."')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+
+        def remove_from(*dicts):
+            for dd in dicts:
+                if dd is not None and name in dd:
+                    del dd[name]
+
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            remove_from(d, d.get("_buffers"), d.get("_modules"))
+            d.get("_non_persistent_buffers_set", set()).discard(name)
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__module__}.{type(value).__name__}"
+                                f"' as parameter '{name}' (torch.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
+        else:
+            modules = d.get("_modules")
+            if isinstance(value, Module):
+                if modules is None:
+                    raise AttributeError("cannot assign module before Module.__init__() call")
+                remove_from(d, d.get("_parameters"), d.get("_buffers"))
+                d.get("_non_persistent_buffers_set", set()).discard(name)
+                modules[name] = value
+            elif modules is not None and name in modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign '{type(value).__module__}."
+                                    f"{type(value).__name__}' as child module '{name}' "
+                                    "(torch.nn.Module or None expected)")
+                modules[name] = value
+            else:
+                buffers = d.get("_buffers")
+                if buffers is not None and name in buffers:
+                    if value is not None and not isinstance(value, Tensor):
+                        raise TypeError(f"cannot assign '{type(value).__module__}."
+                                        f"{type(value).__name__}' as buffer '{name}' "
+                                        "(torch.Tensor or None expected)")
+                    buffers[name] = value
+                else:
+                    object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if name in d.get("_parameters", {}):
+            del d["_parameters"][name]
+        elif name in d.get("_buffers", {}):
+            del d["_buffers"][name]
+            d["_non_persistent_buffers_set"].discard(name)
+        elif name in d.get("_modules", {}):
+            del d["_modules"][name]
+        else:
+            object.__delattr__(self, name)
+
+    def __dir__(self):
+        keys = list(super().__dir__()) + list(self._parameters) + list(self._modules) + \
+            list(self._buffers)
+        return sorted(k for k in set(keys) if not k[0].isdigit())
+
+    # -- lookup ------------------------------------------------------------------------------
+    def get_submodule(self, target: str) -> "Module":
+        if target == "":
+            return self
+        mod = self
+        for item in target.split("."):
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        p = getattr(mod, name)
+        if not isinstance(p, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return p
+
+    def get_buffer(self, target: str) -> Tensor:
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    # -- iteration ---------------------------------------------------------------------------
+    def _named_members(self, get, prefix="", recurse=True, remove_duplicate=True):
+        memo = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for k, v in get(module):
+                if v is None or (remove_duplicate and id(v) in memo):
+                    continue
+                if remove_duplicate:
+                    memo.add(id(v))
+                yield (module_prefix + ("." if module_prefix else "") + k, v)
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse,
+                                       remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse,
+                                       remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        memo = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in memo:
+                memo.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True):
+        if memo is None:
+            memo = set()
+        if id(self) in memo:
+            return
+        if remove_duplicate:
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    # -- state -------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for m in self.children():
+            m.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is not None:
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = p.grad.detach() * 0
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        if args:   # PyTorch's deprecated positional form (destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        if destination is None:
+            destination = OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copies parameters and buffers from ``state_dict`` (graphnn tensors, numpy arrays
+        or anything with ``__array__``, such as torch tensors)."""
+        from graphnn.nn.state import load_state_dict
+        return load_state_dict(self, state_dict, strict, assign)
+
+    # -- type and device -----------------------------------------------------------------
+    def _apply_to_tensors(self, fn: Callable[[Tensor], Tensor]) -> "Module":
+        from graphnn.autograd import no_grad
+        with no_grad():
+            for m in self.modules():
+                for k, p in list(m._parameters.items()):
+                    if p is None or is_lazy(p):
+                        continue
+                    new = fn(p)
+                    if new is not p and (new._type != p._type or new._buf is not p._buf):
+                        p._type, p._buf = new._type, new._buf
+                        if p.grad is not None:
+                            g = fn(p.grad)
+                            p.grad._type, p.grad._buf = g._type, g._buf
+                for k, b in list(m._buffers.items()):
+                    if b is not None and not is_lazy(b):
+                        new = fn(b)
+                        b._type, b._buf = new._type, new._buf
+                m._compiled.clear()
+        return self
+
+    def to(self, *args, **kwargs) -> "Module":
+        from graphnn.nn.state import module_to
+        return module_to(self, *args, **kwargs)
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> "Module":
+        return self.to("cuda")
+
+    def float(self) -> "Module":
+        return self._cast_floats("float32")
+
+    def double(self) -> "Module":
+        return self._cast_floats("float64")
+
+    def half(self) -> "Module":
+        return self._cast_floats("float16")
+
+    def bfloat16(self) -> "Module":
+        return self._cast_floats("bfloat16")
+
+    def type(self, dst_type) -> "Module":
+        return self._cast_floats(dst_type, all_dtypes=True)
+
+    def _cast_floats(self, dtype, all_dtypes: bool = False) -> "Module":
+        from graphnn.nn.state import cast_module
+        return cast_module(self, dtype, all_dtypes)
+
+    # -- calling -----------------------------------------------------------------------------
+    def _call_forward(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def _structure_key(self) -> tuple:
+        key = []
+        for name, m in self.named_modules():
+            key.append((name, type(m).__name__, m.training, id(m)))
+            for pname, p in m._parameters.items():
+                key.append((pname, id(p), p._type if p is not None else None))
+            for bname, b in m._buffers.items():
+                key.append((bname, id(b), b._type if b is not None else None))
+        return tuple(key)
+
+    def _names(self):
+        mods = {id(m): name for name, m in self.named_modules()}
+        tensors = {id(p): name for name, p in self.named_parameters()}
+        tensors.update({id(b): name for name, b in self.named_buffers()})
+        return mods, tensors
+
+    def __call__(self, *args, **kwargs):
+        tracer = _trace.current()
+        if tracer is not None:
+            if self._has_hooks():
+                raise _trace.GraphBreak(f"{self._get_name()} has hooks")
+            tracer.scope.append(tracer.module_names.get(id(self), self._get_name()))
+            try:
+                return self._call_forward(*args, **kwargs)
+            finally:
+                tracer.scope.pop()
+        if self._tree_has_hooks() or os.environ.get("GRAPHNN_EAGER") or \
+                self._graph_break is not None or any(is_lazy(p) for p in self.parameters()):
+            return self._call_with_hooks(args, kwargs)
+        try:
+            return _compile.call_traced(self._call_forward, self._structure_key(), list(args),
+                                        type(self).__name__, kwargs, names=self._names,
+                                        cache=self._compiled)
+        except _trace.GraphBreak as e:
+            self.__dict__["_graph_break"] = str(e)
+            warnings.warn(f"graphnn: {self._get_name()}.forward cannot be traced ({e}); it runs "
+                          "op by op from now on", stacklevel=2)
+            return self._call_with_hooks(args, kwargs)
+
+    # -- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra_lines = []
+        extra = self.extra_repr()
+        if extra:
+            extra_lines = extra.split("\n")
+        child_lines = []
+        for key, module in self._modules.items():
+            mod_str = _addindent(repr(module), 2)
+            child_lines.append("(" + key + "): " + mod_str)
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_compiled"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+def _host(v) -> np.ndarray:
+    return v.detach()._host() if isinstance(v, Tensor) else np.asarray(v)

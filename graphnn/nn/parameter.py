@@ -1,0 +1,105 @@
+"""``Parameter``: a Tensor that registers itself when assigned to a Module attribute."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn._tensor import Tensor
+from graphnn.ir.types import TensorType, float32
+
+
+class Parameter(Tensor):
+    """A learnable tensor, ``requires_grad=True`` by default (``torch.nn.Parameter``).
+
+    ``Parameter(data=None, requires_grad=True)``: ``data`` is a Tensor (its buffer is shared)
+    or None for an empty float32 tensor."""
+
+    def __new__(cls, data=None, requires_grad: bool = True):
+        self = object.__new__(cls)
+        if data is None:
+            from graphnn.runtime import get_runtime
+            data = Tensor._wrap(get_runtime().upload(np.zeros(0, np.float32)),
+                                TensorType((0,), float32))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
+        self._type = data._type
+        self._buf = data._buf
+        self._sym = None
+        self.grad = None
+        self.grad_fn = None
+        self._out_index = 0
+        self.requires_grad = requires_grad
+        return self
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, proto):
+        return (Parameter, (Tensor(self.detach()._host()), self.requires_grad))
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet (lazy modules); ``materialize(shape)``."""
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        self = Parameter.__new__(cls, None, requires_grad)
+        self._uninit_dtype = dtype or float32
+        return self
+
+    @property
+    def shape(self):
+        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer. "
+                           "This error usually happens in `load_state_dict` when trying to "
+                           "load an uninitialized parameter into an initialized one. Call "
+                           "`forward` to initialize the parameters before accessing their "
+                           "attributes.")
+
+    def size(self, dim=None):
+        return self.shape
+
+    def numel(self):
+        return self.shape
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        from graphnn.runtime import get_runtime
+        dtype = dtype or self._uninit_dtype
+        shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+        self._type = TensorType(shape, dtype)
+        self._buf = get_runtime().upload(np.zeros(shape, dtype.np))
+        self.__class__ = self.cls_to_become
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"
+
+
+class UninitializedBuffer(Tensor):
+    """A buffer whose shape is not known yet (lazy modules); ``materialize(shape)``."""
+
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None):
+        self._type = TensorType((0,), dtype or float32)
+        from graphnn.runtime import get_runtime
+        self._buf = get_runtime().upload(np.zeros(0, np.float32))
+        self._sym = None
+        self.grad = None
+        self.grad_fn = None
+        self._out_index = 0
+        self.requires_grad = requires_grad
+        self._uninit_dtype = dtype or float32
+
+    shape = UninitializedParameter.shape
+    size = UninitializedParameter.size
+    numel = UninitializedParameter.numel
+    materialize = UninitializedParameter.materialize
+
+    def __repr__(self) -> str:
+        return "<UninitializedBuffer>"
+
+
+def is_lazy(t) -> bool:
+    return isinstance(t, (UninitializedParameter, UninitializedBuffer))

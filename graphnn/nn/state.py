@@ -1,0 +1,111 @@
+"""state_dict loading and module dtype/device conversion (PyTorch's semantics and wording)."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from graphnn._tensor import Tensor
+from graphnn.autograd import no_grad
+from graphnn.ir.types import by_name
+from graphnn.nn.parameter import is_lazy
+from graphnn.runtime import get_runtime
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _shape_text(shape) -> str:
+    return f"graphnn.Size({list(shape)})"
+
+
+def _as_array(v) -> np.ndarray:
+    if isinstance(v, Tensor):
+        return v.detach()._host()
+    if hasattr(v, "detach") and hasattr(v, "cpu"):     # a torch tensor
+        v = v.detach().cpu()
+    return np.asarray(v)
+
+
+def load_state_dict(module, state_dict, strict: bool = True, assign: bool = False):
+    if not hasattr(state_dict, "keys"):
+        raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+    missing, unexpected, errors = [], [], []
+    expected = set()
+    with no_grad():
+        for prefix, m in module.named_modules():
+            prefix = prefix + "." if prefix else ""
+            local = [(k, v) for k, v in m._parameters.items() if v is not None]
+            local += [(k, v) for k, v in m._buffers.items()
+                      if v is not None and k not in m._non_persistent_buffers_set]
+            for name, target in local:
+                key = prefix + name
+                expected.add(key)
+                if key not in state_dict:
+                    missing.append(key)
+                    continue
+                arr = _as_array(state_dict[key])
+                if is_lazy(target):
+                    target.materialize(arr.shape)
+                if tuple(arr.shape) != tuple(target.shape):
+                    errors.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{_shape_text(arr.shape)} from checkpoint, the shape in "
+                                  f"current model is {_shape_text(target.shape)}.")
+                    continue
+                target._buf = get_runtime().upload(np.asarray(arr, target.dtype.np))
+    for key in state_dict.keys():
+        if key not in expected:
+            unexpected.append(key)
+    if strict:
+        if unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                ", ".join(f'"{k}"' for k in unexpected)))
+        if missing:
+            errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                ", ".join(f'"{k}"' for k in missing)))
+    if errors:
+        raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+            type(module).__name__, "\n\t".join(errors)))
+    return IncompatibleKeys(missing, unexpected)
+
+
+def check_dtype_supported(dtype) -> None:
+    rt = get_runtime()
+    info = rt.info
+    if dtype.name == "float64" and not info.fp64:
+        raise RuntimeError(f"float64 is not supported on device {info.short}: it lacks "
+                           "cl_khr_fp64")
+    if dtype.name in ("float16", "bfloat16"):
+        raise RuntimeError(f"{dtype.name} tensors are not supported yet on device "
+                           f"{info.short}")
+
+
+def cast_module(module, dtype, all_dtypes: bool = False):
+    if isinstance(dtype, str):
+        dtype = by_name(dtype)
+    check_dtype_supported(dtype)
+    return module._apply_to_tensors(
+        lambda t: t.to(dtype) if (t.dtype.is_float or all_dtypes) else t)
+
+
+def module_to(module, *args, **kwargs):
+    from graphnn._device import device as Device
+    from graphnn.ir.types import DType
+
+    dtype = kwargs.get("dtype")
+    dev = kwargs.get("device")
+    for a in args:
+        if isinstance(a, DType):
+            dtype = a
+        elif isinstance(a, (str, Device)):
+            dev = a
+        elif isinstance(a, Tensor):
+            dtype = a.dtype
+    if dev is not None:
+        from graphnn._device import check_device
+        check_device(dev)
+    if dtype is not None:
+        if not dtype.is_float:
+            raise TypeError("nn.Module.to only accepts floating point or complex dtypes, but "
+                            f"got desired dtype={dtype}")
+        cast_module(module, dtype)
+    return module

@@ -1,0 +1,5 @@
+"""``graphnn.optim``: optimizers whose update step runs as one compiled graph."""
+from graphnn.optim.optimizer import Optimizer
+from graphnn.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD"]

@@ -1,0 +1,128 @@
+"""OpenCL device discovery and selection (``GRAPHNN_DEVICE``).
+
+Specs: ``pocl``, ``nvidia``, ``oclgrind``, ``cpu`` (first CPU device), ``gpu``/``cuda`` (first
+GPU), ``cl:P:D`` (platform and device index), ``reference`` (the numpy interpreter), or any
+substring of a platform or device name. Default: the first GPU, else PoCL, else any device.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pyopencl as cl
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    platform_index: int
+    device_index: int
+    platform: str
+    name: str
+    version: str
+    driver: str
+    compute_units: int
+    global_mem: int
+    local_mem: int
+    max_work_group: int
+    fp64: bool
+    fp16: bool
+    is_gpu: bool
+
+    @property
+    def spec(self) -> str:
+        return f"cl:{self.platform_index}:{self.device_index}"
+
+    @property
+    def short(self) -> str:
+        return f"{self.platform} / {self.name}"
+
+
+def _platforms() -> list:
+    from graphnn.runtime.pocl_host import ensure_usable
+    ensure_usable()
+    try:
+        return cl.get_platforms()
+    except cl.LogicError:   # no ICD installed at all
+        return []
+
+
+def list_devices() -> list[DeviceInfo]:
+    out = []
+    for pi, p in enumerate(_platforms()):
+        try:
+            devices = p.get_devices()
+        except cl.Error:
+            continue
+        for di, d in enumerate(devices):
+            ext = d.extensions.split()
+            out.append(DeviceInfo(
+                pi, di, p.name.strip(), d.name.strip(), d.version.strip(),
+                d.driver_version.strip(), d.max_compute_units, d.global_mem_size,
+                d.local_mem_size, d.max_work_group_size, "cl_khr_fp64" in ext,
+                "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU)))
+    return out
+
+
+def _is_pocl(d: DeviceInfo) -> bool:
+    return "portable computing language" in d.platform.lower() or "pocl" in d.platform.lower()
+
+
+def default_device(devices: list[DeviceInfo]) -> DeviceInfo:
+    for pred in (lambda d: d.is_gpu, _is_pocl, lambda d: "oclgrind" not in d.platform.lower()):
+        for d in devices:
+            if pred(d):
+                return d
+    if devices:
+        return devices[0]
+    raise RuntimeError("graphnn found no OpenCL device: install PoCL with "
+                       "`pip install 'pyopencl[pocl]'` or a vendor OpenCL driver")
+
+
+def select_device(spec: str | None = None) -> DeviceInfo:
+    """The device named by ``spec`` (default: ``$GRAPHNN_DEVICE``, else the default)."""
+    devices = list_devices()
+    spec = (spec if spec is not None else os.environ.get("GRAPHNN_DEVICE", "")).strip()
+    if not spec:
+        return default_device(devices)
+    low = spec.lower()
+    if low.startswith("cl:"):
+        try:
+            _, p, d = low.split(":")
+            return next(x for x in devices if (x.platform_index, x.device_index) == (int(p), int(d)))
+        except (ValueError, StopIteration):
+            raise RuntimeError(f"no OpenCL device {spec!r}; run `graphnn devices`") from None
+    if low == "pocl":
+        match = [d for d in devices if _is_pocl(d)]
+    elif low == "cpu":
+        match = [d for d in devices if not d.is_gpu and "oclgrind" not in d.platform.lower()]
+    elif low in ("gpu", "cuda"):
+        match = [d for d in devices if d.is_gpu]
+    else:
+        match = [d for d in devices if low in d.platform.lower() or low in d.name.lower()]
+    if not match:
+        raise RuntimeError(f"GRAPHNN_DEVICE={spec!r} matches no OpenCL device; available: "
+                           + "; ".join(f"{d.spec} {d.short}" for d in devices))
+    return match[0]
+
+
+def describe(devices: list[DeviceInfo] | None = None) -> str:
+    """The table printed by ``graphnn devices``."""
+    devices = list_devices() if devices is None else devices
+    if not devices:
+        return "no OpenCL devices found"
+    try:
+        default = select_device()
+    except RuntimeError:
+        default = None
+    lines = []
+    for d in devices:
+        mark = "*" if d == default else " "
+        lines.append(
+            f"{mark} {d.spec}  {d.platform} / {d.name}\n"
+            f"      {d.version}, driver {d.driver}, {'GPU' if d.is_gpu else 'CPU/other'}, "
+            f"{d.compute_units} compute units\n"
+            f"      global memory {d.global_mem / 2**30:.1f} GiB, local memory "
+            f"{d.local_mem // 1024} KiB, max work-group {d.max_work_group}, "
+            f"fp64 {'yes' if d.fp64 else 'no'}, fp16 {'yes' if d.fp16 else 'no'}")
+    lines.append("(* = default; choose with GRAPHNN_DEVICE=pocl|nvidia|oclgrind|cl:P:D|name)")
+    return "\n".join(lines)

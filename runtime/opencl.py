@@ -1,0 +1,168 @@
+"""The OpenCL runtime: one context and in-order queue per device, pooled buffers, a program
+cache on disk, and executables that enqueue a whole graph with arguments bound once."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+
+from graphnn.codegen import CPU, GPU, Dialect, Program
+from graphnn.ir.types import TensorType
+from graphnn.runtime.buffers import BufferPool, DeviceBuffer
+from graphnn.runtime.device import DeviceInfo
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
+
+
+class Profiler:
+    """Collects one OpenCL event per launch; ``table()`` sums device time per kernel."""
+
+    def __init__(self):
+        self.events: list[tuple[str, object]] = []
+        self.times: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def record(self, name: str, event) -> None:
+        self.events.append((name, event))
+
+    def collect(self) -> None:
+        for name, ev in self.events:
+            ev.wait()
+            self.times[name] += (ev.profile.end - ev.profile.start) * 1e-9
+            self.counts[name] += 1
+        self.events.clear()
+
+
+class OpenCLRuntime:
+    kind = "opencl"
+
+    def __init__(self, info: DeviceInfo):
+        self.info = info
+        platform = cl.get_platforms()[info.platform_index]
+        self.device = platform.get_devices()[info.device_index]
+        self.context = cl.Context([self.device])
+        self.queue = cl.CommandQueue(
+            self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        self.pool = BufferPool(self.context)
+        self.dialect: Dialect = (GPU if info.is_gpu else CPU).__class__(
+            "gpu" if info.is_gpu else "cpu", info.compute_units, info.max_work_group,
+            fp64=info.fp64)
+        self._programs: dict[str, cl.Program] = {}
+        self._pending: list[np.ndarray] = []   # host arrays of in-flight uploads
+        self.profiler: Profiler | None = None
+        self.launches = 0
+        self.syncs = 0
+        self.build_seconds = 0.0
+
+    # -- memory ---------------------------------------------------------------------------
+    def alloc(self, t: TensorType) -> DeviceBuffer:
+        return self.pool.alloc(t.numel * t.dtype.itemsize)
+
+    def upload(self, array: np.ndarray) -> DeviceBuffer:
+        array = np.ascontiguousarray(array)
+        buf = self.pool.alloc(array.nbytes)
+        if array.nbytes:
+            cl.enqueue_copy(self.queue, buf.cl, array, is_blocking=False)
+            self._pending.append(array)
+        return buf
+
+    def download(self, buf: DeviceBuffer, t: TensorType) -> np.ndarray:
+        out = np.empty(t.shape, t.dtype.np)
+        if out.nbytes:
+            cl.enqueue_copy(self.queue, out, buf.cl, is_blocking=True)
+        self._synced()
+        return out
+
+    def fill(self, t: TensorType, value) -> DeviceBuffer:
+        buf = self.alloc(t)
+        if t.numel:
+            pattern = np.array([value], t.dtype.np)
+            cl.enqueue_fill_buffer(self.queue, buf.cl, pattern, 0, t.numel * t.dtype.itemsize)
+        return buf
+
+    def copy_into(self, dst: DeviceBuffer, src: DeviceBuffer, nbytes: int) -> None:
+        if nbytes:
+            cl.enqueue_copy(self.queue, dst.cl, src.cl, byte_count=nbytes)
+
+    def finish(self) -> None:
+        self.queue.finish()
+        self._synced()
+
+    def _synced(self) -> None:
+        self.syncs += 1
+        self._pending.clear()
+        if self.profiler is not None:
+            self.profiler.collect()
+
+    # -- programs -------------------------------------------------------------------------
+    def build(self, program: Program) -> cl.Program:
+        options = list(program.options)
+        key = hashlib.sha256("\0".join([program.source, *options, self.info.platform,
+                                        self.info.name, self.info.driver]).encode()).hexdigest()
+        if key in self._programs:
+            return self._programs[key]
+        start = time.perf_counter()
+        path = cache_dir() / f"{key[:32]}.bin"
+        prg = None
+        if path.exists():
+            try:
+                prg = cl.Program(self.context, [self.device], [path.read_bytes()])
+                prg.build(options=options)
+            except cl.Error:
+                prg = None
+        if prg is None:
+            prg = cl.Program(self.context, program.source)
+            try:
+                prg.build(options=options)
+            except cl.RuntimeError as e:
+                raise RuntimeError(f"OpenCL build failed on {self.info.short}:\n{e}") from None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(prg.get_info(cl.program_info.BINARIES)[0])
+                tmp.replace(path)
+            except OSError:
+                pass    # a read-only home only costs a rebuild next time
+        self.build_seconds += time.perf_counter() - start
+        self._programs[key] = prg
+        return prg
+
+    def executable(self, program: Program) -> "OpenCLExecutable":
+        return OpenCLExecutable(self, program, self.build(program))
+
+
+class OpenCLExecutable:
+    """A built program plus its launch plan. Each launch owns its ``cl.Kernel`` (a kernel
+    object holds its arguments), and arguments are set again only when a buffer changes."""
+
+    def __init__(self, rt: OpenCLRuntime, program: Program, prg: cl.Program):
+        self.rt = rt
+        self.program = program
+        self.kernels = [cl.Kernel(prg, launch.kernel) for launch in program.launches]
+        self.bound: list[list] = [[None] * len(launch.args) for launch in program.launches]
+
+    def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:
+        rt, prog = self.rt, self.program
+        env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
+        for node, t in prog.buffers.items():
+            env[node] = rt.alloc(t)
+        queue, profiler = rt.queue, rt.profiler
+        for launch, kernel, bound in zip(prog.launches, self.kernels, self.bound):
+            for i, node in enumerate(launch.args):
+                buf = env[node].cl
+                if bound[i] is not buf:
+                    kernel.set_arg(i, buf)
+                    bound[i] = buf
+            ev = cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
+                                            launch.local_size)
+            if profiler is not None:
+                profiler.record(launch.kernel, ev)
+        rt.launches += len(prog.launches)
+        return [env[base] for base, _ in prog.outputs]

@@ -1,0 +1,31 @@
+"""The numpy reference interpreter: runs any IR graph with each op's ``ref`` rule.
+
+It is the test oracle and a debugging aid (``GRAPHNN_DEVICE=reference``), never a silent
+fallback for a missing kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.graph import PLACEHOLDERS, Graph
+from graphnn.ir.ops import get
+
+
+def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    env: dict[int, np.ndarray] = {}
+    for n, v in zip(graph.inputs, inputs):
+        env[n] = np.asarray(v, graph.type(n).dtype.np).reshape(graph.type(n).shape)
+    for n in graph.topo():
+        op = graph.op(n)
+        t = graph.type(n)
+        if op in PLACEHOLDERS:
+            continue
+        if op == "const":
+            env[n] = np.array(graph.attrs(n)["value"], t.dtype.np)
+            continue
+        with np.errstate(all="ignore"):
+            out = get(op).ref([env[a] for a in graph.args(n)], graph.attrs(n))
+        env[n] = np.ascontiguousarray(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np)
+    return [env[o] for o in graph.outputs]

@@ -1,0 +1,62 @@
+"""A runtime whose buffers are numpy arrays and whose executables interpret the graph."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.graph import Graph
+from graphnn.ir.types import TensorType
+from graphnn.runtime.device import DeviceInfo
+from graphnn.runtime.reference import interpret
+
+
+class HostBuffer:
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+
+class ReferenceRuntime:
+    kind = "reference"
+
+    def __init__(self):
+        self.info = DeviceInfo(-1, -1, "graphnn", "numpy reference interpreter", "-", "-",
+                               1, 0, 0, 1, True, True, False)
+        self.profiler = None
+        self.launches = 0
+        self.syncs = 0
+        self.build_seconds = 0.0
+        self.dialect = None
+
+    def alloc(self, t: TensorType) -> HostBuffer:
+        return HostBuffer(np.empty(t.numel, t.dtype.np))
+
+    def upload(self, array: np.ndarray) -> HostBuffer:
+        return HostBuffer(np.array(array, copy=True).reshape(-1))
+
+    def download(self, buf: HostBuffer, t: TensorType) -> np.ndarray:
+        return buf.array[:t.numel].view(t.dtype.np).reshape(t.shape).copy()
+
+    def fill(self, t: TensorType, value) -> HostBuffer:
+        return HostBuffer(np.full(t.numel, value, t.dtype.np))
+
+    def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int) -> None:
+        n = nbytes // max(src.array.itemsize, 1)
+        dst.array[:n] = src.array[:n]
+
+    def finish(self) -> None:
+        pass
+
+    def graph_executable(self, graph: Graph) -> "ReferenceExecutable":
+        return ReferenceExecutable(graph)
+
+
+class ReferenceExecutable:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.program = None
+
+    def run(self, inputs: list[HostBuffer]) -> list[HostBuffer]:
+        arrays = [b.array[:self.graph.type(n).numel].reshape(self.graph.type(n).shape)
+                  for b, n in zip(inputs, self.graph.inputs)]
+        return [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
