@@ -105,8 +105,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     if op == "argmax":
         w.lines.append(f"long res = best % {red_shape[0]};")
         result = "res"
-    _epilogue(w, g, r, result, out_idx, g.members[g.members.index(r) + 1:]
-              if r in g.members else g.members)
+    _epilogue(w, g, r, result, out_idx, [m for m in g.members if m != r])
     return w, *_geometry_1d(n_out, d)
 
 

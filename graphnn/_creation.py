@@ -50,7 +50,7 @@ def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = 
             dtype = float32 if arr.dtype != np.float64 or not isinstance(data, np.ndarray) \
                 else by_name("float64")
         elif arr.dtype.kind in "iu":
-            dtype = int64 if not isinstance(data, np.ndarray) else from_numpy(arr.dtype)
+            dtype = int64 if not isinstance(data, np.ndarray) else _np_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = by_name("bool")
         else:
