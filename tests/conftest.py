@@ -1,0 +1,43 @@
+"""Shared test helpers: PyTorch 2.13.0 is the numerical oracle."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRAPHNN_VERIFY", "1")   # Graph.verify() after every pass in tests
+
+import graphnn  # noqa: E402
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+def to_numpy(t) -> np.ndarray:
+    if isinstance(t, graphnn.Tensor):
+        return t.detach().numpy()
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
+
+
+def assert_close(ours, ref, rtol: float = 1e-4, atol: float = 1e-5, what: str = "") -> None:
+    a, b = to_numpy(ours), to_numpy(ref)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=what)
+
+
+def pair(array: np.ndarray, requires_grad: bool = False):
+    """The same values as a graphnn tensor and a torch tensor."""
+    g = graphnn.tensor(array)
+    t = torch.tensor(array)
+    if requires_grad:
+        g.requires_grad_(True)
+        t.requires_grad_(True)
+    return g, t
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
