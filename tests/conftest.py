@@ -10,7 +10,7 @@ os.environ.setdefault("GRAPHNN_VERIFY", "1")   # Graph.verify() after every pass
 
 import graphnn  # noqa: E402
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (test-only dependency, pinned to 2.13.0)
 torch.set_num_threads(1)
 
 
