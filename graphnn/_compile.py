@@ -41,7 +41,7 @@ def build_executable(rt, graph: Graph, label: str):
     start = time.perf_counter()
     g = graph.copy()
     run_pipeline(g, label=label, verify=bool(os.environ.get("GRAPHNN_VERIFY")))
-    exe = rt.executable(lower(g, rt.dialect))
+    exe = rt.executable(lower(g, rt.dialect), label)
     exe.fused_graph = g
     STATS["compiles"] += 1
     STATS["compile_seconds"] += time.perf_counter() - start

@@ -134,17 +134,19 @@ class OpenCLRuntime:
         self._programs[key] = prg
         return prg
 
-    def executable(self, program: Program) -> "OpenCLExecutable":
-        return OpenCLExecutable(self, program, self.build(program))
+    def executable(self, program: Program, label: str = "") -> "OpenCLExecutable":
+        return OpenCLExecutable(self, program, self.build(program), label)
 
 
 class OpenCLExecutable:
     """A built program plus its launch plan. Each launch owns its ``cl.Kernel`` (a kernel
     object holds its arguments), and arguments are set again only when a buffer changes."""
 
-    def __init__(self, rt: OpenCLRuntime, program: Program, prg: cl.Program):
+    def __init__(self, rt: OpenCLRuntime, program: Program, prg: cl.Program, label: str = ""):
         self.rt = rt
         self.program = program
+        self.names = [f"{label}/{launch.kernel}" if label else launch.kernel
+                      for launch in program.launches]
         self.kernels = [cl.Kernel(prg, launch.kernel) for launch in program.launches]
         self.bound: list[list] = [[None] * len(launch.args) for launch in program.launches]
 
@@ -154,7 +156,8 @@ class OpenCLExecutable:
         for node, t in prog.buffers.items():
             env[node] = rt.alloc(t)
         queue, profiler = rt.queue, rt.profiler
-        for launch, kernel, bound in zip(prog.launches, self.kernels, self.bound):
+        for launch, kernel, bound, name in zip(prog.launches, self.kernels, self.bound,
+                                               self.names):
             for i, node in enumerate(launch.args):
                 buf = env[node].cl
                 if bound[i] is not buf:
@@ -163,6 +166,6 @@ class OpenCLExecutable:
             ev = cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
                                             launch.local_size)
             if profiler is not None:
-                profiler.record(launch.kernel, ev)
+                profiler.record(name, ev)
         rt.launches += len(prog.launches)
         return [env[base] for base, _ in prog.outputs]
