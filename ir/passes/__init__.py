@@ -7,7 +7,7 @@ from typing import Callable
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
-from graphnn.ir.passes.fusion import Group, fuse
+from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
 from graphnn.ir.passes.simplify import simplify
 
 PIPELINE: list[tuple[str, Callable[[Graph], bool]]] = [
@@ -20,6 +20,8 @@ PIPELINE: list[tuple[str, Callable[[Graph], bool]]] = [
     # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv
     # epilogues, conv + max_pool2d
     ("fuse", fuse),
+    # lay independent elementwise kernels that read only inputs end to end in one launch
+    ("horizontal", fuse_horizontal),
 ]
 PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
 
