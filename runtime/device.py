@@ -48,7 +48,12 @@ def _platforms() -> list:
 
 def list_devices() -> list[DeviceInfo]:
     out = []
+    seen = set()
     for pi, p in enumerate(_platforms()):
+        # an ICD listed twice that resolves to one loaded library gives the same platform
+        if p.int_ptr in seen:
+            continue
+        seen.add(p.int_ptr)
         try:
             devices = p.get_devices()
         except cl.Error:
