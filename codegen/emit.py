@@ -14,6 +14,10 @@ from graphnn.ir.types import DType, bool_, promote
 from graphnn.ir.views import resolve
 
 
+# ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
+INDEXED_EXPRESSIONS = ("gather", "slice_grad")
+
+
 def literal(value, dtype: DType) -> str:
     if dtype.is_float:
         v = float(value)

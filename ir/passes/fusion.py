@@ -78,7 +78,7 @@ _CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
 
 def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
     """Clones an elementwise node (or a view of a single value) whose users are all
-    elementwise, once per extra user, so that each consumer's kernel recomputes it instead
+    elementwise or reductions, once per extra user, so that each consumer's kernel recomputes it instead
     of reading it from memory. Visiting consumers first lets cheap chains be recomputed
     whole; ``max_clones`` bounds the growth. Graph outputs are never cloned."""
     outputs = set(graph.outputs)
@@ -86,6 +86,10 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
 
     def elementwise(n: int) -> bool:
         return _compute(graph, n) and get(graph.op(n)).kind in _CHEAP
+
+    def absorbs(n: int) -> bool:     # a consumer whose kernel can compute the value inline
+        return elementwise(n) or graph.op(n) in VIEW_OPS or (
+            _compute(graph, n) and get(graph.op(n)).kind == Kind.REDUCE)
 
     for n in reversed(graph.topo()):
         if n in outputs or graph.op(n) in LEAF_OPS:
@@ -96,7 +100,7 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
             continue
         users = graph.users(n)
         if len({u for u, _ in users}) < 2 or len(users) > 4 or \
-                not all(elementwise(u) or graph.op(u) in VIEW_OPS for u, _ in users):
+                not all(absorbs(u) for u, _ in users):
             continue
         first = users[0][0]
         for user, k in users:
