@@ -149,15 +149,16 @@ class OpenCLExecutable:
                       for launch in program.launches]
         self.kernels = [cl.Kernel(prg, launch.kernel) for launch in program.launches]
         self.bound: list[list] = [[None] * len(launch.args) for launch in program.launches]
+        self.allocs, self.frees = _liveness(program)
 
     def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:
         rt, prog = self.rt, self.program
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
-        for node, t in prog.buffers.items():
-            env[node] = rt.alloc(t)
         queue, profiler = rt.queue, rt.profiler
-        for launch, kernel, bound, name in zip(prog.launches, self.kernels, self.bound,
-                                               self.names):
+        for launch, kernel, bound, name, allocs, frees in zip(
+                prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees):
+            for node in allocs:
+                env[node] = rt.alloc(prog.buffers[node])
             for i, node in enumerate(launch.args):
                 buf = env[node].cl
                 if bound[i] is not buf:
@@ -167,5 +168,29 @@ class OpenCLExecutable:
                                             launch.local_size)
             if profiler is not None:
                 profiler.record(name, ev)
+            for node in frees:     # the in-order queue makes immediate reuse safe
+                del env[node]
         rt.launches += len(prog.launches)
         return [env[base] for base, _ in prog.outputs]
+
+
+def _liveness(program: Program) -> tuple[list[list[int]], list[list[int]]]:
+    """Memory planning: per launch, the buffers to allocate just before it (first written)
+    and to release just after it (last read, not an output), so that later launches of the
+    same run reuse them through the pool."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, launch in enumerate(program.launches):
+        for node in launch.args:
+            if node in program.buffers:
+                first.setdefault(node, i)
+                last[node] = i
+    keep = {base for base, _ in program.outputs}
+    allocs = [[] for _ in program.launches]
+    frees = [[] for _ in program.launches]
+    for node in program.buffers:
+        if node in first:
+            allocs[first[node]].append(node)
+        if node in last and node not in keep:
+            frees[last[node]].append(node)
+    return allocs, frees
