@@ -134,11 +134,12 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
         return w.load(node, [col, row] if trans else [row, col])
 
     for r in range(rm):
-        w.lines.append(f"    {t} a{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
+        # va/vb, not a/b: buffers are named b<id> and a local b1 would shadow buffer b1
+        w.lines.append(f"    {t} va{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
     for c in range(rn):
-        w.lines.append(f"    {t} b{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
+        w.lines.append(f"    {t} vb{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
     for r in range(rm):
-        w.lines.append("    " + " ".join(f"c{r}_{c} += a{r} * b{c};" for c in range(rn)))
+        w.lines.append("    " + " ".join(f"c{r}_{c} += va{r} * vb{c};" for c in range(rn)))
     w.lines.append("}")
     epi = [m for m in g.members if m != mm]
     for r in range(rm):
