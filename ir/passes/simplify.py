@@ -36,4 +36,7 @@ def simplify(graph: Graph) -> bool:
         if repl is not None and repl != n:
             graph.replace_all_uses(n, repl)
             changed = True
+    if changed:   # rewrites leave the bypassed nodes dead; Graph.verify() rejects dead nodes
+        from graphnn.ir.passes.dce import dead_code_elimination
+        dead_code_elimination(graph)
     return changed
