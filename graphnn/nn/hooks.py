@@ -105,11 +105,11 @@ class HookMixin:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw = None
         if self._backward_hooks or self._backward_pre_hooks:
-            from graphnn.nn.backward_hooks import call_with_backward_hooks
-            out = call_with_backward_hooks(self, args, kwargs)
-        else:
-            out = self._call_forward(*args, **kwargs)
+            from graphnn.nn import backward_hooks as bw
+            args, bw_state = bw.setup_input_hook(self, args)
+        out = self._call_forward(*args, **kwargs)
         for key, hook in list(self._forward_hooks.items()):
             if key in self._forward_hooks_with_kwargs:
                 res = hook(self, args, kwargs, out)
@@ -117,4 +117,6 @@ class HookMixin:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if bw is not None:
+            out = bw.setup_output_hook(self, out, bw_state)
         return out

@@ -17,9 +17,30 @@ import numpy as np
 from graphnn import _compile, _trace
 from graphnn._tensor import Tensor
 from graphnn.nn.hooks import HookMixin
-from graphnn.nn.parameter import Parameter, is_lazy
+from graphnn.nn.parameter import Buffer, Parameter, is_lazy
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+_TENSOR_TYPES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                 "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def typename(obj) -> str:
+    """``torch.typename``: ``graphnn.FloatTensor`` for tensors, else ``module.QualName``."""
+    if isinstance(obj, Tensor):
+        return "graphnn." + _TENSOR_TYPES.get(obj.dtype.name, "Tensor")
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    if module in ("", "builtins"):
+        return qualname
+    return f"{module}.{qualname}"
 
 
 def _addindent(s: str, n: int) -> str:
@@ -55,26 +76,49 @@ class Module(HookMixin):
 
     # -- registration ---------------------------------------------------------------------
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Adds ``param`` (a Parameter or None) under ``name``. Raises AttributeError before
+        ``Module.__init__()``, TypeError for a non-string name or a non-Parameter value,
+        KeyError for a name with ".", an empty name or an existing non-parameter attribute,
+        ValueError for a non-leaf tensor (PyTorch's messages)."""
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        self._check_name(name, "parameter")
+        if not isinstance(name, str):
+            raise TypeError(f"parameter name should be a string. Got {typename(name)}")
+        if "." in name:
+            raise KeyError('parameter name can\'t contain "."')
+        if name == "":
+            raise KeyError('parameter name can\'t be empty string ""')
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__module__}.{type(param).__name__}' "
-                            f"object to parameter '{name}' (torch.nn.Parameter or None "
-                            "required)")
-        self._parameters[name] = param
+        if param is None:
+            self._parameters[name] = None
+        elif not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{typename(param)}' object to parameter '{name}' "
+                            "(graphnn.nn.Parameter or None required)")
+        elif param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model "
+                             f"parameters must be created explicitly. To express '{name}' "
+                             "as a function of another Tensor, compute the value in "
+                             "the forward() method.")
+        else:
+            self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Adds a buffer (state that is not a parameter, e.g. BatchNorm's ``running_mean``).
+        Non-persistent buffers stay out of ``state_dict``. Errors as ``register_parameter``."""
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        self._check_name(name, "buffer")
+        if not isinstance(name, str):
+            raise TypeError(f"buffer name should be a string. Got {typename(name)}")
+        if "." in name:
+            raise KeyError('buffer name can\'t contain "."')
+        if name == "":
+            raise KeyError('buffer name can\'t be empty string ""')
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__module__}.{type(tensor).__name__}' "
-                            f"object to buffer '{name}' (torch Tensor or None required)")
+            raise TypeError(f"cannot assign '{typename(tensor)}' object to buffer '{name}' "
+                            "(graphnn Tensor or None required)")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -82,67 +126,71 @@ class Module(HookMixin):
             self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        """Adds a child module, reachable as attribute ``name``. Raises TypeError for a
+        non-Module or a non-string name, KeyError for an existing attribute, a name with
+        "." or an empty name."""
         if not isinstance(module, Module) and module is not None:
-            raise TypeError(f"{type(module).__module__}.{type(module).__name__} is not a Module "
-                            "subclass")
-        self._check_name(name, "module")
+            raise TypeError(f"{typename(module)} is not a Module subclass")
+        if not isinstance(name, str):
+            raise TypeError(f"module name should be a string. Got {typename(name)}")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
+        if "." in name:
+            raise KeyError(f'module name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError('module name can\'t be empty string ""')
         self._modules[name] = module
 
-    register_module = add_module
-
-    @staticmethod
-    def _check_name(name, kind: str) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
-        if "." in name:
-            raise KeyError(f'{kind} name can\'t contain "."')
-        if name == "":
-            raise KeyError(f'{kind} name can\'t be empty string ""')
+    def register_module(self, name: str, module: "Module | None") -> None:
+        """Alias of ``add_module``."""
+        self.add_module(name, module)
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+
+        def remove_from(*dicts_or_sets):
+            for dd in dicts_or_sets:
+                if name in dd:
+                    if isinstance(dd, dict):
+                        del dd[name]
+                    else:
+                        dd.discard(name)
+
         params = d.get("_parameters")
-
-        def remove_from(*dicts):
-            for dd in dicts:
-                if dd is not None and name in dd:
-                    del dd[name]
-
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            remove_from(d, d.get("_buffers"), d.get("_modules"))
-            d.get("_non_persistent_buffers_set", set()).discard(name)
+            remove_from(d, self._buffers, self._modules, self._non_persistent_buffers_set)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__module__}.{type(value).__name__}"
-                                f"' as parameter '{name}' (torch.nn.Parameter or None expected)")
+                raise TypeError(f"cannot assign '{typename(value)}' as parameter '{name}' "
+                                "(graphnn.nn.Parameter or None expected)")
             self.register_parameter(name, value)
         else:
             modules = d.get("_modules")
             if isinstance(value, Module):
                 if modules is None:
                     raise AttributeError("cannot assign module before Module.__init__() call")
-                remove_from(d, d.get("_parameters"), d.get("_buffers"))
-                d.get("_non_persistent_buffers_set", set()).discard(name)
+                remove_from(d, self._parameters, self._buffers,
+                            self._non_persistent_buffers_set)
                 modules[name] = value
             elif modules is not None and name in modules:
                 if value is not None:
-                    raise TypeError(f"cannot assign '{type(value).__module__}."
-                                    f"{type(value).__name__}' as child module '{name}' "
-                                    "(torch.nn.Module or None expected)")
+                    raise TypeError(f"cannot assign '{typename(value)}' as child module "
+                                    f"'{name}' (graphnn.nn.Module or None expected)")
                 modules[name] = value
             else:
                 buffers = d.get("_buffers")
-                if buffers is not None and name in buffers:
+                if isinstance(value, Buffer) or (buffers is not None and name in buffers):
                     if value is not None and not isinstance(value, Tensor):
-                        raise TypeError(f"cannot assign '{type(value).__module__}."
-                                        f"{type(value).__name__}' as buffer '{name}' "
-                                        "(torch.Tensor or None expected)")
-                    buffers[name] = value
+                        raise TypeError(f"cannot assign '{typename(value)}' as buffer '{name}' "
+                                        "(graphnn.nn.Buffer, graphnn.Tensor or None expected)")
+                    if isinstance(value, Buffer):
+                        persistent = value.persistent
+                    else:
+                        persistent = name not in self._non_persistent_buffers_set
+                    self.register_buffer(name, value, persistent)
                 else:
                     object.__setattr__(self, name, value)
 
@@ -383,6 +431,19 @@ class Module(HookMixin):
                 key.append((bname, id(b), b._type if b is not None else None))
         return tuple(key)
 
+    _updates_buffers = False   # True on modules whose forward writes buffers in place
+
+    def _needs_eager(self) -> bool:
+        """Whether a call must run op by op: hooks (they see real tensors), uninitialized
+        lazy parameters, or a module that updates buffers in place (BatchNorm training)."""
+        for m in self.modules():
+            if m._has_hooks() or m._updates_buffers:
+                return True
+            if any(is_lazy(t) for t in m._parameters.values()) or \
+                    any(is_lazy(t) for t in m._buffers.values()):
+                return True
+        return False
+
     def _names(self):
         mods = {id(m): name for name, m in self.named_modules()}
         tensors = {id(p): name for name, p in self.named_parameters()}
@@ -399,8 +460,8 @@ class Module(HookMixin):
                 return self._call_forward(*args, **kwargs)
             finally:
                 tracer.scope.pop()
-        if self._tree_has_hooks() or os.environ.get("GRAPHNN_EAGER") or \
-                self._graph_break is not None or any(is_lazy(p) for p in self.parameters()):
+        if self._graph_break is not None or os.environ.get("GRAPHNN_EAGER") or \
+                self._needs_eager():
             return self._call_with_hooks(args, kwargs)
         try:
             return _compile.call_traced(self._call_forward, self._structure_key(), list(args),

@@ -40,6 +40,13 @@ class Parameter(Tensor):
         return (Parameter, (Tensor(self.detach()._host()), self.requires_grad))
 
 
+def _dtype(dtype):
+    if dtype is None:
+        return float32
+    from graphnn.ir.types import by_name
+    return by_name(dtype) if isinstance(dtype, str) else dtype
+
+
 class UninitializedParameter(Parameter):
     """A parameter whose shape is not known yet (lazy modules); ``materialize(shape)``."""
 
@@ -47,8 +54,11 @@ class UninitializedParameter(Parameter):
 
     def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
         self = Parameter.__new__(cls, None, requires_grad)
-        self._uninit_dtype = dtype or float32
+        self._uninit_dtype = _dtype(dtype)
         return self
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
 
     @property
     def shape(self):
@@ -65,8 +75,10 @@ class UninitializedParameter(Parameter):
         return self.shape
 
     def materialize(self, shape, device=None, dtype=None) -> None:
+        """Allocates zeros of ``shape`` (the owning module initializes them) and turns this
+        object into a ``cls_to_become`` (Parameter, or Tensor for a buffer)."""
         from graphnn.runtime import get_runtime
-        dtype = dtype or self._uninit_dtype
+        dtype = _dtype(dtype) if dtype is not None else self._uninit_dtype
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
         self._type = TensorType(shape, dtype)
         self._buf = get_runtime().upload(np.zeros(shape, dtype.np))
@@ -90,7 +102,7 @@ class UninitializedBuffer(Tensor):
         self.grad_fn = None
         self._out_index = 0
         self.requires_grad = requires_grad
-        self._uninit_dtype = dtype or float32
+        self._uninit_dtype = _dtype(dtype)
 
     shape = UninitializedParameter.shape
     size = UninitializedParameter.size
@@ -99,6 +111,30 @@ class UninitializedBuffer(Tensor):
 
     def __repr__(self) -> str:
         return "<UninitializedBuffer>"
+
+
+class _BufferMeta(type):
+    # a Buffer(...) call returns a plain Tensor marked as a buffer; isinstance sees the mark
+    def __instancecheck__(cls, instance) -> bool:
+        if cls is Buffer:
+            return isinstance(instance, Tensor) and getattr(instance, "_is_buffer", False)
+        return super().__instancecheck__(instance)
+
+
+class Buffer(Tensor, metaclass=_BufferMeta):
+    """A tensor that registers itself as a buffer when assigned to a Module attribute
+    (``torch.nn.Buffer(data=None, *, persistent=True)``); returns a plain Tensor sharing
+    ``data``'s storage, marked with ``persistent``."""
+
+    def __new__(cls, data=None, *, persistent: bool = True):
+        if data is None:
+            from graphnn._creation import empty
+            data = empty(0)
+        t = data.detach()
+        t.requires_grad = data.requires_grad
+        t.persistent = persistent
+        t._is_buffer = True
+        return t
 
 
 def is_lazy(t) -> bool:

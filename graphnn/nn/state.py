@@ -11,7 +11,17 @@ from graphnn.ir.types import by_name
 from graphnn.nn.parameter import is_lazy
 from graphnn.runtime import get_runtime
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """``load_state_dict``'s result (PyTorch's ``_IncompatibleKeys``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def _shape_text(shape) -> str:
@@ -69,20 +79,22 @@ def load_state_dict(module, state_dict, strict: bool = True, assign: bool = Fals
 
 
 def check_dtype_supported(dtype) -> None:
-    rt = get_runtime()
-    info = rt.info
-    if dtype.name == "float64" and not info.fp64:
+    """Raises RuntimeError naming the device when it cannot store and compute ``dtype``:
+    float64 needs cl_khr_fp64; float16 and bfloat16 have no kernels yet on any device."""
+    name = dtype if isinstance(dtype, str) else dtype.name
+    info = get_runtime().info
+    if name == "float64" and not info.fp64:
         raise RuntimeError(f"float64 is not supported on device {info.short}: it lacks "
                            "cl_khr_fp64")
-    if dtype.name in ("float16", "bfloat16"):
-        raise RuntimeError(f"{dtype.name} tensors are not supported yet on device "
-                           f"{info.short}")
+    if name in ("float16", "bfloat16"):
+        raise RuntimeError(f"{name} tensors are not supported on device {info.short}: graphnn "
+                           "has no float16/bfloat16 kernels yet; keep the model in float32")
 
 
 def cast_module(module, dtype, all_dtypes: bool = False):
+    check_dtype_supported(dtype)
     if isinstance(dtype, str):
         dtype = by_name(dtype)
-    check_dtype_supported(dtype)
     return module._apply_to_tensors(
         lambda t: t.to(dtype) if (t.dtype.is_float or all_dtypes) else t)
 

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from itertools import chain, islice
 
 from graphnn._tensor import Tensor
-from graphnn.nn.module import Module, _addindent
+from graphnn.nn.module import Module, _addindent, typename
 from graphnn.nn.parameter import Parameter
 
 
@@ -160,6 +160,7 @@ class ModuleList(Module):
         return combined
 
     def insert(self, index: int, module: Module) -> None:
+        """Inserts ``module`` before ``index`` (PyTorch's loop, same keys)."""
         for i in range(len(self._modules), index, -1):
             self._modules[str(i)] = self._modules[str(i - 1)]
         self._modules[str(index)] = module
@@ -278,8 +279,8 @@ class ModuleDict(Module):
 
 def _param_repr(p) -> str:
     size_str = "x".join(str(s) for s in p.shape)
-    kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor"
-    return f"{kind}: [graphnn.{p.dtype.name} of size {size_str}]"
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"{kind} containing: [graphnn.{p.dtype.name} of size {size_str}]"
 
 
 class ParameterList(Module):
@@ -339,10 +340,6 @@ class ParameterList(Module):
             else:
                 lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        extra = self.extra_repr()
-        return f"{self._get_name()}(\n{extra}\n)" if extra else f"{self._get_name()}()"
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterList is not callable")
@@ -441,12 +438,12 @@ class ParameterDict(Module):
         lines = []
         for k, p in self.items():
             if isinstance(p, Tensor):
-                lines.append(f"  ({k}): {_param_repr(p)}")
+                size_str = "x".join(str(s) for s in p.shape)
+                kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+                lines.append(f"  ({k}): {kind} containing: [{typename(p)} of size {size_str}]")
             else:
                 lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
-
-    __repr__ = ParameterList.__repr__
 
     def __or__(self, other: "ParameterDict") -> "ParameterDict":
         copy = self.copy()
