@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import graphnn
-from conftest import assert_close
+from tests.conftest import assert_close
 
 
 def load_from(g, t):
