@@ -2,6 +2,7 @@
 its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md)."""
 from __future__ import annotations
 
+from graphnn.codegen import conv as _conv
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
@@ -159,6 +160,9 @@ def _conv_params(graph: Graph, node: int):
 
 
 def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     cv = g.anchor
     x, wt = graph.args(cv)
@@ -227,6 +231,9 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_input_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     gy, wt = graph.args(node)
@@ -257,6 +264,9 @@ def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_weight_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     x, gy = graph.args(node)
