@@ -3,6 +3,7 @@ its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md).
 from __future__ import annotations
 
 from graphnn.codegen import conv as _conv
+from graphnn.codegen import pool as _pool
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
@@ -327,6 +328,9 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _pool.max_pool2d_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     gy, x = graph.args(node)
