@@ -3,6 +3,7 @@ its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md).
 from __future__ import annotations
 
 from graphnn.codegen import conv as _conv
+from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, literal
@@ -112,6 +113,9 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def gemm(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _gemm.gemm_vec(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     mm = g.anchor
     a, b = graph.args(mm)
@@ -136,11 +140,11 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
         return w.load(node, [col, row] if trans else [row, col])
 
     for r in range(rm):
-        w.lines.append(f"    {t} a{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
+        w.lines.append(f"    {t} aq{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
     for c in range(rn):
-        w.lines.append(f"    {t} b{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
+        w.lines.append(f"    {t} bq{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
     for r in range(rm):
-        w.lines.append("    " + " ".join(f"c{r}_{c} += a{r} * b{c};" for c in range(rn)))
+        w.lines.append("    " + " ".join(f"c{r}_{c} += aq{r} * bq{c};" for c in range(rn)))
     w.lines.append("}")
     epi = [m for m in g.members if m != mm]
     for r in range(rm):
