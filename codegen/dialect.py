@@ -17,6 +17,7 @@ class Dialect:
     max_work_group: int
     fp64: bool = True
     gemm_tile: tuple[int, int] = (4, 4)     # outputs per work-item (rows, cols)
+    row_max: int = 64         # widest row a row-vectorised kernel unrolls (0: never)
 
     def local_1d(self, n: int) -> int:
         """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still
@@ -30,4 +31,4 @@ class Dialect:
 
 
 CPU = Dialect("cpu", compute_units=2, max_work_group=4096)
-GPU = Dialect("gpu", compute_units=80, max_work_group=1024, gemm_tile=(4, 4))
+GPU = Dialect("gpu", compute_units=80, max_work_group=1024, gemm_tile=(4, 4), row_max=0)

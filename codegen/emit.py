@@ -55,6 +55,12 @@ class KernelWriter:
         self.writable: set[int] = set()
         self.lines: list[str] = []
         self.temps: dict[int, str] = {}
+        self.preamble: dict[str, str] = {}   # guarded program-level declarations (typedefs)
+        self.counter = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
 
     # -- parameters and memory ----------------------------------------------------------
     def buf(self, node: int, write: bool = False) -> str:
@@ -169,4 +175,6 @@ class KernelWriter:
             const = "" if p in self.writable else "const "
             params.append(f"__global {const}{ct}* restrict b{p}")
         body = "\n".join("    " + line for line in self.lines)
-        return f"__kernel void {self.name}({', '.join(params)}) {{\n{body}\n}}\n"
+        pre = "".join(f"#ifndef {k}\n#define {k}\n{v}\n#endif\n" for k, v in
+                      sorted(self.preamble.items()))
+        return pre + f"__kernel void {self.name}({', '.join(params)}) {{\n{body}\n}}\n"

@@ -2,10 +2,15 @@
 its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md)."""
 from __future__ import annotations
 
+from graphnn.codegen import conv as _conv
+from graphnn.codegen import gemm as _gemm
+from graphnn.codegen import pool as _pool
+from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.views import resolve
 
 
 def _linear_guard(w: KernelWriter, n: int) -> None:
@@ -45,7 +50,78 @@ def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
 _INIT = {"sum": None, "max": None, "min": None, "argmax": None}
 
 
+def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
+    """``sum`` whose innermost reduced dims are contiguous in memory: float16 vector loads
+    over that run, other reduced dims as an outer loop."""
+    r = g.anchor
+    src = graph.args(r)[0]
+    in_shape = graph.type(src).shape
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    view = resolve(graph, src)
+    if graph.op(r) != "sum" or g.prologue or d.row_max == 0 or view is None or \
+            not _vec.is_float(graph, r, src) or graph.type(r).dtype != graph.type(src).dtype \
+            or not _vec.fits_int(graph, _conv.group_nodes(graph, g)):
+        return None
+    run, inner = 1, []
+    for dim in range(len(in_shape) - 1, -1, -1):
+        if dim not in axes or view.strides[dim] != run and in_shape[dim] != 1:
+            break
+        run *= in_shape[dim]
+        inner.insert(0, dim)
+    if run < 16:
+        return None
+    t = graph.type(r).dtype.cl
+    w = KernelWriter(graph, name)
+    vt = _vec.vec_type(w, t, 16)
+    out_shape = graph.type(r).shape
+    n_out = max(1, graph.type(r).numel)
+    w.lines.append("int gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {n_out}) return;")
+    lines, out_idx = decompose("gid", out_shape, "o")
+    w.lines += [ln.replace("long ", "int ") for ln in lines]
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    outer = [a for a in axes if a not in inner]
+    outer_shape = tuple(in_shape[a] for a in outer)
+    n_outer = 1
+    for s_ in outer_shape:
+        n_outer *= s_
+    in_idx = []
+    for i in range(len(in_shape)):
+        if i in inner:
+            in_idx.append("0")
+        elif i in outer:
+            in_idx.append(f"k{outer.index(i)}")
+        else:
+            in_idx.append(out_idx[i] if keep else out_idx[kept.index(i)])
+    accs = [f"va{i}" for i in range(4)]
+    w.lines.append(f"{vt} " + ", ".join(f"{a} = ({vt})(0)" for a in accs) + f"; {t} acc = 0;")
+    w.lines.append(f"for (int rr = 0; rr < {n_outer}; rr++) {{")
+    body, _ = decompose("rr", outer_shape, "k")
+    w.lines += ["  " + ln.replace("long ", "int ") for ln in body]
+    base = w.buf(view.base)
+    w.lines.append(f"  int base = {w.address(src, in_idx)};")
+    full = run // 64 * 64
+    if full:
+        w.lines.append(f"  for (int k = 0; k < {full}; k += 64) {{")
+        for i, a in enumerate(accs):
+            w.lines.append(f"    {a} += *(__global const u_{vt}*)({base} + base + k + {16 * i});")
+        w.lines.append("  }")
+    for k in range(full, run // 16 * 16, 16):
+        w.lines.append(f"  {accs[0]} += *(__global const u_{vt}*)({base} + base + {k});")
+    for k in range(run // 16 * 16, run):
+        w.lines.append(f"  acc += {base}[base + {k}];")
+    w.lines.append("}")
+    w.lines.append(f"{vt} vs = {' + '.join(accs)};")
+    total = _vec.hsum(w, "vs", 16, t)
+    w.lines.append(f"acc += {total};")
+    _epilogue(w, g, r, "acc", out_idx, [m for m in g.members if m != r])
+    return w, *_geometry_1d(n_out, d)
+
+
 def reduce(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _reduce_vec(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     r = g.anchor
     op = graph.op(r)
@@ -110,6 +186,9 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def gemm(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _gemm.gemm_vec(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     mm = g.anchor
     a, b = graph.args(mm)
@@ -134,11 +213,11 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
         return w.load(node, [col, row] if trans else [row, col])
 
     for r in range(rm):
-        w.lines.append(f"    {t} av{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
+        w.lines.append(f"    {t} aq{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
     for c in range(rn):
-        w.lines.append(f"    {t} bv{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
+        w.lines.append(f"    {t} bq{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
     for r in range(rm):
-        w.lines.append("    " + " ".join(f"c{r}_{c} += av{r} * bv{c};" for c in range(rn)))
+        w.lines.append("    " + " ".join(f"c{r}_{c} += aq{r} * bq{c};" for c in range(rn)))
     w.lines.append("}")
     epi = [m for m in g.members if m != mm]
     for r in range(rm):
@@ -159,6 +238,9 @@ def _conv_params(graph: Graph, node: int):
 
 
 def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     cv = g.anchor
     x, wt = graph.args(cv)
@@ -227,6 +309,9 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_input_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     gy, wt = graph.args(node)
@@ -257,6 +342,9 @@ def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _conv.conv2d_weight_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     x, gy = graph.args(node)
@@ -317,6 +405,9 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _pool.max_pool2d_grad_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     gy, x = graph.args(node)

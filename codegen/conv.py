@@ -1,0 +1,332 @@
+"""Row-vectorised convolution kernels (forward with an optional max-pool tail, input grad,
+weight grad).
+
+A work-item owns whole output rows (all columns, held in ``floatN`` vectors) for a block of
+channels; kernel taps and channels are unrolled at codegen time (shapes are static), so the
+hot code is vector loads, broadcast weights and multiply-adds, with no builtin calls. Column
+padding and ragged edges are static per lane; only row bounds are tested at run time.
+Shapes these paths do not cover return None and the caller uses the generic kernels.
+"""
+from __future__ import annotations
+
+from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.emit import KernelWriter, literal
+from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, row_vector, splat, \
+    vec_type, width_for
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.fusion import Group
+
+ACC_BUDGET = 24      # vector accumulators a work-item may hold (AVX-512 has 32 registers)
+UNROLL = 320         # max statically unrolled taps (channels x kh x kw) per row
+
+
+def group_nodes(graph: Graph, g: Group) -> list[int]:
+    nodes = [g.anchor] + list(g.members) + list(g.stores)
+    for m in g.members:
+        nodes += [a for a in graph.args(m) if graph.op(a) != "const"]
+    return nodes
+
+
+def scalar_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: list[str],
+                    members: list[int], store: bool = True, after=None) -> None:
+    """One output element: binds the anchor, emits the elementwise members and the stores in
+    their own C scope; ``after(value)`` may add lines that use the last member's value."""
+    saved = dict(w.temps)
+    start = len(w.lines)
+    w.temps[anchor] = acc
+    w.emit_members(members, index)
+    if store:
+        for s in g.stores:
+            if s == anchor or s in members:
+                w.store(s, index)
+    if after is not None:
+        w.lines += after(w.temps[members[-1]] if members else acc)
+    w.temps = saved
+    w.lines[start:] = ["{"] + ["  " + ln for ln in w.lines[start:]] + ["}"]
+
+
+def _conv_attrs(graph: Graph, node: int):
+    at = graph.attrs(node)
+    return at["stride"], at["padding"], at["dilation"], at["groups"]
+
+
+def _divisor_at_most(n: int, cap: int) -> int:
+    return max(b for b in range(1, min(n, cap) + 1) if n % b == 0)
+
+
+def _row_local(rows: int, others: int, cap: int = 4) -> int:
+    """Work-items per group along the row dimension: a few, but keep >= 16 groups."""
+    best = 1
+    for b in range(1, min(rows, cap) + 1):
+        if rows % b == 0 and (rows // b) * others >= 16:
+            best = b
+    return best
+
+
+def _range_check(lo_expr: str, lo: int, hi: int, size: int) -> str | None:
+    """A C condition that ``lo_expr`` (statically within [lo, hi]) is in [0, size)."""
+    conds = []
+    if lo < 0:
+        conds.append(f"{lo_expr} >= 0")
+    if hi >= size:
+        conds.append(f"{lo_expr} < {size}")
+    return " && ".join(conds) if conds else None
+
+
+def _conv_row(w: KernelWriter, x: int, wt: int, oh: str, n: str, oc0: str, ci0: str,
+              ocb: int, width: int, nvec: int, t: str) -> list[list[str]]:
+    """Accumulators acc[o][k] (vectors of ``width``) of one output row ``oh`` (known to be in
+    range) for output channels oc0 .. oc0 + ocb - 1."""
+    g = w.graph
+    cv_attrs = w.conv_attrs
+    (sh, sw), (ph, pw), (dh, dw) = cv_attrs
+    _, _, h, wd = g.type(x).shape
+    _, icg, kh, kw = g.type(wt).shape
+    oh_n, ow_n = w.conv_out
+    vt = vec_type(w, t, width)
+    acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(ocb)]
+    for row in acc:
+        w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
+    static_ic = icg * kh * kw <= UNROLL
+    if not static_ic:
+        w.lines.append(f"for (int ic = 0; ic < {icg}; ic++) {{")
+    for ic in (range(icg) if static_ic else ["ic"]):
+        for u in range(kh):
+            hh = w.fresh("hh")
+            w.lines.append(f"int {hh} = ({oh}) * {sh} + {u * dh - ph};")
+            cond = _range_check(hh, u * dh - ph, (oh_n - 1) * sh + u * dh - ph, h)
+            if cond:
+                w.lines.append(f"if ({cond}) {{")
+            for v in range(kw):
+                for k in range(nvec):
+                    cols = []
+                    for j in range(width):
+                        ow = k * width + j
+                        c = ow * sw - pw + v * dw
+                        cols.append(ANY if ow >= ow_n else (c if 0 <= c < wd else ZERO))
+                    xv = row_vector(w, x, [n, f"{ci0} + {ic}", hh], cols, width, t)
+                    for o in range(ocb):
+                        wv = w.load(wt, [f"{oc0} + {o}", str(ic), str(u), str(v)])
+                        w.lines.append(f"{acc[o][k]} += {xv} * {wv};")
+            if cond:
+                w.lines.append("}")
+    if not static_ic:
+        w.lines.append("}")
+    return acc
+
+
+def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    cv = g.anchor
+    x, wt = graph.args(cv)
+    if not is_float(graph, cv, x, wt) or not fits_int(graph, group_nodes(graph, g)):
+        return None
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_attrs(graph, cv)
+    n_, c_, h_, w_ = graph.type(x).shape
+    oc, icg, kh, kw = graph.type(wt).shape
+    oh_n, ow_n = graph.type(cv).shape[2:]
+    if ow_n > d.row_max or oh_n == 0 or ow_n == 0:
+        return None
+    width = width_for(ow_n)
+    nvec = -(-ow_n // width)
+    ocg = oc // groups
+    ocb = _divisor_at_most(ocg, max(1, ACC_BUDGET // nvec))
+    nblk = oc // ocb
+    t = graph.type(cv).dtype.cl
+    w = KernelWriter(graph, name)
+    w.conv_attrs = ((sh, sw), (ph, pw), (dh, dw))
+    w.conv_out = (oh_n, ow_n)
+    tail = g.tail
+    epi = [m for m in g.members if m not in (cv, tail)]
+    w.lines.append("int r = get_global_id(0), ob = get_global_id(1), n = get_global_id(2);")
+    oc0 = "0" if nblk == 1 else f"(ob * {ocb})"
+    ci0 = "0" if groups == 1 else f"(ob * {ocb} / {ocg} * {icg})"
+
+    def full_row(oh: str, store: bool, after=None) -> None:
+        acc = _conv_row(w, x, wt, oh, "n", oc0, ci0, ocb, width, nvec, t)
+        for o in range(ocb):
+            for col in range(ow_n):
+                k, j = divmod(col, width)
+                lane = f"{acc[o][k]}.s{'0123456789abcdef'[j]}"
+                scalar_epilogue(w, g, cv, lane, ["n", f"({oc0} + {o})", oh, str(col)], epi,
+                                store=store, after=(lambda v, o=o, col=col: after(v, o, col))
+                                if after else None)
+
+    if tail is None:
+        w.lines.append("int oh = r;")
+        full_row("oh", True)
+        return w, (oh_n, nblk, n_), (_row_local(oh_n, nblk * n_), 1, 1)
+
+    pat = graph.attrs(tail)
+    (pkh, pkw), (psh, psw), (pph, ppw), (pdh, pdw) = (pat["kernel"], pat["stride"],
+                                                      pat["padding"], pat["dilation"])
+    p_h, p_w = graph.type(tail).shape[2:]
+    tt = graph.type(tail).dtype
+    pre_stores = [s for s in g.stores if s != tail]
+    exact = pdh == 1 and psh == pkh and pph == 0 and p_h * psh == oh_n
+    best = {(o, q): w.fresh("best") for o in range(ocb) for q in range(p_w)}
+    ninf = literal(float("-inf"), tt)
+    w.lines.append(f"{tt.cl} " + ", ".join(f"{b} = {ninf}" for b in best.values()) + ";")
+    windows = {}          # conv column -> pooled columns whose window holds it
+    for q in range(p_w):
+        for b in range(pkw):
+            col = q * psw - ppw + b * pdw
+            if 0 <= col < ow_n:
+                windows.setdefault(col, []).append(q)
+
+    def pool(v: str, o: int, col: int) -> list[str]:
+        return [f"if ({v} > {best[(o, q)]}) {best[(o, q)]} = {v};" for q in windows.get(col, [])]
+
+    for a in range(pkh):
+        oh = w.fresh("oh")
+        off = a * pdh - pph
+        w.lines.append(f"int {oh} = r * {psh} + {off};")
+        cond = _range_check(oh, off, (p_h - 1) * psh + off, oh_n)
+        if cond:
+            w.lines.append(f"if ({cond}) {{")
+        full_row(oh, exact, pool)
+        if cond:
+            w.lines.append("}")
+    if pre_stores and not exact:
+        # conv rows no pooling window stores: each pooled row stores the rows it owns
+        w.lines.append(f"int lo = r == 0 ? 0 : r * {psh} - {pph};")
+        w.lines.append(f"int hi = r == {p_h - 1} ? {oh_n} : (r + 1) * {psh} - {pph};")
+        w.lines.append(f"lo = lo < {oh_n} ? lo : {oh_n}; hi = hi < {oh_n} ? hi : {oh_n};")
+        w.lines.append("for (int oh = lo; oh < hi; oh++) {")
+        full_row("oh", True)
+        w.lines.append("}")
+    if tail in g.stores:
+        for (o, q), b in best.items():
+            w.store(tail, ["n", f"({oc0} + {o})", "r", str(q)], b)
+    return w, (p_h, nblk, n_), (_row_local(p_h, nblk * n_), 1, 1)
+
+
+def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    node = g.anchor
+    gy, wt = graph.args(node)
+    if not is_float(graph, node, gy, wt) or not fits_int(graph, group_nodes(graph, g)):
+        return None
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_attrs(graph, node)
+    n_, c_, h_, w_ = graph.type(node).shape
+    oc, icg, kh, kw = graph.type(wt).shape
+    oh_n, ow_n = graph.type(gy).shape[2:]
+    if w_ > d.row_max:
+        return None
+    width = width_for(w_)
+    nvec = -(-w_ // width)
+    ocg = oc // groups
+    cb = _divisor_at_most(icg, max(1, ACC_BUDGET // nvec))
+    nblk = c_ // cb
+    t = graph.type(node).dtype.cl
+    vt = None
+    w = KernelWriter(graph, name)
+    vt = vec_type(w, t, width)
+    w.lines.append("int h = get_global_id(0), cblk = get_global_id(1), n = get_global_id(2);")
+    c0 = "0" if nblk == 1 else f"(cblk * {cb})"
+    grp = "0" if groups == 1 else f"({c0} / {icg})"
+    icl0 = "0" if groups == 1 else f"({c0} % {icg})"
+    acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(cb)]
+    for row in acc:
+        w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
+    static_oc = ocg * kh * kw <= UNROLL
+    if static_oc:
+        ocs = [f"{grp} * {ocg} + {o}" for o in range(ocg)]
+    else:
+        w.lines.append(f"for (int oc = {grp} * {ocg}; oc < ({grp} + 1) * {ocg}; oc++) {{")
+        ocs = ["oc"]
+    for ocx in ocs:
+        for u in range(kh):
+            th = w.fresh("th")
+            off = ph - u * dh
+            w.lines.append(f"int {th} = h + {off};")
+            conds = []
+            if off < 0:
+                conds.append(f"{th} >= 0")
+            if sh != 1:
+                conds.append(f"{th} % {sh} == 0")
+            if (h_ - 1 + off) // sh >= oh_n:
+                conds.append(f"{th} / {sh} < {oh_n}")
+            if conds:
+                w.lines.append(f"if ({' && '.join(conds)}) {{")
+            for v in range(kw):
+                for k in range(nvec):
+                    cols = []
+                    for j in range(width):
+                        col = k * width + j
+                        tw = col + pw - v * dw
+                        if col >= w_:
+                            cols.append(ANY)
+                        elif tw >= 0 and tw % sw == 0 and tw // sw < ow_n:
+                            cols.append(tw // sw)
+                        else:
+                            cols.append(ZERO)
+                    gv = row_vector(w, gy, ["n", ocx, f"{th} / {sh}" if sh != 1 else th],
+                                    cols, width, t)
+                    for c in range(cb):
+                        wv = w.load(wt, [ocx, f"{icl0} + {c}", str(u), str(v)])
+                        w.lines.append(f"{acc[c][k]} += {gv} * {wv};")
+            if conds:
+                w.lines.append("}")
+    if not static_oc:
+        w.lines.append("}")
+    epi = [m for m in g.members if m != node]
+    for c in range(cb):
+        for col in range(w_):
+            k, j = divmod(col, width)
+            scalar_epilogue(w, g, node, f"{acc[c][k]}.s{'0123456789abcdef'[j]}",
+                            ["n", f"({c0} + {c})", "h", str(col)], epi)
+    return w, (h_, nblk, n_), (_row_local(h_, nblk * n_), 1, 1)
+
+
+def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    node = g.anchor
+    x, gy = graph.args(node)
+    if not is_float(graph, node, gy, x) or not fits_int(graph, group_nodes(graph, g)):
+        return None
+    (sh, sw), (ph, pw), (dh, dw), groups = _conv_attrs(graph, node)
+    n_, c_, h_, w_ = graph.type(x).shape
+    oc, icg, kh, kw = graph.type(node).shape
+    oh_n, ow_n = graph.type(gy).shape[2:]
+    if ow_n > d.row_max or kw * -(-ow_n // width_for(ow_n)) > 2 * ACC_BUDGET:
+        return None
+    width = width_for(ow_n)
+    nvec = -(-ow_n // width)
+    ocg = oc // groups
+    t = graph.type(node).dtype.cl
+    w = KernelWriter(graph, name)
+    vt = vec_type(w, t, width)
+    w.lines.append("int u = get_global_id(0), ic = get_global_id(1), o = get_global_id(2);")
+    ci = "ic" if groups == 1 else f"(o / {ocg} * {icg} + ic)"
+    acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(kw)]
+    for row in acc:
+        w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
+    w.lines.append(f"for (int n = 0; n < {n_}; n++) {{")
+    w.lines.append(f"  for (int p = 0; p < {oh_n}; p++) {{")
+    w.lines.append(f"    int hh = p * {sh} - {ph} + u * {dh};")
+    lo, hi = -ph, (oh_n - 1) * sh - ph + (kh - 1) * dh
+    cond = _range_check("hh", lo, hi, h_)
+    if cond:
+        w.lines.append(f"    if ({cond}) {{")
+    gys = []
+    for k in range(nvec):
+        cols = [k * width + j if k * width + j < ow_n else ZERO for j in range(width)]
+        gys.append(row_vector(w, gy, ["n", "o", "p"], cols, width, t))
+    for v in range(kw):
+        for k in range(nvec):
+            cols = []
+            for j in range(width):
+                q = k * width + j
+                c = q * sw - pw + v * dw
+                cols.append(ZERO if q >= ow_n or not 0 <= c < w_ else c)
+            xv = row_vector(w, x, ["n", ci, "hh"], cols, width, t)
+            w.lines.append(f"{acc[v][k]} += {xv} * {gys[k]};")
+    if cond:
+        w.lines.append("    }")
+    w.lines.append("  }")
+    w.lines.append("}")
+    epi = [m for m in g.members if m != node]
+    for v in range(kw):
+        tot = w.fresh("s")
+        w.lines.append(f"{vt} {tot} = " + " + ".join(acc[v]) + ";")
+        s = hsum(w, tot, width, t)
+        scalar_epilogue(w, g, node, s, ["o", "ic", "u", str(v)], epi)
+    return w, (kh, icg, oc), (1, 1, 1)

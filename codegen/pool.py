@@ -1,0 +1,92 @@
+"""Max-pool gradient by pooled rows, for windows that do not overlap.
+
+A work-item owns one pooled row of one (image, channel) plane: it loads the window rows
+once, finds each window's first maximum (PyTorch's row-major order) with unrolled
+compares, and writes every input element of those rows (the gradient or zero) through the
+elementwise epilogue. Input rows no window covers are zero-filled by the pooled row that
+owns them. Overlapping windows (stride < extent) take the generic gather kernel.
+"""
+from __future__ import annotations
+
+from graphnn.codegen.conv import _range_check, _row_local, group_nodes, scalar_epilogue
+from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.emit import KernelWriter, literal
+from graphnn.codegen.vec import fits_int
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.fusion import Group
+
+
+def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    node = g.anchor
+    gy, x = graph.args(node)
+    at = graph.attrs(node)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = at["kernel"], at["stride"], at["padding"], \
+        at["dilation"]
+    n_, c_, h_, w_ = graph.type(x).shape
+    p_h, p_w = graph.type(gy).shape[2:]
+    if w_ > d.row_max or sh < (kh - 1) * dh + 1 or sw < (kw - 1) * dw + 1 or p_h == 0 \
+            or not graph.type(node).dtype.is_float \
+            or not fits_int(graph, group_nodes(graph, g)):
+        return None
+    tt = graph.type(x).dtype
+    t = tt.cl
+    w = KernelWriter(graph, name)
+    w.lines.append("int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);")
+    rows, oks = [], []
+    for a in range(kh):
+        off = a * dh - ph
+        hv = f"h{a}"
+        w.lines.append(f"int {hv} = p * {sh} + {off};")
+        cond = _range_check(hv, off, (p_h - 1) * sh + off, h_)
+        if cond:
+            w.lines.append(f"int ok{a} = {cond}; int hc{a} = ok{a} ? {hv} : 0;")
+        rows.append(hv)
+        oks.append(f"ok{a}" if cond else None)
+    owner = {}            # input column -> (pooled column, position in the window)
+    ninf = literal(float("-inf"), tt)
+    for q in range(p_w):
+        elems = []
+        for a in range(kh):
+            for b in range(kw):
+                col = q * sw - pw + b * dw
+                if 0 <= col < w_:
+                    elems.append((a, col))
+        if not elems:
+            continue
+        for e, (a, col) in enumerate(elems):
+            xi = w.load(x, ["n", "c", f"hc{a}" if oks[a] else rows[a], str(col)])
+            val = f"({oks[a]} ? {xi} : {ninf})" if oks[a] else xi
+            w.lines.append(f"{t} x{q}_{e} = {val};")
+            owner[(a, col)] = (q, e)
+            if e == 0:
+                w.lines.append(f"{t} m{q} = x{q}_0; int i{q} = 0;")
+            else:
+                w.lines.append(f"int u{q}_{e} = x{q}_{e} > m{q}; i{q} = u{q}_{e} ? {e} : i{q}; "
+                               f"m{q} = u{q}_{e} ? x{q}_{e} : m{q};")
+        w.lines.append(f"{t} g{q} = {w.load(gy, ['n', 'c', 'p', str(q)])};")
+    epi = [m for m in g.members if m != node]
+    zero = literal(0, tt)
+    for a in range(kh):
+        if oks[a]:
+            w.lines.append(f"if ({oks[a]}) {{")
+        for col in range(w_):
+            if (a, col) in owner:
+                q, e = owner[(a, col)]
+                val = f"(i{q} == {e} ? g{q} : {zero})"
+            else:
+                val = zero
+            scalar_epilogue(w, g, node, val, ["n", "c", rows[a], str(col)], epi)
+        if oks[a]:
+            w.lines.append("}")
+    exact = dh == 1 and sh == kh and ph == 0 and p_h * sh == h_
+    if not exact:
+        w.lines.append(f"int lo = p == 0 ? 0 : p * {sh} - {ph};")
+        w.lines.append(f"int hi = p == {p_h - 1} ? {h_} : (p + 1) * {sh} - {ph};")
+        w.lines.append(f"lo = lo < {h_} ? lo : {h_}; hi = hi < {h_} ? hi : {h_};")
+        w.lines.append("for (int h = lo; h < hi; h++) {")
+        w.lines.append(f"  int dd = h - (p * {sh} - {ph});")
+        w.lines.append(f"  if (dd >= 0 && dd % {dh} == 0 && dd / {dh} < {kh}) continue;")
+        for col in range(w_):
+            scalar_epilogue(w, g, node, zero, ["n", "c", "h", str(col)], epi)
+        w.lines.append("}")
+    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, cap=8), 1, 1)
