@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import graphnn as G
-from conftest import assert_close, pair
+from tests.conftest import assert_close, pair
 
 F = G.nn.functional
 TF = torch.nn.functional

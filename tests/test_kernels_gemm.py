@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import graphnn as G
-from conftest import assert_close, pair
+from tests.conftest import assert_close, pair
 
 SIZES = [(1, 3, 17), (3, 17, 64), (17, 1, 130), (64, 130, 3), (130, 64, 17), (17, 130, 1)]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import graphnn as G  # noqa: F401
-from conftest import assert_close, pair
+from tests.conftest import assert_close, pair
 
 
 @pytest.mark.parametrize("shape,dims,keep", [
