@@ -10,6 +10,7 @@ Shapes these paths do not cover return None and the caller uses the generic kern
 from __future__ import annotations
 
 from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.side import conv_weight_side
 from graphnn.codegen.emit import KernelWriter, literal
 from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, row_vector, splat, \
     vec_type, width_for
@@ -295,6 +296,7 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
     w.lines.append("int u = get_global_id(0), ic = get_global_id(1), o = get_global_id(2);")
+    conv_weight_side(w, graph, g, "o", "u == 0 && ic == 0")
     ci = "ic" if groups == 1 else f"(o / {ocg} * {icg} + ic)"
     acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(kw)]
     for row in acc:

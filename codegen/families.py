@@ -7,6 +7,7 @@ from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
 from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.side import conv_weight_side, gemm_side
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
@@ -201,6 +202,7 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append("long tj = get_global_id(0), ti = get_global_id(1);")
     w.lines.append(f"if (tj >= {tiles_n} || ti >= {tiles_m}) return;")
     w.lines.append(f"long i0 = ti * {rm}, j0 = tj * {rn};")
+    gemm_side(w, graph, g, "i0", rm, "tj == 0")
     for r in range(rm):
         w.lines.append(f"long ia{r} = min(i0 + {r}, {m_ - 1}L);")
     for c in range(rn):
@@ -358,6 +360,8 @@ def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
     _linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
+    conv_weight_side(w, graph, g, idx[0],
+                     f"{idx[1]} == 0 && {idx[2]} == 0 && {idx[3]} == 0")
     w.lines += [f"{t} acc = 0;",
                 f"long ci = ({idx[0]} / {ocg}) * {icg} + {idx[1]};",
                 f"for (long b = 0; b < {n}; b++) {{",

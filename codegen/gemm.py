@@ -16,6 +16,7 @@ from __future__ import annotations
 from graphnn.codegen.conv import group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
+from graphnn.codegen.side import gemm_side
 from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector, splat, \
     vec_type
 from graphnn.ir.graph import Graph
@@ -85,6 +86,7 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
     vt = vec_type(w, t, width)
     w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {width * cn};")
+    gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, m_)
     acc = [[f"c{r}_{c}" for c in range(cn)] for r in range(rm)]
     for row in acc:
@@ -116,6 +118,7 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     vt = vec_type(w, t, width)
     w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {rn};")
+    gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, m_)
     jb = _clamped(w, "jb", "j0", rn, n_)
     acc = [[f"c{r}_{c}" for c in range(rn)] for r in range(rm)]

@@ -38,12 +38,13 @@ class Group:
     stores: list[int] = field(default_factory=list)    # members written to memory
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
+    side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
 
     def ops(self, graph: Graph) -> list[str]:
-        return [graph.op(m) for m in self.prologue + self.members]
+        return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
-        return self.prologue + self.members
+        return self.prologue + self.members + ([self.side] if self.side is not None else [])
 
 
 def _compute(graph: Graph, n: int) -> bool:
@@ -206,8 +207,46 @@ def fuse(graph: Graph) -> bool:
         for src in ew_srcs:
             absorb(g, src)
             g.members.sort(key=_order(graph))
+    _fuse_side_sums(graph, groups, group_of)
     _finish(graph, groups, group_of, outputs)
     return True
+
+
+def _feeds_only_outputs(graph: Graph, n: int) -> bool:
+    outputs = set(graph.outputs)
+    for u in graph.user_nodes(n):
+        if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u):
+            return False
+    return n in outputs or bool(graph.user_nodes(n))
+
+
+# (anchor op, which argument is the summed value, the summed axes): the bias gradient of a
+# Linear (sum over the batch of dY, next to dW = dY^T X) or of a Conv2d (sum over N, H, W
+# of dY, next to conv2d_weight_grad(X, dY)) is one more accumulation in the dW kernel
+_SIDE_SUMS = {"matmul": (0, (0,)), "conv2d_weight_grad": (1, (0, 2, 3))}
+
+
+def _fuse_side_sums(graph: Graph, groups: list[Group], group_of: dict[int, Group]) -> None:
+    for r in [g for g in groups if g.kind == "reduce"]:
+        node = r.anchor
+        if graph.op(node) != "sum" or r.prologue or r.members != [node] or \
+                not _feeds_only_outputs(graph, node):
+            continue
+        src = graph.args(node)[0]
+        for g in groups:
+            if g.anchor is None or g.side is not None or graph.op(g.anchor) not in _SIDE_SUMS:
+                continue
+            arg, axes = _SIDE_SUMS[graph.op(g.anchor)]
+            at = graph.attrs(g.anchor)
+            if graph.args(g.anchor)[arg] != src or tuple(graph.attrs(node)["axes"]) != axes:
+                continue
+            if graph.op(g.anchor) == "matmul" and not (at["ta"] and len(graph.type(src).shape)
+                                                       == 2):
+                continue
+            g.side = node
+            group_of[node] = g
+            groups.remove(r)
+            break
 
 
 def _order(graph: Graph):
@@ -224,7 +263,9 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
         g.prologue.sort(key=key)
         g.stores = [m for m in g.members
                     if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
-        for m in g.prologue + g.members:
+        if g.side is not None:
+            g.stores.append(g.side)
+        for m in g.nodes():
             graph.meta(m)["group"] = i
     graph.groups = groups
 

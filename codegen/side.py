@@ -1,0 +1,52 @@
+"""Bias-gradient sums computed inside the kernel of their weight gradient.
+
+The fusion pass attaches ``sum(dY, batch axes)`` to the kernel that computes ``dW`` from the
+same ``dY`` (``Group.side``): a few work-items add one plain loop over ``dY``, which costs far
+less than a launch of its own."""
+from __future__ import annotations
+
+from graphnn.codegen.emit import KernelWriter
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.fusion import Group
+
+
+def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
+              first_col_tile: str) -> None:
+    """dW = A^T B with A = dY stored (K, M): work-items of the first column tile also store
+    sum_k A[k, i] for their rows i = row0 .. row0 + rows - 1."""
+    if g.side is None:
+        return
+    a = graph.args(g.anchor)[0]
+    k_, m_ = graph.type(a).shape
+    t = graph.type(g.side).dtype.cl
+    lead = ["0"] * (len(graph.type(g.side).shape) - 1)
+    w.lines.append(f"if ({first_col_tile}) {{")
+    for r in range(rows):
+        i = f"({row0} + {r})"
+        w.lines.append(f"  if ({i} < {m_}) {{")
+        w.lines.append(f"    {t} side = 0;")
+        w.lines.append(f"    for (int k = 0; k < {k_}; k++) side += {w.load(a, ['k', i])};")
+        w.lines.append(f"    {w.buf(g.side, write=True)}"
+                       f"[{w.address(g.side, lead + [i])}] = side;")
+        w.lines.append("  }")
+    w.lines.append("}")
+
+
+def conv_weight_side(w: KernelWriter, graph: Graph, g: Group, oc: str,
+                     first: str) -> None:
+    """conv2d_weight_grad: the work-item of (oc, first input channel, first kernel position)
+    also stores sum over (N, H, W) of dY[:, oc]."""
+    if g.side is None:
+        return
+    gy = graph.args(g.anchor)[1]
+    n_, _, h_, w_ = graph.type(gy).shape
+    t = graph.type(g.side).dtype.cl
+    w.lines.append(f"if ({first}) {{")
+    w.lines.append(f"  {t} side = 0;")
+    w.lines.append(f"  for (int sn = 0; sn < {n_}; sn++)")
+    w.lines.append(f"    for (int sp = 0; sp < {h_}; sp++)")
+    w.lines.append(f"      for (int sq = 0; sq < {w_}; sq++)")
+    w.lines.append(f"        side += {w.load(gy, ['sn', oc, 'sp', 'sq'])};")
+    w.lines.append(f"  {w.buf(g.side, write=True)}"
+                   f"[{w.address(g.side, ['0', oc, '0', '0'])}] = side;")
+    w.lines.append("}")
