@@ -27,37 +27,28 @@ class Tensor:
         self._init_from(arr, requires_grad)
 
     def _init_from(self, arr: np.ndarray, requires_grad: bool = False) -> None:
-        rt = get_runtime()
-        self._type = TensorType(tuple(arr.shape), from_numpy(arr.dtype))
-        self._buf = rt.upload(arr)
-        self._sym = None
+        self._set_state(TensorType(tuple(arr.shape), from_numpy(arr.dtype)),
+                        get_runtime().upload(arr), None, requires_grad)
+
+    def _set_state(self, t: TensorType, buf, sym, requires_grad: bool) -> None:
+        self._type = t
+        self._buf = buf         # a device buffer, or None while tracing
+        self._sym = sym         # the traced value, or None for a real tensor
         self.requires_grad = requires_grad
         self.grad = None
         self.grad_fn = None
-        self._out_index = 0
+        self._out_index = 0     # which output of grad_fn's graph this tensor is
 
     @classmethod
     def _wrap(cls, buf, t: TensorType, requires_grad: bool = False) -> "Tensor":
         self = object.__new__(cls)
-        self._type = t
-        self._buf = buf
-        self._sym = None
-        self.requires_grad = requires_grad
-        self.grad = None
-        self.grad_fn = None
-        self._out_index = 0
+        self._set_state(t, buf, None, requires_grad)
         return self
 
     @classmethod
     def _symbolic(cls, sym, requires_grad: bool) -> "Tensor":
         self = object.__new__(Tensor)
-        self._type = sym.type
-        self._buf = None
-        self._sym = sym
-        self.requires_grad = requires_grad
-        self.grad = None
-        self.grad_fn = None
-        self._out_index = 0
+        self._set_state(sym.type, None, sym, requires_grad)
         return self
 
     # -- metadata -------------------------------------------------------------------------
