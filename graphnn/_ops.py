@@ -190,9 +190,13 @@ def _reduce_minmax(op: str, a, dim=None, keepdim=False):
     d = norm_dim(dim, a.dim())
     if a.dim() == 0:
         return MinMax(a, to_dtype(a, int64) * 0)
-    values = apply(op, a, axes=(d,), keepdim=keepdim)
     src = a if op == "max" else neg(a)
-    indices = apply("argmax", src, axes=(d,), keepdim=keepdim)
+    indices = apply("argmax", src, axes=(d,), keepdim=True)
+    # the values are gathered at the indices so that, as in PyTorch, the gradient flows to
+    # the selected element only (amax/amin share it between tied extrema instead)
+    values = apply("gather", a, indices, axis=d)
+    if not keepdim:
+        values, indices = squeeze(values, d), squeeze(indices, d)
     return MinMax(values, indices)
 
 
@@ -382,6 +386,17 @@ def getitem(a, index):
 
 def index_select(a, dim, index):
     d = norm_dim(dim, a.dim())
+    if index.dtype.is_float or index.dtype == bool_:
+        raise IndexError("tensors used as indices must be long, int or bool tensors")
+    size = a.shape[d]
+    if index._sym is None and index.numel():
+        values = index._host()
+        bad = values[(values < -size) | (values >= size)]
+        if bad.size:
+            raise IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension {d} "
+                             f"with size {size}")
+    # negative indices count from the end, as in PyTorch
+    index = apply("where", apply("lt", index, 0), apply("add", index, size), index)
     flat = reshape(index, (-1,))
     n = flat.shape[0]
     shape = [1] * a.dim()
