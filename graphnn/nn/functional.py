@@ -19,15 +19,19 @@ from graphnn.ir.types import int32, int64
 _GRAPH_FN_CACHE: dict = {}
 
 
-def graph_function(fn):
-    """Runs ``fn`` as one compiled graph when it is called outside a trace."""
+def graph_function(fn=None, *, grad_name: str | None = None):
+    """Runs ``fn`` as one compiled graph when it is called outside a trace. ``grad_name``
+    is the grad_fn name PyTorch gives the result (``SoftmaxBackward0``)."""
+    if fn is None:
+        return functools.partial(graph_function, grad_name=grad_name)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if _trace.current() is not None or os.environ.get("GRAPHNN_EAGER"):
             return fn(*args, **kwargs)
-        return _compile.call_traced(fn, fn.__qualname__, list(args), fn.__name__, kwargs,
-                                    cache=_GRAPH_FN_CACHE)
+        out = _compile.call_traced(fn, fn.__qualname__, list(args), fn.__name__, kwargs,
+                                   cache=_GRAPH_FN_CACHE)
+        return _ops._named(out, grad_name) if grad_name else out
 
     return wrapper
 
@@ -65,7 +69,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x (PyTorch docs, LeakyReLU)."""
-    return apply("where", apply("gt", input, 0.0), input, apply("mul", input, negative_slope))
+    return _ops._named(apply("where", apply("gt", input, 0.0), input,
+                             apply("mul", input, negative_slope)), "LeakyReluBackward0", input)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -78,7 +83,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
                                f"= {c}.")
         if input.dim() > 1:
             weight = _ops.reshape(weight, (c,) + (1,) * (input.dim() - 2))
-    return apply("where", apply("gt", input, 0.0), input, apply("mul", weight, input))
+    return _ops._named(apply("where", apply("gt", input, 0.0), input, apply("mul", weight, input)),
+                       "PreluKernelBackward0", input, weight)
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -96,7 +102,7 @@ def _softmax_dim(input: Tensor, dim) -> int:
     return _ops.norm_dim(dim, input.dim())
 
 
-@graph_function
+@graph_function(grad_name="LogSoftmaxBackward0")
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
     """x - log(sum(exp(x), dim)), computed with a one-pass log-sum-exp."""
@@ -109,7 +115,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return input - lse
 
 
-@graph_function
+@graph_function(grad_name="SoftmaxBackward0")
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x - logsumexp(x, dim)) (PyTorch docs, Softmax)."""
     if dtype is not None:
@@ -137,7 +143,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     out = apply("matmul", x2, weight, ta=False, tb=True)
     if bias is not None:
         out = out + bias
-    return _ops.reshape(out, lead + (weight.shape[0],)) if input.dim() != 2 else out
+    if input.dim() != 2:
+        return _ops._named(_ops.reshape(out, lead + (weight.shape[0],)), "ViewBackward0")
+    return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -182,7 +190,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
                 groups=groups)
     if bias is not None:
         out = out + _ops.reshape(bias, (1, -1, 1, 1))
-    return _ops.squeeze(out, 0) if unbatched else out
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out, "ConvolutionBackward0")
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -200,7 +208,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     s = _pair(stride, "stride") if stride is not None and stride != [] else k
     out = apply("max_pool2d", x, kernel=k, stride=s, padding=_pair(padding, "padding"),
                 dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
-    return _ops.squeeze(out, 0) if unbatched else out
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out,
+                       "MaxPool2DWithIndicesBackward0")
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -266,7 +275,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     """Negative log likelihood of ``target`` class indices (N,) under log-probabilities
     input (N, C) (or (N, C, d1...) with target (N, d1...))."""
     _check_targets(input, target, "nll_loss", ignore_index)
-    return _nll(input, target, weight, reduction, ignore_index, False)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index, False),
+                       "NllLossBackward0")
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -284,7 +294,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                f"{list(target.shape)})")
         return _soft_cross_entropy(input, target, weight, reduction)
     _check_targets(input, target, "cross_entropy", ignore_index)
-    return _nll(input, target, weight, reduction, ignore_index, True)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index, True),
+                       "NllLossBackward0")
 
 
 @graph_function
@@ -314,7 +325,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                       f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
                       "results due to broadcasting. Please ensure they have the same size.",
                       stacklevel=2)
-    return _mse(input, target, reduction)
+    return _ops._named(_mse(input, target, reduction), "MseLossBackward0")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
