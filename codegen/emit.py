@@ -14,6 +14,10 @@ from graphnn.ir.types import DType, bool_, promote
 from graphnn.ir.views import resolve
 
 
+# ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
+INDEXED_EXPRESSIONS = ("gather", "slice_grad")
+
+
 def literal(value, dtype: DType) -> str:
     if dtype.is_float:
         v = float(value)
@@ -87,6 +91,9 @@ class KernelWriter:
         if node in self.temps:
             return self.temps[node]
         g = self.graph
+        base = resolve(g, node).base if g.op(node) in ("reshape", "expand") else node
+        if base in self.temps and g.type(base).numel == 1:
+            return self.temps[base]     # a fused single value seen through views
         if g.op(node) == "const":
             return literal(g.attrs(node)["value"], g.type(node).dtype)
         return self.load(node, self.align(node, domain_index))

@@ -134,11 +134,11 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
         return w.load(node, [col, row] if trans else [row, col])
 
     for r in range(rm):
-        w.lines.append(f"    {t} a{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
+        w.lines.append(f"    {t} av{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
     for c in range(rn):
-        w.lines.append(f"    {t} b{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
+        w.lines.append(f"    {t} bv{c} = {opnd(b, at['tb'], 'k', f'jb{c}')};")
     for r in range(rm):
-        w.lines.append("    " + " ".join(f"c{r}_{c} += a{r} * b{c};" for c in range(rn)))
+        w.lines.append("    " + " ".join(f"c{r}_{c} += av{r} * bv{c};" for c in range(rn)))
     w.lines.append("}")
     epi = [m for m in g.members if m != mm]
     for r in range(rm):

@@ -55,8 +55,12 @@ def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = 
             dtype = by_name("bool")
         else:
             raise TypeError(f"can't convert {type(data).__name__} to a graphnn tensor")
-    out = T._wrap(get_runtime().upload(np.asarray(arr, dtype.np)),
-                  TensorType(arr.shape, dtype))
+    host = np.asarray(arr, dtype.np)
+    out = T._wrap(get_runtime().upload(host), TensorType(arr.shape, dtype))
+    if not dtype.is_float and host.size <= 1 << 20:
+        # integer tensors (class indices) are validated on the host before kernels run:
+        # keep the values so that the check needs no device round trip
+        out._hostcopy = (out._buf, host.copy())
     if requires_grad:
         out.requires_grad_(True)
     return out

@@ -115,6 +115,9 @@ class Tensor:
     def _host(self) -> np.ndarray:
         if self._sym is not None:
             raise GraphBreak("a traced tensor has no concrete value")
+        cached = self.__dict__.get("_hostcopy")
+        if cached is not None and cached[0] is self._buf:
+            return cached[1].copy()
         return get_runtime().download(self._buf, self._type)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 def is_available() -> bool:
     from graphnn.runtime import list_devices
-    return any(d.is_gpu for d in list_devices())
+    return device_count() > 0
 
 
 def device_count() -> int:
     from graphnn.runtime import list_devices
-    return sum(1 for d in list_devices() if d.is_gpu)
+    return sum(1 for d in list_devices() if d.is_gpu and "oclgrind" not in d.platform.lower())
 
 
 def synchronize(device=None) -> None:

@@ -44,9 +44,10 @@ def resolve(graph: Graph, n: int) -> View | None:
         return None
     at = graph.attrs(n)
     if op == "reshape":
-        if not src.contiguous:
+        strides = reshape_strides(src.shape, src.strides, shape)
+        if strides is None:
             return None
-        return View(src.base, src.offset, contiguous_strides(shape), shape)
+        return View(src.base, src.offset, strides, shape)
     if op == "permute":
         return View(src.base, src.offset, tuple(src.strides[d] for d in at["dims"]), shape)
     if op == "expand":
@@ -58,3 +59,37 @@ def resolve(graph: Graph, n: int) -> View | None:
     offset = src.offset + sum(b * st for b, st in zip(at["starts"], src.strides))
     strides = tuple(st * s for st, s in zip(src.strides, at["steps"]))
     return View(src.base, offset, strides, shape)
+
+
+def reshape_strides(old_shape: tuple[int, ...], old_strides: tuple[int, ...],
+                    new_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Strides that view ``old`` as ``new_shape`` without a copy, or None (the algorithm of
+    PyTorch's ``computeStride``): each run of new dims must split a run of old dims that is
+    contiguous in memory (size-1 dims and broadcast dims included)."""
+    numel = 1
+    for s in old_shape:
+        numel *= s
+    if numel == 0 or not old_shape:
+        return contiguous_strides(new_shape)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base_stride = old_strides[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and
+                             old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = old_strides[tensor_d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)

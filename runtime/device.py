@@ -48,7 +48,12 @@ def _platforms() -> list:
 
 def list_devices() -> list[DeviceInfo]:
     out = []
+    seen = set()
     for pi, p in enumerate(_platforms()):
+        # an ICD listed twice that resolves to one loaded library gives the same platform
+        if p.int_ptr in seen:
+            continue
+        seen.add(p.int_ptr)
         try:
             devices = p.get_devices()
         except cl.Error:
@@ -67,8 +72,15 @@ def _is_pocl(d: DeviceInfo) -> bool:
     return "portable computing language" in d.platform.lower() or "pocl" in d.platform.lower()
 
 
+def _is_simulator(d: DeviceInfo) -> bool:
+    return "oclgrind" in d.platform.lower()
+
+
 def default_device(devices: list[DeviceInfo]) -> DeviceInfo:
-    for pred in (lambda d: d.is_gpu, _is_pocl, lambda d: "oclgrind" not in d.platform.lower()):
+    """The first GPU (the Oclgrind simulator calls itself one: it is never a default),
+    else PoCL, else the first other device."""
+    for pred in (lambda d: d.is_gpu and not _is_simulator(d), _is_pocl,
+                 lambda d: not _is_simulator(d)):
         for d in devices:
             if pred(d):
                 return d
@@ -94,9 +106,9 @@ def select_device(spec: str | None = None) -> DeviceInfo:
     if low == "pocl":
         match = [d for d in devices if _is_pocl(d)]
     elif low == "cpu":
-        match = [d for d in devices if not d.is_gpu and "oclgrind" not in d.platform.lower()]
+        match = [d for d in devices if not d.is_gpu and not _is_simulator(d)]
     elif low in ("gpu", "cuda"):
-        match = [d for d in devices if d.is_gpu]
+        match = [d for d in devices if d.is_gpu and not _is_simulator(d)]
     else:
         match = [d for d in devices if low in d.platform.lower() or low in d.name.lower()]
     if not match:

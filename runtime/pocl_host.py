@@ -11,6 +11,7 @@ that PoCL still finds its kernel library, and points the OpenCL ICD loader at it
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import struct
@@ -110,6 +111,32 @@ _PROBE = ("import ctypes,sys; f=ctypes.CDLL(sys.argv[1]).pocl_get_llvm_cpu_name;
           "f.restype=ctypes.c_char_p; print(f().decode())")
 
 
+def _verdict(lib: Path, cache: Path) -> str:
+    """LLVM's name for this CPU as the given libpocl sees it (probed once, cached on disk)."""
+    stat = lib.stat()
+    key = f"{lib}:{stat.st_size}:{int(stat.st_mtime)}"
+    path = cache / "pocl_cpu.json"
+    try:
+        verdicts = json.loads(path.read_text())
+    except (OSError, ValueError):
+        verdicts = {}
+    if key not in verdicts:
+        try:
+            verdicts[key] = subprocess.run([sys.executable, "-c", _PROBE, str(lib)],
+                                           capture_output=True, text=True,
+                                           timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            verdicts[key] = ""
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(verdicts))
+            tmp.replace(path)
+        except OSError:
+            pass
+    return verdicts[key]
+
+
 def ensure_usable() -> None:
     """Called before the first OpenCL platform query; see the module docstring."""
     if os.environ.get("OCL_ICD_VENDORS") or os.environ.get("GRAPHNN_NO_POCL_FIX"):
@@ -118,27 +145,7 @@ def ensure_usable() -> None:
     if lib is None:
         return
     cache = Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
-    stat = lib.stat()
-    key = f"{lib}:{stat.st_size}:{int(stat.st_mtime)}"
-    verdict_file = cache / "pocl_cpu.json"
-    verdict = {}
-    try:
-        verdict = json.loads(verdict_file.read_text())
-    except (OSError, ValueError):
-        pass
-    if verdict.get("key") != key:
-        try:
-            out = subprocess.run([sys.executable, "-c", _PROBE, str(lib)], capture_output=True,
-                                 text=True, timeout=60).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        verdict = {"key": key, "cpu": out}
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            verdict_file.write_text(json.dumps(verdict))
-        except OSError:
-            pass
-    if verdict.get("cpu") != "generic":
+    if _verdict(lib, cache) != "generic":
         return
     cpu = _target_cpu()
     patched = lib.with_name(f"libpocl-graphnn-{cpu}.so")
@@ -147,10 +154,20 @@ def ensure_usable() -> None:
             return
     except OSError:
         return
-    vendors = cache / "icd" / cpu
+    # OCL_ICD_VENDORS replaces the loader's search path: list every other ICD there too
+    digest = hashlib.sha1(str(patched).encode()).hexdigest()[:16]
+    vendors = cache / "icd" / digest
     try:
         vendors.mkdir(parents=True, exist_ok=True)
-        (vendors / "pocl.icd").write_text(str(patched) + "\n")
+        for icd in sorted(glob.glob(str(lib.parent / "*.icd"))) + \
+                sorted(glob.glob("/etc/OpenCL/vendors/*.icd")):
+            name = Path(icd).name
+            text = Path(icd).read_text()
+            if "libpocl" in text:
+                text = str(patched) + "\n"
+            elif not text.strip().startswith("/") and (lib.parent / text.strip()).exists():
+                text = str(lib.parent / text.strip()) + "\n"
+            (vendors / name).write_text(text)
     except OSError:
         return
     os.environ["OCL_ICD_VENDORS"] = str(vendors)

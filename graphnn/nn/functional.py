@@ -227,7 +227,9 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) -> None:
+def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) -> bool:
+    """Validates class-index targets; returns False when ``ignore_index`` provably does not
+    occur (a concrete target), so the loss graph can skip the masking."""
     if target.dtype not in (int64, int32):
         raise RuntimeError(f"{_where()}{fn}: expected target of dtype int64 (class indices) "
                            f"but found {target.dtype.name}; target shape {list(target.shape)}, "
@@ -242,6 +244,8 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
         bad = values[(values != ignore_index) & ((values < 0) | (values >= n_cls))]
         if bad.size:
             raise IndexError(f"{_where()}Target {int(bad.flat[0])} is out of bounds.")
+        return bool(np.any(values == ignore_index))
+    return True
 
 
 @graph_function
@@ -252,21 +256,25 @@ def _nll(logp_or_x, target, weight, reduction, ignore_index, from_logits):
         x = _ops.unsqueeze(x, 0)
         target = _ops.unsqueeze(target, 0)
     idx = _ops.unsqueeze(target, 1)
-    valid = apply("ne", idx, ignore_index)
-    safe = apply("where", valid, idx, 0)
+    if ignore_index is None:    # no target is ignored: no mask
+        safe, w = idx, None
+    else:
+        valid = apply("ne", idx, ignore_index)
+        safe = apply("where", valid, idx, 0)
+        w = _ops.to_dtype(valid, x.dtype)
     picked = apply("gather", x, safe, axis=1)
     if from_logits:
         picked = picked - apply("logsumexp", x, axes=(1,), keepdim=True)
-    w = _ops.to_dtype(valid, x.dtype)
     if weight is not None:
         wshape = (1, -1) + (1,) * (x.dim() - 2)
-        w = w * apply("gather", _ops.expand(_ops.reshape(weight, wshape), tuple(x.shape)),
-                      safe, axis=1)
-    loss = _ops.squeeze(-(picked * w), 1)
+        wt = apply("gather", _ops.expand(_ops.reshape(weight, wshape), tuple(x.shape)), safe,
+                   axis=1)
+        w = wt if w is None else w * wt
+    loss = _ops.squeeze(-(picked * w) if w is not None else -picked, 1)
     if c_axis == 0:
         loss = _ops.squeeze(loss, 0)
     if reduction == "mean":
-        return _ops.sum(loss) / _ops.sum(w)
+        return _ops.sum(loss) / _ops.sum(w) if w is not None else _ops.mean(loss)
     return _reduce(loss, reduction)
 
 
@@ -274,9 +282,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log likelihood of ``target`` class indices (N,) under log-probabilities
     input (N, C) (or (N, C, d1...) with target (N, d1...))."""
-    _check_targets(input, target, "nll_loss", ignore_index)
-    return _ops._named(_nll(input, target, weight, reduction, ignore_index, False),
-                       "NllLossBackward0")
+    masked = _check_targets(input, target, "nll_loss", ignore_index)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
+                            False), "NllLossBackward0")
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -293,9 +301,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                f"probabilities of the input's shape {list(input.shape)}, got "
                                f"{list(target.shape)})")
         return _soft_cross_entropy(input, target, weight, reduction)
-    _check_targets(input, target, "cross_entropy", ignore_index)
-    return _ops._named(_nll(input, target, weight, reduction, ignore_index, True),
-                       "NllLossBackward0")
+    masked = _check_targets(input, target, "cross_entropy", ignore_index)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
+                            True), "NllLossBackward0")
 
 
 @graph_function

@@ -101,6 +101,11 @@ def _gather_vjp(c, g):
     x_t, idx_t = c.types
     ax = c.attrs["axis"]
     ishape = idx_t.shape
+    if ishape[ax] == 1:
+        # one index per row (cross-entropy): compare in the input's own shape, no reduction
+        pos = Sym(g.graph, g.graph.add("iota", (), {"shape": x_t.shape, "axis": ax,
+                                                   "dtype": idx_t.dtype.name}, name=g.scope))
+        return [pos.eq(c.args[1]).op("where", g, 0.0), None]
     wide = ishape[:ax + 1] + (x_t.shape[ax],) + ishape[ax + 1:]
     keyed = ishape[:ax + 1] + (1,) + ishape[ax + 1:]
     idx = c.args[1].reshape(keyed)

@@ -7,19 +7,21 @@ from typing import Callable
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
-from graphnn.ir.passes.fusion import Group, fuse
+from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
 from graphnn.ir.passes.simplify import simplify
 
 PIPELINE: list[tuple[str, Callable[[Graph], bool]]] = [
+    # remove what no output needs (traces and VJP rules leave unused intermediates)
+    ("dce", dead_code_elimination),
     # drop detach, identity views and casts, x*1 and x+0; fold reshape chains
     ("simplify", simplify),
-    # remove what no output needs (VJP rules leave unused intermediates)
-    ("dce", dead_code_elimination),
     # merge duplicate computations (the backward graph repeats masks and casts)
     ("cse", common_subexpression_elimination),
     # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv
     # epilogues, conv + max_pool2d
     ("fuse", fuse),
+    # lay independent elementwise kernels that read only inputs end to end in one launch
+    ("horizontal", fuse_horizontal),
 ]
 PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
 

@@ -37,9 +37,13 @@ class Group:
     tail: int | None = None         # conv2d group: the fused max_pool2d
     stores: list[int] = field(default_factory=list)    # members written to memory
     tip: int = -1                   # the last member; consumers outside read it
+    parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.prologue + self.members]
+
+    def nodes(self) -> list[int]:
+        return self.prologue + self.members
 
 
 def _compute(graph: Graph, n: int) -> bool:
@@ -69,9 +73,57 @@ def materialize_views(graph: Graph) -> bool:
     return changed
 
 
+_CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
+
+
+def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
+    """Clones an elementwise node (or a view of a single value) whose users are all
+    elementwise or reductions, once per extra user, so that each consumer's kernel recomputes it instead
+    of reading it from memory. Visiting consumers first lets cheap chains be recomputed
+    whole; ``max_clones`` bounds the growth. Graph outputs are never cloned."""
+    outputs = set(graph.outputs)
+    clones = 0
+
+    def elementwise(n: int) -> bool:
+        return _compute(graph, n) and get(graph.op(n)).kind in _CHEAP
+
+    def absorbs(n: int) -> bool:     # a consumer whose kernel can compute the value inline
+        return elementwise(n) or graph.op(n) in VIEW_OPS or (
+            _compute(graph, n) and get(graph.op(n)).kind == Kind.REDUCE)
+
+    for n in reversed(graph.topo()):
+        if n in outputs or graph.op(n) in LEAF_OPS:
+            continue
+        view = resolve(graph, n) if graph.op(n) in VIEW_OPS else None
+        scalar_view = view is not None and graph.type(view.base).numel == 1
+        if not (elementwise(n) or scalar_view):
+            continue
+        users = graph.users(n)
+        if len({u for u, _ in users}) < 2 or len(users) > 4 or \
+                not all(absorbs(u) for u, _ in users):
+            continue
+        first = users[0][0]
+        for user, k in users:
+            if user == first or clones >= max_clones:
+                continue
+            c = graph.add(graph.op(n), graph.args(n), graph.attrs(n), name=graph.name(n),
+                          type=graph.type(n), meta=graph.meta(n))
+            graph.set_arg(user, k, c)
+            clones += 1
+    return clones > 0
+
+
+def _through_views(graph: Graph, a: int) -> int:
+    """The node below a chain of single-use views, or ``a`` itself."""
+    while graph.op(a) in VIEW_OPS and len(graph.users(graph.args(a)[0])) == 1:
+        a = graph.args(a)[0]
+    return a
+
+
 def fuse(graph: Graph) -> bool:
     """Assigns every compute node to a group; sets ``graph.groups`` and ``meta['group']``."""
     materialize_views(graph)
+    recompute_cheap(graph)
     outputs = set(graph.outputs)
     group_of: dict[int, Group] = {}
     groups: list[Group] = []
@@ -124,6 +176,16 @@ def fuse(graph: Graph) -> bool:
         skip = _INDEXED_READS.get(op.name, ())
         anchor_src, ew_srcs = None, []
         for i, a in enumerate(args):
+            if graph.op(a) in VIEW_OPS and i not in skip:
+                # a single value (numel 1) seen through views is recomputed in place
+                b = _through_views(graph, a)
+                if b != a and graph.type(b).numel == 1 and len(graph.users(a)) == 1:
+                    src = group_of.get(b)
+                    if src is not None and src.kind == "elementwise" and src.tip == b and \
+                            b not in outputs and len(graph.users(b)) == 1:
+                        if src not in ew_srcs:
+                            ew_srcs.append(src)
+                continue
             src = joinable_tip(a, n) if i not in skip else None
             if src is None or src in ew_srcs or src is anchor_src:
                 continue
@@ -165,3 +227,45 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
         for m in g.prologue + g.members:
             graph.meta(m)["group"] = i
     graph.groups = groups
+
+
+def fuse_horizontal(graph: Graph) -> bool:
+    """Merges elementwise groups that read only graph inputs and constants into one kernel
+    (their work-items are laid end to end): an optimizer step over ten parameters becomes
+    one launch instead of ten."""
+    groups = getattr(graph, "groups", None)
+    if not groups:
+        return False
+
+    def reads_only_leaves(g: Group) -> bool:
+        inside = set(g.nodes())
+        for m in g.nodes():
+            for a in graph.args(m):
+                base = a
+                while graph.op(base) in VIEW_OPS:
+                    base = graph.args(base)[0]
+                if base not in inside and graph.op(base) not in LEAF_OPS:
+                    return False
+        return True
+
+    sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g)]
+    if len(sources) < 2:
+        return False
+    merged = Group(0, "horizontal", (sum(_numel(g.domain) for g in sources),),
+                   members=[m for g in sources for m in g.members],
+                   stores=[s for g in sources for s in g.stores], tip=sources[-1].tip,
+                   parts=sources)
+    rest = [g for g in groups if g not in sources]
+    graph.groups = [merged] + rest
+    for i, g in enumerate(graph.groups):
+        g.id = i
+        for m in g.nodes():
+            graph.meta(m)["group"] = i
+    return True
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

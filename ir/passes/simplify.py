@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.passes.dce import dead_code_elimination
 
 
 def _const(graph: Graph, n: int):
@@ -36,4 +37,6 @@ def simplify(graph: Graph) -> bool:
         if repl is not None and repl != n:
             graph.replace_all_uses(n, repl)
             changed = True
+    if changed:
+        dead_code_elimination(graph)
     return changed

@@ -1,0 +1,165 @@
+"""LeNet-5 (batch 64): graphnn vs PyTorch CPU, measured side by side in one process.
+
+    python benchmarks/run.py [--steps 30] [--device pocl] [--out benchmarks/RESULTS.md]
+
+Reports median milliseconds per training step (forward, cross-entropy, backward, SGD with
+momentum) and per inference batch, their ratio, kernel launches per step, and the cold
+compile time (first training step in a fresh process with empty graphnn and PoCL caches).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+COLD = r"""
+import sys, time, numpy as np
+sys.path.insert(0, sys.argv[1])
+t0 = time.perf_counter()
+import graphnn as G, graphnn.nn.functional as F
+from lenet import LeNet
+net = LeNet(); opt = G.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+x = G.tensor(np.zeros((64, 1, 32, 32), np.float32)); y = G.tensor(np.zeros(64, np.int64))
+for _ in range(2):
+    opt.zero_grad(); F.cross_entropy(net(x), y).backward(); opt.step()
+with G.no_grad():
+    net(x).sum().item()
+print(time.perf_counter() - t0)
+"""
+
+
+def torch_models(ours):
+    import torch
+
+    class TorchLeNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, 6, 5)
+            self.conv2 = torch.nn.Conv2d(6, 16, 3)
+            self.fc1 = torch.nn.Linear(576, 120)
+            self.fc2 = torch.nn.Linear(120, 84)
+            self.fc3 = torch.nn.Linear(84, 10)
+
+        def forward(self, x):
+            f = torch.nn.functional
+            x = f.max_pool2d(f.relu(self.conv1(x)), (2, 2))
+            x = f.max_pool2d(f.relu(self.conv2(x)), 2)
+            x = x.view(-1, 576)
+            return self.fc3(f.relu(self.fc2(f.relu(self.fc1(x)))))
+
+    net = TorchLeNet()
+    net.load_state_dict({k: torch.tensor(v.detach().numpy())
+                         for k, v in ours.state_dict().items()})
+    return net
+
+
+def median_ms(fn, sync, steps: int) -> float:
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", default=None, help="append a result section to this file")
+    args = ap.parse_args()
+    if args.device:
+        os.environ["GRAPHNN_DEVICE"] = args.device
+
+    import torch
+    import graphnn as G
+    import graphnn.nn.functional as F
+    from graphnn.runtime import get_runtime
+    from lenet import LeNet
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((64, 1, 32, 32)).astype(np.float32)
+    ys = rng.integers(0, 10, 64)
+    G.manual_seed(0)
+    net = LeNet()
+    tnet = torch_models(net)
+    opt = G.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.01, momentum=0.9)
+    rt = get_runtime()
+    x, y = G.tensor(xs), G.tensor(ys)
+    tx, ty = torch.tensor(xs), torch.tensor(ys)
+
+    def g_train():
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    def t_train():
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tnet(tx), ty).backward()
+        topt.step()
+
+    def g_infer():
+        with G.no_grad():
+            net(x)
+
+    def t_infer():
+        with torch.no_grad():
+            tnet(tx)
+
+    for _ in range(5):
+        g_train(), t_train(), g_infer(), t_infer()
+    rt.finish()
+    launches = rt.launches
+    g_train()
+    rt.finish()
+    per_step = rt.launches - launches
+    rows = {"train": ([], []), "infer": ([], [])}
+    for _ in range(3):   # interleave the two libraries to share the machine's noise
+        rows["train"][0].append(median_ms(g_train, rt.finish, args.steps))
+        rows["train"][1].append(median_ms(t_train, lambda: None, args.steps))
+        rows["infer"][0].append(median_ms(g_infer, rt.finish, args.steps))
+        rows["infer"][1].append(median_ms(t_infer, lambda: None, args.steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, GRAPHNN_CACHE=os.path.join(tmp, "g"),
+                   POCL_CACHE_DIR=os.path.join(tmp, "p"))
+        cold = float(subprocess.run([sys.executable, "-c", COLD, os.path.join(ROOT, "examples")],
+                                    env=env, capture_output=True, text=True,
+                                    check=True).stdout.strip().splitlines()[-1])
+    lines = [f"### LeNet-5, batch 64, {rt.info.short}",
+             "",
+             f"`python benchmarks/run.py --steps {args.steps}"
+             + (f" --device {args.device}" if args.device else "") + "` on "
+             f"{platform.node() and 'this machine'} ({os.cpu_count()} cores), torch "
+             f"{torch.__version__} with {torch.get_num_threads()} threads, "
+             f"{time.strftime('%Y-%m-%d')}",
+             "",
+             "| workload | graphnn ms | torch CPU ms | graphnn / torch |",
+             "|---|---|---|---|"]
+    for name, (g, t) in rows.items():
+        gm, tm = statistics.median(g), statistics.median(t)
+        lines.append(f"| {name} step | {gm:.2f} | {tm:.2f} | {gm / tm:.2f}x |")
+    lines += ["", f"- kernel launches per training step: {per_step}",
+              f"- cold start (fresh process, empty caches, until the first two training "
+              f"steps and one inference ran): {cold:.1f} s", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

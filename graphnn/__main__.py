@@ -1,0 +1,5 @@
+import sys
+
+from graphnn.cli import main
+
+sys.exit(main())

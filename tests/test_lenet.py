@@ -1,0 +1,95 @@
+"""The seed's LeNet-5 trains through the whole compiler exactly as in PyTorch."""
+import os
+import sys
+
+import numpy as np
+import torch
+
+import graphnn
+import graphnn.nn.functional as F
+from graphnn.runtime import get_runtime
+from tests.conftest import assert_close
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+from lenet import LeNet  # noqa: E402
+
+
+class TorchLeNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 5)
+        self.conv2 = torch.nn.Conv2d(6, 16, 3)
+        self.fc1 = torch.nn.Linear(16 * 6 * 6, 120)
+        self.fc2 = torch.nn.Linear(120, 84)
+        self.fc3 = torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        f = torch.nn.functional
+        x = f.max_pool2d(f.relu(self.conv1(x)), (2, 2))
+        x = f.max_pool2d(f.relu(self.conv2(x)), 2)
+        x = x.view(-1, 576)
+        return self.fc3(f.relu(self.fc2(f.relu(self.fc1(x)))))
+
+
+def _pair_models():
+    graphnn.manual_seed(0)
+    ours = LeNet()
+    ref = TorchLeNet()
+    ref.load_state_dict({k: torch.tensor(v.detach().numpy())
+                         for k, v in ours.state_dict().items()})
+    return ours, ref
+
+
+def test_five_sgd_steps_match_torch(rng):
+    ours, ref = _pair_models()
+    opt = graphnn.optim.SGD(ours.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    ropt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    for step in range(5):
+        x = rng.standard_normal((16, 1, 32, 32)).astype(np.float32)
+        y = rng.integers(0, 10, 16)
+        opt.zero_grad()
+        ropt.zero_grad()
+        out, rout = ours(graphnn.tensor(x)), ref(torch.tensor(x))
+        assert_close(out, rout, what=f"logits, step {step}")
+        loss = F.cross_entropy(out, graphnn.tensor(y))
+        rloss = torch.nn.functional.cross_entropy(rout, torch.tensor(y))
+        assert_close(loss, rloss, what=f"loss, step {step}")
+        loss.backward()
+        rloss.backward()
+        for (name, p), rp in zip(ours.named_parameters(), ref.parameters()):
+            assert_close(p.grad, rp.grad, rtol=1e-3, atol=1e-5, what=f"{name}.grad step {step}")
+        opt.step()
+        ropt.step()
+    for (name, p), rp in zip(ours.named_parameters(), ref.parameters()):
+        assert_close(p, rp, rtol=1e-3, atol=1e-5, what=name)
+
+
+def test_training_step_launches_and_syncs(rng):
+    ours, _ = _pair_models()
+    opt = graphnn.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+    x = graphnn.tensor(rng.standard_normal((16, 1, 32, 32)).astype(np.float32))
+    y = graphnn.tensor(rng.integers(0, 10, 16))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(ours(x), y).backward()
+        opt.step()
+
+    step()
+    step()
+    rt = get_runtime()
+    rt.finish()
+    launches, syncs = rt.launches, rt.syncs
+    step()
+    per_step = rt.launches - launches
+    assert rt.syncs == syncs, "a training step must not wait for the device"
+    assert per_step <= 26, f"{per_step} kernel launches per LeNet training step"
+
+
+def test_inference_is_five_fused_kernels():
+    from graphnn.dump import dump_model
+    ours, _ = _pair_models()
+    (d,) = dump_model(ours, [(4, 1, 32, 32)])
+    ops = [launch.ops for launch in d.program.launches]
+    assert ops == [["conv2d", "add", "relu", "max_pool2d"]] * 2 + \
+        [["matmul", "add", "relu"]] * 2 + [["matmul", "add"]]

@@ -1,0 +1,85 @@
+"""Pass pipeline: golden text dumps of the fused IR, plus structural checks.
+
+Set GRAPHNN_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change; review
+the diff (it is the IR the compiler produces) before committing it."""
+import os
+from pathlib import Path
+
+import pytest
+
+import graphnn
+from graphnn.dump import as_text, dump_model
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes import run_pipeline
+from graphnn.ir.types import TensorType, float32
+from tests import models
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CASES = {
+    "conv_relu_pool": (models.conv_block, [(2, 1, 8, 8)], False),
+    "linear_relu": (models.mlp, [(4, 6)], False),
+    "elementwise_chain": (models.Chain, [(3, 4)], False),
+    "softmax": (models.Softmax, [(2, 5)], False),
+    "mean_square": (models.MeanSquare, [(3, 4)], False),
+    "mlp_train": (models.mlp, [(4, 6)], True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_dump(name):
+    factory, shapes, train = CASES[name]
+    graphnn.manual_seed(0)
+    text = as_text(dump_model(factory(), shapes, train=train))
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("GRAPHNN_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def _kernels(factory, shapes, train=False):
+    graphnn.manual_seed(0)
+    return [launch.ops for d in dump_model(factory(), shapes, train=train)
+            for launch in d.program.launches]
+
+
+def test_fusion_groups():
+    assert _kernels(models.conv_block, [(2, 1, 8, 8)]) == [["conv2d", "add", "relu",
+                                                            "max_pool2d"]]
+    assert _kernels(models.mlp, [(4, 6)]) == [["matmul", "add", "relu"], ["matmul", "add"]]
+    assert _kernels(models.Chain, [(3, 4)]) == [["mul", "add", "tanh", "mul", "relu"]]
+    # x*x and the scale join the reduction as prologue and epilogue
+    assert _kernels(models.MeanSquare, [(3, 4)]) == [["mul", "sum", "mul", "sqrt"]]
+
+
+def test_training_forward_stores_what_backward_reads():
+    graphnn.manual_seed(0)
+    fwd, bwd = dump_model(models.conv_block(), [(2, 1, 8, 8)], train=True)
+    (group,) = fwd.graph.groups
+    ops = [fwd.graph.op(s) for s in group.stores]
+    # the relu output feeds max_pool2d's gradient: the fused kernel writes it as well
+    assert "relu" in ops and "max_pool2d" in ops
+    bwd_ops = [launch.ops for launch in bwd.program.launches]
+    assert ["max_pool2d_grad", "gt", "where"] in bwd_ops
+
+
+def test_passes_keep_graph_valid_and_remove_dead_code():
+    g = Graph()
+    x = g.add_input(TensorType((4,), float32), "x")
+    dead = g.add("exp", [x])
+    g.add("log", [dead])
+    a = g.add("relu", [x])
+    b = g.add("relu", [x])                 # a duplicate: CSE merges it
+    g.outputs = [g.add("add", [a, b])]
+    run_pipeline(g, verify=True)
+    ops = sorted(g.op(n) for n in g.nodes())
+    assert ops == ["add", "input", "relu"]
+    assert len(g.groups) == 1
+
+
+def test_dump_after_each_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHNN_DUMP", str(tmp_path))
+    graphnn.manual_seed(0)
+    dump_model(models.mlp(), [(4, 6)], after=None)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0] == "inference.0.trace.txt" and any("fuse" in n for n in names)

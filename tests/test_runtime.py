@@ -1,0 +1,113 @@
+"""Runtime: device choice, build cache, reference interpreter, profiling, buffer reuse."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import graphnn
+from graphnn.codegen import lower
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes import run_pipeline
+from graphnn.ir.types import TensorType, float32
+from graphnn.runtime import describe, get_runtime, list_devices, select_device
+from graphnn.runtime.opencl import Profiler
+from graphnn.runtime.reference import interpret
+
+
+def _graph() -> Graph:
+    g = Graph()
+    x = g.add_input(TensorType((3, 5), float32), "x")
+    b = g.add_input(TensorType((5,), float32), "b")
+    y = g.add("relu", [g.add("add", [x, b])])
+    g.outputs = [g.add("sum", [g.add("exp", [y])], {"axes": (1,), "keepdim": False})]
+    return g
+
+
+def test_device_specs():
+    devices = list_devices()
+    assert devices, "PoCL should be installed with the pocl extra"
+    pocl = select_device("pocl")
+    assert "portable computing language" in pocl.platform.lower()
+    assert select_device(pocl.spec) == pocl
+    with pytest.raises(RuntimeError, match="matches no OpenCL device"):
+        select_device("no-such-vendor")
+    with pytest.raises(RuntimeError, match="no OpenCL device"):
+        select_device("cl:99:0")
+    text = describe()
+    assert "compute units" in text and "fp64" in text and "*" in text
+
+
+def test_opencl_matches_reference_interpreter(rng):
+    g = _graph()
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    want = interpret(g, [x, b])[0]
+    fused = run_pipeline(g.copy(), verify=True)
+    rt = get_runtime()
+    exe = rt.executable(lower(fused, rt.dialect), "test")
+    out = exe.run([rt.upload(x), rt.upload(b)])[0]
+    np.testing.assert_allclose(rt.download(out, TensorType((3,), float32)), want, rtol=1e-5)
+    ref = np.exp(np.maximum(x + b, 0)).sum(1)
+    np.testing.assert_allclose(want, ref, rtol=1e-5)
+
+
+def test_lower_is_deterministic():
+    a, b = run_pipeline(_graph()), run_pipeline(_graph())
+    assert lower(a).source == lower(b).source
+    assert len(lower(a).launches) == 1      # add, relu, exp fused into the reduction
+
+
+def test_profiler_and_launch_counter(rng):
+    rt = get_runtime()
+    x = graphnn.tensor(rng.standard_normal((4, 4)).astype(np.float32))
+    (x * 2).relu()
+    rt.finish()
+    rt.profiler = Profiler()
+    before = rt.launches
+    (x * 2).relu()
+    rt.finish()
+    prof, rt.profiler = rt.profiler, None
+    assert rt.launches > before
+    assert sum(prof.counts.values()) == rt.launches - before
+    assert all(t >= 0 for t in prof.times.values())
+
+
+def test_buffers_are_reused():
+    rt = get_runtime()
+    t = graphnn.zeros(1000)
+    buf = t._buf.cl
+    del t
+    t2 = graphnn.zeros(1000)
+    assert t2._buf.cl is buf
+
+
+def test_build_cache_on_disk(tmp_path):
+    code = ("import graphnn, numpy as np; x = graphnn.tensor(np.ones(7, np.float32)); "
+            "print(float((x * 3 + 1).sum().item()))")
+    env = dict(os.environ, GRAPHNN_CACHE=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "28.0"
+    binaries = list(tmp_path.glob("*.bin"))
+    assert binaries, "program binaries should be cached on disk"
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert second.stdout.strip() == "28.0"
+    assert sorted(tmp_path.glob("*.bin")) == sorted(binaries)
+
+
+def test_reference_device_runs_a_model(rng):
+    code = ("import graphnn, numpy as np; import graphnn.nn as nn; graphnn.manual_seed(0);"
+            "m = nn.Linear(3, 2); x = graphnn.ones(4, 3, requires_grad=True);"
+            "m(x).sum().backward(); print(graphnn.runtime.get_runtime().kind, "
+            "x.grad.numpy().round(5).tolist() == "
+            "np.tile(m.weight.detach().numpy().sum(0), (4, 1)).round(5).tolist())")
+    env = dict(os.environ, GRAPHNN_DEVICE="reference")
+    out = subprocess.run([sys.executable, "-c", code.replace("graphnn.runtime", "__import__("
+                          "'graphnn.runtime').runtime")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["reference", "True"]

@@ -1,0 +1,88 @@
+"""Tracing: one compile per input signature, graph breaks, scopes, captured parameters."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import graphnn
+import graphnn.nn as nn
+from graphnn import _compile
+from tests.conftest import assert_close
+
+
+class Gate(nn.Module):
+    """Data-dependent control flow: cannot be traced, must still be right."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        y = self.fc(x)
+        if y.sum() > 0:
+            return y.relu()
+        return -y
+
+
+def test_compiles_once_per_signature(rng):
+    graphnn.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    x = graphnn.tensor(rng.standard_normal((2, 4)).astype(np.float32))
+    traces = _compile.STATS["traces"]
+    m(x)
+    m(x)
+    m(graphnn.tensor(rng.standard_normal((2, 4)).astype(np.float32)))
+    assert _compile.STATS["traces"] == traces + 1
+    m(graphnn.tensor(rng.standard_normal((5, 4)).astype(np.float32)))   # new shape
+    m.eval()
+    m(x)                                                                # eval mode
+    assert _compile.STATS["traces"] == traces + 3
+
+
+def test_parameters_are_read_at_every_call(rng):
+    graphnn.manual_seed(0)
+    m = nn.Linear(2, 2)
+    x = graphnn.ones(1, 2)
+    before = m(x).detach().numpy()
+    with graphnn.no_grad():
+        m.bias.add_(1.0)
+    after = m(x).detach().numpy()
+    np.testing.assert_allclose(after, before + 1.0, rtol=1e-6)
+    m.weight = nn.Parameter(graphnn.zeros(2, 2))         # a new Parameter object: retrace
+    np.testing.assert_allclose(m(x).detach().numpy(), m.bias.detach().numpy()[None],
+                               rtol=1e-6)
+
+
+def test_graph_break_runs_op_by_op(rng):
+    graphnn.manual_seed(0)
+    g = Gate()
+    t = torch.nn.Linear(3, 3)
+    t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in g.fc.state_dict().items()})
+    for sign in (1.0, -1.0):
+        x = (sign * np.abs(rng.standard_normal((2, 3)))).astype(np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = g(graphnn.tensor(x))
+        ty = t(torch.tensor(x))
+        ref = ty.relu() if ty.sum() > 0 else -ty
+        assert_close(out, ref)
+    assert g._graph_break is not None
+
+
+def test_scopes_name_modules():
+    from graphnn.dump import dump_model
+    graphnn.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 2), nn.Tanh()))
+    (d,) = dump_model(net, [(2, 3)], after="trace")
+    names = {d.graph.name(n) for n in d.graph.nodes()}
+    assert {"0", "1.0", "1.1", "0.weight", "1.0.bias"} <= names
+
+
+def test_shape_errors_name_the_module():
+    graphnn.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2))
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied "
+                                           r"\(2x4 and 5x2\)") as e:
+        net(graphnn.ones(2, 3))
+    assert str(e.value).startswith("1: ")
