@@ -8,7 +8,7 @@ import pytest
 
 import graphnn
 import torch
-from conftest import assert_close
+from tests.conftest import assert_close
 
 
 def _eval(expr: str, lib):

@@ -64,7 +64,13 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    return _ops.clamp(input, min_val, max_val)
+    """clamp(x, min_val, max_val); unlike clamp, the gradient is zero at the bounds
+    (PyTorch's hardtanh_backward passes it only where min_val < x < max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    out = apply("where", apply("le", input, min_val), min_val, input)
+    out = apply("where", apply("ge", input, max_val), max_val, out)
+    return _ops._named(out, "HardtanhBackward0", input)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
