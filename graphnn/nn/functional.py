@@ -36,9 +36,17 @@ def graph_function(fn=None, *, grad_name: str | None = None):
     return wrapper
 
 
-def _where() -> str:
+def _where(fn: str = "") -> str:
+    """The module path that an error message starts with ("conv1: "), or else the name of
+    the function ``fn`` ("linear: ") so that every message names where it comes from."""
     tr = _trace.current()
-    return f"{tr.scope_name}: " if tr is not None and tr.scope_name else ""
+    if tr is not None and tr.scope_name:
+        return f"{tr.scope_name}: "
+    return f"{fn}: " if fn else ""
+
+
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                       "int32": "Int", "int64": "Long", "bool": "Bool"}
 
 
 def _pair(v, name: str = "value") -> tuple[int, int]:
@@ -142,7 +150,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         for s in input.shape[:-1]:
             rows *= s
         cols = input.shape[-1] if input.dim() else 1
-        raise RuntimeError(f"{_where()}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
+        raise RuntimeError(f"{_where('linear')}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
     lead = tuple(input.shape[:-1])
     x2 = _ops.reshape(input, (-1, input.shape[-1])) if input.dim() != 2 else input
@@ -160,7 +168,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     (C_out, C_in/groups, kH, kW); bias (C_out,) -> (N, C_out, H_out, W_out) with
     H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1) (PyTorch docs)."""
     if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where()}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
+        raise RuntimeError(f"{_where('conv2d')}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
                            f"but got input of size: {list(input.shape)}")
     unbatched = input.dim() == 3
     x = _ops.unsqueeze(input, 0) if unbatched else input
@@ -181,7 +189,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
                              "{'valid', 'same'}")
     padding = _pair(padding, "padding")
     if x.shape[1] != weight.shape[1] * groups:
-        raise RuntimeError(f"{_where()}Given groups={groups}, weight of size "
+        raise RuntimeError(f"{_where('conv2d')}Given groups={groups}, weight of size "
                            f"{list(weight.shape)}, expected input{list(x.shape)} to have "
                            f"{weight.shape[1] * groups} channels, but got {x.shape[1]} "
                            "channels instead")
@@ -189,7 +197,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     eh = dilation[0] * (weight.shape[2] - 1) + 1
     ew = dilation[1] * (weight.shape[3] - 1) + 1
     if ph < eh or pw < ew:
-        raise RuntimeError(f"{_where()}Calculated padded input size per channel: ({ph} x {pw}). "
+        raise RuntimeError(f"{_where('conv2d')}Calculated padded input size per channel: ({ph} x {pw}). "
                            f"Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
                            "actual input size")
     out = apply("conv2d", x, weight, stride=stride, padding=padding, dilation=dilation,
@@ -206,7 +214,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     if return_indices:
         raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
     if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where()}non-empty 3D or 4D (batch mode) tensor expected for "
+        raise RuntimeError(f"{_where('max_pool2d')}non-empty 3D or 4D (batch mode) tensor expected for "
                            f"input, but got: {list(input.shape)}")
     unbatched = input.dim() == 3
     x = _ops.unsqueeze(input, 0) if unbatched else input
@@ -237,9 +245,9 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
     """Validates class-index targets; returns False when ``ignore_index`` provably does not
     occur (a concrete target), so the loss graph can skip the masking."""
     if target.dtype not in (int64, int32):
-        raise RuntimeError(f"{_where()}{fn}: expected target of dtype int64 (class indices) "
-                           f"but found {target.dtype.name}; target shape {list(target.shape)}, "
-                           f"input shape {list(input.shape)}")
+        raise RuntimeError(f"{_where()}{fn}: expected target dtype to be Long or Byte, but got "
+                           f"{_TORCH_SCALAR_NAMES[target.dtype.name]} (class indices); target "
+                           f"shape {list(target.shape)}, input shape {list(input.shape)}")
     n_cls = input.shape[1] if input.dim() > 1 else input.shape[0]
     want = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
     if tuple(target.shape) != want:
@@ -249,7 +257,9 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
         values = target._host()
         bad = values[(values != ignore_index) & ((values < 0) | (values >= n_cls))]
         if bad.size:
-            raise IndexError(f"{_where()}Target {int(bad.flat[0])} is out of bounds.")
+            raise IndexError(f"{_where()}{fn}: Target {int(bad.flat[0])} is out of bounds. Class "
+                             f"indices must be in [0, {n_cls}) for input of shape "
+                             f"{list(input.shape)}; target shape {list(target.shape)}")
         return bool(np.any(values == ignore_index))
     return True
 
@@ -302,10 +312,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise NotImplementedError("cross_entropy(label_smoothing=...) is not supported yet")
     if target.dtype.is_float:
         if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(f"{_where()}cross_entropy: expected scalar type Long but found "
-                               f"{target.dtype.name} (a float target must be class "
-                               f"probabilities of the input's shape {list(input.shape)}, got "
-                               f"{list(target.shape)})")
+            raise RuntimeError(f"{_where()}cross_entropy: expected target dtype to be Long or "
+                               f"Byte, but got {_TORCH_SCALAR_NAMES[target.dtype.name]} (a "
+                               "float target must hold class probabilities of the input's "
+                               f"shape {list(input.shape)}, got shape {list(target.shape)})")
         return _soft_cross_entropy(input, target, weight, reduction)
     masked = _check_targets(input, target, "cross_entropy", ignore_index)
     return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
