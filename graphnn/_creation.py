@@ -122,10 +122,17 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
     return _random(_rng.standard_normal(_shape(size)), dtype, requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, device=None, generator=None):
-    if high is None:
+def randint(low, high=None, size=None, dtype=None, device=None, generator=None,
+            requires_grad=False):
+    """``randint(high, size)`` or ``randint(low, high, size)``, as in PyTorch."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
-    return tensor(_rng.integers(low, high, size=_shape((size,))), dtype=_dtype(dtype, int64))
+    if size is None:
+        raise TypeError("randint() missing 1 required positional arguments: \"size\"")
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return tensor(_rng.integers(low, high, size=_shape(size)), dtype=_dtype(dtype, int64))
 
 
 def randperm(n, dtype=None, device=None):

@@ -19,6 +19,16 @@ def _T():
     return Tensor
 
 
+def _named(out, name: str, *inputs):
+    """Gives ``out``'s tape node PyTorch's grad_fn name for the op the user called (a
+    composite such as ``mean`` otherwise shows its last primitive). Leaves a node alone
+    that is not new (an op that returned its input unchanged)."""
+    node = getattr(out, "grad_fn", None)
+    if node is not None and all(node is not getattr(i, "grad_fn", None) for i in inputs):
+        node._name = name
+    return out
+
+
 def norm_dim(dim: int, ndim: int) -> int:
     n = _py_max(ndim, 1)
     if not -n <= dim < n:
@@ -44,6 +54,11 @@ def sub(a, b, alpha=1):
     return apply("sub", a, b if alpha == 1 else mul(b, alpha))
 
 
+def rsub(a, b, alpha=1):
+    """``b - alpha * a`` (``torch.rsub``, and ``2 - x``)."""
+    return _named(apply("sub", b, a if alpha == 1 else mul(a, alpha)), "RsubBackward1", a)
+
+
 def mul(a, b):
     return apply("mul", a, b)
 
@@ -58,12 +73,14 @@ def pow(a, b):
     T = _T()
     if not isinstance(b, T) and isinstance(a, T):
         if b == 2:
-            return apply("mul", a, a)
+            return _named(apply("mul", a, a), "PowBackward0", a)
         if b == 1:
-            return a
+            return _named(apply("copy", a), "PowBackward0", a)
         if b == 0.5:
-            return apply("sqrt", a)
-    return apply("pow", a, b)
+            return _named(apply("sqrt", a), "PowBackward0", a)
+        return _named(apply("pow", a, b), "PowBackward0", a)
+    return _named(apply("pow", a, b), "PowBackward1" if isinstance(a, T) else "PowBackward2",
+                  a, b)
 
 
 def neg(a):
@@ -83,7 +100,7 @@ for _n in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign"):
 
 
 def rsqrt(a):
-    return apply("div", 1.0, apply("sqrt", a))
+    return _named(apply("div", 1.0, apply("sqrt", a)), "RsqrtBackward0", a)
 
 
 def clamp(a, min=None, max=None):
@@ -96,7 +113,8 @@ def clamp(a, min=None, max=None):
             else apply("where", apply("lt", out, min), min, out)
     if max is not None:
         out = apply("where", apply("gt", out, max), max, out)
-    return out
+    return _named(out, "ClampBackward0" if isinstance(min, _T()) or isinstance(max, _T())
+                  else "ClampBackward1", a)
 
 
 def maximum(a, b):
@@ -128,16 +146,20 @@ def matmul(a, b):
             raise RuntimeError("inconsistent tensor size, expected tensor [%d] and src [%d] to "
                                "have the same number of elements, but got %d and %d elements "
                                "respectively" % (a.shape[0], b.shape[0], a.shape[0], b.shape[0]))
-        return mm(reshape(a, (1, -1)), reshape(b, (-1, 1))).reshape(())
+        return _named(mm(reshape(a, (1, -1)), reshape(b, (-1, 1))).reshape(()),
+                      "DotBackward0", a, b)
     if da == 1:
-        return reshape(mm(reshape(a, (1, -1)), b), (b.shape[-1],)) if db == 2 else \
-            squeeze(matmul(unsqueeze(a, 0), b), -2)
+        return _named(reshape(mm(reshape(a, (1, -1)), b), (b.shape[-1],)) if db == 2 else
+                      squeeze(matmul(unsqueeze(a, 0), b), -2), "SqueezeBackward4", a, b)
     if db == 1:
-        return squeeze(matmul(a, unsqueeze(b, 1)), -1)
+        return _named(squeeze(matmul(a, unsqueeze(b, 1)), -1),
+                      "MvBackward0" if da == 2 else "SqueezeBackward4", a, b)
     if db == 2:
+        if da == 2:
+            return mm(a, b)
         lead = tuple(a.shape[:-1])
         out = mm(reshape(a, (-1, a.shape[-1])), b)
-        return reshape(out, lead + (b.shape[1],))
+        return _named(reshape(out, lead + (b.shape[1],)), "UnsafeViewBackward0", a, b)
     raise NotImplementedError("batched matmul with a batched right operand is not supported "
                               "yet")
 
@@ -155,7 +177,8 @@ def sum(a, dim=None, keepdim=False, dtype=None):
     axes = _dims(dim, a.dim())
     if not axes:
         return a if a.dtype.is_float else to_dtype(a, int64)
-    return apply("sum", a, axes=axes, keepdim=keepdim)
+    return _named(apply("sum", a, axes=axes, keepdim=keepdim),
+                  "SumBackward0" if dim is None else "SumBackward1", a)
 
 
 def mean(a, dim=None, keepdim=False, dtype=None):
@@ -168,7 +191,10 @@ def mean(a, dim=None, keepdim=False, dtype=None):
     n = 1
     for ax in axes:
         n *= a.shape[ax]
-    return mul(sum(a, dim, keepdim), 1.0 / n) if axes else a
+    if not axes:
+        return a
+    return _named(mul(sum(a, dim, keepdim), 1.0 / n),
+                  "MeanBackward0" if dim is None else "MeanBackward1", a)
 
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
@@ -186,14 +212,19 @@ def _reduce_minmax(op: str, a, dim=None, keepdim=False):
         raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
                            "== 0. Specify the reduction dim with the 'dim' argument.")
     if dim is None:
-        return apply(op, a, axes=tuple(range(a.dim())), keepdim=False) if a.dim() else a
+        return _named(apply(op, a, axes=tuple(range(a.dim())), keepdim=False),
+                      op.title() + "Backward1", a) if a.dim() else a
     d = norm_dim(dim, a.dim())
     if a.dim() == 0:
         return MinMax(a, to_dtype(a, int64) * 0)
-    values = apply(op, a, axes=(d,), keepdim=keepdim)
     src = a if op == "max" else neg(a)
-    indices = apply("argmax", src, axes=(d,), keepdim=keepdim)
-    return MinMax(values, indices)
+    indices = apply("argmax", src, axes=(d,), keepdim=True)
+    # the values are gathered at the indices so that, as in PyTorch, the gradient flows to
+    # the selected element only (amax/amin share it between tied extrema instead)
+    values = apply("gather", a, indices, axis=d)
+    if not keepdim:
+        values, indices = squeeze(values, d), squeeze(indices, d)
+    return MinMax(_named(values, op.title() + "Backward0", a), indices)
 
 
 def max(a, dim=None, keepdim=False):
@@ -278,28 +309,29 @@ def transpose(a, d0, d1):
     dims = list(range(a.dim()))
     d0, d1 = norm_dim(d0, a.dim()), norm_dim(d1, a.dim())
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return permute(a, dims)
+    return _named(permute(a, dims), "TransposeBackward0", a)
 
 
 def t(a):
     if a.dim() > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {a.dim()}D")
-    return transpose(a, 0, 1) if a.dim() == 2 else a
+    return _named(transpose(a, 0, 1), "TBackward0", a) if a.dim() == 2 else a
 
 
 def unsqueeze(a, dim):
     d = norm_dim(dim, a.dim() + 1)
     shape = list(a.shape)
     shape.insert(d, 1)
-    return reshape(a, shape)
+    return _named(reshape(a, shape), "UnsqueezeBackward0", a)
 
 
 def squeeze(a, dim=None):
     shape = list(a.shape)
     if dim is None:
-        return reshape(a, [s for s in shape if s != 1])
+        return _named(reshape(a, [s for s in shape if s != 1]), "SqueezeBackward0", a)
     dims = _dims(dim, a.dim())
-    return reshape(a, [s for i, s in enumerate(shape) if not (i in dims and s == 1)])
+    return _named(reshape(a, [s for i, s in enumerate(shape) if not (i in dims and s == 1)]),
+                  "SqueezeBackward1" if isinstance(dim, int) else "SqueezeBackward2", a)
 
 
 def expand(a, *sizes):
@@ -322,10 +354,22 @@ def clone(a):
 
 def getitem(a, index):
     """Basic indexing: ints, slices (step > 0), None, Ellipsis, and one integer index
-    tensor on a leading dimension."""
+    tensor."""
     T = _T()
     if not isinstance(index, tuple):
         index = (index,)
+    last = next((i for i in reversed(index) if i is not Ellipsis), Ellipsis)
+    name = ("IndexBackward0" if isinstance(last, T) else "SliceBackward0"
+            if isinstance(last, slice) else "UnsqueezeBackward0" if last is None
+            else "AliasBackward0" if last is Ellipsis else "SelectBackward0")
+    out = _getitem(a, index)
+    if out is a and a.requires_grad:
+        out = apply("copy", a)   # indexing makes a new tensor (a view) in PyTorch too
+    return _named(out, name, a)
+
+
+def _getitem(a, index):
+    T = _T()
     if _py_sum(1 for i in index if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     used = _py_sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -382,6 +426,17 @@ def getitem(a, index):
 
 def index_select(a, dim, index):
     d = norm_dim(dim, a.dim())
+    if index.dtype.is_float or index.dtype == bool_:
+        raise IndexError("tensors used as indices must be long, int or bool tensors")
+    size = a.shape[d]
+    if index._sym is None and index.numel():
+        values = index._host()
+        bad = values[(values < -size) | (values >= size)]
+        if bad.size:
+            raise IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension {d} "
+                             f"with size {size}")
+    # negative indices count from the end, as in PyTorch
+    index = apply("where", apply("lt", index, 0), apply("add", index, size), index)
     flat = reshape(index, (-1,))
     n = flat.shape[0]
     shape = [1] * a.dim()
@@ -389,7 +444,7 @@ def index_select(a, dim, index):
     full = list(a.shape)
     full[d] = n
     idx = expand(reshape(flat, shape), full)
-    return apply("gather", a, idx, axis=d)
+    return _named(apply("gather", a, idx, axis=d), "IndexSelectBackward0", a)
 
 
 def gather(a, dim, index):
@@ -404,14 +459,14 @@ def install(T) -> None:
                      ("gt", "__gt__"), ("ge", "__ge__"), ("eq", "__eq__"), ("ne", "__ne__"),
                      ("logical_and", "__and__")]:
         setattr(T, name, _binary_method(op))
-    for op, name in [("add", "__radd__"), ("sub", "__rsub__"), ("mul", "__rmul__"),
-                     ("div", "__rtruediv__")]:
+    T.__rsub__ = lambda self, other: rsub(self, other)
+    for op, name in [("add", "__radd__"), ("mul", "__rmul__"), ("div", "__rtruediv__")]:
         setattr(T, name, _rbinary_method(op))
     for name in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(T, name, _binary_method(name))
     T.__neg__ = neg
     T.__pow__ = pow
-    T.__rpow__ = lambda self, other: apply("pow", other, self)
+    T.__rpow__ = lambda self, other: pow(other, self)
     T.__matmul__ = matmul
     T.__rmatmul__ = lambda self, other: matmul(other, self)
     T.__getitem__ = getitem

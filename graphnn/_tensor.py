@@ -171,7 +171,8 @@ class Tensor:
                                "you want to use a computed variable in a subgraph that doesn't "
                                "require differentiation use var_no_grad = var.detach().")
         if requires_grad and not self.dtype.is_float:
-            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                               "gradients")
         self.requires_grad = requires_grad
         return self
 
@@ -226,32 +227,54 @@ class Tensor:
             self._set_value(src)
         return self
 
-    def add_(self, other, alpha=1) -> "Tensor":
-        self._check_inplace("add_")
+    def _update(self, name: str, fn, *others) -> "Tensor":
+        """An in-place arithmetic update ``self = fn(self)``. Under autograd (self or an
+        operand requires grad) this tensor takes over the result's history, as PyTorch
+        rebases a tensor's grad_fn; otherwise the result's buffer replaces this one's."""
+        self._check_inplace(name)
+        if autograd.is_grad_enabled() and (self.requires_grad or any(
+                isinstance(o, Tensor) and o.requires_grad for o in others)):
+            before = Tensor._wrap(self._buf, self._type, self.requires_grad)
+            before.grad_fn, before._out_index = self.grad_fn, self._out_index
+            out = fn(before)
+            if tuple(out.shape) != tuple(self.shape):
+                raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
+                                   f"broadcast shape {list(out.shape)}")
+            if out.dtype != self.dtype:
+                out = out.to(self.dtype)
+            self._buf, self.grad_fn, self._out_index = out._buf, out.grad_fn, out._out_index
+            self.requires_grad = out.requires_grad
+            return self
         with autograd.no_grad():
-            self._set_value(self + (other * alpha if alpha != 1 else other), fresh=True)
+            out = fn(self)
+            if len(out.shape) > len(self.shape) or any(
+                    o != s for o, s in zip(reversed(out.shape), reversed(self.shape))):
+                raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
+                                   f"broadcast shape {list(out.shape)}")
+            self._set_value(out, fresh=True)
         return self
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        return self._update("add_", lambda t: t + (other * alpha if alpha != 1 else other),
+                            other)
 
     def sub_(self, other, alpha=1) -> "Tensor":
-        return self.add_(other, alpha=-alpha)
+        return self._update("sub_", lambda t: t - (other * alpha if alpha != 1 else other),
+                            other)
 
     def mul_(self, other) -> "Tensor":
-        self._check_inplace("mul_")
-        with autograd.no_grad():
-            self._set_value(self * other, fresh=True)
-        return self
+        return self._update("mul_", lambda t: t * other, other)
 
     def div_(self, other) -> "Tensor":
-        self._check_inplace("div_")
-        with autograd.no_grad():
-            self._set_value(self / other, fresh=True)
-        return self
+        return self._update("div_", lambda t: t / other, other)
 
     def clamp_(self, min=None, max=None) -> "Tensor":
-        self._check_inplace("clamp_")
-        with autograd.no_grad():
-            self._set_value(self.clamp(min, max), fresh=True)
-        return self
+        return self._update("clamp_", lambda t: t.clamp(min, max), min, max)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
         from graphnn._creation import host_rng

@@ -19,22 +19,34 @@ from graphnn.ir.types import int32, int64
 _GRAPH_FN_CACHE: dict = {}
 
 
-def graph_function(fn):
-    """Runs ``fn`` as one compiled graph when it is called outside a trace."""
+def graph_function(fn=None, *, grad_name: str | None = None):
+    """Runs ``fn`` as one compiled graph when it is called outside a trace. ``grad_name``
+    is the grad_fn name PyTorch gives the result (``SoftmaxBackward0``)."""
+    if fn is None:
+        return functools.partial(graph_function, grad_name=grad_name)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if _trace.current() is not None or os.environ.get("GRAPHNN_EAGER"):
             return fn(*args, **kwargs)
-        return _compile.call_traced(fn, fn.__qualname__, list(args), fn.__name__, kwargs,
-                                    cache=_GRAPH_FN_CACHE)
+        out = _compile.call_traced(fn, fn.__qualname__, list(args), fn.__name__, kwargs,
+                                   cache=_GRAPH_FN_CACHE)
+        return _ops._named(out, grad_name) if grad_name else out
 
     return wrapper
 
 
-def _where() -> str:
+def _where(fn: str = "") -> str:
+    """The module path that an error message starts with ("conv1: "), or else the name of
+    the function ``fn`` ("linear: ") so that every message names where it comes from."""
     tr = _trace.current()
-    return f"{tr.scope_name}: " if tr is not None and tr.scope_name else ""
+    if tr is not None and tr.scope_name:
+        return f"{tr.scope_name}: "
+    return f"{fn}: " if fn else ""
+
+
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                       "int32": "Int", "int64": "Long", "bool": "Bool"}
 
 
 def _pair(v, name: str = "value") -> tuple[int, int]:
@@ -60,12 +72,19 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    return _ops.clamp(input, min_val, max_val)
+    """clamp(x, min_val, max_val); unlike clamp, the gradient is zero at the bounds
+    (PyTorch's hardtanh_backward passes it only where min_val < x < max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    out = apply("where", apply("le", input, min_val), min_val, input)
+    out = apply("where", apply("ge", input, max_val), max_val, out)
+    return _ops._named(out, "HardtanhBackward0", input)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x (PyTorch docs, LeakyReLU)."""
-    return apply("where", apply("gt", input, 0.0), input, apply("mul", input, negative_slope))
+    return _ops._named(apply("where", apply("gt", input, 0.0), input,
+                             apply("mul", input, negative_slope)), "LeakyReluBackward0", input)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -78,7 +97,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
                                f"= {c}.")
         if input.dim() > 1:
             weight = _ops.reshape(weight, (c,) + (1,) * (input.dim() - 2))
-    return apply("where", apply("gt", input, 0.0), input, apply("mul", weight, input))
+    return _ops._named(apply("where", apply("gt", input, 0.0), input, apply("mul", weight, input)),
+                       "PreluKernelBackward0", input, weight)
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -96,7 +116,7 @@ def _softmax_dim(input: Tensor, dim) -> int:
     return _ops.norm_dim(dim, input.dim())
 
 
-@graph_function
+@graph_function(grad_name="LogSoftmaxBackward0")
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
     """x - log(sum(exp(x), dim)), computed with a one-pass log-sum-exp."""
@@ -109,7 +129,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return input - lse
 
 
-@graph_function
+@graph_function(grad_name="SoftmaxBackward0")
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x - logsumexp(x, dim)) (PyTorch docs, Softmax)."""
     if dtype is not None:
@@ -130,14 +150,16 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         for s in input.shape[:-1]:
             rows *= s
         cols = input.shape[-1] if input.dim() else 1
-        raise RuntimeError(f"{_where()}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
+        raise RuntimeError(f"{_where('linear')}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
     lead = tuple(input.shape[:-1])
     x2 = _ops.reshape(input, (-1, input.shape[-1])) if input.dim() != 2 else input
     out = apply("matmul", x2, weight, ta=False, tb=True)
     if bias is not None:
         out = out + bias
-    return _ops.reshape(out, lead + (weight.shape[0],)) if input.dim() != 2 else out
+    if input.dim() != 2:
+        return _ops._named(_ops.reshape(out, lead + (weight.shape[0],)), "ViewBackward0")
+    return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -146,7 +168,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     (C_out, C_in/groups, kH, kW); bias (C_out,) -> (N, C_out, H_out, W_out) with
     H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1) (PyTorch docs)."""
     if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where()}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
+        raise RuntimeError(f"{_where('conv2d')}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
                            f"but got input of size: {list(input.shape)}")
     unbatched = input.dim() == 3
     x = _ops.unsqueeze(input, 0) if unbatched else input
@@ -167,7 +189,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
                              "{'valid', 'same'}")
     padding = _pair(padding, "padding")
     if x.shape[1] != weight.shape[1] * groups:
-        raise RuntimeError(f"{_where()}Given groups={groups}, weight of size "
+        raise RuntimeError(f"{_where('conv2d')}Given groups={groups}, weight of size "
                            f"{list(weight.shape)}, expected input{list(x.shape)} to have "
                            f"{weight.shape[1] * groups} channels, but got {x.shape[1]} "
                            "channels instead")
@@ -175,14 +197,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     eh = dilation[0] * (weight.shape[2] - 1) + 1
     ew = dilation[1] * (weight.shape[3] - 1) + 1
     if ph < eh or pw < ew:
-        raise RuntimeError(f"{_where()}Calculated padded input size per channel: ({ph} x {pw}). "
+        raise RuntimeError(f"{_where('conv2d')}Calculated padded input size per channel: ({ph} x {pw}). "
                            f"Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
                            "actual input size")
     out = apply("conv2d", x, weight, stride=stride, padding=padding, dilation=dilation,
                 groups=groups)
     if bias is not None:
         out = out + _ops.reshape(bias, (1, -1, 1, 1))
-    return _ops.squeeze(out, 0) if unbatched else out
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out, "ConvolutionBackward0")
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -192,7 +214,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     if return_indices:
         raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
     if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where()}non-empty 3D or 4D (batch mode) tensor expected for "
+        raise RuntimeError(f"{_where('max_pool2d')}non-empty 3D or 4D (batch mode) tensor expected for "
                            f"input, but got: {list(input.shape)}")
     unbatched = input.dim() == 3
     x = _ops.unsqueeze(input, 0) if unbatched else input
@@ -200,7 +222,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     s = _pair(stride, "stride") if stride is not None and stride != [] else k
     out = apply("max_pool2d", x, kernel=k, stride=s, padding=_pair(padding, "padding"),
                 dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
-    return _ops.squeeze(out, 0) if unbatched else out
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out,
+                       "MaxPool2DWithIndicesBackward0")
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -222,9 +245,9 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
     """Validates class-index targets; returns False when ``ignore_index`` provably does not
     occur (a concrete target), so the loss graph can skip the masking."""
     if target.dtype not in (int64, int32):
-        raise RuntimeError(f"{_where()}{fn}: expected target of dtype int64 (class indices) "
-                           f"but found {target.dtype.name}; target shape {list(target.shape)}, "
-                           f"input shape {list(input.shape)}")
+        raise RuntimeError(f"{_where()}{fn}: expected target dtype to be Long or Byte, but got "
+                           f"{_TORCH_SCALAR_NAMES[target.dtype.name]} (class indices); target "
+                           f"shape {list(target.shape)}, input shape {list(input.shape)}")
     n_cls = input.shape[1] if input.dim() > 1 else input.shape[0]
     want = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
     if tuple(target.shape) != want:
@@ -234,7 +257,9 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
         values = target._host()
         bad = values[(values != ignore_index) & ((values < 0) | (values >= n_cls))]
         if bad.size:
-            raise IndexError(f"{_where()}Target {int(bad.flat[0])} is out of bounds.")
+            raise IndexError(f"{_where()}{fn}: Target {int(bad.flat[0])} is out of bounds. Class "
+                             f"indices must be in [0, {n_cls}) for input of shape "
+                             f"{list(input.shape)}; target shape {list(target.shape)}")
         return bool(np.any(values == ignore_index))
     return True
 
@@ -274,7 +299,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     """Negative log likelihood of ``target`` class indices (N,) under log-probabilities
     input (N, C) (or (N, C, d1...) with target (N, d1...))."""
     masked = _check_targets(input, target, "nll_loss", ignore_index)
-    return _nll(input, target, weight, reduction, ignore_index if masked else None, False)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
+                            False), "NllLossBackward0")
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -286,13 +312,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise NotImplementedError("cross_entropy(label_smoothing=...) is not supported yet")
     if target.dtype.is_float:
         if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(f"{_where()}cross_entropy: expected scalar type Long but found "
-                               f"{target.dtype.name} (a float target must be class "
-                               f"probabilities of the input's shape {list(input.shape)}, got "
-                               f"{list(target.shape)})")
+            raise RuntimeError(f"{_where()}cross_entropy: expected target dtype to be Long or "
+                               f"Byte, but got {_TORCH_SCALAR_NAMES[target.dtype.name]} (a "
+                               "float target must hold class probabilities of the input's "
+                               f"shape {list(input.shape)}, got shape {list(target.shape)})")
         return _soft_cross_entropy(input, target, weight, reduction)
     masked = _check_targets(input, target, "cross_entropy", ignore_index)
-    return _nll(input, target, weight, reduction, ignore_index if masked else None, True)
+    return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
+                            True), "NllLossBackward0")
 
 
 @graph_function
@@ -322,7 +349,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                       f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
                       "results due to broadcasting. Please ensure they have the same size.",
                       stacklevel=2)
-    return _mse(input, target, reduction)
+    return _ops._named(_mse(input, target, reduction), "MseLossBackward0")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,

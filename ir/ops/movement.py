@@ -100,9 +100,6 @@ def _gather_vjp(c, g):
     # one-hot construction: dx[.., j, ..] = sum_k g[.., k, ..] * (index[.., k, ..] == j)
     x_t, idx_t = c.types
     ax = c.attrs["axis"]
-    if any(i != s for d, (i, s) in enumerate(zip(idx_t.shape, x_t.shape)) if d != ax):
-        raise NotImplementedError("gather gradient needs index and input to agree outside "
-                                  "the gathered dimension")
     ishape = idx_t.shape
     if ishape[ax] == 1:
         # one index per row (cross-entropy): compare in the input's own shape, no reduction
@@ -116,7 +113,12 @@ def _gather_vjp(c, g):
                                                "dtype": idx_t.dtype.name}, name=g.scope))
     hit = pos.eq(idx)
     contrib = hit.op("where", g.reshape(keyed), 0.0)
-    return [contrib.sum((ax,)).reshape(x_t.shape), None]
+    dx = contrib.sum((ax,)).reshape(ishape[:ax] + (x_t.shape[ax],) + ishape[ax + 1:])
+    if dx.shape != x_t.shape:
+        # an index smaller than the input outside ``axis`` reads only a leading block of it
+        dx = dx.op("slice_grad", shape=x_t.shape, starts=(0,) * len(x_t.shape),
+                   steps=(1,) * len(x_t.shape))
+    return [dx, None]
 
 
 register(OpDef("gather", Kind.INJECTIVE, 2, _gather_shape, _same_dtype, _gather_vjp,

@@ -1,0 +1,106 @@
+"""Bad inputs raise a clear error of PyTorch's exception type that names the module or
+function and the shapes involved, before any kernel runs."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import graphnn
+import torch
+from graphnn.runtime import get_runtime
+
+
+def _net(T):
+    class Net(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = T.nn.Conv2d(4, 3, 3)
+            self.fc1 = T.nn.Linear(12, 2)
+
+        def forward(self, x):
+            return self.fc1(T.flatten(self.conv1(x), 1))
+
+    return Net()
+
+
+# name, fn(T), strings the message must contain
+CASES = [
+    ("linear_features", lambda T: T.nn.Linear(5, 3)(T.zeros(4, 6)),
+     ["linear", "4x6", "5x3"]),
+    ("linear_features_3d", lambda T: T.nn.Linear(5, 3)(T.zeros(2, 4, 6)),
+     ["linear", "8x6", "5x3"]),
+    ("functional_linear", lambda T: T.nn.functional.linear(T.zeros(4, 6), T.zeros(3, 5)),
+     ["linear", "4x6", "5x3"]),
+    ("conv2d_channels", lambda T: T.nn.Conv2d(4, 3, 3)(T.zeros(2, 5, 6, 6)),
+     ["conv2d", "[3, 4, 3, 3]", "[2, 5, 6, 6]", "4 channels"]),
+    ("conv2d_rank", lambda T: T.nn.Conv2d(4, 3, 3)(T.zeros(6, 6)), ["conv2d", "[6, 6]"]),
+    ("conv2d_too_small", lambda T: T.nn.Conv2d(4, 3, 3)(T.zeros(1, 4, 2, 2)),
+     ["conv2d", "(2 x 2)", "(3 x 3)"]),
+    ("submodule_conv", lambda T: _net(T)(T.zeros(2, 5, 4, 4)),
+     ["conv1", "[3, 4, 3, 3]", "[2, 5, 4, 4]"]),
+    ("submodule_linear", lambda T: _net(T)(T.zeros(2, 4, 5, 5)),
+     ["fc1", "2x27", "12x2"]),
+    ("max_pool2d_rank", lambda T: T.nn.MaxPool2d(2)(T.zeros(4, 4)), ["max_pool2d", "[4, 4]"]),
+    ("ce_float_target", lambda T: T.nn.functional.cross_entropy(T.zeros(4, 5), T.zeros(4)),
+     ["cross_entropy", "Long", "[4, 5]", "[4]"]),
+    ("ce_float_target_module", lambda T: T.nn.CrossEntropyLoss()(T.zeros(4, 5), T.zeros(4)),
+     ["cross_entropy", "[4, 5]", "[4]"]),
+    ("nll_float_target", lambda T: T.nn.functional.nll_loss(T.zeros(4, 5), T.zeros(4)),
+     ["nll_loss", "Long", "[4, 5]", "[4]"]),
+    ("ce_class_out_of_range", lambda T: T.nn.functional.cross_entropy(
+        T.zeros(4, 5), T.tensor([0, 1, 7, 2])), ["cross_entropy", "Target 7", "[4, 5]"]),
+    ("ce_class_negative", lambda T: T.nn.functional.cross_entropy(
+        T.zeros(4, 5), T.tensor([0, -3, 1, 2])), ["cross_entropy", "Target -3", "[4, 5]"]),
+    ("ce_class_out_of_range_module", lambda T: T.nn.CrossEntropyLoss()(
+        T.zeros(4, 5), T.tensor([0, 1, 5, 2])), ["Target 5", "[4, 5]"]),
+    ("nll_class_out_of_range", lambda T: T.nn.functional.nll_loss(
+        T.zeros(2, 3, 2, 2), T.tensor([[[0, 1], [3, 2]], [[0, 0], [0, 0]]])),
+     ["nll_loss", "Target 3", "[2, 3, 2, 2]"]),
+    ("ce_batch_mismatch", lambda T: T.nn.functional.cross_entropy(
+        T.zeros(4, 5), T.tensor([0, 1, 2])), ["cross_entropy", "[4, 5]", "[3]"]),
+    ("matmul_shapes", lambda T: T.zeros(2, 3) @ T.zeros(4, 2), ["2x3", "4x2"]),
+    ("broadcast_shapes", lambda T: T.zeros(4, 5) + T.zeros(4, 3), ["5", "3"]),
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name,fn,needles", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(name, fn, needles):
+    with pytest.raises(Exception) as ref:
+        fn(torch)
+    rt = get_runtime()
+    before = rt.launches
+    with pytest.raises(type(ref.value)) as ours:
+        fn(graphnn)
+    assert rt.launches == before, f"{name}: a kernel ran before the error"
+    msg = str(ours.value)
+    for needle in needles:
+        assert needle in msg, f"{name}: {needle!r} not in {msg!r}"
+
+
+def test_backward_on_non_scalar():
+    for T in (torch, graphnn):
+        x = T.ones(2, 3, requires_grad=True)
+        y = x * 2
+        before = get_runtime().launches
+        with pytest.raises(RuntimeError,
+                           match=re.escape("grad can be implicitly created only for scalar "
+                                           "outputs")) as err:
+            y.backward()
+        if T is graphnn:
+            assert get_runtime().launches == before
+            assert "[2, 3]" in str(err.value)
+            assert x.grad is None
+
+
+def test_error_then_recovery():
+    # a failed call leaves nothing behind: the same module works on a good input afterwards
+    lin = graphnn.nn.Linear(5, 3)
+    with pytest.raises(RuntimeError):
+        lin(graphnn.zeros(4, 6))
+    out = lin(graphnn.tensor(np.ones((4, 5), np.float32)))
+    ref = torch.nn.functional.linear(torch.ones(4, 5), torch.tensor(lin.weight.detach().numpy()),
+                                     torch.tensor(lin.bias.detach().numpy()))
+    np.testing.assert_allclose(out.detach().numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
