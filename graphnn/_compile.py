@@ -152,7 +152,9 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
 
     kwargs = kwargs or {}
     tensors = [a for a in args if isinstance(a, Tensor)]
-    full_key = (key, signature(tensors), tuple(a.requires_grad for a in tensors),
+    # grad mode is part of the key: a trace made under no_grad detaches every value
+    full_key = (key, autograd.is_grad_enabled(), signature(tensors),
+                tuple(a.requires_grad for a in tensors),
                 tuple(_static(a) for a in args), tuple(sorted((k, _static(v))
                                                              for k, v in kwargs.items())))
     cache = _CACHE if cache is None else cache
@@ -182,6 +184,7 @@ def trace(fn, args, kwargs, label, names=None):
 
     STATS["traces"] += 1
     tracer = Tracer(*(names or ({}, {})))
+    tracer.root_name = label
     sym_args = [tracer.input(a, name=f"arg{i}") if isinstance(a, Tensor) else a
                 for i, a in enumerate(args)]
     n_args = len(tracer.graph.inputs)

@@ -34,6 +34,7 @@ class Tracer:
         self.captured: list = []                # real tensors captured, in input order
         self._captured_ids: dict[int, int] = {}  # id(tensor) -> node
         self.scope: list[str] = []
+        self.root_name = ""     # the traced module's class (or function) name, for errors
         self.module_names = module_names or {}
         self.prev = None
 
@@ -83,7 +84,8 @@ class Tracer:
         try:
             infer_type(op, types, attrs)
         except (ValueError, TypeError) as e:
-            where = f"{self.scope_name}: " if self.scope_name else ""
+            where = self.scope_name or self.root_name
+            where = f"{where}: " if where else ""
             raise RuntimeError(f"{where}{e}") from None
         nid = self.graph.add(op, ids, attrs, name=self.scope_name,
                              meta={"line": _user_line()})

@@ -69,6 +69,10 @@ class BackwardNode:
         self.compiled = compiled        # graphnn._compile.CompiledGraph
         self.saved = saved              # device buffers of the saved forward values
         self.inputs = inputs            # tensors that receive gradients (wrt order)
+        # where each input's gradient goes, fixed now: an in-place op may later give the
+        # same tensor object a new history, which this node's gradient must not follow
+        self.edges = [(t.grad_fn, t._out_index) if t.grad_fn is not None else None
+                      for t in inputs]
         self._name = name
 
     def name(self) -> str:
@@ -79,8 +83,7 @@ class BackwardNode:
 
     @property
     def next_functions(self):
-        return tuple((t.grad_fn, 0) if t.grad_fn is not None else (None, 0)
-                     for t in self.inputs)
+        return tuple(e if e is not None else (None, 0) for e in self.edges)
 
 
 def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
@@ -122,11 +125,11 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
         grads = [g if g is not None else _creation.zeros(t.shape, dtype=t.dtype)
                  for g, (_, t) in zip(grads, outs)]
         results = node.compiled.run_backward(node, grads)
-        for t, g in zip(node.inputs, results):
+        for t, edge, g in zip(node.inputs, node.edges, results):
             if g is None:
                 continue
-            if t.grad_fn is not None:
-                key = (id(t.grad_fn), t._out_index)
+            if edge is not None:
+                key = (id(edge[0]), edge[1])
                 pending[key] = pending[key] + g if key in pending else g
             elif t.requires_grad:
                 _accumulate_leaf(t, g)
@@ -158,9 +161,9 @@ def _topo(roots: list[BackwardNode]) -> list[BackwardNode]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for t in node.inputs:
-            if t.grad_fn is not None and id(t.grad_fn) not in seen:
-                stack.append((t.grad_fn, False))
+        for edge in node.edges:
+            if edge is not None and id(edge[0]) not in seen:
+                stack.append((edge[0], False))
     return list(reversed(post))
 
 

@@ -388,3 +388,29 @@ def test_grad_dtype_and_shape():
     (x * x).sum().backward()
     assert x.grad.dtype == graphnn.float64 and tuple(x.grad.shape) == (2, 3)
     assert not x.grad.requires_grad and x.grad.grad_fn is None
+
+
+def test_no_grad_call_does_not_poison_later_training():
+    graphnn.manual_seed(0)
+    m = graphnn.nn.Linear(3, 2)
+    x = graphnn.ones(4, 3)
+    with graphnn.no_grad():
+        m(x)
+        graphnn.nn.functional.softmax(x, 1)
+    m(x).sum().backward()
+    assert m.weight.grad is not None
+    np.testing.assert_allclose(m.weight.grad.numpy(), np.full((2, 3), 4.0))
+    xs = graphnn.ones(2, 3, requires_grad=True)
+    graphnn.nn.functional.softmax(xs * 2, 1)[:, 0].sum().backward()
+    assert xs.grad is not None
+
+
+def test_in_place_after_use_keeps_the_recorded_history():
+    x = graphnn.tensor([1.0, 2.0], requires_grad=True)
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    y, ty = x * 2, tx * 2
+    z, tz = y + x, ty + tx
+    y.mul_(3)
+    z.sum().backward()
+    tz.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())

@@ -42,6 +42,8 @@ def _where(fn: str = "") -> str:
     tr = _trace.current()
     if tr is not None and tr.scope_name:
         return f"{tr.scope_name}: "
+    if tr is not None and tr.module_names and tr.root_name:
+        return f"{tr.root_name}: "      # the top-level module being traced
     return f"{fn}: " if fn else ""
 
 
