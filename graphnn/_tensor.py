@@ -8,7 +8,7 @@ import numpy as np
 from graphnn import _ops, autograd
 from graphnn._dispatch import apply
 from graphnn._format import format_tensor
-from graphnn._trace import GraphBreak
+from graphnn._trace import GraphBreak, _user_line
 from graphnn.ir.types import DType, TensorType, float32, from_numpy
 from graphnn.runtime import get_runtime
 
@@ -105,7 +105,8 @@ class Tensor:
     # -- host conversion ------------------------------------------------------------------
     def _host(self) -> np.ndarray:
         if self._sym is not None:
-            raise GraphBreak("a traced tensor has no concrete value")
+            raise GraphBreak(f"{_user_line()} needs the value of a traced tensor "
+                             "(.item(), bool(), .numpy() or .tolist())")
         cached = self.__dict__.get("_hostcopy")
         if cached is not None and cached[0] is self._buf:
             return cached[1].copy()
@@ -195,7 +196,7 @@ class Tensor:
     # -- in-place updates (leaves, or anything under no_grad) ------------------------------
     def _check_inplace(self, name: str) -> None:
         if self._sym is not None:
-            raise GraphBreak(f"in-place {name} inside a traced forward")
+            raise GraphBreak(f"{_user_line()}: in-place {name} inside a traced forward")
         if self.requires_grad and self.is_leaf and autograd.is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an "
                                "in-place operation.")

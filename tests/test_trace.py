@@ -86,3 +86,11 @@ def test_shape_errors_name_the_module():
                                            r"\(2x4 and 5x2\)") as e:
         net(graphnn.ones(2, 3))
     assert str(e.value).startswith("1: ")
+
+
+def test_graph_break_warning_names_module_and_line():
+    graphnn.manual_seed(0)
+    g = Gate()
+    with pytest.warns(UserWarning, match=r"Gate\.forward cannot be traced \(test_trace\.py:\d+ "
+                                         r"needs the value"):
+        g(graphnn.ones(1, 3))
