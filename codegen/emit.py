@@ -10,7 +10,7 @@ import math
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
-from graphnn.ir.types import DType, bool_, promote
+from graphnn.ir.types import DType, bool_, contiguous_strides, promote
 from graphnn.ir.views import resolve
 
 
@@ -57,6 +57,9 @@ class KernelWriter:
         self.temps: dict[int, str] = {}
         self.preamble: dict[str, str] = {}   # guarded program-level declarations (typedefs)
         self.counter = 0
+        # (per-dim index, shape) -> a variable holding the linear index of that position, so
+        # dense operands of the domain's own shape are addressed without index arithmetic
+        self.flat: dict[tuple, str] = {}
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -76,6 +79,10 @@ class KernelWriter:
     def address(self, node: int, index: list[str]) -> str:
         """Element address of ``node`` (a value or a view) at its own per-dim ``index``."""
         view = resolve(self.graph, node)
+        flat = self.flat.get((tuple(index), view.shape))
+        if flat is not None and view.offset == 0 and view.strides == contiguous_strides(
+                view.shape):
+            return flat
         terms = [str(view.offset)] if view.offset else []
         for ix, size, stride in zip(index, view.shape, view.strides):
             if size != 1 and stride != 0:

@@ -42,6 +42,7 @@ def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     _linear_guard(w, n)
     lines, idx = decompose("gid", g.domain, "i")
     w.lines += lines
+    w.flat[(tuple(idx), tuple(g.domain))] = "gid"
     w.emit_members(g.members, idx)
     for s in g.stores:
         w.store(s, idx)

@@ -22,6 +22,9 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
         begin = len(w.lines)
         lines, idx = decompose(f"gid - {start}" if start else "gid", part.domain, f"p{p}_")
         w.lines += lines
+        if start:
+            w.lines.append(f"long p{p}_flat = gid - {start};")
+        w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if start else "gid"
         w.emit_members(part.members, idx)
         for s in part.stores:
             w.store(s, idx)
