@@ -66,7 +66,7 @@ class _Val:
 
 
 def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: int,
-             t: str, vt: str, vals: dict) -> _Val:
+             t: str, vt: str, vals: dict, clamp: bool) -> _Val:
     g = w.graph
     if node in vals:
         return vals[node]
@@ -84,8 +84,12 @@ def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: in
         ptr = f"{w.buf(view.base)} + {w.address(node, idx)}"
         w.lines.append(f"{vt} {name} = *(__global const u_{vt}*)({ptr});")
     else:
-        parts = [w.load(node, idx[:-1] + [f"{idx[-1]} + {j}"]) if j < valid else f"({t})0"
-                 for j in range(width)]
+        size = shape[-1]
+        cols = [f"{idx[-1]} + {j}" for j in range(width)]
+        if clamp:       # lanes of a ragged last tile may lie past the row
+            cols = [f"({c} < {size} ? {c} : {size - 1})" for c in cols]
+        parts = [w.load(node, idx[:-1] + [c]) if j < valid else f"({t})0"
+                 for j, c in enumerate(cols)]
         w.lines.append(f"{vt} {name} = ({vt})({', '.join(parts)});")
     return _Val(name, True)
 
@@ -147,12 +151,15 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
     (C condition, lanes) stores only that many lanes where the condition holds (a last tile
     known only at run time). Returns the name of the last member's vector."""
     graph = w.graph
+    if ragged is not None and ragged[1] >= valid:
+        ragged = None
     t = graph.type(anchor).dtype.cl
     vt = vec_type(w, t, width)
     zero = literal(0, graph.type(anchor).dtype)
     vals = {anchor: _Val(acc, True)}
     for m in members:
-        args = [_operand(w, a, index, width, valid, t, vt, vals) for a in graph.args(m)]
+        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None)
+                for a in graph.args(m)]
         v = _expr(graph.op(m), args, vt, zero)
         name = w.fresh("e")
         kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \
