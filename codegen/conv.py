@@ -2,9 +2,11 @@
 weight grad).
 
 A work-item owns whole output rows (all columns, held in ``floatN`` vectors) for a block of
-channels; kernel taps and channels are unrolled at codegen time (shapes are static), so the
-hot code is vector loads, broadcast weights and multiply-adds, with no builtin calls. Column
-padding and ragged edges are static per lane; only row bounds are tested at run time.
+channels; the taps of a kernel row are unrolled at codegen time (shapes are static), input
+channels and kernel rows are loops unless they are few, so the hot code is vector loads,
+broadcast weights and multiply-adds, with no builtin calls. Column padding and ragged edges
+are static per lane; only row bounds are tested at run time. Simple epilogues (bias, relu,
+masks) run on whole vectors (``vepi.py``).
 Shapes these paths do not cover return None and the caller uses the generic kernels.
 """
 from __future__ import annotations
@@ -12,13 +14,19 @@ from __future__ import annotations
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side
 from graphnn.codegen.emit import KernelWriter, literal
-from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, row_vector, splat, \
-    vec_type, width_for
+from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, lane, row_vector, \
+    splat, vec_type, width_for
+from graphnn.codegen.vepi import store_vector, vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 
 ACC_BUDGET = 24      # vector accumulators a work-item may hold (AVX-512 has 32 registers)
-UNROLL = 320         # max statically unrolled taps (channels x kh x kw) per row
+# Unrolling limits. Real loops over input channels and kernel rows cost nothing measurable
+# here (LeNet's conv2 forward ran 3x faster with its channel loop than fully unrolled) and
+# keep the source, and PoCL's compile time, small.
+UNROLL = 32          # max taps (channels x kh x kw) unrolled per row; beyond: a channel loop
+TAP_UNROLL = 100     # max multiply-adds (kh x kw x vectors x channel block) unrolled per
+                     # input channel; beyond: a loop over kernel rows
 
 
 def group_nodes(graph: Graph, g: Group) -> list[int]:
@@ -89,13 +97,20 @@ def _conv_row(w: KernelWriter, x: int, wt: int, oh: str, n: str, oc0: str, ci0: 
     for row in acc:
         w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
     static_ic = icg * kh * kw <= UNROLL
+    static_u = kh * kw * nvec * ocb <= TAP_UNROLL
     if not static_ic:
         w.lines.append(f"for (int ic = 0; ic < {icg}; ic++) {{")
+    if not static_u:
+        w.lines.append(f"for (int u = 0; u < {kh}; u++) {{")
     for ic in (range(icg) if static_ic else ["ic"]):
-        for u in range(kh):
+        for u in (range(kh) if static_u else ["u"]):
             hh = w.fresh("hh")
-            w.lines.append(f"int {hh} = ({oh}) * {sh} + {u * dh - ph};")
-            cond = _range_check(hh, u * dh - ph, (oh_n - 1) * sh + u * dh - ph, h)
+            if static_u:
+                w.lines.append(f"int {hh} = ({oh}) * {sh} + {u * dh - ph};")
+                cond = _range_check(hh, u * dh - ph, (oh_n - 1) * sh + u * dh - ph, h)
+            else:
+                w.lines.append(f"int {hh} = ({oh}) * {sh} + u * {dh} - {ph};")
+                cond = _range_check(hh, -ph, (oh_n - 1) * sh + (kh - 1) * dh - ph, h)
             if cond:
                 w.lines.append(f"if ({cond}) {{")
             for v in range(kw):
@@ -111,6 +126,8 @@ def _conv_row(w: KernelWriter, x: int, wt: int, oh: str, n: str, oc0: str, ci0: 
                         w.lines.append(f"{acc[o][k]} += {xv} * {wv};")
             if cond:
                 w.lines.append("}")
+    if not static_u:
+        w.lines.append("}")
     if not static_ic:
         w.lines.append("}")
     return acc
@@ -142,13 +159,23 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
     oc0 = "0" if nblk == 1 else f"(ob * {ocb})"
     ci0 = "0" if groups == 1 else f"(ob * {ocb} / {ocg} * {icg})"
 
-    def full_row(oh: str, store: bool, after=None) -> None:
+    vector = vector_ok(graph, g, cv, epi)
+
+    def full_row(oh: str, store: bool, after=None, vec_after=None) -> None:
         acc = _conv_row(w, x, wt, oh, "n", oc0, ci0, ocb, width, nvec, t)
         for o in range(ocb):
+            if vector:
+                for k in range(nvec):
+                    v = vector_epilogue(w, g, cv, acc[o][k],
+                                        ["n", f"({oc0} + {o})", oh, str(k * width)], width,
+                                        min(width, ow_n - k * width), epi, store=store)
+                    if vec_after:
+                        vec_after(v, o, k)
+                continue
             for col in range(ow_n):
                 k, j = divmod(col, width)
-                lane = f"{acc[o][k]}.s{'0123456789abcdef'[j]}"
-                scalar_epilogue(w, g, cv, lane, ["n", f"({oc0} + {o})", oh, str(col)], epi,
+                ln = f"{acc[o][k]}.s{'0123456789abcdef'[j]}"
+                scalar_epilogue(w, g, cv, ln, ["n", f"({oc0} + {o})", oh, str(col)], epi,
                                 store=store, after=(lambda v, o=o, col=col: after(v, o, col))
                                 if after else None)
 
@@ -164,29 +191,63 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
     tt = graph.type(tail).dtype
     pre_stores = [s for s in g.stores if s != tail]
     exact = pdh == 1 and psh == pkh and pph == 0 and p_h * psh == oh_n
-    best = {(o, q): w.fresh("best") for o in range(ocb) for q in range(p_w)}
     ninf = literal(float("-inf"), tt)
-    w.lines.append(f"{tt.cl} " + ", ".join(f"{b} = {ninf}" for b in best.values()) + ";")
     windows = {}          # conv column -> pooled columns whose window holds it
     for q in range(p_w):
         for b in range(pkw):
             col = q * psw - ppw + b * pdw
             if 0 <= col < ow_n:
                 windows.setdefault(col, []).append(q)
+    best = {(o, q): w.fresh("best") for o in range(ocb) for q in range(p_w)}
+    if vector:
+        # the window rows' maximum per column as vectors, then across columns
+        vt = vec_type(w, t, width)
+        rowmax = {(o, k): w.fresh("m") for o in range(ocb) for k in range(nvec)}
+        w.lines.append(f"{vt} " + ", ".join(f"{m} = {splat(t, width, ninf)}"
+                                            for m in rowmax.values()) + ";")
+
+        def vpool(v: str, o: int, k: int) -> None:
+            m = rowmax[(o, k)]
+            w.lines.append(f"{m} = {v} > {m} ? {v} : {m};")
+    else:
+        w.lines.append(f"{tt.cl} " + ", ".join(f"{b} = {ninf}" for b in best.values()) + ";")
 
     def pool(v: str, o: int, col: int) -> list[str]:
         return [f"if ({v} > {best[(o, q)]}) {best[(o, q)]} = {v};" for q in windows.get(col, [])]
 
-    for a in range(pkh):
-        oh = w.fresh("oh")
-        off = a * pdh - pph
-        w.lines.append(f"int {oh} = r * {psh} + {off};")
-        cond = _range_check(oh, off, (p_h - 1) * psh + off, oh_n)
-        if cond:
-            w.lines.append(f"if ({cond}) {{")
-        full_row(oh, exact, pool)
-        if cond:
-            w.lines.append("}")
+    # the window's conv rows: one copy of the row code in a loop
+    w.lines.append(f"for (int pa = 0; pa < {pkh}; pa++) {{")
+    w.lines.append(f"int poh = r * {psh} + pa * {pdh} - {pph};")
+    cond = _range_check("poh", -pph, (p_h - 1) * psh + (pkh - 1) * pdh - pph, oh_n)
+    if cond:
+        w.lines.append(f"if ({cond}) {{")
+    full_row("poh", exact, pool, vpool if vector else None)
+    if cond:
+        w.lines.append("}")
+    w.lines.append("}")
+    if vector and pkw == psw == 2 and ppw == 0 and pdw == 1 and 2 * p_w <= ow_n \
+            and tail in g.stores:
+        half = width // 2
+        ht = vec_type(w, t, half) if half > 1 else t
+        for (o, k), m in rowmax.items():
+            valid = min(half, p_w - k * half)
+            if valid <= 0:
+                continue
+            pv = w.fresh("p")
+            ev, od = (f"{m}.even", f"{m}.odd") if half > 1 else (f"{m}.x", f"{m}.y")
+            w.lines.append(f"{ht} {pv} = {od} > {ev} ? {od} : {ev};")
+            store_vector(w, tail, ["n", f"({oc0} + {o})", "r", str(k * half)], pv, half,
+                         valid, t)
+        tail_stored = True
+    else:
+        tail_stored = False
+        if vector:
+            w.lines.append(f"{tt.cl} " + ", ".join(f"{b} = {ninf}" for b in best.values())
+                           + ";")
+            for col, qs in windows.items():
+                for o in range(ocb):
+                    k, j = divmod(col, width)
+                    w.lines += pool(lane(rowmax[(o, k)], j, width), o, col)
     if pre_stores and not exact:
         # conv rows no pooling window stores: each pooled row stores the rows it owns
         w.lines.append(f"int lo = r == 0 ? 0 : r * {psh} - {pph};")
@@ -195,7 +256,7 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append("for (int oh = lo; oh < hi; oh++) {")
         full_row("oh", True)
         w.lines.append("}")
-    if tail in g.stores:
+    if tail in g.stores and not tail_stored:
         for (o, q), b in best.items():
             w.store(tail, ["n", f"({oc0} + {o})", "r", str(q)], b)
     return w, (p_h, nblk, n_), (_row_local(p_h, nblk * n_), 1, 1)
@@ -270,6 +331,12 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     if not static_oc:
         w.lines.append("}")
     epi = [m for m in g.members if m != node]
+    if vector_ok(graph, g, node, epi):
+        for c in range(cb):
+            for k in range(nvec):
+                vector_epilogue(w, g, node, acc[c][k], ["n", f"({c0} + {c})", "h",
+                                str(k * width)], width, min(width, w_ - k * width), epi)
+        return w, (h_, nblk, n_), (_row_local(h_, nblk * n_), 1, 1)
     for c in range(cb):
         for col in range(w_):
             k, j = divmod(col, width)

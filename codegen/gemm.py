@@ -17,6 +17,7 @@ from graphnn.codegen.conv import group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.side import gemm_side
+from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector, splat, \
     vec_type
 from graphnn.ir.graph import Graph
@@ -56,6 +57,29 @@ def _clamped(w: KernelWriter, var: str, base: str, count: int, limit: int) -> li
         w.lines.append(f"int {nm} = {base} + {r} < {limit} ? {base} + {r} : {limit - 1};")
         names.append(nm)
     return names
+
+
+def _vector_epilogues(w: KernelWriter, g: Group, mm: int, rows: int, width: int, nvec: int,
+                      vector, m_: int, n_: int, tn: int) -> bool:
+    """The epilogue on each row's ``nvec`` vectors ``vector(r, c)`` of ``width`` columns, if
+    its members allow (``vepi.vector_ok``). Rows past M are skipped; the last column tile
+    stores only its valid lanes."""
+    epi = [m for m in g.members if m != mm]
+    if not vector_ok(w.graph, g, mm, epi):
+        return False
+    tile = width * nvec
+    last = n_ - (tn - 1) * tile       # valid columns in the last tile
+    for r in range(rows):
+        if m_ % rows:
+            w.lines.append(f"if (i0 + {r} < {m_}) {{")
+        for c in range(nvec):
+            ragged = (f"tj < {tn - 1}", max(0, min(width, last - c * width))) \
+                if n_ % tile else None
+            vector_epilogue(w, g, mm, vector(r, c), [f"(i0 + {r})", f"(j0 + {c * width})"],
+                            width, width, epi, ragged=ragged)
+        if m_ % rows:
+            w.lines.append("}")
+    return True
 
 
 def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, m_: int,
@@ -101,8 +125,9 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
         w.lines.append(f"  {t} av{r} = {av};")
         w.lines.append("  " + " ".join(f"{acc[r][c]} += av{r} * bv{c};" for c in range(cn)))
     w.lines.append("}")
-    _epilogues(w, g, mm, rm, width * cn,
-               lambda r, c: lane(acc[r][c // width], c % width, width), m_, n_)
+    if not _vector_epilogues(w, g, mm, rm, width, cn, lambda r, c: acc[r][c], m_, n_, tn):
+        _epilogues(w, g, mm, rm, width * cn,
+                   lambda r, c: lane(acc[r][c // width], c % width, width), m_, n_)
     return w, (tn, tm), (_local(tn, tm), 1)
 
 
@@ -154,5 +179,14 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     for r in range(rm):
         for c in range(rn):
             sums[(r, c)] = hsum(w, acc[r][c], width, t)
+    if rn in (2, 4, 8, 16) and vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
+        rvt = vec_type(w, t, rn)
+        rows = []
+        for r in range(rm):
+            rows.append(w.fresh("row"))
+            w.lines.append(f"{rvt} {rows[r]} = ({rvt})("
+                           + ", ".join(sums[(r, c)] for c in range(rn)) + ");")
+        _vector_epilogues(w, g, mm, rm, rn, 1, lambda r, c: rows[r], m_, n_, tn)
+        return w, (tn, tm), (_local(tn, tm), 1)
     _epilogues(w, g, mm, rm, rn, lambda r, c: sums[(r, c)], m_, n_)
     return w, (tn, tm), (_local(tn, tm), 1)

@@ -11,9 +11,11 @@ from __future__ import annotations
 from graphnn.codegen.conv import _range_check, _row_local, group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, literal
-from graphnn.codegen.vec import fits_int
+from graphnn.codegen.vec import ZERO, fits_int, row_vector, splat, vec_type, width_for
+from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.types import float32, float64
 
 
 def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
@@ -30,6 +32,12 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
         return None
     tt = graph.type(x).dtype
     t = tt.cl
+    epi = [m for m in g.members if m != node]
+    if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and 2 * p_w <= w_ \
+            and 2 * p_h <= h_ \
+            and tt in (float32, float64) and graph.type(gy).dtype == tt \
+            and vector_ok(graph, g, node, epi):
+        return _grad_rows_2x2(graph, g, name, epi)
     w = KernelWriter(graph, name)
     w.lines.append("int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);")
     rows, oks = [], []
@@ -88,5 +96,59 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append(f"  if (dd >= 0 && dd % {dh} == 0 && dd / {dh} < {kh}) continue;")
         for col in range(w_):
             scalar_epilogue(w, g, node, zero, ["n", "c", "h", str(col)], epi)
+        w.lines.append("}")
+    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, cap=8), 1, 1)
+
+
+def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int]):
+    """2x2 windows, stride 2: vectors of ``width`` input columns (``width / 2`` windows).
+    The window maximum's position is found on the even/odd lanes of the two rows, the
+    gradient lands in the lanes of that position, and the epilogue runs on whole vectors."""
+    node = g.anchor
+    gy, x = graph.args(node)
+    n_, c_, h_, w_ = graph.type(x).shape
+    p_h, p_w = graph.type(gy).shape[2:]
+    t = graph.type(x).dtype.cl
+    width = width_for(w_)
+    half = width // 2
+    it = "long" if t == "double" else "int"
+    w = KernelWriter(graph, name)
+    vt, ht = vec_type(w, t, width), vec_type(w, t, half)
+    w.lines.append("int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);")
+    w.lines.append("int h0 = p * 2, h1 = p * 2 + 1;")
+    zero = splat(t, half)
+    inter = ", ".join(f"{{0}}.s{'0123456789abcdef'[j]}, {{1}}.s{'0123456789abcdef'[j]}"
+                      for j in range(half))
+    for k in range(-(-w_ // width)):
+        cols = list(range(k * width, (k + 1) * width))
+        r0 = row_vector(w, x, ["n", "c", "h0"], cols, width, t)
+        r1 = row_vector(w, x, ["n", "c", "h1"], cols, width, t)
+        gv = row_vector(w, gy, ["n", "c", "p"], [q if q < p_w else ZERO for q in
+                                                 range(k * half, (k + 1) * half)], half, t)
+        xs = [f"{r0}.even", f"{r0}.odd", f"{r1}.even", f"{r1}.odd"]
+        m, i = w.fresh("m"), w.fresh("i")
+        w.lines.append(f"{ht} {m} = {xs[0]}; {it}{half} {i} = ({it}{half})(0);")
+        for e in range(1, 4):
+            u = w.fresh("u")
+            w.lines.append(f"{it}{half} {u} = {xs[e]} > {m}; {i} = {u} ? ({it}{half})({e}) : "
+                           f"{i}; {m} = {u} ? {xs[e]} : {m};")
+        parts = []
+        for e in range(4):
+            pe = w.fresh("g")
+            w.lines.append(f"{ht} {pe} = {i} == ({it}{half})({e}) ? {gv} : {zero};")
+            parts.append(pe)
+        valid = min(width, w_ - k * width)
+        for a, row in enumerate(("h0", "h1")):
+            v = w.fresh("d")
+            w.lines.append(f"{vt} {v} = ({vt})({inter.format(parts[2 * a], parts[2 * a + 1])});")
+            vector_epilogue(w, g, node, v, ["n", "c", row, str(k * width)], width, valid, epi)
+    if 2 * p_h < h_:
+        # the input rows below the last window get zeros (and their epilogue)
+        w.lines.append(f"if (p == {p_h - 1}) {{")
+        w.lines.append(f"for (int h = {2 * p_h}; h < {h_}; h++) {{")
+        for k in range(-(-w_ // width)):
+            vector_epilogue(w, g, node, splat(t, width), ["n", "c", "h", str(k * width)], width,
+                            min(width, w_ - k * width), epi)
+        w.lines.append("}")
         w.lines.append("}")
     return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, cap=8), 1, 1)
