@@ -12,7 +12,6 @@ Shapes these paths do not cover return None and the caller uses the generic kern
 from __future__ import annotations
 
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.side import conv_weight_side
 from graphnn.codegen.emit import KernelWriter, literal
 from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, lane, row_vector, \
     splat, vec_type, width_for
@@ -363,22 +362,25 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
     w.lines.append("int u = get_global_id(0), ic = get_global_id(1), o = get_global_id(2);")
-    conv_weight_side(w, graph, g, "o", "u == 0 && ic == 0")
     ci = "ic" if groups == 1 else f"(o / {ocg} * {icg} + ic)"
     acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(kw)]
-    for row in acc:
+    # the bias gradient (Group.side) adds up the dY rows this loop loads anyway
+    side = [w.fresh("bias") for _ in range(nvec)] if g.side is not None else []
+    for row in acc + ([side] if side else []):
         w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
     w.lines.append(f"for (int n = 0; n < {n_}; n++) {{")
     w.lines.append(f"  for (int p = 0; p < {oh_n}; p++) {{")
     w.lines.append(f"    int hh = p * {sh} - {ph} + u * {dh};")
     lo, hi = -ph, (oh_n - 1) * sh - ph + (kh - 1) * dh
     cond = _range_check("hh", lo, hi, h_)
-    if cond:
-        w.lines.append(f"    if ({cond}) {{")
     gys = []
     for k in range(nvec):
         cols = [k * width + j if k * width + j < ow_n else ZERO for j in range(width)]
         gys.append(row_vector(w, gy, ["n", "o", "p"], cols, width, t))
+        if side:
+            w.lines.append(f"{side[k]} += {gys[k]};")
+    if cond:
+        w.lines.append(f"    if ({cond}) {{")
     for v in range(kw):
         for k in range(nvec):
             cols = []
@@ -398,4 +400,10 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append(f"{vt} {tot} = " + " + ".join(acc[v]) + ";")
         s = hsum(w, tot, width, t)
         scalar_epilogue(w, g, node, s, ["o", "ic", "u", str(v)], epi)
+    if side:
+        both = w.fresh("bias")
+        w.lines.append(f"{vt} {both} = " + " + ".join(side) + ";")
+        total = hsum(w, both, width, t)
+        w.lines.append(f"if (u == 0 && ic == 0) {w.buf(g.side, write=True)}"
+                       f"[{w.address(g.side, ['0', 'o', '0', '0'])}] = {total};")
     return w, (kh, icg, oc), (1, 1, 1)
