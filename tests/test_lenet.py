@@ -93,3 +93,26 @@ def test_inference_is_five_fused_kernels():
     ops = [launch.ops for launch in d.program.launches]
     assert ops == [["conv2d", "add", "relu", "max_pool2d"]] * 2 + \
         [["matmul", "add", "relu"]] * 2 + [["matmul", "add"]]
+
+
+def test_learning_rate_changes_do_not_recompile(rng):
+    from graphnn import _compile
+    ours, ref = _pair_models()
+    opt = graphnn.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    ropt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    x = rng.standard_normal((8, 1, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    for step in range(4):
+        if step == 2:
+            traces = _compile.STATS["traces"]
+        for group, rgroup in zip(opt.param_groups, ropt.param_groups):
+            group["lr"] = rgroup["lr"] = 0.1 / (step + 1)
+        opt.zero_grad()
+        ropt.zero_grad()
+        F.cross_entropy(ours(graphnn.tensor(x)), graphnn.tensor(y)).backward()
+        torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(y)).backward()
+        opt.step()
+        ropt.step()
+    assert _compile.STATS["traces"] == traces
+    for p, rp in zip(ours.parameters(), ref.parameters()):
+        assert_close(p, rp, rtol=1e-3, atol=1e-5)

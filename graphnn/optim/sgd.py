@@ -4,15 +4,16 @@ The update of all parameters is one traced graph (PyTorch's update rule, torch.o
 docs), so each step is a fixed set of fused kernels and no host synchronisation."""
 from __future__ import annotations
 
-from graphnn import _compile
+from graphnn import _compile, _creation
 from graphnn.autograd import no_grad
 from graphnn.optim.optimizer import Optimizer
 
 _CACHE: dict = {}
 
 
-def _sgd_update(*flat, n: int, lr, momentum, dampening, weight_decay, nesterov, maximize,
+def _sgd_update(lr, *flat, n: int, momentum, dampening, weight_decay, nesterov, maximize,
                 first: bool):
+    # lr is a 0-d tensor (a graph input): schedulers change it without recompiling
     params, grads, bufs = flat[:n], flat[n:2 * n], flat[2 * n:]
     new_params, new_bufs = [], []
     for i, (p, g) in enumerate(zip(params, grads)):
@@ -25,6 +26,20 @@ def _sgd_update(*flat, n: int, lr, momentum, dampening, weight_decay, nesterov, 
             d_p = d_p + buf * momentum if nesterov else buf
         new_params.append(p - d_p * lr)
     return tuple(new_params + new_bufs)
+
+
+_SCALARS: dict = {}
+
+
+def _scalar(value: float, dtype):
+    """A cached 0-d device tensor holding ``value`` (uploaded once per distinct value)."""
+    key = (float(value), dtype.name)
+    t = _SCALARS.get(key)
+    if t is None:
+        if len(_SCALARS) > 256:     # a long schedule: keep the cache small
+            _SCALARS.clear()
+        t = _SCALARS[key] = _creation.tensor(float(value), dtype=dtype)
+    return t
 
 
 class SGD(Optimizer):
@@ -71,10 +86,12 @@ class SGD(Optimizer):
         bufs = [self.state.get(p, {}).get("momentum_buffer") for p in params]
         first = momentum != 0 and bufs[0] is None
         flat = params + [p.grad for p in params] + ([] if first or momentum == 0 else bufs)
-        opts = dict(n=len(params), lr=group["lr"], momentum=momentum,
+        opts = dict(n=len(params), momentum=momentum,
                     dampening=group["dampening"], weight_decay=group["weight_decay"],
                     nesterov=group["nesterov"], maximize=group["maximize"], first=first)
-        outs = _compile.call_traced(_sgd_update, "sgd", flat, "sgd_step", opts, cache=_CACHE)
+        lr = _scalar(group["lr"], params[0].dtype)
+        outs = _compile.call_traced(_sgd_update, "sgd", [lr] + flat, "sgd_step", opts,
+                                    cache=_CACHE)
         n = len(params)
         for p, new in zip(params, outs[:n]):
             p._buf = new._buf
