@@ -15,7 +15,7 @@ from graphnn.ir.views import resolve
 
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
-INDEXED_EXPRESSIONS = ("gather", "slice_grad")
+INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand")
 
 
 def literal(value, dtype: DType) -> str:
@@ -133,6 +133,8 @@ class KernelWriter:
             return self.load(args[0], src)
         if op == "slice_grad":
             return self._slice_grad(n, idx)
+        if op == "rand":
+            return self._rand(n, idx)
         if op == "cast" and out_t == bool_:
             return f"({self.value(args[0], idx)} != 0)"
         d = get(op)
@@ -151,6 +153,18 @@ class KernelWriter:
             vals.append(v)
         expr = d.cl.format(*vals)
         return expr if op != "cast" else f"(({out_t.cl})({expr}))"
+
+    def _rand(self, n: int, idx: list[str]) -> str:
+        from graphnn.ir.ops.random import CL_HASH
+        g = self.graph
+        shape = g.type(n).shape
+        own = self.align(n, idx)
+        strides = contiguous_strides(shape)
+        lin = " + ".join(f"({i})*{st}" for i, st, s in zip(own, strides, shape) if s != 1)
+        self.preamble["GNN_RAND"] = CL_HASH
+        seed = self.value(g.args(n)[0], idx)
+        bits = f"gnn_hash32((uint)({lin or '0'}) ^ gnn_key((ulong)({seed})))"
+        return f"(({g.type(n).dtype.cl})({bits} >> 8) * (1.0f / 16777216.0f))"
 
     def _slice_grad(self, n: int, idx: list[str]) -> str:
         g = self.graph

@@ -150,3 +150,39 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 def linspace(start, end, steps, dtype=None, device=None):
     return tensor(np.linspace(start, end, steps), dtype=_dtype(dtype))
+
+
+def seed_source():
+    """A 0-d int64 tensor that holds a fresh seed, drawn from graphnn's generator, every time
+    a graph reads it: a traced ``forward`` with dropout gets a new mask on every call."""
+    return _SeedTensor()
+
+
+def _seed_class():
+    from graphnn._tensor import Tensor
+
+    class _Seed(Tensor):
+        def __init__(self):
+            self._set_state(TensorType((), int64), None, None, False)
+
+        @property
+        def _buf(self):
+            return get_runtime().upload(np.array(_rng.integers(0, 2 ** 63 - 1), np.int64))
+
+        @_buf.setter
+        def _buf(self, value):
+            pass    # the storage is drawn on every read
+
+        def __repr__(self) -> str:
+            return "<seed source>"
+
+    return _Seed
+
+
+def _SeedTensor():
+    global _SEED_CLS
+    try:
+        cls = _SEED_CLS
+    except NameError:
+        cls = _SEED_CLS = _seed_class()
+    return cls()

@@ -356,11 +356,18 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Tensor:
+    """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p)
+    (Srivastava et al. 2014; PyTorch's Dropout). Any shape. The mask comes from graphnn's
+    counter-based generator (``manual_seed``), not PyTorch's stream."""
     if p < 0 or p > 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    raise NotImplementedError("dropout in training mode is not supported yet")
+    if p == 1:
+        return input * 0.0
+    from graphnn._creation import seed_source
+    noise = apply("rand", seed_source(), shape=tuple(input.shape), dtype=input.dtype.name)
+    return apply("where", apply("ge", noise, p), input * (1.0 / (1.0 - p)), 0.0)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
