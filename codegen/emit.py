@@ -172,8 +172,13 @@ class KernelWriter:
         src = g.args(n)[0]
         own = self.align(n, idx)
         conds, pos = [], []
-        for d, (ix, start, step, size) in enumerate(zip(own, at["starts"], at["steps"],
-                                                       g.type(src).shape)):
+        for ix, start, step, size in zip(own, at["starts"], at["steps"], g.type(src).shape):
+            if ix.isdigit():     # a broadcast dim: decide here, not in C
+                q, r = divmod(int(ix) - start, step)
+                if r or not 0 <= q < size:
+                    return "0"
+                pos.append(str(q))
+                continue
             t = f"({ix} - {start})" if start else ix
             if step == 1:
                 conds.append(f"{t} >= 0 && {t} < {size}")
@@ -181,8 +186,9 @@ class KernelWriter:
             else:
                 conds.append(f"{t} >= 0 && {t} % {step} == 0 && {t} / {step} < {size}")
                 pos.append(f"{t} / {step}")
-        cond = " && ".join(conds) if conds else "1"
-        return f"(({cond}) ? {self.load(src, pos)} : 0)"
+        if not conds:
+            return self.load(src, pos)
+        return f"(({' && '.join(conds)}) ? {self.load(src, pos)} : 0)"
 
     def store(self, node: int, index: list[str], value: str | None = None) -> None:
         self.lines.append(f"{self.buf(node, write=True)}"
