@@ -83,3 +83,17 @@ def test_dump_after_each_pass(tmp_path, monkeypatch):
     dump_model(models.mlp(), [(4, 6)], after=None)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names[0] == "inference.0.trace.txt" and any("fuse" in n for n in names)
+
+
+def test_conv_pool_tail_only_when_windows_cover_stored_values():
+    import graphnn.nn as nn
+    graphnn.manual_seed(0)
+    # stride 3 > kernel 2 leaves rows no window reads: in training the relu output is
+    # stored for the backward graph, so the pool stays a kernel of its own
+    gap = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2, stride=3))
+    fwd, _ = dump_model(gap, [(1, 1, 9, 9)], train=True)
+    assert [launch.ops for launch in fwd.program.launches] == [
+        ["conv2d", "add", "relu"], ["max_pool2d"]]
+    (inf,) = dump_model(gap, [(1, 1, 9, 9)])
+    assert [launch.ops for launch in inf.program.launches] == [
+        ["conv2d", "add", "relu", "max_pool2d"]]

@@ -159,7 +159,8 @@ def fuse(graph: Graph) -> bool:
         if op.kind == Kind.OUT_EWISE_FUSABLE:
             a = args[0]
             src = joinable_tip(a, n) if op.name == "max_pool2d" else None
-            if src is not None and src.kind == "conv2d" and src.tail is None:
+            if src is not None and src.kind == "conv2d" and src.tail is None and (
+                    _windows_cover(graph, n) or not any(m in outputs for m in src.members)):
                 src.members.append(n)
                 src.tail = src.tip = n
                 group_of[n] = src
@@ -247,6 +248,21 @@ def _fuse_side_sums(graph: Graph, groups: list[Group], group_of: dict[int, Group
             group_of[node] = g
             groups.remove(r)
             break
+
+
+def _windows_cover(graph: Graph, pool: int) -> bool:
+    """True when max_pool2d's windows visit every input position: then a conv + pool kernel
+    that also stores the pre-pool values (for the backward graph) writes all of them."""
+    at = graph.attrs(pool)
+    _, _, oh, ow = graph.type(pool).shape
+    _, _, h, w = graph.type(graph.args(pool)[0]).shape
+    for size, out, k, s, p, d in ((h, oh, at["kernel"][0], at["stride"][0], at["padding"][0],
+                                   at["dilation"][0]),
+                                  (w, ow, at["kernel"][1], at["stride"][1], at["padding"][1],
+                                   at["dilation"][1])):
+        if d != 1 or s > k or (out - 1) * s - p + k - 1 < size - 1:
+            return False
+    return True
 
 
 def _order(graph: Graph):
