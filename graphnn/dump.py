@@ -21,6 +21,8 @@ class Dumped:
     label: str          # "forward", "backward" or "inference"
     graph: Graph        # after the passes up to --after
     program: object     # codegen.Program when the graph was fused, else None
+    traced_nodes: int = 0
+    passes: list = None  # (pass, changed, nodes after, kernels after) per pass
 
 
 def load_model(spec: str):
@@ -80,15 +82,21 @@ def dump_model(model, shapes: list[tuple[int, ...]], train: bool = False,
     out = []
     for label, g in graphs:
         g = g.copy()
-        run_pipeline(g, label=label, until=after, verify=True)
+        traced, log = len(g), []
+        run_pipeline(g, label=label, until=after, verify=True, log=log)
         program = lower(g) if hasattr(g, "groups") else None
-        out.append(Dumped(label, g, program))
+        out.append(Dumped(label, g, program, traced, log))
     return out
 
 
 def as_text(dumped: list[Dumped], kernels: bool = False) -> str:
     parts = []
     for d in dumped:
+        if d.passes:
+            steps = ", ".join(f"{name} {'changed' if changed else 'no change'} ({nodes} nodes"
+                              + (f", {kernels} kernels)" if kernels else ")")
+                              for name, changed, nodes, kernels in d.passes)
+            parts.append(f"# {d.label} passes: traced {d.traced_nodes} nodes; {steps}")
         parts.append(f"# {d.label} graph")
         parts.append(str(d.graph))
         if d.program is not None:

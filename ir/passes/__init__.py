@@ -27,18 +27,21 @@ PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
 
 
 def run_pipeline(graph: Graph, label: str = "graph", until: str | None = None,
-                 verify: bool = False) -> Graph:
+                 verify: bool = False, log: list | None = None) -> Graph:
     """Runs the passes in order on ``graph`` (in place) and returns it.
 
     ``until`` stops after the named pass ("trace" runs none). With ``GRAPHNN_DUMP=dir`` set,
-    the graph is written to ``dir/<label>.<n>.<pass>.txt`` after each pass.
+    the graph is written to ``dir/<label>.<n>.<pass>.txt`` after each pass. ``log`` receives
+    one ``(pass, changed, nodes after, kernels after)`` row per pass run.
     """
     dump = os.environ.get("GRAPHNN_DUMP")
     _dump(dump, label, 0, "trace", graph)
     if until == "trace":
         return graph
     for i, (name, fn) in enumerate(PIPELINE, start=1):
-        fn(graph)
+        changed = fn(graph)
+        if log is not None:
+            log.append((name, bool(changed), len(graph), len(getattr(graph, "groups", []))))
         if verify:
             graph.verify()
         _dump(dump, label, i, name, graph)
