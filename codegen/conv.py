@@ -26,6 +26,8 @@ ACC_BUDGET = 24      # vector accumulators a work-item may hold (AVX-512 has 32 
 UNROLL = 32          # max taps (channels x kh x kw) unrolled per row; beyond: a channel loop
 TAP_UNROLL = 100     # max multiply-adds (kh x kw x vectors x channel block) unrolled per
                      # input channel; beyond: a loop over kernel rows
+WGRAD_ACC = 36       # weight-grad accumulators: a few spills cost less than extra loads
+WGRAD_ITEMS = 12     # keep at least this many work-items when blocking allows it
 
 
 def group_nodes(graph: Graph, g: Group) -> list[int]:
@@ -344,7 +346,28 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     return w, (h_, nblk, n_), (_row_local(h_, nblk * n_), 1, 1)
 
 
+def _wgrad_blocks(ocg: int, icg: int, oc: int, kh: int, kw: int, nvec: int) -> tuple[int, int]:
+    """(out channels, kernel rows) per weight-grad work-item. Per (image, output row) a
+    work-item loads ``ob * nvec`` dY vectors and ``u * kw * nvec`` x vectors for
+    ``ob * u * kw * nvec`` multiply-adds: the best load/FMA ratio within the accumulator
+    budget, among blockings that keep WGRAD_ITEMS work-items where any does."""
+    cands = [(ob, u) for ob in range(1, ocg + 1) if ocg % ob == 0
+             for u in range(1, kh + 1) if kh % u == 0
+             if ob * u * kw * nvec <= WGRAD_ACC or ob * u == 1]
+    items = {c: (kh // c[1]) * icg * (oc // c[0]) for c in cands}
+    wide = [c for c in cands if items[c] >= WGRAD_ITEMS] or cands
+    return min(wide, key=lambda c: (1 / c[0] + 1 / (c[1] * kw), -items[c]))
+
+
 def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    """dW[o, ic, u, v] = sum over (n, p, q) of x[n, ci, p*sh - ph + u*dh, q*sw - pw + v*dw]
+    * dY[n, o, p, q]. A work-item owns ``ob`` output channels x ``ub`` kernel rows x all
+    kernel columns of one input channel, each a vector accumulator over the output columns
+    q, and loops over images and output rows: every loaded dY row vector feeds ub * kw
+    taps and every loaded x row vector ob output channels (register blocking: the loads,
+    not the multiply-adds, bound this kernel). The bias gradient (Group.side) adds up the
+    dY rows the loop loads anyway and is stored by the work-items of the first input
+    channel and kernel row."""
     node = g.anchor
     x, gy = graph.args(node)
     if not is_float(graph, node, gy, x) or not fits_int(graph, group_nodes(graph, g)):
@@ -358,52 +381,71 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     width = width_for(ow_n)
     nvec = -(-ow_n // width)
     ocg = oc // groups
+    ob, ub = _wgrad_blocks(ocg, icg, oc, kh, kw, nvec)
     t = graph.type(node).dtype.cl
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
-    w.lines.append("int u = get_global_id(0), ic = get_global_id(1), o = get_global_id(2);")
-    ci = "ic" if groups == 1 else f"(o / {ocg} * {icg} + ic)"
-    acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(kw)]
+    w.lines.append("int ur = get_global_id(0), ic = get_global_id(1), "
+                   "o0 = get_global_id(2) * %d;" % ob)
+    ci = "ic" if groups == 1 else f"(o0 / {ocg} * {icg} + ic)"
+    us = [f"(ur * {ub} + {uu})" if kh > ub else str(uu) for uu in range(ub)]
+    acc = {(o, uu, v): [w.fresh("acc") for _ in range(nvec)]
+           for o in range(ob) for uu in range(ub) for v in range(kw)}
     # the bias gradient (Group.side) adds up the dY rows this loop loads anyway
-    side = [w.fresh("bias") for _ in range(nvec)] if g.side is not None else []
-    for row in acc + ([side] if side else []):
+    side = [[w.fresh("bias") for _ in range(nvec)] for _ in range(ob)] \
+        if g.side is not None else []
+    rows = [[a for v in range(kw) for a in acc[(o, uu, v)]] for o in range(ob)
+            for uu in range(ub)]
+    for row in rows + side:
         w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")
     w.lines.append(f"for (int n = 0; n < {n_}; n++) {{")
     w.lines.append(f"  for (int p = 0; p < {oh_n}; p++) {{")
-    w.lines.append(f"    int hh = p * {sh} - {ph} + u * {dh};")
-    lo, hi = -ph, (oh_n - 1) * sh - ph + (kh - 1) * dh
-    cond = _range_check("hh", lo, hi, h_)
     gys = []
-    for k in range(nvec):
-        cols = [k * width + j if k * width + j < ow_n else ZERO for j in range(width)]
-        gys.append(row_vector(w, gy, ["n", "o", "p"], cols, width, t))
-        if side:
-            w.lines.append(f"{side[k]} += {gys[k]};")
-    if cond:
-        w.lines.append(f"    if ({cond}) {{")
-    for v in range(kw):
+    for o in range(ob):
+        gys.append([])
         for k in range(nvec):
-            cols = []
-            for j in range(width):
-                q = k * width + j
-                c = q * sw - pw + v * dw
-                cols.append(ZERO if q >= ow_n or not 0 <= c < w_ else c)
-            xv = row_vector(w, x, ["n", ci, "hh"], cols, width, t)
-            w.lines.append(f"{acc[v][k]} += {xv} * {gys[k]};")
-    if cond:
-        w.lines.append("    }")
+            cols = [k * width + j if k * width + j < ow_n else ZERO for j in range(width)]
+            gys[o].append(row_vector(w, gy, ["n", f"o0 + {o}", "p"], cols, width, t))
+            if side:
+                w.lines.append(f"{side[o][k]} += {gys[o][k]};")
+    lo, hi = -ph, (oh_n - 1) * sh - ph + (kh - 1) * dh
+    for uu, u in enumerate(us):
+        hh = w.fresh("hh")
+        w.lines.append(f"int {hh} = p * {sh} - {ph} + {u} * {dh};")
+        if kh == ub:
+            cond = _range_check(hh, uu * dh - ph, (oh_n - 1) * sh - ph + uu * dh, h_)
+        else:
+            cond = _range_check(hh, lo, hi, h_)
+        if cond:
+            w.lines.append(f"if ({cond}) {{")
+        for v in range(kw):
+            for k in range(nvec):
+                cols = []
+                for j in range(width):
+                    q = k * width + j
+                    c = q * sw - pw + v * dw
+                    cols.append(ZERO if q >= ow_n or not 0 <= c < w_ else c)
+                xv = row_vector(w, x, ["n", ci, hh], cols, width, t)
+                for o in range(ob):
+                    w.lines.append(f"{acc[(o, uu, v)][k]} += {xv} * {gys[o][k]};")
+        if cond:
+            w.lines.append("}")
     w.lines.append("  }")
     w.lines.append("}")
     epi = [m for m in g.members if m != node]
-    for v in range(kw):
+    for (o, uu, v), vecs in acc.items():
         tot = w.fresh("s")
-        w.lines.append(f"{vt} {tot} = " + " + ".join(acc[v]) + ";")
+        w.lines.append(f"{vt} {tot} = " + " + ".join(vecs) + ";")
         s = hsum(w, tot, width, t)
-        scalar_epilogue(w, g, node, s, ["o", "ic", "u", str(v)], epi)
+        scalar_epilogue(w, g, node, s, [f"(o0 + {o})", "ic", us[uu], str(v)], epi)
     if side:
-        both = w.fresh("bias")
-        w.lines.append(f"{vt} {both} = " + " + ".join(side) + ";")
-        total = hsum(w, both, width, t)
-        w.lines.append(f"if (u == 0 && ic == 0) {w.buf(g.side, write=True)}"
-                       f"[{w.address(g.side, ['0', 'o', '0', '0'])}] = {total};")
-    return w, (kh, icg, oc), (1, 1, 1)
+        first = "ic == 0" + (" && ur == 0" if kh > ub else "")
+        w.lines.append(f"if ({first}) {{")
+        for o in range(ob):
+            both = w.fresh("bias")
+            w.lines.append(f"{vt} {both} = " + " + ".join(side[o]) + ";")
+            total = hsum(w, both, width, t)
+            w.lines.append(f"{w.buf(g.side, write=True)}"
+                           f"[{w.address(g.side, ['0', f'o0 + {o}', '0', '0'])}] = {total};")
+        w.lines.append("}")
+    return w, (kh // ub, icg, oc // ob), (1, 1, 1)

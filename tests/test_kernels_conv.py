@@ -62,6 +62,29 @@ def test_conv2d_forward_and_grads(rng, n, c, h, w, oc, k, kw):
     _check_grads((gx, gw, gb), (tx, tw, tb), out_g, out_t, rng)
 
 
+# Shapes whose weight-grad work-items own several output channels and kernel rows
+# (conv.py::_wgrad_blocks), with the bias gradient summed in the same kernel or absent.
+WGRAD_BLOCK_CASES = [
+    (2, 6, 10, 10, 16, 3, {"padding": 1, "dilation": 2, "stride": (2, 1)}),   # all rows
+    (2, 8, 9, 9, 16, 3, {"groups": 2, "padding": 1}),
+    (2, 12, 8, 8, 12, 3, {"groups": 3, "padding": 2, "stride": 2, "bias": False}),
+    (2, 6, 12, 11, 8, (4, 3), {"padding": (1, 0)}),                        # row pairs
+    (2, 6, 12, 11, 8, (4, 3), {"padding": (2, 0), "stride": 2}),
+    (3, 2, 7, 22, 8, 3, {}),                                               # ragged 2nd vector
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,oc,k,kw", WGRAD_BLOCK_CASES)
+def test_conv2d_weight_grad_blocked(rng, n, c, h, w, oc, k, kw):
+    test_conv2d_forward_and_grads(rng, n, c, h, w, oc, k, kw)
+
+
+def test_conv2d_weight_grad_blocked_float64(rng):
+    (gx, gw, gb), (tx, tw, tb), _ = _conv_case(rng, 2, 6, 9, 9, 16, 3, dtype=np.float64)
+    out_g = F.conv2d(gx, gw, gb, padding=1)
+    out_t = TF.conv2d(tx, tw, tb, padding=1)
+    _check_grads((gx, gw, gb), (tx, tw, tb), out_g, out_t, rng, rtol=1e-10, atol=1e-10)
+
 def test_conv2d_float64(rng):
     (gx, gw, gb), (tx, tw, tb), _ = _conv_case(rng, 2, 2, 9, 10, 3, 3, dtype=np.float64)
     out_g = F.conv2d(gx, gw, gb, padding=1)
@@ -131,3 +154,27 @@ def test_max_pool2d_grad_ties(rng, pool):
     out_t = TF.max_pool2d(torch.relu(tx - 1), **pool)
     assert_close(out_g, out_t, what="pool ties")
     _check_grads((gx,), (tx,), out_g, out_t, rng)
+
+
+@pytest.mark.parametrize("n,c,h,w,oc,k,kw", [case for case in WGRAD_BLOCK_CASES
+                                             if case[6].get("bias", True)])
+def test_conv2d_module_bias_grad_in_weight_grad_kernel(rng, n, c, h, w, oc, k, kw):
+    """A module's bias gradient is summed inside the blocked weight-grad kernel."""
+    from graphnn.runtime import get_runtime
+    from graphnn.runtime.opencl import Profiler
+    ours = G.nn.Conv2d(c, oc, k, **kw)
+    ref = torch.nn.Conv2d(c, oc, k, **kw)
+    ref.load_state_dict({name: torch.tensor(v.detach().numpy())
+                         for name, v in ours.state_dict().items()})
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    r = rng.standard_normal(tuple(ref(torch.tensor(x)).shape)).astype(np.float32)
+    rt = get_runtime()
+    rt.finish()
+    rt.profiler = Profiler()
+    (ours(G.tensor(x)) * G.tensor(r)).sum().backward()
+    rt.finish()
+    prof, rt.profiler = rt.profiler, None
+    (ref(torch.tensor(x)) * torch.tensor(r)).sum().backward()
+    assert any("conv2d_weight_grad_sum" in name for name in prof.times)
+    assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4, what="weight grad")
+    assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4, what="bias grad")
