@@ -64,6 +64,10 @@ def torch_models(ours):
 
 
 def median_ms(fn, sync, steps: int) -> float:
+    time.sleep(0.2)     # let the other library's worker threads go idle first
+    for _ in range(3):  # and warm this one up again
+        fn()
+    sync()
     times = []
     for _ in range(steps):
         t = time.perf_counter()
