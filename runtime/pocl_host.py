@@ -167,7 +167,9 @@ def ensure_usable() -> None:
                 text = str(patched) + "\n"
             elif not text.strip().startswith("/") and (lib.parent / text.strip()).exists():
                 text = str(lib.parent / text.strip()) + "\n"
-            (vendors / name).write_text(text)
+            tmp = vendors / f".{name}.{os.getpid()}.tmp"   # atomic for parallel starts
+            tmp.write_text(text)
+            tmp.replace(vendors / name)
     except OSError:
         return
     os.environ["OCL_ICD_VENDORS"] = str(vendors)
