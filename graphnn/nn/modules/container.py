@@ -17,6 +17,14 @@ def _index(idx: int, size: int) -> int:
     return idx % size
 
 
+def _renumber(modules: dict, items: list) -> None:
+    """List-like containers keep their children under the keys "0".."n-1", as PyTorch's do
+    after a deletion or an insertion."""
+    modules.clear()
+    for i, m in enumerate(items):
+        modules[str(i)] = m
+
+
 class Sequential(Module):
     """Runs its modules in order: ``Sequential(*modules)`` or ``Sequential(OrderedDict)``."""
 
@@ -44,11 +52,7 @@ class Sequential(Module):
                 delattr(self, key)
         else:
             delattr(self, list(self._modules.keys())[_index(idx, len(self))])
-        # PyTorch renumbers the remaining modules
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -96,9 +100,7 @@ class Sequential(Module):
             index += n
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
         return self
 
     def extend(self, sequential) -> "Sequential":
@@ -139,10 +141,7 @@ class ModuleList(Module):
                 delattr(self, str(k))
         else:
             delattr(self, str(_index(idx, len(self))))
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
