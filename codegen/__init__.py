@@ -57,9 +57,9 @@ def _flops(graph: Graph, grp) -> int:
     op = graph.op(a) if a is not None else ""
     if op == "matmul":
         args = graph.args(a)
-        m, n = graph.type(a).shape
-        k = graph.type(args[0]).shape[0 if graph.attrs(a)["ta"] else 1]
-        return 2 * m * n * k
+        *batch, m, n = graph.type(a).shape
+        k = graph.type(args[0]).shape[-2 if graph.attrs(a)["ta"] else -1]
+        return 2 * m * n * k * (batch[0] if batch else 1)
     if op.startswith("conv2d"):
         x_shape = graph.type(graph.args(a)[0]).shape if op == "conv2d" else None
         w_shape = graph.type(graph.args(a)[1]).shape if op != "conv2d_weight_grad" \

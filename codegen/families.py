@@ -195,12 +195,15 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
     mm = g.anchor
     a, b = graph.args(mm)
     at = graph.attrs(mm)
-    m_, n_ = graph.type(mm).shape
-    k_ = graph.type(a).shape[0 if at["ta"] else 1]
+    batched = len(graph.type(mm).shape) == 3
+    m_, n_ = graph.type(mm).shape[-2:]
+    k_ = graph.type(a).shape[-2 if at["ta"] else -1]
+    batch = graph.type(mm).shape[0] if batched else 1
+    bz = ["bz"] if batched else []          # the batch index leads every operand's index
     rm, rn = d.gemm_tile
     tiles_n, tiles_m = -(-n_ // rn), -(-m_ // rm)
     t = graph.type(mm).dtype.cl
-    w.lines.append("long tj = get_global_id(0), ti = get_global_id(1);")
+    w.lines.append("long tj = get_global_id(0), ti = get_global_id(1), bz = get_global_id(2);")
     w.lines.append(f"if (tj >= {tiles_n} || ti >= {tiles_m}) return;")
     w.lines.append(f"long i0 = ti * {rm}, j0 = tj * {rn};")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
@@ -213,7 +216,7 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append(f"for (long k = 0; k < {k_}; k++) {{")
 
     def opnd(node, trans, row, col):
-        return w.load(node, [col, row] if trans else [row, col])
+        return w.load(node, bz + ([col, row] if trans else [row, col]))
 
     for r in range(rm):
         w.lines.append(f"    {t} aq{r} = {opnd(a, at['ta'], f'ia{r}', 'k')};")
@@ -228,11 +231,11 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
             w.lines.append(f"if (i0 + {r} < {m_} && j0 + {c} < {n_}) {{")
             start = len(w.lines)
             saved = dict(w.temps)
-            _epilogue(w, g, mm, f"c{r}_{c}", [f"(i0 + {r})", f"(j0 + {c})"], epi)
+            _epilogue(w, g, mm, f"c{r}_{c}", bz + [f"(i0 + {r})", f"(j0 + {c})"], epi)
             w.temps = saved
             w.lines[start:] = ["    " + line for line in w.lines[start:]]
             w.lines.append("}")
-    return w, (tiles_n, tiles_m), None
+    return w, (tiles_n, tiles_m, batch), None
 
 
 def _conv_params(graph: Graph, node: int):

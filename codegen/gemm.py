@@ -35,6 +35,8 @@ def _local(tiles0: int, tiles1: int, cap: int = 4) -> int:
 
 def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
     mm = g.anchor
+    if len(graph.type(mm).shape) != 2:      # batched products use the generic kernel
+        return None
     a, b = graph.args(mm)
     at = graph.attrs(mm)
     m_, n_ = graph.type(mm).shape

@@ -25,7 +25,8 @@ long = int64
 int = int32
 
 # functional forms of tensor ops (torch.add, torch.matmul, torch.relu ...)
-add, sub, mul, div, matmul, mm = _ops.add, _ops.sub, _ops.mul, _ops.div, _ops.matmul, _ops.mm
+add, sub, mul, div, matmul, mm, bmm = (_ops.add, _ops.sub, _ops.mul, _ops.div, _ops.matmul,
+                                      _ops.mm, _ops.bmm)
 exp, log, tanh, sigmoid, relu, sqrt, abs = (_ops.exp, _ops.log, _ops.tanh, _ops.sigmoid,
                                             _ops.relu, _ops.sqrt, _ops.abs)
 clamp, clip, maximum, minimum, where, pow = (_ops.clamp, _ops.clamp, _ops.maximum,

@@ -9,7 +9,7 @@ import builtins
 from collections import namedtuple
 
 from graphnn._dispatch import apply
-from graphnn.ir.types import DType, bool_, by_name, float32, int64
+from graphnn.ir.types import DType, bool_, broadcast_shapes, by_name, float32, int64
 
 _py_max, _py_min, _py_sum = builtins.max, builtins.min, builtins.sum
 
@@ -160,8 +160,35 @@ def matmul(a, b):
         lead = tuple(a.shape[:-1])
         out = mm(reshape(a, (-1, a.shape[-1])), b)
         return _named(reshape(out, lead + (b.shape[1],)), "UnsafeViewBackward0", a, b)
-    raise NotImplementedError("batched matmul with a batched right operand is not supported "
-                              "yet")
+    # batched: broadcast the batch dims (numpy rules), flatten them, one batched product
+    try:
+        batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({list(a.shape)}) must match the size of "
+                           f"tensor b ({list(b.shape)}) in their batch dimensions") from None
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a.shape[-1]}, {b.shape[-1]}] but got: "
+                           f"[{b.shape[-2]}, {b.shape[-1]}].")
+    flat = 1
+    for s_ in batch:
+        flat *= s_
+    a3 = reshape(expand(a, batch + tuple(a.shape[-2:])), (flat,) + tuple(a.shape[-2:]))
+    b3 = reshape(expand(b, batch + tuple(b.shape[-2:])), (flat,) + tuple(b.shape[-2:]))
+    out = apply("matmul", a3, b3, ta=False, tb=False)
+    return _named(reshape(out, batch + (a.shape[-2], b.shape[-1])), "UnsafeViewBackward0",
+                  a, b)
+
+
+def bmm(a, b):
+    """(B, N, M) @ (B, M, P) -> (B, N, P)."""
+    if a.dim() != 3 or b.dim() != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor" if a.dim() != 3 else
+                           "batch2 must be a 3D tensor")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].")
+    return _named(apply("matmul", a, b, ta=False, tb=False), "BmmBackward0", a, b)
 
 
 def mm(a, b, ta=False, tb=False):
@@ -473,7 +500,7 @@ def install(T) -> None:
     T.__abs__ = lambda self: apply("abs", self)
     for name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid",
                  "relu", "sqrt", "rsqrt", "abs", "sign", "clamp", "maximum", "minimum",
-                 "matmul", "mm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
+                 "matmul", "mm", "bmm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
                  "argmin", "reshape", "flatten", "permute", "transpose", "t", "unsqueeze",
                  "squeeze", "expand", "contiguous", "clone", "index_select", "gather"):
         setattr(T, name, globals()[name])

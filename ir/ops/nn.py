@@ -9,14 +9,27 @@ from graphnn.ir.types import promote
 
 # -- matmul -----------------------------------------------------------------------------
 def _mm_dims(args, at):
+    """(batch, M, N, K) of a 2-D product (batch None) or a batched 3-D one."""
     a, b = args[0].shape, args[1].shape
-    if len(a) != 2 or len(b) != 2:
-        raise ValueError(f"matmul expects 2-D operands, got {list(a)} and {list(b)}")
+    if len(a) != len(b) or len(a) not in (2, 3):
+        raise ValueError(f"matmul expects two 2-D or two 3-D operands, got {list(a)} and "
+                         f"{list(b)}")
+    batch = None
+    if len(a) == 3:
+        if a[0] != b[0]:
+            raise ValueError(f"batch1 and batch2 must have the same batch size, got {a[0]} and "
+                             f"{b[0]}")
+        batch, a, b = a[0], a[1:], b[1:]
     m, ka = (a[1], a[0]) if at["ta"] else a
     kb, n = (b[1], b[0]) if at["tb"] else b
     if ka != kb:
         raise ValueError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{ka} and {kb}x{n})")
-    return m, n, ka
+    return batch, m, n, ka
+
+
+def _mm_shape(args, at):
+    batch, m, n, _ = _mm_dims(args, at)
+    return (m, n) if batch is None else (batch, m, n)
 
 
 def _mm_vjp(c, g):
@@ -33,14 +46,15 @@ def _mm_vjp(c, g):
 
 
 def _mm_ref(a, at):
-    x = a[0].T if at["ta"] else a[0]
-    y = a[1].T if at["tb"] else a[1]
-    return x @ y
+    x = np.swapaxes(a[0], -1, -2) if at["ta"] else a[0]
+    y = np.swapaxes(a[1], -1, -2) if at["tb"] else a[1]
+    return np.matmul(x, y)
 
 
-register(OpDef("matmul", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: _mm_dims(args, at)[:2],
+register(OpDef("matmul", Kind.OUT_EWISE_FUSABLE, 2, _mm_shape,
                lambda args, at: promote(args[0].dtype, args[1].dtype), _mm_vjp, _mm_ref,
-               "gemm", doc="2-D matrix product; ta/tb read an operand transposed"))
+               "gemm", doc="matrix product of 2-D, or batched 3-D, operands; ta/tb read an "
+                           "operand's last two dims transposed"))
 
 
 # -- 2-D convolution --------------------------------------------------------------------
