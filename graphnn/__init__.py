@@ -16,6 +16,7 @@ from graphnn.ir.types import float16, float32, float64, int32, int64
 from graphnn import _ops
 from graphnn import autograd, nn, optim  # noqa: E402
 from graphnn import cuda  # noqa: E402
+from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 
 float = float32
