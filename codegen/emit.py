@@ -15,7 +15,7 @@ from graphnn.ir.views import resolve
 
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
-INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand")
+INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "concat")
 
 
 def literal(value, dtype: DType) -> str:
@@ -135,6 +135,8 @@ class KernelWriter:
             return self._slice_grad(n, idx)
         if op == "rand":
             return self._rand(n, idx)
+        if op == "concat":
+            return self._concat(n, idx)
         if op == "cast" and out_t == bool_:
             return f"({self.value(args[0], idx)} != 0)"
         d = get(op)
@@ -153,6 +155,27 @@ class KernelWriter:
             vals.append(v)
         expr = d.cl.format(*vals)
         return expr if op != "cast" else f"(({out_t.cl})({expr}))"
+
+    def _concat(self, n: int, idx: list[str]) -> str:
+        """Nested selects on the concatenated axis; each argument read at its own offset."""
+        g = self.graph
+        ax = g.attrs(n)["axis"]
+        own = self.align(n, idx)
+        out_t = g.type(n).dtype
+        parts, start = [], 0
+        for a in g.args(n):
+            size = g.type(a).shape[ax]
+            pos = list(own)
+            pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
+            v = self.load(a, pos)
+            if g.type(a).dtype != out_t:
+                v = f"(({out_t.cl})({v}))"
+            parts.append((start + size, v))
+            start += size
+        expr = parts[-1][1]
+        for end, v in reversed(parts[:-1]):
+            expr = f"({own[ax]} < {end} ? {v} : {expr})"
+        return expr
 
     def _rand(self, n: int, idx: list[str]) -> str:
         from graphnn.ir.ops.random import CL_HASH

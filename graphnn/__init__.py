@@ -38,6 +38,7 @@ sum, mean, max, min, argmax, argmin, amax, amin = (_ops.sum, _ops.mean, _ops.max
 reshape, flatten, permute, transpose, t, unsqueeze, squeeze = (
     _ops.reshape, _ops.flatten, _ops.permute, _ops.transpose, _ops.t, _ops.unsqueeze,
     _ops.squeeze)
+cat, concat, stack, split, chunk = _ops.cat, _ops.cat, _ops.stack, _ops.split, _ops.chunk
 gather, index_select, neg, sign, rsqrt = (_ops.gather, _ops.index_select, _ops.neg, _ops.sign,
                                           _ops.rsqrt)
 

@@ -451,6 +451,61 @@ def _getitem(a, index):
     return reshape(out, out_shape)
 
 
+def cat(tensors, dim=0):
+    """torch.cat: join tensors along ``dim``; all other sizes must match."""
+    tensors = [t for t in tensors]
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    # PyTorch skips legacy empty 1-D tensors (shape [0]) when joining
+    tensors = [t for t in tensors if not (t.dim() == 1 and t.shape[0] == 0)] or tensors[:1]
+    d = norm_dim(dim, tensors[0].dim())
+    if len(tensors) == 1:
+        return clone(tensors[0])
+    return _named(apply("concat", *tensors, axis=d), "CatBackward0", *tensors)
+
+
+def stack(tensors, dim=0):
+    """torch.stack: join equally shaped tensors along a new dimension ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}")
+    d = norm_dim(dim, len(shape) + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def split(a, split_size_or_sections, dim=0):
+    """torch.split: views of ``a`` along ``dim`` of the given size(s)."""
+    d = norm_dim(dim, a.dim())
+    size = a.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [_py_min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if _py_sum(sizes) != size:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} "
+                               f"(input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+    out, start = [], 0
+    for n in sizes:
+        index = [slice(None)] * d + [slice(start, start + n)]
+        out.append(getitem(a, tuple(index)))
+        start += n
+    return tuple(out)
+
+
+def chunk(a, chunks, dim=0):
+    """torch.chunk: at most ``chunks`` views of equal size (the last may be smaller)."""
+    d = norm_dim(dim, a.dim())
+    step = -(-a.shape[d] // chunks)
+    return split(a, step, d)
+
+
 def index_select(a, dim, index):
     d = norm_dim(dim, a.dim())
     if index.dtype.is_float or index.dtype == bool_:
@@ -501,8 +556,8 @@ def install(T) -> None:
     for name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid",
                  "relu", "sqrt", "rsqrt", "abs", "sign", "clamp", "maximum", "minimum",
                  "matmul", "mm", "bmm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
-                 "argmin", "reshape", "flatten", "permute", "transpose", "t", "unsqueeze",
-                 "squeeze", "expand", "contiguous", "clone", "index_select", "gather"):
+                 "argmin", "split", "chunk", "reshape", "flatten", "permute", "transpose",
+                 "t", "unsqueeze", "squeeze", "expand", "contiguous", "clone", "index_select", "gather"):
         setattr(T, name, globals()[name])
     T.multiply, T.divide, T.subtract, T.negative = mul, div, sub, neg
     T.clip = clamp

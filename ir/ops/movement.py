@@ -6,7 +6,7 @@ import numpy as np
 
 from graphnn.ir.builder import Sym, unbroadcast
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import TensorType, promote
 
 
 def _same_dtype(args, at):
@@ -132,3 +132,37 @@ register(OpDef("detach", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same
 register(OpDef("copy", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same_dtype,
                lambda c, g: [g], lambda a, at: np.array(a[0], copy=True), "{0}",
                doc="materialise a value into a fresh contiguous buffer"))
+
+
+def _concat_shape(args, at):
+    ax = at["axis"]
+    first = args[0].shape
+    for a in args[1:]:
+        if len(a.shape) != len(first) or any(x != y for d, (x, y) in enumerate(
+                zip(a.shape, first)) if d != ax):
+            raise ValueError(f"Sizes of tensors must match except in dimension {ax}. Got "
+                             f"{list(first)} and {list(a.shape)}")
+    return first[:ax] + (sum(a.shape[ax] for a in args),) + first[ax + 1:]
+
+
+def _concat_dtype(args, at):
+    out = args[0].dtype
+    for a in args[1:]:
+        out = promote(out, a.dtype)
+    return out
+
+
+def _concat_vjp(c, g):
+    ax, start, grads = c.attrs["axis"], 0, []
+    for t in c.types:
+        size = t.shape[ax]
+        starts = tuple(start if d == ax else 0 for d in range(len(t.shape)))
+        stops = tuple(start + size if d == ax else s for d, s in enumerate(t.shape))
+        grads.append(g.op("slice", starts=starts, stops=stops, steps=(1,) * len(t.shape)))
+        start += size
+    return grads
+
+
+register(OpDef("concat", Kind.INJECTIVE, -1, _concat_shape, _concat_dtype, _concat_vjp,
+               lambda a, at: np.concatenate(a, axis=at["axis"]), "concat",
+               doc="torch.cat along attrs['axis']; each element reads one argument"))
