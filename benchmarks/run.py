@@ -38,31 +38,6 @@ print(time.perf_counter() - t0)
 """
 
 
-def torch_models(ours):
-    import torch
-
-    class TorchLeNet(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = torch.nn.Conv2d(1, 6, 5)
-            self.conv2 = torch.nn.Conv2d(6, 16, 3)
-            self.fc1 = torch.nn.Linear(576, 120)
-            self.fc2 = torch.nn.Linear(120, 84)
-            self.fc3 = torch.nn.Linear(84, 10)
-
-        def forward(self, x):
-            f = torch.nn.functional
-            x = f.max_pool2d(f.relu(self.conv1(x)), (2, 2))
-            x = f.max_pool2d(f.relu(self.conv2(x)), 2)
-            x = x.view(-1, 576)
-            return self.fc3(f.relu(self.fc2(f.relu(self.fc1(x)))))
-
-    net = TorchLeNet()
-    net.load_state_dict({k: torch.tensor(v.detach().numpy())
-                         for k, v in ours.state_dict().items()})
-    return net
-
-
 def median_ms(fn, sync, steps: int) -> float:
     time.sleep(0.2)     # let the other library's worker threads go idle first
     for _ in range(3):  # and warm this one up again
@@ -90,7 +65,7 @@ def main() -> None:
     import graphnn as G
     import graphnn.nn.functional as F
     from graphnn.runtime import get_runtime
-    from lenet import LeNet
+    from lenet import LeNet, torch_twin
 
     torch.set_num_threads(os.cpu_count() or 1)
     rng = np.random.default_rng(0)
@@ -98,7 +73,7 @@ def main() -> None:
     ys = rng.integers(0, 10, 64)
     G.manual_seed(0)
     net = LeNet()
-    tnet = torch_models(net)
+    tnet = torch_twin(net)
     opt = G.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     topt = torch.optim.SGD(tnet.parameters(), lr=0.01, momentum=0.9)
     rt = get_runtime()

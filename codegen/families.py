@@ -2,6 +2,8 @@
 its launch geometry. Written with operators only in hot loops (OPENCL_NOTES.md)."""
 from __future__ import annotations
 
+import math
+
 from graphnn.codegen import conv as _conv
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
@@ -36,9 +38,7 @@ def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[st
 
 def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
-    n = 1
-    for s in g.domain:
-        n *= s
+    n = math.prod(g.domain)
     _linear_guard(w, n)
     lines, idx = decompose("gid", g.domain, "i")
     w.lines += lines
@@ -137,9 +137,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines += lines
     kept = [i for i in range(len(in_shape)) if i not in axes]
     red_shape = tuple(in_shape[a] for a in axes)
-    total = 1
-    for s in red_shape:
-        total *= s
+    total = math.prod(red_shape)
     # input index: kept dims from the output index, reduced dims from the loop counter
     in_idx = []
     for i in range(len(in_shape)):

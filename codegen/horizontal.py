@@ -1,6 +1,8 @@
 """Horizontal kernels: independent elementwise groups laid end to end in one launch."""
 from __future__ import annotations
 
+import math
+
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose
 from graphnn.ir.graph import Graph
@@ -14,9 +16,7 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append(f"if (gid >= {total}) return;")
     start = 0
     for p, part in enumerate(g.parts):
-        n = 1
-        for s in part.domain:
-            n *= s
+        n = math.prod(part.domain)
         keyword = "if" if p == 0 else "else if"
         w.lines.append(f"{keyword} (gid < {start + n}) {{")
         begin = len(w.lines)

@@ -32,3 +32,30 @@ class LeNet(torch.nn.Module):
         for s in size:
             num_features *= s
         return num_features
+
+
+def torch_twin(net: LeNet):
+    """The same network in PyTorch with ``net``'s weights, for side-by-side comparisons
+    (tests and benchmarks; needs torch)."""
+    import torch
+
+    class TorchLeNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, 6, 5)
+            self.conv2 = torch.nn.Conv2d(6, 16, 3)
+            self.fc1 = torch.nn.Linear(16 * 6 * 6, 120)
+            self.fc2 = torch.nn.Linear(120, 84)
+            self.fc3 = torch.nn.Linear(84, 10)
+
+        def forward(self, x):
+            f = torch.nn.functional
+            x = f.max_pool2d(f.relu(self.conv1(x)), (2, 2))
+            x = f.max_pool2d(f.relu(self.conv2(x)), 2)
+            x = x.view(-1, 16 * 6 * 6)
+            return self.fc3(f.relu(self.fc2(f.relu(self.fc1(x)))))
+
+    twin = TorchLeNet()
+    twin.load_state_dict({k: torch.tensor(v.detach().numpy())
+                          for k, v in net.state_dict().items()})
+    return twin

@@ -11,33 +11,13 @@ from graphnn.runtime import get_runtime
 from tests.conftest import assert_close
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
-from lenet import LeNet  # noqa: E402
-
-
-class TorchLeNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 6, 5)
-        self.conv2 = torch.nn.Conv2d(6, 16, 3)
-        self.fc1 = torch.nn.Linear(16 * 6 * 6, 120)
-        self.fc2 = torch.nn.Linear(120, 84)
-        self.fc3 = torch.nn.Linear(84, 10)
-
-    def forward(self, x):
-        f = torch.nn.functional
-        x = f.max_pool2d(f.relu(self.conv1(x)), (2, 2))
-        x = f.max_pool2d(f.relu(self.conv2(x)), 2)
-        x = x.view(-1, 576)
-        return self.fc3(f.relu(self.fc2(f.relu(self.fc1(x)))))
+from lenet import LeNet, torch_twin  # noqa: E402
 
 
 def _pair_models():
     graphnn.manual_seed(0)
     ours = LeNet()
-    ref = TorchLeNet()
-    ref.load_state_dict({k: torch.tensor(v.detach().numpy())
-                         for k, v in ours.state_dict().items()})
-    return ours, ref
+    return ours, torch_twin(ours)
 
 
 def test_five_sgd_steps_match_torch(rng):

@@ -15,6 +15,7 @@ Values read through views are always materialised.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
@@ -308,7 +309,7 @@ def fuse_horizontal(graph: Graph) -> bool:
     sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g)]
     if len(sources) < 2:
         return False
-    merged = Group(0, "horizontal", (sum(_numel(g.domain) for g in sources),),
+    merged = Group(0, "horizontal", (sum(math.prod(g.domain) for g in sources),),
                    members=[m for g in sources for m in g.members],
                    stores=[s for g in sources for s in g.stores], tip=sources[-1].tip,
                    parts=sources)
@@ -320,9 +321,3 @@ def fuse_horizontal(graph: Graph) -> bool:
             graph.meta(m)["group"] = i
     return True
 
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
