@@ -91,6 +91,8 @@ class KernelWriter:
 
     def load(self, node: int, index: list[str]) -> str:
         view = resolve(self.graph, node)
+        if self.graph.op(view.base) == "const":    # a constant seen through views
+            return literal(self.graph.attrs(view.base)["value"], self.graph.type(node).dtype)
         return f"{self.buf(view.base)}[{self.address(node, index)}]"
 
     def align(self, node: int, domain_index: list[str]) -> list[str]:

@@ -9,11 +9,11 @@ from graphnn._creation import (arange, empty, from_numpy, full, full_like, linsp
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
+from graphnn import _views, _ops, _inplace  # noqa: E402,F401  (attach the tensor methods)
 from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
 from graphnn.ir.types import float16, float32, float64, int32, int64
-from graphnn import _ops
 from graphnn import autograd, nn, optim  # noqa: E402
 from graphnn import cuda  # noqa: E402
 from graphnn import utils  # noqa: E402

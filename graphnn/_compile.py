@@ -7,7 +7,9 @@ import time
 from typing import Callable
 
 from graphnn import autograd
-from graphnn._trace import GraphBreak, Tracer
+from graphnn._errors import GraphBreak
+from graphnn._tensor import Tensor
+from graphnn._trace import Tracer
 from graphnn.ir.autodiff import differentiate
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes import run_pipeline
@@ -49,55 +51,107 @@ def build_executable(rt, graph: Graph, label: str):
 
 
 class CompiledGraph:
-    """A traced graph, compiled for inference and (on demand) for training."""
+    """A traced graph, compiled for inference and (on demand) for training.
 
-    def __init__(self, graph: Graph, n_args: int, label: str, out_tree):
+    ``mutations`` lists the real tensors the traced code wrote in place, in the order of
+    the graph outputs that follow the function's own ``n_results`` outputs: ``("arg", i)``
+    for the i-th tensor argument, ``("tensor", t)`` for a captured tensor."""
+
+    def __init__(self, graph: Graph, n_args: int, label: str, out_tree,
+                 mutations: list | None = None):
         self.graph = graph
         self.n_args = n_args
         self.label = label
         self.out_tree = out_tree
+        self.mutations = mutations or []
         self.rt = get_runtime()
         self._infer = None
-        self._train: dict[tuple[int, ...], tuple] = {}
+        self._train: dict[tuple[int, ...], list] = {}
 
     def inference(self):
         if self._infer is None:
             self._infer = build_executable(self.rt, self.graph, self.label)
         return self._infer
 
-    def training(self, wrt: tuple[int, ...]):
+    def training(self, wrt: tuple[int, ...]) -> list:
+        """``[split, forward executable, backward executable]``, each built when first
+        needed."""
         if wrt not in self._train:
-            split = differentiate(self.graph, list(wrt))
-            fwd = build_executable(self.rt, split.forward, self.label + ".fwd")
-            self._train[wrt] = [split, fwd, None]
+            self._train[wrt] = [differentiate(self.graph, list(wrt)), None, None]
         return self._train[wrt]
 
-    def run(self, inputs: list):
+    def run(self, inputs: list) -> list:
         """Runs on real tensors; returns output tensors with grad_fn set when needed."""
-        from graphnn._tensor import Tensor
-
-        bufs = [t._buf for t in inputs]
+        dense = [t._dense() for t in inputs]
+        bufs = [b for b, _ in dense]
         wrt = tuple(i for i, t in enumerate(inputs) if t.requires_grad) \
             if autograd.is_grad_enabled() else ()
         if not wrt:
-            outs = self.inference().run(bufs)
-            return [Tensor._wrap(b, self.graph.type(o)) for b, o in zip(outs, self.graph.outputs)]
+            return self._results(self.inference().run(bufs), inputs)
         entry = self.training(wrt)
-        split, fwd, _ = entry
-        outs = fwd.run(bufs)
+        split = entry[0]
+        if entry[1] is None:
+            entry[1] = build_executable(self.rt, split.forward, self.label + ".fwd")
+        outs = entry[1].run(bufs)
         n = split.n_outputs
-        last_op = self.graph.op(self.graph.outputs[0]) if self.graph.outputs else ""
-        node = autograd.BackwardNode(_Backward(self, entry), outs[n:],
-                                     [inputs[i] for i in wrt], grad_fn_name(last_op))
-        result = []
-        for pos, (b, o) in enumerate(zip(outs[:n], self.graph.outputs)):
-            t = Tensor._wrap(b, self.graph.type(o))
-            if pos in split.grad_outputs:
-                t.requires_grad = True
-                t.grad_fn = node
-                t._out_index = pos
-            result.append(t)
+        result = self._results(outs[:n], inputs)
+        name = grad_fn_name(self.graph.op(self.graph.outputs[0]) if self.graph.outputs else "")
+        node = autograd.BackwardNode(_Backward(self, entry), outs[n:], [inputs[i] for i in wrt],
+                                     name, _saved_checks(outs[n:], inputs, dense, result, name))
+        for pos in split.grad_outputs:
+            t = result[pos]
+            t._requires_grad, t._grad_fn, t._out_index = True, node, pos
         return result
+
+    def record(self, inputs: list) -> autograd.BackwardNode:
+        """The tape node of a graph that saves nothing for its backward (a view op), made
+        without running the forward: the caller computed the outputs itself."""
+        wrt = tuple(i for i, t in enumerate(inputs) if t.requires_grad)
+        entry = self.training(wrt)
+        if entry[0].saved:
+            raise ValueError(f"{self.label}: record() needs a graph whose backward saves "
+                             "nothing")
+        return autograd.BackwardNode(_Backward(self, entry), [], [inputs[i] for i in wrt],
+                                     grad_fn_name(self.graph.op(self.graph.outputs[0])))
+
+    def _results(self, outs: list, inputs: list) -> list:
+        """Output tensors for the output buffers. Each gets storage of its own: a buffer
+        that is an input's storage (an output that simplified to an input) is copied, and
+        outputs sharing one buffer share one storage."""
+        own = {id(t._storage.buf) for t in inputs if t._storage is not None}
+        storages: dict[int, Tensor] = {}
+        result = []
+        for b, o in zip(outs, self.graph.outputs):
+            t = self.graph.type(o)
+            if id(b) in own:
+                copy = self.rt.alloc(t)
+                self.rt.copy_into(copy, b, t.numel * t.dtype.itemsize)
+                b = copy
+            first = storages.get(id(b))
+            if first is None:
+                out = storages[id(b)] = Tensor._wrap(b, t)
+            else:
+                out = first._alias()
+                out._type = t
+            result.append(out)
+        return result
+
+
+def _saved_checks(saved: list, inputs: list, dense: list, outputs: list, name: str) -> list:
+    """Version checks for the saved values that are tensors users can write in place: an
+    input's own storage buffer, or an output's buffer (PyTorch's saved-variable check)."""
+    checks = []
+    for b in saved:
+        for t, (buf, private) in zip(inputs, dense):
+            if b is buf and not private:
+                checks.append((t, t._version_counter, t._version_counter.value, None))
+                break
+        else:
+            for t in outputs:
+                if b is t._storage.buf:
+                    checks.append((t, t._version_counter, 0, name))
+                    break
+    return checks
 
 
 class _Backward:
@@ -113,8 +167,6 @@ class _Backward:
                 for pos in split.grad_outputs]
 
     def run_backward(self, node, grads: list) -> list:
-        from graphnn._tensor import Tensor
-
         split = self.entry[0]
         if node.saved is None:
             raise RuntimeError("Trying to backward through the graph a second time (or directly "
@@ -123,14 +175,20 @@ class _Backward:
                                "the graph a second time.")
         if self.entry[2] is None:
             self.entry[2] = build_executable(self.cg.rt, split.backward, self.cg.label + ".bwd")
-        outs = self.entry[2].run(list(node.saved) + [g._buf for g in grads])
+        outs = self.entry[2].run(list(node.saved) + [g._dense()[0] for g in grads])
         bwd = split.backward
-        result = []
+        result, seen = [], set()
         for idx in split.grad_index:
             if idx is None:
                 result.append(None)
-            else:
-                result.append(Tensor._wrap(outs[idx], bwd.type(bwd.outputs[idx])))
+                continue
+            buf, t = outs[idx], bwd.type(bwd.outputs[idx])
+            if id(buf) in seen:     # one gradient for two inputs (a + b): each its own copy
+                copy = self.cg.rt.alloc(t)
+                self.cg.rt.copy_into(copy, buf, t.numel * t.dtype.itemsize)
+                buf = copy
+            seen.add(id(buf))
+            result.append(Tensor._wrap(buf, t))
         return result
 
 
@@ -147,9 +205,8 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
     """Calls ``fn(*args, **kwargs)`` through a compiled graph, tracing it on a cache miss.
 
     ``args`` may hold tensors (graph inputs) and other values (baked into the trace, part of
-    the key). Raises GraphBreak if ``fn`` needs a concrete value while tracing."""
-    from graphnn._tensor import Tensor
-
+    the key). Tensors the function wrote in place get their new values (and history) after
+    the call. Raises GraphBreak if ``fn`` needs a concrete value while tracing."""
     kwargs = kwargs or {}
     tensors = [a for a in args if isinstance(a, Tensor)]
     # grad mode is part of the key: a trace made under no_grad detaches every value
@@ -164,12 +221,22 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
         cache[full_key] = entry
     cg, captured = entry
     outs = cg.run(tensors + captured)
-    return _unflatten(cg.out_tree, outs)
+    n = len(outs) - len(cg.mutations)
+    returned = {id(o._storage) for o in outs[:n]}
+    for (kind, ref), new in zip(cg.mutations, outs[n:]):
+        write_back(tensors[ref] if kind == "arg" else ref, new, id(new._storage) not in returned)
+    return _unflatten(cg.out_tree, outs[:n])
+
+
+def write_back(target: Tensor, new: Tensor, private: bool) -> None:
+    """``target`` takes the value (and, under autograd, the history) of ``new``, the result
+    of a compiled call's in-place update; ``private``: no returned tensor shares it."""
+    target._write(new._dense()[0], private)
+    if new.requires_grad:
+        target._take_history(new)
 
 
 def _static(v):
-    from graphnn._tensor import Tensor
-
     if isinstance(v, Tensor):
         return "T"
     if isinstance(v, (list, tuple)):
@@ -180,28 +247,32 @@ def _static(v):
 
 
 def trace(fn, args, kwargs, label, names=None):
-    from graphnn._tensor import Tensor
-
     STATS["traces"] += 1
     tracer = Tracer(*(names or ({}, {})))
     tracer.root_name = label
     sym_args = [tracer.input(a, name=f"arg{i}") if isinstance(a, Tensor) else a
                 for i, a in enumerate(args)]
-    n_args = len(tracer.graph.inputs)
+    inputs = [s for s in sym_args if isinstance(s, Tensor)]
+    input_nodes = [s._sym.id for s in inputs]
     with tracer:
         out = fn(*sym_args, **kwargs)
-    flat, tree = _flatten(out)
-    outputs = []
-    for t in flat:
-        outputs.append(tracer.node_of(t))
+        flat, tree = _flatten(out)
+        outputs = [tracer.node_of(t) for t in flat]
+        # in-place writes to real tensors become extra outputs, written back by the caller
+        mutations = []
+        for i, (s, node) in enumerate(zip(inputs, input_nodes)):
+            if s._sym.id != node:
+                mutations.append(("arg", i))
+                outputs.append(s._sym.id)
+        for t, node in tracer.mutated.values():
+            mutations.append(("tensor", t))
+            outputs.append(node)
     tracer.graph.outputs = outputs
-    cg = CompiledGraph(tracer.graph, n_args, label, tree)
+    cg = CompiledGraph(tracer.graph, len(input_nodes), label, tree, mutations)
     return cg, list(tracer.captured)
 
 
 def _flatten(out):
-    from graphnn._tensor import Tensor
-
     if isinstance(out, Tensor):
         return [out], None
     if isinstance(out, (tuple, list)):

@@ -60,7 +60,7 @@ def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = 
     if not dtype.is_float and host.size <= 1 << 20:
         # integer tensors (class indices) are validated on the host before kernels run:
         # keep the values so that the check needs no device round trip
-        out._hostcopy = (out._buf, host.copy())
+        out._storage.remember_host(host.copy())
     if requires_grad:
         out.requires_grad_(True)
     return out
@@ -165,13 +165,9 @@ def _seed_class():
         def __init__(self):
             self._set_state(TensorType((), int64), None, None, False)
 
-        @property
-        def _buf(self):
-            return get_runtime().upload(np.array(_rng.integers(0, 2 ** 63 - 1), np.int64))
-
-        @_buf.setter
-        def _buf(self, value):
-            pass    # the storage is drawn on every read
+        def _dense(self):
+            # no storage: the value is drawn on every read
+            return get_runtime().upload(np.array(_rng.integers(0, 2 ** 63 - 1), np.int64)), True
 
         def __repr__(self) -> str:
             return "<seed source>"

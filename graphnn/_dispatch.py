@@ -1,12 +1,16 @@
 """Every tensor op goes through ``apply``: it adds a node when tracing, else runs a cached
-one-op compiled graph on the device (an eager op)."""
+one-op compiled graph on the device (an *eager op*). Eager view ops run no kernel: the
+result shares the input's storage (``graphnn/_storage.py``)."""
 from __future__ import annotations
 
 from graphnn import autograd
+from graphnn._compile import CompiledGraph
+from graphnn._tensor import Tensor
 from graphnn._trace import current
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import infer_type
 from graphnn.ir.types import DType, TensorType, bool_, float32, int64
+from graphnn.ir.views import VIEW_OPS
 
 _EAGER: dict = {}
 
@@ -26,8 +30,6 @@ def _freeze(attrs: dict) -> tuple:
 
 def apply(op: str, *args, **attrs):
     """Applies IR op ``op`` to tensors and Python scalars; returns one Tensor."""
-    from graphnn._tensor import Tensor
-
     ref = next((a for a in args if isinstance(a, Tensor)), None)
     ref_dtype = ref.dtype if ref is not None else float32
     requires = autograd.is_grad_enabled() and any(
@@ -37,23 +39,51 @@ def apply(op: str, *args, **attrs):
         ids = [a if isinstance(a, Tensor) else tracer.const(a, scalar_dtype(a, ref_dtype))
                for a in args]
         out = tracer.apply(op, ids, attrs, requires)
+        if op in VIEW_OPS:
+            tracer.mark_view(out, args[0], op, attrs)
         if not autograd.is_grad_enabled():
-            out = tracer.apply("detach", [out], {}, False)
+            view = out
+            out = tracer.apply("detach", [view], {}, False)
+            if op in VIEW_OPS:
+                tracer.mark_view(out, view, "detach", {})
         return out
     key = (op, _freeze(attrs), tuple(
         (tuple(a.shape), a.dtype.name, a.requires_grad and requires) if isinstance(a, Tensor)
         else ("s", type(a).__name__, a, scalar_dtype(a, ref_dtype).name) for a in args))
+    if op in VIEW_OPS:
+        out = _eager_view(key, op, args[0], attrs, requires)
+        if out is not None:
+            return out
+    return _eager_graph(key, op, args, attrs, ref_dtype).run(
+        [a for a in args if isinstance(a, Tensor)])[0]
+
+
+def _eager_graph(key, op: str, args, attrs, ref_dtype) -> CompiledGraph:
     cg = _EAGER.get(key)
     if cg is None:
-        cg = _build(op, args, attrs, ref_dtype)
-        _EAGER[key] = cg
-    return cg.run([a for a in args if isinstance(a, Tensor)])[0]
+        cg = _EAGER[key] = _build(op, args, attrs, ref_dtype)
+    return cg
 
 
-def _build(op: str, args, attrs, ref_dtype):
-    from graphnn._compile import CompiledGraph
-    from graphnn._tensor import Tensor
+def _eager_view(key, op: str, a: Tensor, attrs: dict, requires: bool) -> Tensor | None:
+    """The view ``op(a)`` sharing ``a``'s storage, with a tape node for its gradient; None
+    when strides cannot express it (a reshape of a non-contiguous tensor copies)."""
+    try:
+        t = infer_type(op, [a._type], attrs)
+    except (ValueError, TypeError) as e:
+        raise RuntimeError(str(e)) from None
+    out = a._view_data(op, attrs, t)
+    if out is None:
+        return None
+    if requires:
+        node = _eager_graph(key, op, (a,), attrs, a.dtype).record([a])
+        out._grad_fn, out._requires_grad = node, True
+    elif not autograd.is_grad_enabled():
+        out._no_grad_view = True    # its history is never rebuilt (PyTorch: no-grad views)
+    return out
 
+
+def _build(op: str, args, attrs, ref_dtype) -> CompiledGraph:
     g = Graph()
     ids = []
     for a in args:

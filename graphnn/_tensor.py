@@ -1,22 +1,34 @@
-"""``graphnn.Tensor``: a device buffer with a shape and dtype, or a symbolic value while
-tracing. Arithmetic, reductions and views are in ``graphnn._ops``; this file holds the
-object model, conversions, printing and the in-place ops."""
+"""``graphnn.Tensor``: the data model at the bottom of the front end.
+
+A real tensor is a view of a ``Storage`` (``graphnn/_storage.py``): ``(storage, offset,
+strides, shape, dtype)``, plus autograd fields and a version counter shared with its views.
+While tracing, a tensor holds a ``Sym`` (graph + node id) instead of a storage.
+
+This module knows data, layout and host conversion only. Operations are attached to the
+class by the layers above it: ``graphnn._ops`` and ``graphnn._views`` (arithmetic,
+reductions, views, indexing), ``graphnn._inplace`` (in-place ops), ``graphnn.autograd``
+(``backward``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from graphnn import _ops, autograd
-from graphnn._dispatch import apply
+from graphnn._errors import GraphBreak, user_line
 from graphnn._format import format_tensor
-from graphnn._trace import GraphBreak, _user_line
-from graphnn.ir.types import DType, TensorType, float32, from_numpy
+from graphnn._storage import Storage, VersionCounter
+from graphnn.ir.types import DType, TensorType, contiguous_strides, float32, from_numpy
+from graphnn.ir.views import view_layout
 from graphnn.runtime import get_runtime
+
+# PyTorch's legacy type names, used in its error messages ("[torch.FloatTensor [3]]")
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
 
 
 class Tensor:
     """A multi-dimensional array on an OpenCL device (PyTorch's ``torch.Tensor``)."""
 
     __hash__ = object.__hash__
+    _is_param = False   # Parameter sets it; traces name captured parameters "param"
 
     def __init__(self, *data, dtype: DType | None = None, requires_grad: bool = False):
         # torch.Tensor(2, 3) allocates; torch.Tensor([1, 2]) copies data
@@ -27,22 +39,31 @@ class Tensor:
         self._init_from(arr, requires_grad)
 
     def _init_from(self, arr: np.ndarray, requires_grad: bool = False) -> None:
-        self._set_state(TensorType(tuple(arr.shape), from_numpy(arr.dtype)),
-                        get_runtime().upload(arr), None, requires_grad)
+        t = TensorType(tuple(arr.shape), from_numpy(arr.dtype))
+        self._set_state(t, _new_storage(get_runtime().upload(arr), t), None, requires_grad)
 
-    def _set_state(self, t: TensorType, buf, sym, requires_grad: bool) -> None:
+    def _set_state(self, t: TensorType, storage: Storage | None, sym, requires_grad: bool,
+                   offset: int = 0, strides: tuple[int, ...] | None = None,
+                   version: VersionCounter | None = None) -> None:
         self._type = t
-        self._buf = buf         # a device buffer, or None while tracing
-        self._sym = sym         # the traced value, or None for a real tensor
-        self.requires_grad = requires_grad
+        self._storage = storage   # None while tracing
+        self._offset = offset     # in elements
+        self._strides = contiguous_strides(t.shape) if strides is None else strides
+        self._version_counter = VersionCounter() if version is None else version
+        self._sym = sym           # the traced value, or None for a real tensor
+        self._base = None         # the tensor this one is a view of (never itself a view)
+        self._view_chain = ()     # the view ops, with attrs, from _base to this tensor
+        self._base_seen = None    # _base's version (real) or node (traced) this view follows
+        self._requires_grad = requires_grad
+        self._grad_fn = None
+        self._out_index = 0       # which output of grad_fn's graph this tensor is
         self.grad = None
-        self.grad_fn = None
-        self._out_index = 0     # which output of grad_fn's graph this tensor is
 
     @classmethod
     def _wrap(cls, buf, t: TensorType, requires_grad: bool = False) -> "Tensor":
+        """A tensor owning the dense buffer ``buf`` (a fresh storage)."""
         self = object.__new__(cls)
-        self._set_state(t, buf, None, requires_grad)
+        self._set_state(t, _new_storage(buf, t), None, requires_grad)
         return self
 
     @classmethod
@@ -51,7 +72,47 @@ class Tensor:
         self._set_state(sym.type, None, sym, requires_grad)
         return self
 
-    # -- metadata -------------------------------------------------------------------------
+    @classmethod
+    def _full(cls, t: TensorType, value) -> "Tensor":
+        return cls._wrap(get_runtime().fill(t, value), t)
+
+    # -- autograd fields --------------------------------------------------------------------
+    # A view follows its base: after an in-place write anywhere in the storage (the version
+    # moved), its history is rebuilt from the base's current one (PyTorch's view replay).
+    @property
+    def grad_fn(self):
+        if self._base is not None and self._sym is None and \
+                self._base_seen != self._version_counter.value:
+            self._replay_history()
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node) -> None:
+        self._grad_fn = node
+
+    @property
+    def requires_grad(self) -> bool:
+        if self._base is not None and self._sym is None and \
+                self._base_seen != self._version_counter.value:
+            self._replay_history()
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self._requires_grad = bool(value)
+
+    def _replay_history(self) -> None:
+        self._base_seen = self._version_counter.value
+        replay = _REPLAY[0]
+        if replay is not None:
+            replay(self)
+
+    def _take_history(self, other: "Tensor") -> None:
+        """This tensor's value now comes from ``other``'s graph (an in-place op's result)."""
+        self._grad_fn, self._out_index = other.grad_fn, other._out_index
+        self._requires_grad = other.requires_grad
+
+    # -- metadata ---------------------------------------------------------------------------
     @property
     def shape(self):
         from graphnn._size import Size
@@ -60,7 +121,7 @@ class Tensor:
     def size(self, dim: int | None = None):
         if dim is None:
             return self.shape
-        return self._type.shape[_ops.norm_dim(dim, self.dim())]
+        return self._type.shape[_norm_dim(dim, self.dim())]
 
     def dim(self) -> int:
         return len(self._type.shape)
@@ -88,30 +149,137 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
-    @property
-    def data(self) -> "Tensor":
-        return self.detach()
-
-    @data.setter
-    def data(self, other: "Tensor") -> None:
-        # PyTorch: the tensor now shares other's storage (and takes its shape and dtype)
-        self._type, self._buf = other._type, other._buf
-
     def __len__(self) -> int:
         if not self._type.shape:
             raise TypeError("len() of a 0-d tensor")
         return self._type.shape[0]
 
-    # -- host conversion ------------------------------------------------------------------
+    def type_name(self) -> str:
+        """PyTorch's legacy type name, e.g. ``torch.FloatTensor``."""
+        return "torch." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+
+    # -- layout -----------------------------------------------------------------------------
+    def stride(self, dim: int | None = None):
+        if dim is None:
+            return tuple(self._strides)
+        return self._strides[_norm_dim(dim, self.dim())]
+
+    def storage_offset(self) -> int:
+        return self._offset
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        dims = [(s, st) for s, st in zip(self._type.shape, self._strides) if s != 1]
+        want = contiguous_strides(tuple(s for s, _ in dims))
+        return all(st == w for (_, st), w in zip(dims, want))
+
+    def data_ptr(self) -> int:
+        """An address-like integer: equal for tensors that start at the same element of
+        the same storage (OpenCL buffers have no host address)."""
+        if self._storage is None:
+            return 0
+        return id(self._storage) * 64 + self._offset * self.element_size()
+
+    def _is_view(self) -> bool:
+        return self._base is not None
+
+    @property
+    def _version(self) -> int:
+        return self._version_counter.value
+
+    def _covers_storage(self) -> bool:
+        """Dense from offset 0 over the whole storage: a write may replace the buffer."""
+        return (self._offset == 0 and self.is_contiguous() and
+                self.numel() * self.element_size() == self._storage.nbytes)
+
+    def _view_data(self, op: str, attrs: dict, t: TensorType) -> "Tensor | None":
+        """The view ``op(self)`` sharing this tensor's storage and version counter, without
+        autograd history; None for a reshape that strides cannot express."""
+        layout = view_layout(op, attrs, self._type.shape, self._strides, self._offset,
+                             t.shape)
+        if layout is None:
+            return None
+        out = object.__new__(Tensor)
+        out._set_state(t, self._storage, None, False, layout[0], layout[1],
+                       self._version_counter)
+        out._base = self._base if self._base is not None else self
+        out._view_chain = self._view_chain + ((op, dict(attrs)),)
+        out._base_seen = self._version_counter.value
+        return out
+
+    def _alias(self, version: VersionCounter | None = None) -> "Tensor":
+        """A tensor with this one's storage and layout and no history (``detach()``,
+        ``.data``)."""
+        out = object.__new__(Tensor)
+        out._set_state(self._type, self._storage, None, False, self._offset, self._strides,
+                       self._version_counter if version is None else version)
+        return out
+
+    # -- reading and writing device memory --------------------------------------------------
+    def _dense(self):
+        """``(buffer, private)``: a dense buffer with this tensor's values from element 0,
+        and whether it is a private copy (made here for a strided or offset view) rather
+        than the storage's own buffer."""
+        if self._sym is not None:
+            raise GraphBreak(f"{user_line()} needs the value of a traced tensor")
+        st = self._storage
+        if self._offset == 0 and self.is_contiguous():
+            return st.buf, False
+        rt = get_runtime()
+        buf = rt.alloc(self._type)
+        size = self.element_size()
+        if self.is_contiguous():
+            rt.copy_into(buf, st.buf, self.numel() * size, src_offset=self._offset * size)
+        else:
+            rt.strided_copy(buf, (0, contiguous_strides(self._type.shape)), st.buf,
+                            (self._offset, self._strides), self._type.shape, size)
+        return buf, True
+
+    def _write(self, buf, private: bool) -> None:
+        """Stores the dense values in ``buf`` (this tensor's shape and dtype) into this
+        tensor's memory, so every tensor sharing the storage sees them, and counts the
+        write. ``private``: nobody else holds ``buf``, so it may become the storage."""
+        st = self._storage
+        rt = get_runtime()
+        size = self.element_size()
+        nbytes = self.numel() * size
+        if self._covers_storage():
+            if buf is not st.buf:
+                if private:
+                    st.buf = buf
+                else:
+                    rt.copy_into(st.buf, buf, nbytes)
+        elif nbytes:
+            if buf is st.buf:   # a view written from its own storage: regions may overlap
+                tmp = rt.alloc(self._type)
+                rt.copy_into(tmp, buf, nbytes)
+                buf = tmp
+            if self.is_contiguous():
+                rt.copy_into(st.buf, buf, nbytes, dst_offset=self._offset * size)
+            else:
+                rt.strided_copy(st.buf, (self._offset, self._strides), buf,
+                                (0, contiguous_strides(self._type.shape)),
+                                self._type.shape, size)
+        st.wrote()
+        self._version_counter.bump()
+
+    def _write_host(self, arr: np.ndarray) -> None:
+        """Stores host values ``arr`` (broadcast to this tensor's shape) into its memory."""
+        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(arr, self.dtype.np),
+                                                   self._type.shape))
+        self._write(get_runtime().upload(arr), True)
+
     def _host(self) -> np.ndarray:
         if self._sym is not None:
-            raise GraphBreak(f"{_user_line()} needs the value of a traced tensor "
+            raise GraphBreak(f"{user_line()} needs the value of a traced tensor "
                              "(.item(), bool(), .numpy() or .tolist())")
-        cached = self.__dict__.get("_hostcopy")
-        if cached is not None and cached[0] is self._buf:
-            return cached[1].copy()
-        return get_runtime().download(self._buf, self._type)
+        st = self._storage
+        cached = st.host_copy()
+        if cached is not None and self._offset == 0 and self.is_contiguous():
+            return cached.reshape(-1)[:self.numel()].reshape(self._type.shape).copy()
+        buf, _ = self._dense()
+        return get_runtime().download(buf, self._type)
 
+    # -- host conversion --------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
@@ -145,7 +313,7 @@ class Tensor:
 
     def __bool__(self):
         if self.numel() != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
     def __repr__(self) -> str:
@@ -165,7 +333,7 @@ class Tensor:
             return format(self.item(), spec)
         return repr(self) if not spec else format(repr(self), spec)
 
-    # -- autograd -------------------------------------------------------------------------
+    # -- autograd flags ---------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If "
@@ -177,129 +345,41 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
-        autograd.backward(self, gradient, retain_graph=bool(retain_graph))
-
-    def detach(self) -> "Tensor":
-        if self._sym is not None:
-            return apply("detach", self)
-        return Tensor._wrap(self._buf, self._type)
-
     def detach_(self) -> "Tensor":
-        self.grad_fn = None
-        self.requires_grad = False
+        self._grad_fn = None
+        self._requires_grad = False
+        self._base, self._view_chain = None, ()
         return self
 
     def retain_grad(self) -> None:   # gradients of non-leaves are not kept; accepted no-op
         pass
 
-    # -- in-place updates (leaves, or anything under no_grad) ------------------------------
-    def _check_inplace(self, name: str) -> None:
+    @property
+    def data(self) -> "Tensor":
+        """The same storage without history and with a version counter of its own, so
+        in-place writes through it are hidden from autograd (PyTorch's ``.data``)."""
         if self._sym is not None:
-            raise GraphBreak(f"{_user_line()}: in-place {name} inside a traced forward")
-        if self.requires_grad and self.is_leaf and autograd.is_grad_enabled():
-            raise RuntimeError("a leaf Variable that requires grad is being used in an "
-                               "in-place operation.")
+            return self.detach()
+        return self._alias(VersionCounter())
 
-    def _set_value(self, other: "Tensor", fresh: bool = False) -> None:
-        """Writes ``other`` (broadcast and converted) into this tensor. A ``fresh`` result,
-        which nobody else holds, hands over its buffer instead of being copied."""
-        if tuple(other.shape) != tuple(self.shape):
-            other, fresh = other.expand(self.shape), False
-        if other.dtype != self.dtype:
-            other, fresh = other.to(self.dtype), True
-        if other._buf is self._buf:
-            return
-        self._buf = other._buf if fresh else _copy_buf(other)
-
-    def fill_(self, value) -> "Tensor":
-        self._check_inplace("fill_")
-        self._buf = get_runtime().fill(self._type, _scalar(value))
-        return self
-
-    def zero_(self) -> "Tensor":
-        return self.fill_(0)
-
-    def copy_(self, src) -> "Tensor":
-        self._check_inplace("copy_")
-        if not isinstance(src, Tensor):
-            src = Tensor(np.asarray(src), dtype=self.dtype)
-        with autograd.no_grad():
-            self._set_value(src)
-        return self
-
-    def _update(self, name: str, fn, *others) -> "Tensor":
-        """An in-place arithmetic update ``self = fn(self)``. Under autograd (self or an
-        operand requires grad) this tensor takes over the result's history, as PyTorch
-        rebases a tensor's grad_fn; otherwise the result's buffer replaces this one's."""
-        self._check_inplace(name)
-        if autograd.is_grad_enabled() and (self.requires_grad or any(
-                isinstance(o, Tensor) and o.requires_grad for o in others)):
-            before = Tensor._wrap(self._buf, self._type, self.requires_grad)
-            before.grad_fn, before._out_index = self.grad_fn, self._out_index
-            out = fn(before)
-            if tuple(out.shape) != tuple(self.shape):
-                raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
-                                   f"broadcast shape {list(out.shape)}")
-            if out.dtype != self.dtype:
-                out = out.to(self.dtype)
-            self._buf, self.grad_fn, self._out_index = out._buf, out.grad_fn, out._out_index
-            self.requires_grad = out.requires_grad
-            return self
-        with autograd.no_grad():
-            out = fn(self)
-            if len(out.shape) > len(self.shape) or any(
-                    o != s for o, s in zip(reversed(out.shape), reversed(self.shape))):
-                raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
-                                   f"broadcast shape {list(out.shape)}")
-            self._set_value(out, fresh=True)
-        return self
-
-    def add_(self, other, alpha=1) -> "Tensor":
-        return self._update("add_", lambda t: t + (other * alpha if alpha != 1 else other),
-                            other)
-
-    def sub_(self, other, alpha=1) -> "Tensor":
-        return self._update("sub_", lambda t: t - (other * alpha if alpha != 1 else other),
-                            other)
-
-    def mul_(self, other) -> "Tensor":
-        return self._update("mul_", lambda t: t * other, other)
-
-    def div_(self, other) -> "Tensor":
-        return self._update("div_", lambda t: t / other, other)
-
-    def clamp_(self, min=None, max=None) -> "Tensor":
-        return self._update("clamp_", lambda t: t.clamp(min, max), min, max)
-
-    __iadd__ = add_
-    __isub__ = sub_
-    __imul__ = mul_
-    __itruediv__ = div_
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
-        from graphnn._creation import host_rng
-        return self._fill_host(host_rng().uniform(a, b, self.shape))
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
-        from graphnn._creation import host_rng
-        return self._fill_host(host_rng().normal(mean, std, self.shape))
-
-    def _fill_host(self, arr: np.ndarray) -> "Tensor":
-        self._check_inplace("init")
-        self._buf = get_runtime().upload(np.asarray(arr, self.dtype.np))
-        return self
+    @data.setter
+    def data(self, other: "Tensor") -> None:
+        # PyTorch's set_data: this tensor now views other's storage, shape and dtype
+        self._type, self._storage = other._type, other._storage
+        self._offset, self._strides = other._offset, other._strides
 
 
-def _copy_buf(t: Tensor):
-    rt = get_runtime()
-    buf = rt.alloc(t._type)
-    rt.copy_into(buf, t._buf, t.numel() * t.dtype.itemsize)
-    return buf
+# graphnn._views installs the function that rebuilds a view's history from its base
+_REPLAY: list = [None]
 
 
-def _scalar(v):
-    return v.item() if isinstance(v, Tensor) else v
+def _new_storage(buf, t: TensorType) -> Storage:
+    return Storage(buf, t.numel * t.dtype.itemsize)
 
 
-_ops.install(Tensor)
+def _norm_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim % n

@@ -3,23 +3,28 @@
 While a ``Tracer`` is active, every tensor op on a symbolic tensor adds a node to its
 graph. A real tensor met during tracing (a parameter, a buffer, a tensor built in
 ``forward``) is *captured*: it becomes a graph input, read at every call, so the compiled
-graph always sees the current parameter values.
+graph always sees the current parameter values. A real view is read through its base: the
+base is captured and the view ops replayed in the graph.
+
+In-place ops are functional inside a graph: a write rebinds the written tensor to a new
+node (a write through a view rebuilds its base with the view's region replaced, see
+``graphnn._inplace``). A real tensor written during the trace (a BatchNorm buffer, a
+module input changed by ``ReLU(inplace=True)``) gets its final value as an extra graph
+output, which the caller writes back after every call (``mutations``).
 """
 from __future__ import annotations
 
 import threading
-import traceback
 
+from graphnn._errors import GraphBreak, user_line
+from graphnn._tensor import Tensor
 from graphnn.ir.builder import Sym
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import infer_type
 from graphnn.ir.types import TensorType, by_name
 
 _local = threading.local()
-
-
-class GraphBreak(Exception):
-    """Raised when traced code needs a concrete value (``.item()``, ``if tensor:``)."""
+_user_line = user_line   # the name other modules import
 
 
 def current() -> "Tracer | None":
@@ -31,8 +36,10 @@ class Tracer:
                  tensor_names: dict[int, str] | None = None):
         self.graph = Graph()
         self.tensor_names = tensor_names or {}
-        self.captured: list = []                # real tensors captured, in input order
-        self._captured_ids: dict[int, int] = {}  # id(tensor) -> node
+        self.captured: list = []                 # real tensors captured, in input order
+        self._captured_ids: dict[int, int] = {}  # id(tensor) -> input node
+        self.mutated: dict[int, tuple[Tensor, int]] = {}   # id(real tensor) -> (it, node)
+        self._real_views: dict[int, tuple[Tensor, int, int]] = {}  # id -> (view, base, node)
         self.scope: list[str] = []
         self.root_name = ""     # the traced module's class (or function) name, for errors
         self.module_names = module_names or {}
@@ -52,33 +59,80 @@ class Tracer:
         return self.scope[-1] if self.scope else ""
 
     # -- values ----------------------------------------------------------------------------
-    def input(self, tensor, name: str = "") -> "object":
-        from graphnn._tensor import Tensor
-
+    def input(self, tensor: Tensor, name: str = "") -> Tensor:
         nid = self.graph.add_input(tensor._type, name=name)
-        return Tensor._symbolic(Sym(self.graph, nid), tensor.requires_grad)
+        out = Tensor._symbolic(Sym(self.graph, nid), tensor.requires_grad)
+        out._traced_leaf = tensor.is_leaf    # in-place writes to a leaf that requires grad fail
+        return out
 
-    def node_of(self, t) -> int:
-        if t._sym is not None and t._sym.graph is self.graph:
-            return t._sym.id
+    def node_of(self, t: Tensor) -> int:
+        """The node holding ``t``'s current value in this graph."""
         if t._sym is not None:
-            raise RuntimeError("a symbolic tensor from another trace leaked into this one")
+            if t._sym.graph is not self.graph:
+                raise RuntimeError("a symbolic tensor from another trace leaked into this one")
+            if t._base is not None and t._base_seen != self.current_node(t._base):
+                # the base was written after this view was taken: read the view anew
+                t._sym = self._replay(t._base, t._view_chain)._sym
+                t._base_seen = self.current_node(t._base)
+            return t._sym.id
+        if t._base is None:
+            return self.current_node(t)
+        base = self.current_node(t._base)
+        memo = self._real_views.get(id(t))
+        if memo is None or memo[1] != base:
+            memo = (t, base, self._replay(t._base, t._view_chain)._sym.id)
+            self._real_views[id(t)] = memo
+        return memo[2]
+
+    def current_node(self, t: Tensor) -> int:
+        """The node of a tensor that is not a view: its symbolic value, the value written to
+        it in this trace, or its capture as a graph input."""
+        if t._sym is not None:
+            return t._sym.id
+        written = self.mutated.get(id(t))
+        if written is not None:
+            return written[1]
         key = id(t)
         if key not in self._captured_ids:
-            from graphnn.nn.parameter import Parameter
-
-            op = "param" if isinstance(t, Parameter) else "input"
-            name = self.tensor_names.get(key, "")
-            self._captured_ids[key] = self.graph.add_input(t._type, name=name, op=op)
+            self._captured_ids[key] = self.graph.add_input(
+                t._type, name=self.tensor_names.get(key, ""),
+                op="param" if t._is_param else "input")
             self.captured.append(t)
         return self._captured_ids[key]
+
+    def value_of(self, t: Tensor) -> Tensor:
+        """``t``'s current value as a symbolic tensor (for reading a base)."""
+        return Tensor._symbolic(Sym(self.graph, self.node_of(t), self.scope_name),
+                                t.requires_grad)
+
+    def write_root(self, t: Tensor, new: Tensor) -> None:
+        """``t`` (not a view) now holds ``new``'s value: a symbolic tensor is rebound, a
+        real one is recorded for write-back after the call."""
+        if t._sym is not None:
+            t._sym = new._sym
+            t._requires_grad = new._requires_grad
+        else:
+            self.mutated[id(t)] = (t, self.node_of(new))
+
+    def mark_view(self, out: Tensor, src, op: str, attrs: dict) -> None:
+        """Records that ``out = op(src)`` is a view, so writes to it reach ``src``'s base."""
+        if not isinstance(src, Tensor):
+            return
+        base = src._base if src._base is not None else src
+        out._base = base
+        out._view_chain = src._view_chain + ((op, dict(attrs)),)
+        out._base_seen = self.current_node(base)
+
+    def _replay(self, base: Tensor, chain) -> Tensor:
+        value = self.value_of(base)
+        for op, attrs in chain:
+            value = self.apply(op, [value], attrs, value.requires_grad)
+        return value
 
     def const(self, value, dtype) -> int:
         return self.graph.add_const(value, TensorType((), dtype))
 
-    def apply(self, op: str, args: list, attrs: dict, requires_grad: bool):
-        from graphnn._tensor import Tensor
-
+    def apply(self, op: str, args: list, attrs: dict, requires_grad: bool) -> Tensor:
         ids = [self.node_of(a) if isinstance(a, Tensor) else a for a in args]
         types = [self.graph.type(i) for i in ids]
         try:
@@ -88,17 +142,12 @@ class Tracer:
             where = f"{where}: " if where else ""
             raise RuntimeError(f"{where}{e}") from None
         nid = self.graph.add(op, ids, attrs, name=self.scope_name,
-                             meta={"line": _user_line()})
+                             meta={"line": user_line()})
         return Tensor._symbolic(Sym(self.graph, nid, self.scope_name), requires_grad)
-
-
-def _user_line() -> str:
-    """The innermost stack frame outside graphnn, as ``file:line``."""
-    for frame in reversed(traceback.extract_stack(limit=12)):
-        if "/graphnn/" not in frame.filename.replace("\\", "/"):
-            return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
-    return ""
 
 
 def dtype_attr(dtype) -> str:
     return dtype.name if not isinstance(dtype, str) else by_name(dtype).name
+
+
+__all__ = ["GraphBreak", "Tracer", "current", "dtype_attr"]

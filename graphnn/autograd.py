@@ -7,8 +7,11 @@ nodes in reverse topological order, running one compiled backward graph per node
 """
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import ContextDecorator
+
+from graphnn._tensor import Tensor
 
 _state = threading.local()
 
@@ -65,9 +68,13 @@ class enable_grad(ContextDecorator):
 class BackwardNode:
     """One tape entry: a compiled call's backward graph and the buffers it saved."""
 
-    def __init__(self, compiled, saved: list, inputs: list, name: str):
+    def __init__(self, compiled, saved: list, inputs: list, name: str,
+                 checks: list | None = None):
         self.compiled = compiled        # graphnn._compile.CompiledGraph
         self.saved = saved              # device buffers of the saved forward values
+        # (tensor, its version counter, the version saved, the grad_fn name of a saved
+        # output or None for an input): the saved values users can write in place
+        self.checks = checks or []
         self.inputs = inputs            # tensors that receive gradients (wrt order)
         # where each input's gradient goes, fixed now: an in-place op may later give the
         # same tensor object a new history, which this node's gradient must not follow
@@ -81,6 +88,22 @@ class BackwardNode:
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
 
+    def check_saved(self) -> None:
+        """PyTorch's error for a saved tensor written in place after it was saved."""
+        for t, counter, version, made_by in self.checks:
+            if counter.value != version:
+                made_by = made_by or (t._grad_fn.name() if t._grad_fn is not None else None)
+                what = f"[{t.type_name()} {list(t.shape)}]"
+                if made_by is not None:
+                    what += (f", which is output {t._out_index} of "
+                             f"{re.sub('Backward[0-9]*$', '', made_by)},")
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: {what} is at version {counter.value}; "
+                    f"expected version {version} instead. Hint: enable anomaly detection to "
+                    "find the operation that failed to compute its gradient, with "
+                    "torch.autograd.set_detect_anomaly(True, check_nan=False).")
+
     @property
     def next_functions(self):
         return tuple(e if e is not None else (None, 0) for e in self.edges)
@@ -88,9 +111,6 @@ class BackwardNode:
 
 def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
     """Accumulates gradients of ``tensors`` into the ``.grad`` of the leaves they depend on."""
-    from graphnn._tensor import Tensor
-    from graphnn import _creation
-
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -98,6 +118,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
     pending: dict[tuple[int, int], Tensor] = {}
     roots = []
     for t, g in zip(tensors, grad_tensors):
+        given = g
         if not t.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have "
                                "a grad_fn")
@@ -105,12 +126,13 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
             if t.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
                                    f"(got a tensor of shape {list(t.shape)})")
-            g = _creation.ones_like(t)
+            g = Tensor._full(t._type, 1)
         elif tuple(g.shape) != tuple(t.shape):
             raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of "
                                f"{tuple(g.shape)} and output[0] has a shape of {tuple(t.shape)}.")
         if t.grad_fn is None:
-            _accumulate_leaf(t, g)
+            # .grad must not share storage with the caller's gradient tensor
+            _accumulate_leaf(t, g if given is None else g.detach().clone())
             continue
         node, idx = t.grad_fn, t._out_index
         key = (id(node), idx)
@@ -122,8 +144,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
         grads = [pending.pop((id(node), pos), None) for pos, _ in outs]
         if all(g is None for g in grads):
             continue
-        grads = [g if g is not None else _creation.zeros(t.shape, dtype=t.dtype)
-                 for g, (_, t) in zip(grads, outs)]
+        grads = [g if g is not None else Tensor._full(t, 0) for g, (_, t) in zip(grads, outs)]
+        node.check_saved()
         results = node.compiled.run_backward(node, grads)
         for t, edge, g in zip(node.inputs, node.edges, results):
             if g is None:
@@ -138,9 +160,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
 
 
 def _accumulate_leaf(t, g) -> None:
-    from graphnn.autograd import no_grad as _ng
-
-    with _ng():
+    with no_grad():
         if t.grad is None:
             t.grad = g.detach()
         else:
@@ -178,3 +198,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False):
     for t, s in zip(inputs, saved):
         t.grad = s
     return result
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+    """Accumulates the gradient of this tensor into the leaves it depends on."""
+    backward(self, gradient, retain_graph=bool(retain_graph))
+
+
+Tensor.backward = _tensor_backward

@@ -82,7 +82,8 @@ class TensorType:
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """numpy/PyTorch broadcasting; raises ValueError naming both shapes when they do not match."""
+    """numpy/PyTorch broadcasting; raises ValueError with PyTorch's message when two sizes
+    differ at a dimension where neither is 1."""
     ndim = max(len(s) for s in shapes)
     out = []
     for i in range(ndim):
@@ -91,9 +92,8 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
             d = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
             if d != 1:
                 if size not in (1, d):
-                    raise ValueError(
-                        "shapes " + ", ".join(str(list(s)) for s in shapes)
-                        + " cannot be broadcast together")
+                    raise ValueError(f"The size of tensor a ({size}) must match the size of "
+                                     f"tensor b ({d}) at non-singleton dimension {i}")
                 size = d
         out.append(size)
     return tuple(out)

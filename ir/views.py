@@ -42,23 +42,28 @@ def resolve(graph: Graph, n: int) -> View | None:
     src = resolve(graph, graph.args(n)[0])
     if src is None:
         return None
-    at = graph.attrs(n)
+    layout = view_layout(op, graph.attrs(n), src.shape, src.strides, src.offset, shape)
+    return None if layout is None else View(src.base, layout[0], layout[1], shape)
+
+
+def view_layout(op: str, attrs: dict, shape: tuple[int, ...], strides: tuple[int, ...],
+                offset: int, out_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
+    """``(offset, strides)`` of view op ``op`` applied to a tensor laid out as ``(shape,
+    strides, offset)`` in its storage (elements), or None for a reshape that strides cannot
+    express. Shared by codegen's view resolution and the front end's storage views."""
     if op == "reshape":
-        strides = reshape_strides(src.shape, src.strides, shape)
-        if strides is None:
-            return None
-        return View(src.base, src.offset, strides, shape)
+        new = reshape_strides(shape, strides, out_shape)
+        return None if new is None else (offset, new)
     if op == "permute":
-        return View(src.base, src.offset, tuple(src.strides[d] for d in at["dims"]), shape)
+        return offset, tuple(strides[d] for d in attrs["dims"])
     if op == "expand":
-        lead = len(shape) - len(src.shape)
-        strides = [0] * lead + [0 if s == 1 and d != 1 else st for s, d, st in
-                                zip(src.shape, shape[lead:], src.strides)]
-        return View(src.base, src.offset, tuple(strides), shape)
-    # slice
-    offset = src.offset + sum(b * st for b, st in zip(at["starts"], src.strides))
-    strides = tuple(st * s for st, s in zip(src.strides, at["steps"]))
-    return View(src.base, offset, strides, shape)
+        lead = len(out_shape) - len(shape)
+        return offset, tuple([0] * lead + [0 if s == 1 and d != 1 else st for s, d, st in
+                                           zip(shape, out_shape[lead:], strides)])
+    if op == "slice":
+        return (offset + sum(b * st for b, st in zip(attrs["starts"], strides)),
+                tuple(st * s for st, s in zip(strides, attrs["steps"])))
+    raise ValueError(f"{op} is not a view op")
 
 
 def reshape_strides(old_shape: tuple[int, ...], old_strides: tuple[int, ...],

@@ -18,6 +18,25 @@ from graphnn.runtime.buffers import BufferPool, DeviceBuffer
 from graphnn.runtime.device import DeviceInfo
 
 
+# copies between strided layouts (views of a storage); the layout is read from ``m``:
+# [n, ndim, src offset, dst offset, shape..., src strides..., dst strides...]
+STRIDED_COPY_SOURCE = "\n".join(
+    f"__kernel void gnn_strided_copy{size}(__global {t} *dst, __global const {t} *src, "
+    "__global const long *m) {\n"
+    "  long i = get_global_id(0);\n"
+    "  if (i >= m[0]) return;\n"
+    "  int nd = (int)m[1];\n"
+    "  long s = m[2], d = m[3], r = i;\n"
+    "  for (int k = nd - 1; k >= 0; k--) {\n"
+    "    long q = r % m[4 + k];\n"
+    "    r /= m[4 + k];\n"
+    "    s += q * m[4 + nd + k];\n"
+    "    d += q * m[4 + 2 * nd + k];\n"
+    "  }\n"
+    "  dst[d] = src[s];\n"
+    "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
 
@@ -66,6 +85,7 @@ class OpenCLRuntime:
         self.launches = 0
         self.syncs = 0
         self.build_seconds = 0.0
+        self._strided: cl.Program | None = None
 
     # -- memory ---------------------------------------------------------------------------
     def alloc(self, t: TensorType) -> DeviceBuffer:
@@ -93,9 +113,31 @@ class OpenCLRuntime:
             cl.enqueue_fill_buffer(self.queue, buf.cl, pattern, 0, t.numel * t.dtype.itemsize)
         return buf
 
-    def copy_into(self, dst: DeviceBuffer, src: DeviceBuffer, nbytes: int) -> None:
+    def copy_into(self, dst: DeviceBuffer, src: DeviceBuffer, nbytes: int,
+                  dst_offset: int = 0, src_offset: int = 0) -> None:
+        """Copies ``nbytes`` bytes; offsets in bytes. The regions must not overlap."""
         if nbytes:
-            cl.enqueue_copy(self.queue, dst.cl, src.cl, byte_count=nbytes)
+            cl.enqueue_copy(self.queue, dst.cl, src.cl, byte_count=nbytes,
+                            dst_offset=dst_offset, src_offset=src_offset)
+
+    def strided_copy(self, dst: DeviceBuffer, dst_layout: tuple[int, tuple[int, ...]],
+                     src: DeviceBuffer, src_layout: tuple[int, tuple[int, ...]],
+                     shape: tuple[int, ...], itemsize: int) -> None:
+        """``dst[off + i . strides] = src[off' + i . strides']`` for every index ``i`` of
+        ``shape``; layouts are ``(offset, strides)`` in elements of ``itemsize`` bytes. One
+        prebuilt kernel per element size serves every shape and layout (the layout travels
+        as a small argument buffer), so views never compile anything."""
+        n = int(np.prod(shape)) if shape else 1
+        if n == 0:
+            return
+        meta = np.array([n, len(shape), src_layout[0], dst_layout[0], *shape,
+                         *src_layout[1], *dst_layout[1]], np.int64)
+        if self._strided is None:
+            self._strided = self.build_source(STRIDED_COPY_SOURCE, ())
+        kernel = cl.Kernel(self._strided, f"gnn_strided_copy{itemsize}")
+        kernel.set_args(dst.cl, src.cl, self.upload(meta).cl)
+        cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // 64) * 64,), (64,))
+        self.launches += 1
 
     def finish(self) -> None:
         self.queue.finish()
@@ -109,8 +151,11 @@ class OpenCLRuntime:
 
     # -- programs -------------------------------------------------------------------------
     def build(self, program: Program) -> cl.Program:
-        options = list(program.options)
-        key = hashlib.sha256("\0".join([program.source, *options, self.info.platform,
+        return self.build_source(program.source, program.options)
+
+    def build_source(self, source: str, options) -> cl.Program:
+        options = list(options)
+        key = hashlib.sha256("\0".join([source, *options, self.info.platform,
                                         self.info.name, self.info.driver]).encode()).hexdigest()
         if key in self._programs:
             return self._programs[key]
@@ -124,7 +169,7 @@ class OpenCLRuntime:
             except cl.Error:
                 prg = None
         if prg is None:
-            prg = cl.Program(self.context, program.source)
+            prg = cl.Program(self.context, source)
             try:
                 prg.build(options=options)
             except cl.RuntimeError as e:

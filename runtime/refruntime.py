@@ -40,9 +40,18 @@ class ReferenceRuntime:
     def fill(self, t: TensorType, value) -> HostBuffer:
         return HostBuffer(np.full(t.numel, value, t.dtype.np))
 
-    def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int) -> None:
-        n = nbytes // max(src.array.itemsize, 1)
-        dst.array[:n] = src.array[:n]
+    def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int,
+                  dst_offset: int = 0, src_offset: int = 0) -> None:
+        size = max(src.array.itemsize, 1)
+        n, do, so = nbytes // size, dst_offset // size, src_offset // size
+        dst.array[do:do + n] = src.array[so:so + n]
+
+    def strided_copy(self, dst: HostBuffer, dst_layout, src: HostBuffer, src_layout,
+                     shape: tuple[int, ...], itemsize: int) -> None:
+        """The OpenCL runtime's ``strided_copy`` with numpy strided views."""
+        if not shape or 0 not in shape:
+            dst_view = _strided(dst.array, dst_layout, shape)
+            dst_view[...] = _strided(src.array, src_layout, shape)
 
     def finish(self) -> None:
         pass
@@ -60,3 +69,9 @@ class ReferenceExecutable:
         arrays = [b.array[:self.graph.type(n).numel].reshape(self.graph.type(n).shape)
                   for b, n in zip(inputs, self.graph.inputs)]
         return [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
+
+
+def _strided(flat: np.ndarray, layout, shape) -> np.ndarray:
+    offset, strides = layout
+    return np.lib.stride_tricks.as_strided(
+        flat[offset:], shape, tuple(st * flat.itemsize for st in strides), writeable=True)

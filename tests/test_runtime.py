@@ -77,10 +77,10 @@ def test_profiler_and_launch_counter(rng):
 def test_buffers_are_reused():
     rt = get_runtime()
     t = graphnn.zeros(1000)
-    buf = t._buf.cl
+    buf = t._storage.buf.cl
     del t
     t2 = graphnn.zeros(1000)
-    assert t2._buf.cl is buf
+    assert t2._storage.buf.cl is buf
 
 
 def test_build_cache_on_disk(tmp_path):

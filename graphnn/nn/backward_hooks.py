@@ -32,7 +32,8 @@ def _identity(tensors: list, fn) -> list:
                                  list(tensors), "BackwardHookFunctionBackward")
     outs = []
     for i, t in enumerate(tensors):
-        o = Tensor._wrap(t._buf, t._type, requires_grad=True)
+        o = t._alias()          # the same storage, with the boundary node as history
+        o.requires_grad = True
         o.grad_fn = node
         o._out_index = i
         outs.append(o)

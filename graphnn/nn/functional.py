@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from graphnn import _compile, _ops, _trace
+from graphnn import _compile, _inplace, _ops, _trace
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.types import int32, int64
@@ -62,14 +62,22 @@ def _pair(v, name: str = "value") -> tuple[int, int]:
 
 
 # -- activations --------------------------------------------------------------------------
+def _maybe_inplace(input: Tensor, inplace: bool, name: str, fn) -> Tensor:
+    """``fn(input)``, written into ``input`` and returning it when ``inplace`` (PyTorch's
+    ``inplace=True``: the input's storage and history are updated)."""
+    if inplace:
+        return _inplace.inplace(input, name, fn)
+    return fn(input)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0), elementwise; any shape."""
-    return apply("relu", input)
+    return _maybe_inplace(input, inplace, "relu_", lambda x: apply("relu", x))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6), elementwise (PyTorch: hardtanh(x, 0, 6))."""
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
@@ -78,15 +86,19 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     (PyTorch's hardtanh_backward passes it only where min_val < x < max_val)."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    out = apply("where", apply("le", input, min_val), min_val, input)
-    out = apply("where", apply("ge", input, max_val), max_val, out)
-    return _ops._named(out, "HardtanhBackward0", input)
+
+    def fn(x):
+        out = apply("where", apply("le", x, min_val), min_val, x)
+        out = apply("where", apply("ge", x, max_val), max_val, out)
+        return _ops._named(out, "HardtanhBackward0", x)
+    return _maybe_inplace(input, inplace, "hardtanh_", fn)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x (PyTorch docs, LeakyReLU)."""
-    return _ops._named(apply("where", apply("gt", input, 0.0), input,
-                             apply("mul", input, negative_slope)), "LeakyReluBackward0", input)
+    return _maybe_inplace(input, inplace, "leaky_relu_", lambda x: _ops._named(
+        apply("where", apply("gt", x, 0.0), x, apply("mul", x, negative_slope)),
+        "LeakyReluBackward0", x))
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -367,7 +379,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input * 0.0
     from graphnn._creation import seed_source
     noise = apply("rand", seed_source(), shape=tuple(input.shape), dtype=input.dtype.name)
-    return apply("where", apply("ge", noise, p), input * (1.0 / (1.0 - p)), 0.0)
+    return _maybe_inplace(input, inplace, "dropout_", lambda x: apply(
+        "where", apply("ge", noise, p), x * (1.0 / (1.0 - p)), 0.0))
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -428,3 +441,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         out = out + _ops.reshape(bias, shape)
     return out
+
+
+Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim, dtype=dtype)
+Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim, dtype=dtype)

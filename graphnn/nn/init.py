@@ -39,8 +39,8 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    tensor._buf = __import__("graphnn.runtime", fromlist=["x"]).get_runtime().upload(
-        np.asarray(values, tensor.dtype.np).reshape(tuple(tensor.shape)))
+    """Writes host ``values`` into ``tensor`` (no history, as under ``no_grad``)."""
+    tensor._write_host(np.asarray(values).reshape(tuple(tensor.shape)))
     return tensor
 
 

@@ -334,7 +334,8 @@ class Module(HookMixin):
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = p.grad.detach() * 0
+                    p.grad.detach_()
+                    p.grad.zero_()
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         for m in self.children():
@@ -376,15 +377,13 @@ class Module(HookMixin):
                     if p is None or is_lazy(p):
                         continue
                     new = fn(p)
-                    if new is not p and (new._type != p._type or new._buf is not p._buf):
-                        p._type, p._buf = new._type, new._buf
+                    if new is not p:
+                        p.data = new        # PyTorch's Module._apply: param.data = fn(param)
                         if p.grad is not None:
-                            g = fn(p.grad)
-                            p.grad._type, p.grad._buf = g._type, g._buf
+                            p.grad.data = fn(p.grad)
                 for k, b in list(m._buffers.items()):
                     if b is not None and not is_lazy(b):
-                        new = fn(b)
-                        b._type, b._buf = new._type, new._buf
+                        b.data = fn(b)
                 m._compiled.clear()
         return self
 

@@ -10,24 +10,19 @@ from graphnn.ir.types import TensorType, float32
 class Parameter(Tensor):
     """A learnable tensor, ``requires_grad=True`` by default (``torch.nn.Parameter``).
 
-    ``Parameter(data=None, requires_grad=True)``: ``data`` is a Tensor (its buffer is shared)
-    or None for an empty float32 tensor."""
+    ``Parameter(data=None, requires_grad=True)``: ``data`` is a Tensor (its storage is
+    shared, as ``data.detach()`` would) or None for an empty float32 tensor."""
+
+    _is_param = True
 
     def __new__(cls, data=None, requires_grad: bool = True):
         self = object.__new__(cls)
         if data is None:
-            from graphnn.runtime import get_runtime
-            data = Tensor._wrap(get_runtime().upload(np.zeros(0, np.float32)),
-                                TensorType((0,), float32))
+            data = _empty(float32)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
-        self._type = data._type
-        self._buf = data._buf
-        self._sym = None
-        self.grad = None
-        self.grad_fn = None
-        self._out_index = 0
-        self.requires_grad = requires_grad
+        self._set_state(data._type, data._storage, None, requires_grad, data._offset,
+                        data._strides, data._version_counter)
         return self
 
     def __init__(self, data=None, requires_grad: bool = True):
@@ -38,6 +33,10 @@ class Parameter(Tensor):
 
     def __reduce_ex__(self, proto):
         return (Parameter, (Tensor(self.detach()._host()), self.requires_grad))
+
+
+def _empty(dtype) -> Tensor:
+    return Tensor(np.zeros(0, _dtype(dtype).np), dtype=_dtype(dtype))
 
 
 def _dtype(dtype):
@@ -77,11 +76,9 @@ class UninitializedParameter(Parameter):
     def materialize(self, shape, device=None, dtype=None) -> None:
         """Allocates zeros of ``shape`` (the owning module initializes them) and turns this
         object into a ``cls_to_become`` (Parameter, or Tensor for a buffer)."""
-        from graphnn.runtime import get_runtime
         dtype = _dtype(dtype) if dtype is not None else self._uninit_dtype
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-        self._type = TensorType(shape, dtype)
-        self._buf = get_runtime().upload(np.zeros(shape, dtype.np))
+        self.data = Tensor(np.zeros(shape, dtype.np), dtype=dtype)
         self.__class__ = self.cls_to_become
 
     def __repr__(self) -> str:
@@ -94,14 +91,8 @@ class UninitializedBuffer(Tensor):
     cls_to_become = Tensor
 
     def __init__(self, requires_grad: bool = False, device=None, dtype=None):
-        self._type = TensorType((0,), dtype or float32)
-        from graphnn.runtime import get_runtime
-        self._buf = get_runtime().upload(np.zeros(0, np.float32))
-        self._sym = None
-        self.grad = None
-        self.grad_fn = None
-        self._out_index = 0
-        self.requires_grad = requires_grad
+        empty = _empty(dtype or float32)
+        self._set_state(empty._type, empty._storage, None, requires_grad)
         self._uninit_dtype = _dtype(dtype)
 
     shape = UninitializedParameter.shape

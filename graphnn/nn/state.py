@@ -61,7 +61,7 @@ def load_state_dict(module, state_dict, strict: bool = True, assign: bool = Fals
                                   f"{_shape_text(arr.shape)} from checkpoint, the shape in "
                                   f"current model is {_shape_text(target.shape)}.")
                     continue
-                target._buf = get_runtime().upload(np.asarray(arr, target.dtype.np))
+                target._write_host(arr)     # PyTorch: param.copy_(input_param)
     for key in state_dict.keys():
         if key not in expected:
             unexpected.append(key)

@@ -42,8 +42,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
             for p in g["params"]:
-                if p.grad is not None:
-                    p.grad = None if set_to_none else p.grad.detach() * 0
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.detach_()
+                    p.grad.zero_()
 
     def state_dict(self) -> dict:
         index = {}

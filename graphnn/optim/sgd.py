@@ -94,7 +94,7 @@ class SGD(Optimizer):
                                     cache=_CACHE)
         n = len(params)
         for p, new in zip(params, outs[:n]):
-            p._buf = new._buf
+            p._write(new._dense()[0], True)    # a fresh result: it becomes p's storage
         if momentum != 0:
             for p, b in zip(params, outs[n:]):
                 self.state.setdefault(p, {})["momentum_buffer"] = b

@@ -10,8 +10,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scales gradients so that their joint ``norm_type`` norm is at most ``max_norm``;
     returns the total norm (a 0-d tensor). clip_coef = max_norm / (total_norm + 1e-6)."""
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
+    # a generator (model.parameters()) can be read once: take the gradients in one pass
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in parameters if p.grad is not None]
     from graphnn._creation import tensor
     if not grads:
@@ -34,16 +34,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                 raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                                    "`parameters` is non-finite, so it cannot be clipped.")
         coef = _ops.clamp(max_norm / (total + 1e-6), max=1.0)
-        for p in parameters:
-            if p.grad is not None:
-                p.grad = p.grad * coef
+        for g in grads:
+            g.mul_(coef)    # in place, as PyTorch: references to p.grad see the scaling
     return total
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     with no_grad():
         for p in parameters:
             if p.grad is not None:
-                p.grad = _ops.clamp(p.grad, -clip_value, clip_value)
+                p.grad.clamp_(-clip_value, clip_value)
