@@ -130,9 +130,9 @@ class CompiledGraph:
             first = storages.get(id(b))
             if first is None:
                 out = storages[id(b)] = Tensor._wrap(b, t)
-            else:
-                out = first._alias()
-                out._type = t
+            else:   # the same values, maybe reshaped: a dense view of the first's storage
+                out = Tensor._wrap(b, t)
+                out._storage, out._version_counter = first._storage, first._version_counter
             result.append(out)
         return result
 
@@ -210,7 +210,8 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
     kwargs = kwargs or {}
     tensors = [a for a in args if isinstance(a, Tensor)]
     # grad mode is part of the key: a trace made under no_grad detaches every value
-    full_key = (key, autograd.is_grad_enabled(), signature(tensors),
+    # the runtime is part of the key: GRAPHNN_DEVICE may name another device later
+    full_key = (key, id(get_runtime()), autograd.is_grad_enabled(), signature(tensors),
                 tuple(a.requires_grad for a in tensors),
                 tuple(_static(a) for a in args), tuple(sorted((k, _static(v))
                                                              for k, v in kwargs.items())))

@@ -11,6 +11,7 @@ from graphnn.ir.graph import Graph
 from graphnn.ir.ops import infer_type
 from graphnn.ir.types import DType, TensorType, bool_, float32, int64
 from graphnn.ir.views import VIEW_OPS
+from graphnn.runtime import get_runtime
 
 _EAGER: dict = {}
 
@@ -47,7 +48,7 @@ def apply(op: str, *args, **attrs):
             if op in VIEW_OPS:
                 tracer.mark_view(out, view, "detach", {})
         return out
-    key = (op, _freeze(attrs), tuple(
+    key = (op, id(get_runtime()), _freeze(attrs), tuple(
         (tuple(a.shape), a.dtype.name, a.requires_grad and requires) if isinstance(a, Tensor)
         else ("s", type(a).__name__, a, scalar_dtype(a, ref_dtype).name) for a in args))
     if op in VIEW_OPS:

@@ -2,6 +2,7 @@
 cache on disk, and executables that enqueue a whole graph with arguments bound once."""
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import os
@@ -86,6 +87,9 @@ class OpenCLRuntime:
         self.syncs = 0
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
+        # kernels still queued at exit would be compiled by PoCL's worker threads while the
+        # process tears down its libraries (a segfault): drain the queue first
+        atexit.register(self._drain)
 
     # -- memory ---------------------------------------------------------------------------
     def alloc(self, t: TensorType) -> DeviceBuffer:
@@ -138,6 +142,12 @@ class OpenCLRuntime:
         kernel.set_args(dst.cl, src.cl, self.upload(meta).cl)
         cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // 64) * 64,), (64,))
         self.launches += 1
+
+    def _drain(self) -> None:
+        try:
+            self.queue.finish()
+        except Exception:   # a broken context at exit: nothing left to protect
+            pass
 
     def finish(self) -> None:
         self.queue.finish()

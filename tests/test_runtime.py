@@ -111,3 +111,28 @@ def test_reference_device_runs_a_model(rng):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["reference", "True"]
+
+
+_EXIT_WITH_QUEUED_KERNELS = """
+import numpy as np
+import torch  # noqa: F401  (its teardown at exit is long)
+import graphnn as G
+class M(G.nn.Module):
+    def forward(self, x):
+        outs = []
+        for i in range(6):
+            y = x * float(i + 1)
+            y[:, i].add_(1.0)
+            outs += [y.t() * 2.0, y[1:3, ::2] - 1.0]
+        return tuple(outs)
+M()(G.tensor(np.ones((4, 6), np.float32)))   # never read: kernels still queued at exit
+"""
+
+
+def test_exit_with_queued_kernels_does_not_crash(tmp_path):
+    """PoCL compiles a kernel at its first launch on a worker thread; a process that exits
+    with such launches queued must drain the queue before its libraries are torn down."""
+    env = dict(os.environ, GRAPHNN_CACHE=str(tmp_path / "g"), POCL_CACHE_DIR=str(tmp_path / "p"))
+    run = subprocess.run([sys.executable, "-c", _EXIT_WITH_QUEUED_KERNELS], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
