@@ -15,9 +15,13 @@ from graphnn.ir.types import bool_ as bool
 from graphnn.ir.types import float16, float32, float64, int32, int64
 from graphnn import _ops
 from graphnn import autograd, nn, optim  # noqa: E402
+from graphnn import _math  # noqa: E402
+from graphnn._math import cos, sin  # noqa: E402
 from graphnn import cuda  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
+
+_math.install(Tensor)
 
 float = float32
 double = float64
