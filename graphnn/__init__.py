@@ -4,8 +4,7 @@
 get gradients from that IR, fuse, and run as generated OpenCL kernels on any device."""
 from graphnn import ir as _ir  # noqa: F401  (registers the op set)
 from graphnn._creation import (arange, empty, from_numpy, full, full_like, linspace,
-                               manual_seed, ones, ones_like, rand, randint, randn, randperm,
-                               tensor, zeros, zeros_like)
+                               manual_seed, ones, ones_like, tensor, zeros, zeros_like)
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
@@ -15,13 +14,16 @@ from graphnn.ir.types import bool_ as bool
 from graphnn.ir.types import float16, float32, float64, int32, int64
 from graphnn import _ops
 from graphnn import autograd, nn, optim  # noqa: E402
-from graphnn import _math  # noqa: E402
+from graphnn import _math, _random  # noqa: E402  (after nn: they use nn.functional)
 from graphnn._math import cos, sin  # noqa: E402
+from graphnn._random import (bernoulli, multinomial, normal, rand, rand_like,  # noqa: E402
+                             randint, randint_like, randn, randn_like, randperm)
 from graphnn import cuda  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 
 _math.install(Tensor)
+_random.install(Tensor)
 
 float = float32
 double = float64

@@ -33,6 +33,9 @@ class Tracer:
         self.tensor_names = tensor_names or {}
         self.captured: list = []                # real tensors captured, in input order
         self._captured_ids: dict[int, int] = {}  # id(tensor) -> node
+        # real tensors made by factories (zeros, empty ...) while tracing, by id: an in-place
+        # random fill may turn one into a graph value when nothing has captured it yet
+        self.fresh: dict[int, object] = {}
         self.scope: list[str] = []
         self.root_name = ""     # the traced module's class (or function) name, for errors
         self.module_names = module_names or {}
@@ -72,6 +75,9 @@ class Tracer:
             self._captured_ids[key] = self.graph.add_input(t._type, name=name, op=op)
             self.captured.append(t)
         return self._captured_ids[key]
+
+    def is_captured(self, t) -> bool:
+        return id(t) in self._captured_ids
 
     def const(self, value, dtype) -> int:
         return self.graph.add_const(value, TensorType((), dtype))
