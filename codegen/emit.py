@@ -15,7 +15,7 @@ from graphnn.ir.views import resolve
 
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
-INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "concat")
+INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "randint", "concat")
 
 
 def literal(value, dtype: DType) -> str:
@@ -135,7 +135,7 @@ class KernelWriter:
             return self.load(args[0], src)
         if op == "slice_grad":
             return self._slice_grad(n, idx)
-        if op == "rand":
+        if op in ("rand", "randint"):
             return self._rand(n, idx)
         if op == "concat":
             return self._concat(n, idx)
@@ -180,16 +180,28 @@ class KernelWriter:
         return expr
 
     def _rand(self, n: int, idx: list[str]) -> str:
+        """``rand``: the top 24 bits of the counter's hash as a float in [0, 1); ``randint``:
+        low + a 64-bit draw modulo (high - low), added in ulong so that it wraps as numpy's
+        uint64 does (``ir/ops/random.py`` holds the matching references)."""
         from graphnn.ir.ops.random import CL_HASH
         g = self.graph
+        at = g.attrs(n)
         shape = g.type(n).shape
         own = self.align(n, idx)
         strides = contiguous_strides(shape)
         lin = " + ".join(f"({i})*{st}" for i, st, s in zip(own, strides, shape) if s != 1)
+        counter = f"(uint)({lin or '0'})"
+        if at.get("offset", 0):
+            counter = f"({counter} + {at['offset'] & 0xFFFFFFFF}u)"
         self.preamble["GNN_RAND"] = CL_HASH
         seed = self.value(g.args(n)[0], idx)
-        bits = f"gnn_hash32((uint)({lin or '0'}) ^ gnn_key((ulong)({seed})))"
-        return f"(({g.type(n).dtype.cl})({bits} >> 8) * (1.0f / 16777216.0f))"
+        key = f"gnn_key((ulong)({seed}))"
+        ct = g.type(n).dtype.cl
+        if g.op(n) == "rand":
+            return f"(({ct})(gnn_hash32({counter} ^ {key}) >> 8) * (1.0f / 16777216.0f))"
+        span, low = at["high"] - at["low"], at["low"] & 0xFFFFFFFFFFFFFFFF
+        draw = f"gnn_bits64({counter} * 2u, {key}) % {span}UL"
+        return f"(({ct})(long)({draw} + {low}UL))"
 
     def _slice_grad(self, n: int, idx: list[str]) -> str:
         g = self.graph

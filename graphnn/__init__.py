@@ -4,8 +4,7 @@
 get gradients from that IR, fuse, and run as generated OpenCL kernels on any device."""
 from graphnn import ir as _ir  # noqa: F401  (registers the op set)
 from graphnn._creation import (arange, empty, from_numpy, full, full_like, linspace,
-                               manual_seed, ones, ones_like, rand, randint, randn, randperm,
-                               tensor, zeros, zeros_like)
+                               manual_seed, ones, ones_like, tensor, zeros, zeros_like)
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
@@ -15,9 +14,14 @@ from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
 from graphnn.ir.types import float16, float32, float64, int32, int64
 from graphnn import autograd, nn, optim  # noqa: E402
+from graphnn import _random  # noqa: E402  (after nn: it uses nn.functional)
+from graphnn._random import (bernoulli, multinomial, normal, rand, rand_like,  # noqa: E402
+                             randint, randint_like, randn, randn_like, randperm)
 from graphnn import cuda  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
+
+_random.install(Tensor)
 
 float = float32
 double = float64
@@ -30,6 +34,8 @@ add, sub, mul, div, matmul, mm, bmm = (_ops.add, _ops.sub, _ops.mul, _ops.div, _
                                       _ops.mm, _ops.bmm)
 exp, log, tanh, sigmoid, relu, sqrt, abs = (_ops.exp, _ops.log, _ops.tanh, _ops.sigmoid,
                                             _ops.relu, _ops.sqrt, _ops.abs)
+sin, cos, masked_fill, addcmul, addcdiv, lerp = (_ops.sin, _ops.cos, _ops.masked_fill,
+                                                _ops.addcmul, _ops.addcdiv, _ops.lerp)
 clamp, clip, maximum, minimum, where, pow = (_ops.clamp, _ops.clamp, _ops.maximum,
                                              _ops.minimum, _ops.where, _ops.pow)
 sum, mean, max, min, argmax, argmin, amax, amin = (_ops.sum, _ops.mean, _ops.max, _ops.min,
@@ -39,6 +45,7 @@ reshape, flatten, permute, transpose, t, unsqueeze, squeeze = (
     _ops.reshape, _ops.flatten, _ops.permute, _ops.transpose, _ops.t, _ops.unsqueeze,
     _ops.squeeze)
 cat, concat, stack, split, chunk = _ops.cat, _ops.cat, _ops.stack, _ops.split, _ops.chunk
+narrow, select, unbind, swapaxes = _ops.narrow, _ops.select, _ops.unbind, _ops.transpose
 gather, index_select, neg, sign, rsqrt = (_ops.gather, _ops.index_select, _ops.neg, _ops.sign,
                                           _ops.rsqrt)
 

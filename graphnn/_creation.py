@@ -1,7 +1,10 @@
-"""Tensor factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``rand``, ``randn`` ...
+"""Tensor factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange`` ... and the
+generator behind every random draw.
 
-Random numbers come from a numpy ``Generator`` seeded by ``manual_seed`` and are uploaded:
-graphnn does not reproduce PyTorch's random streams, only their distributions."""
+``manual_seed`` resets one numpy ``Generator``. Host-side draws (``graphnn._random`` outside
+a trace, ``nn.init``, ``DataLoader`` shuffling) read it directly; device-side draws read a
+``seed_source()`` tensor, which takes one number from it each time a graph runs. graphnn
+reproduces PyTorch's distributions, not its random streams."""
 from __future__ import annotations
 
 import numpy as np
@@ -112,31 +115,6 @@ def _random(arr, dtype, requires_grad):
     if requires_grad:
         out.requires_grad_(True)
     return out
-
-
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
-    return _random(_rng.random(_shape(size)), dtype, requires_grad)
-
-
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
-    return _random(_rng.standard_normal(_shape(size)), dtype, requires_grad)
-
-
-def randint(low, high=None, size=None, dtype=None, device=None, generator=None,
-            requires_grad=False):
-    """``randint(high, size)`` or ``randint(low, high, size)``, as in PyTorch."""
-    if size is None and isinstance(high, (tuple, list)):
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing 1 required positional arguments: \"size\"")
-    size = (size,) if isinstance(size, int) else tuple(size)
-    return tensor(_rng.integers(low, high, size=_shape(size)), dtype=_dtype(dtype, int64))
-
-
-def randperm(n, dtype=None, device=None):
-    return tensor(_rng.permutation(n), dtype=_dtype(dtype, int64))
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):

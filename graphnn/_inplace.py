@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from graphnn import _ops, _views, autograd
 from graphnn._dispatch import apply
-from graphnn._errors import GraphBreak, user_line
 from graphnn._storage import Storage, VersionCounter
 from graphnn._tensor import Tensor
 from graphnn._trace import current
@@ -249,24 +248,6 @@ def lerp_(self, end, weight) -> Tensor:
     return inplace(self, "lerp_", lambda t: _ops.lerp(t, end, weight), end, weight)
 
 
-def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    from graphnn._creation import host_rng
-    return _fill_host(self, "uniform_", lambda: host_rng().uniform(a, b, tuple(self.shape)))
-
-
-def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-    from graphnn._creation import host_rng
-    return _fill_host(self, "normal_", lambda: host_rng().normal(mean, std, tuple(self.shape)))
-
-
-def _fill_host(self, name: str, draw) -> Tensor:
-    if current() is not None:
-        raise GraphBreak(f"{user_line()}: {name} inside a traced forward")
-    _check_leaf(self, name)
-    self._write_host(draw())
-    return self
-
-
 # -- item assignment ----------------------------------------------------------------------
 def setitem(self, index, value) -> None:
     """``x[index] = value``: basic indices write through a view; a bool mask or one integer
@@ -325,7 +306,7 @@ def index_put(t: Tensor, dim: int, index: Tensor, value) -> Tensor:
 def install(T) -> None:
     T.__setitem__ = setitem
     for name in ("copy_", "fill_", "zero_", "clamp_", "masked_fill_", "addcmul_", "addcdiv_",
-                 "lerp_", "uniform_", "normal_"):
+                 "lerp_"):
         setattr(T, name, globals()[name])
     T.clamp_min_ = lambda self, min: clamp_(self, min=min)
     T.clamp_max_ = lambda self, max: clamp_(self, max=max)

@@ -70,7 +70,7 @@ def _rbinary_method(op):
     return lambda self, other: apply(op, other, self)
 
 
-for _n in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign"):
+for _n in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign", "sin", "cos"):
     globals()[_n] = (lambda op: lambda a: apply(op, a))(_n)
 
 
@@ -330,7 +330,7 @@ def install(T) -> None:
     T.__rmatmul__ = lambda self, other: matmul(other, self)
     T.__abs__ = lambda self: apply("abs", self)
     for name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid",
-                 "relu", "sqrt", "rsqrt", "abs", "sign", "clamp", "maximum", "minimum",
+                 "relu", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "clamp", "maximum", "minimum",
                  "matmul", "mm", "bmm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
                  "argmin", "masked_fill", "addcmul", "addcdiv", "lerp"):
         setattr(T, name, globals()[name])

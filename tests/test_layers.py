@@ -16,6 +16,7 @@ LAYERS = [
     ["_trace", "autograd", "_compile", "_dispatch"],                      # trace, tape, compile
     ["_views", "_ops", "_inplace", "_creation"],                          # ops
     ["nn.functional"],                                                    # nn
+    ["_sampling", "_random"],                                             # random API
 ]
 LAYER = {m: i for i, mods in enumerate(LAYERS) for m in mods}
 

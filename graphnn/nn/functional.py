@@ -398,7 +398,8 @@ def _iota(shape, axis):
         from graphnn.ir.builder import Sym
         return Tensor._symbolic(Sym(tr.graph, nid), False)
     from graphnn._creation import arange
-    return _ops.expand(_ops.reshape(arange(shape[axis]), (1,) * (len(shape) - 1) + (-1,)), shape)
+    lead = (1,) * axis + (-1,) + (1,) * (len(shape) - axis - 1)
+    return _ops.expand(_ops.reshape(arange(shape[axis]), lead), shape)
 
 
 # -- normalization ------------------------------------------------------------------------

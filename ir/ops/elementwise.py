@@ -59,6 +59,9 @@ unary("tanh", "tanh({0})", lambda a, at: np.tanh(a[0]),
 unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-a[0])),
       lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))")
 unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(a[0]), lambda c, g: [g / (c.out * 2.0)])
+unary("sin", "sin({0})", lambda a, at: np.sin(a[0]), lambda c, g: [g * c.args[0].op("cos")])
+unary("cos", "cos({0})", lambda a, at: np.cos(a[0]), lambda c, g: [-(g * c.args[0].op("sin"))],
+      doc="cosine (Box-Muller normals)")
 unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
       lambda c, g: [g * c.args[0].op("sign")], dtype=_same)
 unary("sign", "(({0} > 0) - ({0} < 0))", lambda a, at: np.sign(a[0]),
