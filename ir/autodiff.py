@@ -43,9 +43,7 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
     joint = fwd.copy()
     forward_nodes = set(joint.nodes())
     wrt_nodes = [fwd.inputs[i] for i in wrt]
-    live = set()
-    for w in wrt_nodes:
-        live |= nx.descendants(fwd.g, w) | {w}
+    live = _live(fwd, wrt_nodes)
     needed = set()
     for o in fwd.outputs:
         needed |= nx.ancestors(fwd.g, o) | {o}
@@ -80,6 +78,21 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
 
     return _split(fwd, joint, forward_nodes, grad_outputs,
                   [grads.get(w) for w in wrt_nodes])
+
+
+def _live(fwd: Graph, wrt_nodes: list[int]) -> set[int]:
+    """Values that depend differentiably on ``wrt_nodes``: a detach, a non-differentiable op
+    or a non-float value stops the dependence (a running statistic updated under no_grad in
+    a traced BatchNorm is not an output that carries a gradient)."""
+    live = set(wrt_nodes)
+    for n in fwd.topo():
+        if n in live or fwd.op(n) in LEAF_OPS or fwd.op(n) == "detach":
+            continue
+        if get(fwd.op(n)).vjp == NOT_DIFFERENTIABLE or not differentiable(fwd, n):
+            continue
+        if any(a in live for a in fwd.args(n)):
+            live.add(n)
+    return live
 
 
 def _accumulate(grads: dict[int, Sym], node: int, g: Sym) -> None:

@@ -430,13 +430,11 @@ class Module(HookMixin):
                 key.append((bname, id(b), b._type if b is not None else None))
         return tuple(key)
 
-    _updates_buffers = False   # True on modules whose forward writes buffers in place
-
     def _needs_eager(self) -> bool:
-        """Whether a call must run op by op: hooks (they see real tensors), uninitialized
-        lazy parameters, or a module that updates buffers in place (BatchNorm training)."""
+        """Whether a call must run op by op: hooks (they see real tensors) or uninitialized
+        lazy parameters."""
         for m in self.modules():
-            if m._has_hooks() or m._updates_buffers:
+            if m._has_hooks():
                 return True
             if any(is_lazy(t) for t in m._parameters.values()) or \
                     any(is_lazy(t) for t in m._buffers.values()):

@@ -1,8 +1,8 @@
 """Batch normalization: BatchNorm1d/2d/3d (PyTorch's attributes, buffers, repr, errors).
 
-In training mode with ``track_running_stats`` the forward updates its buffers in place, so
-such a module runs op by op (each op still a compiled kernel); in eval mode it traces and
-compiles like any other module."""
+In training mode with ``track_running_stats`` the forward updates its buffers in place; in
+a traced call those writes are graph outputs written back after the call, so a
+conv -> BatchNorm -> ReLU block trains as one compiled graph."""
 from __future__ import annotations
 
 from graphnn import _creation
@@ -70,11 +70,6 @@ class _NormBase(Module):
                 "bias={use_bias}, track_running_stats={track_running_stats}".format(
                     **self.__dict__, use_bias=self.bias is not None))
 
-    @property
-    def _updates_buffers(self) -> bool:
-        # the forward writes running stats in place: it cannot be inside a compiled graph
-        return self.training and self.track_running_stats
-
 
 class _BatchNorm(_NormBase):
     def forward(self, input):
@@ -82,8 +77,8 @@ class _BatchNorm(_NormBase):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:    # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+            if self.momentum is None:    # cumulative moving average: 1 / batches seen
+                factor = 1.0 / self.num_batches_tracked.to(input.dtype)
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_stats = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if use_stats else None,

@@ -1,0 +1,65 @@
+"""State written in ``forward`` stays inside the compiled graph: BatchNorm's running
+statistics (and any buffer written in place) are extra graph outputs written back after
+each call, so a conv -> BatchNorm -> ReLU -> max-pool block trains as one graph."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import graphnn as G
+from graphnn import _compile
+
+from tests.conftest import assert_close
+
+
+def _block(L, momentum):
+    return L.nn.Sequential(L.nn.Conv2d(3, 8, 3, padding=1), L.nn.BatchNorm2d(8, momentum=momentum),
+                           L.nn.ReLU(), L.nn.MaxPool2d(2))
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_conv_bn_relu_pool_trains_as_one_graph(momentum):
+    rng = np.random.default_rng(3)
+    tm, gm = _block(torch, momentum), _block(G, momentum)
+    gm.load_state_dict(tm.state_dict())
+    traces = None
+    for step in range(3):
+        x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")      # a graph break warns
+            yg = gm(G.tensor(x))
+        yt = tm(torch.tensor(x))
+        assert_close(yg, yt, what=f"output {step}")
+        (yg * yg).sum().backward()
+        (yt * yt).sum().backward()
+        if traces is None:
+            traces = _compile.STATS["traces"]
+    assert _compile.STATS["traces"] == traces, "one trace for every training step"
+    for name in ("running_mean", "running_var"):
+        assert_close(getattr(gm[1], name), getattr(tm[1], name), what=name)
+    assert int(gm[1].num_batches_tracked) == 3
+    assert not gm[1].running_mean.requires_grad
+    # the conv bias gradient is zero in exact arithmetic (BatchNorm subtracts the channel
+    # mean): compare every gradient on the scale of the largest one
+    scale = max(float(q.grad.abs().max()) for q in tm.parameters())
+    for (name, p), q in zip(gm.named_parameters(), tm.parameters()):
+        assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5 * scale, what=f"{name}.grad")
+    gm.eval()
+    tm.eval()
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    assert_close(gm(G.tensor(x)), tm(torch.tensor(x)), what="eval output")
+
+
+def test_bn_scale_shift_and_relu_share_a_kernel():
+    gm = _block(G, 0.1)
+    x = G.randn(4, 3, 8, 8)
+    gm(x).sum().backward()
+    cg = next(iter(gm._compiled.values()))[0]
+    fwd = next(iter(cg._train.values()))[1].fused_graph
+    relu = next(n for n in fwd.nodes() if fwd.op(n) == "relu")
+    group = fwd.meta(relu)["group"]
+    members = [fwd.op(n) for n in fwd.nodes() if fwd.meta(n).get("group") == group]
+    assert "mul" in members and "add" in members, members
