@@ -421,9 +421,13 @@ class Module(HookMixin):
         return self.forward(*args, **kwargs)
 
     def _structure_key(self) -> tuple:
+        """The trace key of a call: the module tree, its tensors' identities and types, and
+        every plain attribute that ``forward`` may read (``p``, ``eps``, ``negative_slope``,
+        ``momentum``, a user's ``self.scale``), so changing one retraces instead of silently
+        keeping the value baked into the compiled graph."""
         key = []
         for name, m in self.named_modules():
-            key.append((name, type(m).__name__, m.training, id(m)))
+            key.append((name, type(m).__name__, m.training, id(m), _attributes(m)))
             for pname, p in m._parameters.items():
                 key.append((pname, id(p), p._type if p is not None else None))
             for bname, b in m._buffers.items():
@@ -506,3 +510,28 @@ class Module(HookMixin):
 
 def _host(v) -> np.ndarray:
     return v.detach()._host() if isinstance(v, Tensor) else np.asarray(v)
+
+
+def _attributes(m: Module) -> tuple:
+    """A hashable summary of a module's own attributes (not its parameters, buffers,
+    submodules, hooks or caches): values of plain types as they are, tensors by identity and
+    type, other objects by identity."""
+    return tuple((k, _attribute_value(v)) for k, v in m.__dict__.items()
+                 if k not in _MODULE_INTERNALS)
+
+
+def _attribute_value(v):
+    if isinstance(v, (bool, int, float, str, type(None))):
+        return v
+    if isinstance(v, Tensor):
+        return ("tensor", id(v), v._type)
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__,) + tuple(_attribute_value(x) for x in v)
+    if isinstance(v, dict) and not isinstance(v, OrderedDict):
+        return ("dict",) + tuple((k, _attribute_value(x)) for k, x in v.items())
+    return ("object", id(v))
+
+
+# the bookkeeping every Module instance has (registries, hooks, caches): not part of the key
+_MODULE_INTERNALS = frozenset(Module().__dict__) - {"training"}
+
