@@ -1,6 +1,11 @@
 """Every tensor op goes through ``apply``: it adds a node when tracing, else runs a cached
 one-op compiled graph on the device (an *eager op*). Eager view ops run no kernel: the
-result shares the input's storage (``graphnn/_storage.py``)."""
+result shares the input's storage (``graphnn/_storage.py``).
+
+Python scalars in eager ops are 0-d graph inputs (``scalar_tensor``), not constants baked
+into the kernel: ``x * lr`` with a new ``lr`` every step reuses the compiled op. The same
+cached 0-d tensors carry per-step scalars into traced functions (the optimizers' learning
+rates and bias corrections)."""
 from __future__ import annotations
 
 from graphnn import autograd
@@ -23,6 +28,24 @@ def scalar_dtype(value, other: DType) -> DType:
     if isinstance(value, int):
         return int64 if other == bool_ else other
     return other if other.is_float else float32
+
+
+_SCALARS: dict = {}
+
+
+def scalar_tensor(value, dtype: DType) -> Tensor:
+    """A 0-d device tensor holding ``value``, uploaded once per distinct (value, dtype) and
+    shared: a graph input for a scalar that changes between calls. Never written in place."""
+    rt = get_runtime()
+    key = (type(value), value, dtype.name, id(rt))
+    t = _SCALARS.get(key)
+    if t is None:
+        if len(_SCALARS) > 1024:     # a long schedule of distinct values: start over
+            _SCALARS.clear()
+        import numpy as np
+        t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np)),
+                                         TensorType((), dtype))
+    return t
 
 
 def _freeze(attrs: dict) -> tuple:
@@ -50,13 +73,14 @@ def apply(op: str, *args, **attrs):
         return out
     key = (op, id(get_runtime()), _freeze(attrs), tuple(
         (tuple(a.shape), a.dtype.name, a.requires_grad and requires) if isinstance(a, Tensor)
-        else ("s", type(a).__name__, a, scalar_dtype(a, ref_dtype).name) for a in args))
+        else ("s", scalar_dtype(a, ref_dtype).name) for a in args))
     if op in VIEW_OPS:
         out = _eager_view(key, op, args[0], attrs, requires)
         if out is not None:
             return out
     return _eager_graph(key, op, args, attrs, ref_dtype).run(
-        [a for a in args if isinstance(a, Tensor)])[0]
+        [a if isinstance(a, Tensor) else scalar_tensor(a, scalar_dtype(a, ref_dtype))
+         for a in args])[0]
 
 
 def _eager_graph(key, op: str, args, attrs, ref_dtype) -> CompiledGraph:
@@ -88,10 +112,8 @@ def _build(op: str, args, attrs, ref_dtype) -> CompiledGraph:
     g = Graph()
     ids = []
     for a in args:
-        if isinstance(a, Tensor):
-            ids.append(g.add_input(a._type))
-        else:
-            ids.append(g.add_const(a, TensorType((), scalar_dtype(a, ref_dtype))))
+        t = a._type if isinstance(a, Tensor) else TensorType((), scalar_dtype(a, ref_dtype))
+        ids.append(g.add_input(t))
     try:
         infer_type(op, [g.type(i) for i in ids], attrs)
     except (ValueError, TypeError) as e:

@@ -63,3 +63,30 @@ def test_bn_scale_shift_and_relu_share_a_kernel():
     group = fwd.meta(relu)["group"]
     members = [fwd.op(n) for n in fwd.nodes() if fwd.meta(n).get("group") == group]
     assert "mul" in members and "add" in members, members
+
+
+def test_scalars_changing_every_step_do_not_recompile():
+    """Per-step scalars are 0-d graph inputs: a learning rate set every step, an eager
+    ``x * s`` with a new ``s``, a clipping threshold that changes."""
+    G.manual_seed(0)
+    model = G.nn.Sequential(G.nn.Linear(4, 8), G.nn.ReLU(), G.nn.Linear(8, 2))
+    opt = G.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = G.randn(16, 4), G.randn(16, 2)
+
+    def step(i):
+        for group in opt.param_groups:
+            group["lr"] = 0.1 / (1 + i)                       # a schedule
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean() * (1.0 + 0.01 * i)  # an eager scalar
+        loss.backward()
+        G.nn.utils.clip_grad_norm_(model.parameters(), 1.0 + 0.05 * i)
+        opt.step()
+        return loss
+
+    for i in range(2):
+        step(i)
+    compiles = _compile.STATS["compiles"]
+    for i in range(2, 100):
+        loss = step(i)
+    assert _compile.STATS["compiles"] == compiles
+    assert np.isfinite(loss.item())

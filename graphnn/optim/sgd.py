@@ -4,7 +4,8 @@ The update of all parameters is one traced graph (PyTorch's update rule, torch.o
 docs), so each step is a fixed set of fused kernels and no host synchronisation."""
 from __future__ import annotations
 
-from graphnn import _compile, _creation
+from graphnn import _compile
+from graphnn._dispatch import scalar_tensor
 from graphnn.autograd import no_grad
 from graphnn.optim.optimizer import Optimizer
 
@@ -26,20 +27,6 @@ def _sgd_update(lr, *flat, n: int, momentum, dampening, weight_decay, nesterov, 
             d_p = d_p + buf * momentum if nesterov else buf
         new_params.append(p - d_p * lr)
     return tuple(new_params + new_bufs)
-
-
-_SCALARS: dict = {}
-
-
-def _scalar(value: float, dtype):
-    """A cached 0-d device tensor holding ``value`` (uploaded once per distinct value)."""
-    key = (float(value), dtype.name)
-    t = _SCALARS.get(key)
-    if t is None:
-        if len(_SCALARS) > 256:     # a long schedule: keep the cache small
-            _SCALARS.clear()
-        t = _SCALARS[key] = _creation.tensor(float(value), dtype=dtype)
-    return t
 
 
 class SGD(Optimizer):
@@ -89,7 +76,7 @@ class SGD(Optimizer):
         opts = dict(n=len(params), momentum=momentum,
                     dampening=group["dampening"], weight_decay=group["weight_decay"],
                     nesterov=group["nesterov"], maximize=group["maximize"], first=first)
-        lr = _scalar(group["lr"], params[0].dtype)
+        lr = scalar_tensor(float(group["lr"]), params[0].dtype)
         outs = _compile.call_traced(_sgd_update, "sgd", [lr] + flat, "sgd_step", opts,
                                     cache=_CACHE)
         n = len(params)
