@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,8 @@ class OpenCLRuntime:
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
             max_work_group=info.max_work_group, fp64=info.fp64)
         self._programs: dict[str, cl.Program] = {}
-        self._pending: list[np.ndarray] = []   # host arrays of in-flight uploads
+        # in-flight uploads (event, host array): the array must live until its copy is done
+        self._pending: deque = deque()
         self.profiler: Profiler | None = None
         self.launches = 0
         self.syncs = 0
@@ -99,9 +100,18 @@ class OpenCLRuntime:
         array = np.ascontiguousarray(array)
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
-            cl.enqueue_copy(self.queue, buf.cl, array, is_blocking=False)
-            self._pending.append(array)
+            event = cl.enqueue_copy(self.queue, buf.cl, array, is_blocking=False)
+            self._pending.append((event, array))
+            self._release_uploaded()
         return buf
+
+    def _release_uploaded(self) -> None:
+        """Drops the host copies of finished uploads (oldest first: the queue is in order),
+        so a loop that never reads a value back keeps host memory flat."""
+        done = cl.command_execution_status.COMPLETE
+        pending = self._pending
+        while pending and pending[0][0].command_execution_status == done:
+            pending.popleft()
 
     def download(self, buf: DeviceBuffer, t: TensorType) -> np.ndarray:
         out = np.empty(t.shape, t.dtype.np)
