@@ -26,7 +26,9 @@ _GRAD_NAMES = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "matmul":
                "gather": "Gather", "maximum": "Maximum", "minimum": "Minimum",
                "cast": "ToCopy", "copy": "Clone"}
 
-STATS = {"compiles": 0, "compile_seconds": 0.0, "traces": 0}
+# counters read by graphnn.stats(); seconds by compile phase
+STATS = {"compiles": 0, "compile_seconds": 0.0, "traces": 0, "trace_seconds": 0.0,
+         "autodiff_seconds": 0.0, "passes_seconds": 0.0, "codegen_seconds": 0.0}
 
 
 def grad_fn_name(op: str) -> str:
@@ -43,9 +45,14 @@ def build_executable(rt, graph: Graph, label: str):
     start = time.perf_counter()
     g = graph.copy()
     run_pipeline(g, label=label, verify=bool(os.environ.get("GRAPHNN_VERIFY")))
-    exe = rt.executable(lower(g, rt.dialect), label)
+    passes = time.perf_counter()
+    program = lower(g, rt.dialect)
+    codegen = time.perf_counter()
+    exe = rt.executable(program, label)
     exe.fused_graph = g
     STATS["compiles"] += 1
+    STATS["passes_seconds"] += passes - start
+    STATS["codegen_seconds"] += codegen - passes
     STATS["compile_seconds"] += time.perf_counter() - start
     return exe
 
@@ -77,7 +84,9 @@ class CompiledGraph:
         """``[split, forward executable, backward executable]``, each built when first
         needed."""
         if wrt not in self._train:
+            start = time.perf_counter()
             self._train[wrt] = [differentiate(self.graph, list(wrt)), None, None]
+            STATS["autodiff_seconds"] += time.perf_counter() - start
         return self._train[wrt]
 
     def run(self, inputs: list) -> list:
@@ -249,6 +258,14 @@ def _static(v):
 
 def trace(fn, args, kwargs, label, names=None):
     STATS["traces"] += 1
+    start = time.perf_counter()
+    try:
+        return _trace_call(fn, args, kwargs, label, names)
+    finally:
+        STATS["trace_seconds"] += time.perf_counter() - start
+
+
+def _trace_call(fn, args, kwargs, label, names):
     tracer = Tracer(*(names or ({}, {})))
     tracer.root_name = label
     sym_args = [tracer.input(a, name=f"arg{i}") if isinstance(a, Tensor) else a

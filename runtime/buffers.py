@@ -36,10 +36,15 @@ class BufferPool:
     def __init__(self, context):
         self.context = context
         self.free: dict[int, list] = {}
-        self.allocated = 0
+        self.allocated = 0      # bytes of OpenCL buffers held (in use or free in the pool)
+        self.created = 0        # bytes of OpenCL buffers ever created
+        self.in_use = 0         # bytes handed out to live DeviceBuffers
+        self.peak = 0           # the most ``in_use`` has been
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
         size = _bucket(nbytes)
+        self.in_use += size
+        self.peak = max(self.peak, self.in_use)
         bucket = self.free.get(size)
         if bucket:
             return DeviceBuffer(bucket.pop(), nbytes, self)
@@ -49,10 +54,12 @@ class BufferPool:
             self.trim()
             buf = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, size)
         self.allocated += size
+        self.created += size
         return DeviceBuffer(buf, nbytes, self)
 
     def release(self, clbuf) -> None:
         try:
+            self.in_use -= clbuf.size
             self.free.setdefault(clbuf.size, []).append(clbuf)
         except Exception:   # interpreter shutdown: the context may be gone
             pass

@@ -86,6 +86,7 @@ class OpenCLRuntime:
         self.profiler: Profiler | None = None
         self.launches = 0
         self.syncs = 0
+        self.builds = 0             # programs built or loaded from the disk cache
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
         # kernels still queued at exit would be compiled by PoCL's worker threads while the
@@ -202,6 +203,7 @@ class OpenCLRuntime:
             except OSError:
                 pass    # a read-only home only costs a rebuild next time
         self.build_seconds += time.perf_counter() - start
+        self.builds += 1
         self._programs[key] = prg
         return prg
 

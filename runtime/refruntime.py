@@ -25,6 +25,7 @@ class ReferenceRuntime:
         self.profiler = None
         self.launches = 0
         self.syncs = 0
+        self.builds = 0
         self.build_seconds = 0.0
         self.dialect = None
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent / "graphnn"
 
 LAYERS = [
     ["_errors", "_storage", "_format", "_size", "_device", "_tensor"],   # data
-    ["_trace", "autograd", "_compile", "_dispatch"],                      # trace, tape, compile
+    ["_trace", "autograd", "_compile", "_dispatch", "_stats"],            # trace, tape, compile
     ["_views", "_ops", "_inplace", "_creation"],                          # ops
     ["nn.functional"],                                                    # nn
     ["_sampling", "_random"],                                             # random API
