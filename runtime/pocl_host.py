@@ -38,9 +38,10 @@ def _pocl_library() -> Path | None:
 
 def _host_flags() -> set[str]:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
     return set()

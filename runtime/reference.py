@@ -27,5 +27,6 @@ def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
             continue
         with np.errstate(all="ignore"):
             out = get(op).ref([env[a] for a in graph.args(n)], graph.attrs(n))
-        env[n] = np.ascontiguousarray(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np)
+        # np.array, not np.ascontiguousarray: that one turns a 0-d result into shape (1,)
+        env[n] = np.array(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np, order="C")
     return [env[o] for o in graph.outputs]

@@ -153,3 +153,15 @@ def test_uploads_release_host_memory_without_a_sync():
     for i in range(1000):
         graphnn.tensor(arr * i) @ w
     assert rss_mib() - start < 200    # the whole stream is 1,000 MiB
+
+
+def test_reference_interpreter_keeps_scalar_results_scalar():
+    """A 0-d value feeding another op (``-0.5 * x.sum()``) stays 0-d in the interpreter."""
+    g = Graph()
+    x = g.add_input(TensorType((3, 4), float32))
+    s = g.add("sum", [x], {"axes": (0, 1), "keepdim": False})
+    c = g.add_const(-0.5, TensorType((), float32))
+    g.outputs = [g.add("mul", [c, s])]
+    from graphnn.runtime.reference import interpret
+    out = interpret(g, [np.ones((3, 4), np.float32)])[0]
+    assert out.shape == () and float(out) == -6.0
