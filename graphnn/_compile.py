@@ -246,6 +246,54 @@ def write_back(target: Tensor, new: Tensor, private: bool) -> None:
         target._take_history(new)
 
 
+def call_segmented(fn: Callable, args: list, kwargs: dict, label: str,
+                   names: tuple[dict, dict] | None, cache: dict):
+    """Calls ``fn`` traced in segments: where the traced code needs a value (``.item()``,
+    ``if tensor:``), the graph so far runs (compiled once per distinct segment, cached in
+    ``cache``), every traced tensor still alive becomes real, and tracing goes on in a new
+    graph. A graph break splits the call instead of making it run op by op. The trace is
+    redone on every call (Python control flow may take another path); the compiled
+    segments are reused."""
+    tracer = Tracer(*(names or ({}, {})))
+    tracer.root_name = label
+    tracer.on_value = lambda: _run_segment(tracer, cache, label, [])
+    with tracer:
+        out = fn(*args, **kwargs)
+        _run_segment(tracer, cache, label, _flatten(out)[0] if out is not None else [])
+    return out
+
+
+def _run_segment(tracer: Tracer, cache: dict, label: str, results: list) -> None:
+    """Runs the traced graph so far; its live traced tensors become real tensors."""
+    graph = tracer.graph
+    live = [t for t in results if t._sym is not None]
+    live += [t for t in (r() for r in tracer.made) if t is not None and t._sym is not None]
+    nodes: dict[int, int] = {}
+    keep, seen = [], set()
+    for t in live:
+        if t._sym.graph is graph and id(t) not in seen:
+            seen.add(id(t))
+            nodes.setdefault(tracer.node_of(t), len(nodes))
+            keep.append(t)
+    mutated = list(tracer.mutated.values())
+    if not nodes and not mutated:
+        tracer.new_segment()
+        return
+    graph.outputs = list(nodes) + [node for _, node in mutated]
+    key = (str(graph), signature(tracer.captured))
+    cg = cache.get(key)
+    if cg is None:
+        cg = cache[key] = CompiledGraph(graph, 0, label + ".segment", None)
+    captured = tracer.captured
+    tracer.new_segment()    # tensors read from here on are captured by the next segment
+    outs = cg.run(captured)
+    for t in keep:
+        t._become(outs[nodes[t._sym.id]])
+    returned = {id(o._storage) for o in outs[:len(nodes)]}
+    for (t, _), new in zip(mutated, outs[len(nodes):]):
+        write_back(t, new, id(new._storage) not in returned)
+
+
 def _static(v):
     if isinstance(v, Tensor):
         return "T"

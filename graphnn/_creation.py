@@ -145,7 +145,8 @@ def _seed_class():
 
         def _dense(self):
             # no storage: the value is drawn on every read
-            return get_runtime().upload(np.array(_rng.integers(0, 2 ** 63 - 1), np.int64)), True
+            seed = np.array(_rng.integers(0, 2 ** 63 - 1), np.int64)
+            return get_runtime().upload(seed, private=True), True
 
         def __repr__(self) -> str:
             return "<seed source>"

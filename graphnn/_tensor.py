@@ -220,7 +220,7 @@ class Tensor:
         and whether it is a private copy (made here for a strided or offset view) rather
         than the storage's own buffer."""
         if self._sym is not None:
-            raise GraphBreak(f"{user_line()} needs the value of a traced tensor")
+            self._need_value(f"{user_line()} needs the value of a traced tensor")
         st = self._storage
         if self._offset == 0 and self.is_contiguous():
             return st.buf, False
@@ -268,9 +268,25 @@ class Tensor:
                                                    self._type.shape))
         self._write(get_runtime().upload(arr), True)
 
+    def _need_value(self, why: str) -> None:
+        """A traced tensor's value is needed: a segmented trace runs the graph so far and
+        this tensor becomes real (``graphnn._compile.call_segmented``); a plain trace
+        cannot, and breaks."""
+        materialize = _MATERIALIZE[0]
+        if materialize is None or not materialize(self):
+            raise GraphBreak(why)
+
+    def _become(self, other: "Tensor") -> None:
+        """This (traced) tensor object now is ``other``: its storage, layout and history."""
+        self._type, self._storage = other._type, other._storage
+        self._offset, self._strides = other._offset, other._strides
+        self._version_counter = other._version_counter
+        self._sym, self._base, self._view_chain, self._base_seen = None, None, (), None
+        self._take_history(other)
+
     def _host(self) -> np.ndarray:
         if self._sym is not None:
-            raise GraphBreak(f"{user_line()} needs the value of a traced tensor "
+            self._need_value(f"{user_line()} needs the value of a traced tensor "
                              "(.item(), bool(), .numpy() or .tolist())")
         st = self._storage
         cached = st.host_copy()
@@ -369,8 +385,10 @@ class Tensor:
         self._offset, self._strides = other._offset, other._strides
 
 
-# graphnn._views installs the function that rebuilds a view's history from its base
+# graphnn._views installs the function that rebuilds a view's history from its base;
+# graphnn._trace the one that runs a segmented trace so far when a value is needed
 _REPLAY: list = [None]
+_MATERIALIZE: list = [None]
 
 
 def _new_storage(buf, t: TensorType) -> Storage:

@@ -15,8 +15,10 @@ output, which the caller writes back after every call (``mutations``).
 from __future__ import annotations
 
 import threading
+import weakref
 
 from graphnn._errors import GraphBreak, user_line
+from graphnn import _tensor
 from graphnn._tensor import Tensor
 from graphnn.ir.builder import Sym
 from graphnn.ir.graph import Graph
@@ -41,6 +43,9 @@ class Tracer:
         self.mutated: dict[int, tuple[Tensor, int]] = {}   # id(real tensor) -> (it, node)
         self._real_views: dict[int, tuple[Tensor, int, int]] = {}  # id -> (view, base, node)
         self.scope: list[str] = []
+        # a segmented trace: called when a traced value is needed (run the graph so far)
+        self.on_value = None
+        self.made: list = []    # weak references to the symbolic tensors made, for on_value
         self.root_name = ""     # the traced module's class (or function) name, for errors
         self.module_names = module_names or {}
         self.prev = None
@@ -59,6 +64,17 @@ class Tracer:
         return self.scope[-1] if self.scope else ""
 
     # -- values ----------------------------------------------------------------------------
+    def new_segment(self) -> None:
+        """Starts an empty graph (a segmented trace, after running the previous one)."""
+        self.graph = Graph()
+        self.captured, self._captured_ids, self.mutated = [], {}, {}
+        self._real_views, self.made = {}, []
+
+    def _made(self, t: Tensor) -> Tensor:
+        if self.on_value is not None:
+            self.made.append(weakref.ref(t))
+        return t
+
     def input(self, tensor: Tensor, name: str = "") -> Tensor:
         nid = self.graph.add_input(tensor._type, name=name)
         out = Tensor._symbolic(Sym(self.graph, nid), tensor.requires_grad)
@@ -102,8 +118,8 @@ class Tracer:
 
     def value_of(self, t: Tensor) -> Tensor:
         """``t``'s current value as a symbolic tensor (for reading a base)."""
-        return Tensor._symbolic(Sym(self.graph, self.node_of(t), self.scope_name),
-                                t.requires_grad)
+        return self._made(Tensor._symbolic(Sym(self.graph, self.node_of(t), self.scope_name),
+                                           t.requires_grad))
 
     def write_root(self, t: Tensor, new: Tensor) -> None:
         """``t`` (not a view) now holds ``new``'s value: a symbolic tensor is rebound, a
@@ -143,7 +159,19 @@ class Tracer:
             raise RuntimeError(f"{where}{e}") from None
         nid = self.graph.add(op, ids, attrs, name=self.scope_name,
                              meta={"line": user_line()})
-        return Tensor._symbolic(Sym(self.graph, nid, self.scope_name), requires_grad)
+        return self._made(Tensor._symbolic(Sym(self.graph, nid, self.scope_name),
+                                           requires_grad))
+
+
+def _materialize(t: Tensor) -> bool:
+    tracer = current()
+    if tracer is None or tracer.on_value is None or t._sym.graph is not tracer.graph:
+        return False
+    tracer.on_value()
+    return t._sym is None
+
+
+_tensor._MATERIALIZE[0] = _materialize
 
 
 def dtype_attr(dtype) -> str:

@@ -97,8 +97,12 @@ class OpenCLRuntime:
     def alloc(self, t: TensorType) -> DeviceBuffer:
         return self.pool.alloc(t.numel * t.dtype.itemsize)
 
-    def upload(self, array: np.ndarray) -> DeviceBuffer:
-        array = np.ascontiguousarray(array)
+    def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
+        """A device buffer with ``array``'s values. The copy runs asynchronously, so the
+        values are first copied on the host unless ``private`` says nobody else holds (and
+        may change) the array: a caller's array, or a numpy view of a torch tensor that
+        torch then updates in place, must be read as it is now."""
+        array = np.ascontiguousarray(array) if private else np.array(array, order="C")
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
             event = cl.enqueue_copy(self.queue, buf.cl, array, is_blocking=False)
@@ -150,7 +154,7 @@ class OpenCLRuntime:
         if self._strided is None:
             self._strided = self.build_source(STRIDED_COPY_SOURCE, ())
         kernel = cl.Kernel(self._strided, f"gnn_strided_copy{itemsize}")
-        kernel.set_args(dst.cl, src.cl, self.upload(meta).cl)
+        kernel.set_args(dst.cl, src.cl, self.upload(meta, private=True).cl)
         cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // 64) * 64,), (64,))
         self.launches += 1
 

@@ -32,7 +32,7 @@ class ReferenceRuntime:
     def alloc(self, t: TensorType) -> HostBuffer:
         return HostBuffer(np.empty(t.numel, t.dtype.np))
 
-    def upload(self, array: np.ndarray) -> HostBuffer:
+    def upload(self, array: np.ndarray, private: bool = False) -> HostBuffer:
         return HostBuffer(np.array(array, copy=True).reshape(-1))
 
     def download(self, buf: HostBuffer, t: TensorType) -> np.ndarray:

@@ -165,3 +165,19 @@ def test_reference_interpreter_keeps_scalar_results_scalar():
     from graphnn.runtime.reference import interpret
     out = interpret(g, [np.ones((3, 4), np.float32)])[0]
     assert out.shape == () and float(out) == -6.0
+
+
+def test_uploads_read_the_array_as_it_was_at_the_call():
+    """Uploads run asynchronously: an array changed right after the call (a numpy view of a
+    torch tensor that torch updates in place, as in ``load_state_dict(torch_sd)`` before a
+    torch training step) must not leak its new values into the tensor."""
+    for i in range(50):
+        arr = np.full((256, 1024), float(i + 1), np.float32)
+        t = graphnn.tensor(arr)
+        m = graphnn.nn.Linear(1024, 1, bias=False)
+        w = np.full((1, 1024), float(i + 2), np.float32)
+        m.load_state_dict({"weight": w})
+        arr[:] = -1.0
+        w[:] = -1.0
+        assert (t.numpy() == i + 1).all()
+        assert (m.weight.detach().numpy() == i + 2).all()

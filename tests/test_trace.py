@@ -91,6 +91,60 @@ def test_shape_errors_name_the_module():
 def test_graph_break_warning_names_module_and_line():
     graphnn.manual_seed(0)
     g = Gate()
-    with pytest.warns(UserWarning, match=r"Gate\.forward cannot be traced \(test_trace\.py:\d+ "
+    with pytest.warns(UserWarning, match=r"Gate\.forward cannot be traced whole \(test_trace\.py:\d+ "
                                          r"needs the value"):
         g(graphnn.ones(1, 3))
+
+
+class Net(nn.Module):
+    """A value read in the middle of a deeper model (a submodule's ``.item()``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 8)
+        self.fc2 = nn.Linear(8, 8)
+        self.fc3 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = self.fc1(x).relu()
+        scale = h.mean().item()            # the break
+        h = self.fc2(h) * (2.0 if scale > 0.5 else -1.0)
+        return self.fc3(h.tanh())
+
+
+def _torch_net(g):
+    t = torch.nn.Module()
+    for name in ("fc1", "fc2", "fc3"):
+        lin = torch.nn.Linear(*reversed(getattr(g, name).weight.shape))
+        lin.load_state_dict({k: torch.tensor(v.detach().numpy())
+                             for k, v in getattr(g, name).state_dict().items()})
+        setattr(t, name, lin)
+    t.forward = lambda x: Net.forward(t, x)
+    return t
+
+
+def test_graph_break_splits_the_call_into_compiled_segments(rng):
+    graphnn.manual_seed(1)
+    g = Net()
+    t = _torch_net(g)
+    xs = [(s * np.abs(rng.standard_normal((4, 3)))).astype(np.float32) for s in (3.0, -3.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x in xs:                        # both branches once: their segments compile
+            g(graphnn.tensor(x)).sum().backward()
+    g.zero_grad()
+    graphnn.reset_stats()
+    for x in xs * 2:
+        out, ref = g(graphnn.tensor(x)), t(torch.tensor(x))
+        assert_close(out, ref)
+        out.sum().backward()
+        ref.sum().backward()
+    assert graphnn.stats().compiles == 0, "segments are compiled once and reused"
+    assert g._graph_break is not None and not g._segments_failed
+    for name in ("fc1", "fc2", "fc3"):
+        for a, b in zip(getattr(g, name).parameters(), getattr(t, name).parameters()):
+            assert_close(a.grad, b.grad, what=f"{name} grad")
+    # two segments per call, not one kernel per op
+    graphnn.reset_stats()
+    g(graphnn.tensor(xs[0]))
+    assert graphnn.stats().launches <= 6

@@ -67,7 +67,9 @@ class Module(HookMixin):
         d["_non_persistent_buffers_set"] = set()
         d["_modules"] = {}
         d["_compiled"] = {}
-        d["_graph_break"] = None
+        d["_graph_break"] = None      # why forward could not be traced whole, or None
+        d["_segments"] = {}           # compiled segments of a call split by graph breaks
+        d["_segments_failed"] = False
         self._init_hooks()
 
     def forward(self, *args, **kwargs):
@@ -461,18 +463,34 @@ class Module(HookMixin):
                 return self._call_forward(*args, **kwargs)
             finally:
                 tracer.scope.pop()
-        if self._graph_break is not None or os.environ.get("GRAPHNN_EAGER") or \
-                self._needs_eager():
+        if os.environ.get("GRAPHNN_EAGER") or self._needs_eager():
             return self._call_with_hooks(args, kwargs)
+        if self._graph_break is not None:
+            return self._call_split(args, kwargs)
         try:
             return _compile.call_traced(self._call_forward, self._structure_key(), list(args),
                                         type(self).__name__, kwargs, names=self._names,
                                         cache=self._compiled)
         except _trace.GraphBreak as e:
             self.__dict__["_graph_break"] = str(e)
-            warnings.warn(f"graphnn: {self._get_name()}.forward cannot be traced ({e}); it runs "
-                          "op by op from now on", stacklevel=2)
-            return self._call_with_hooks(args, kwargs)
+            warnings.warn(f"graphnn: {self._get_name()}.forward cannot be traced whole ({e}); "
+                          "it runs as compiled segments split where values are read",
+                          stacklevel=2)
+            return self._call_split(args, kwargs)
+
+    def _call_split(self, args: tuple, kwargs: dict):
+        """A call of a forward with graph breaks: compiled segments between the points where
+        it reads values, or op by op when even that fails (state a graph cannot hold)."""
+        if not self._segments_failed:
+            try:
+                return _compile.call_segmented(self._call_forward, list(args), kwargs,
+                                               type(self).__name__, self._names(),
+                                               self._segments)
+            except _trace.GraphBreak as e:
+                self.__dict__["_segments_failed"] = True
+                warnings.warn(f"graphnn: {self._get_name()}.forward runs op by op ({e})",
+                              stacklevel=3)
+        return self._call_with_hooks(args, kwargs)
 
     # -- printing ----------------------------------------------------------------------------
     def extra_repr(self) -> str:
