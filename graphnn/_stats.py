@@ -4,7 +4,6 @@ One API for users, tests and benchmarks: compile work by phase, device builds, k
 launches, host synchronisations and device memory."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from graphnn import _compile

@@ -15,14 +15,18 @@ LAYERS = [
     ["_errors", "_storage", "_format", "_size", "_device", "_tensor"],   # data
     ["_trace", "autograd", "_compile", "_dispatch", "_stats"],            # trace, tape, compile
     ["_views", "_ops", "_inplace", "_creation"],                          # ops
-    ["nn.functional"],                                                    # nn
+    ["nn.functional._base", "nn.functional.activation", "nn.functional.conv",  # nn
+     "nn.functional.dropout", "nn.functional.loss", "nn.functional.norm",
+     "nn.functional.sparse", "nn.functional"],
     ["_sampling", "_random"],                                             # random API
 ]
 LAYER = {m: i for i, mods in enumerate(LAYERS) for m in mods}
 
 
 def _imports(module: str) -> set[str]:
-    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+    path = ROOT / module.replace(".", "/")
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(path.read_text())
     found = set()
     for node in ast.walk(tree):
         names = []

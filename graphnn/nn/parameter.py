@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn._tensor import Tensor
-from graphnn.ir.types import TensorType, float32
+from graphnn.ir.types import float32
 
 
 class Parameter(Tensor):

@@ -1,0 +1,94 @@
+"""Linear layers, convolution and pooling."""
+from __future__ import annotations
+
+from graphnn import _ops
+from graphnn._dispatch import apply
+from graphnn._tensor import Tensor
+from graphnn.nn.functional._base import _pair, _where
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b. input (*, in_features), weight (out_features, in_features),
+    bias (out_features,) -> (*, out_features)."""
+    if input.dim() == 0 or input.shape[-1] != weight.shape[-1]:
+        rows = 1
+        for s in input.shape[:-1]:
+            rows *= s
+        cols = input.shape[-1] if input.dim() else 1
+        raise RuntimeError(f"{_where('linear')}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
+                           f"and {weight.shape[1]}x{weight.shape[0]})")
+    lead = tuple(input.shape[:-1])
+    x2 = _ops.reshape(input, (-1, input.shape[-1])) if input.dim() != 2 else input
+    out = apply("matmul", x2, weight, ta=False, tb=True)
+    if bias is not None:
+        out = out + bias
+    if input.dim() != 2:
+        return _ops._named(_ops.reshape(out, lead + (weight.shape[0],)), "ViewBackward0")
+    return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation. input (N, C_in, H, W) or (C_in, H, W); weight
+    (C_out, C_in/groups, kH, kW); bias (C_out,) -> (N, C_out, H_out, W_out) with
+    H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1) (PyTorch docs)."""
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"{_where('conv2d')}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
+                           f"but got input of size: {list(input.shape)}")
+    unbatched = input.dim() == 3
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            kh, kw = weight.shape[2:]
+            total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+            if total[0] % 2 or total[1] % 2:
+                raise NotImplementedError("padding='same' with an even kernel is not supported")
+            padding = (total[0] // 2, total[1] // 2)
+        else:
+            raise ValueError(f"Invalid padding string '{padding}', should be one of "
+                             "{'valid', 'same'}")
+    padding = _pair(padding, "padding")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"{_where('conv2d')}Given groups={groups}, weight of size "
+                           f"{list(weight.shape)}, expected input{list(x.shape)} to have "
+                           f"{weight.shape[1] * groups} channels, but got {x.shape[1]} "
+                           "channels instead")
+    ph, pw = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    eh = dilation[0] * (weight.shape[2] - 1) + 1
+    ew = dilation[1] * (weight.shape[3] - 1) + 1
+    if ph < eh or pw < ew:
+        raise RuntimeError(f"{_where('conv2d')}Calculated padded input size per channel: ({ph} x {pw}). "
+                           f"Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
+                           "actual input size")
+    out = apply("conv2d", x, weight, stride=stride, padding=padding, dilation=dilation,
+                groups=groups)
+    if bias is not None:
+        out = out + _ops.reshape(bias, (1, -1, 1, 1))
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out, "ConvolutionBackward0")
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """Max over kH x kW windows. input (N, C, H, W) or (C, H, W); stride defaults to
+    kernel_size; output size as in PyTorch's MaxPool2d docs."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"{_where('max_pool2d')}non-empty 3D or 4D (batch mode) tensor expected for "
+                           f"input, but got: {list(input.shape)}")
+    unbatched = input.dim() == 3
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    k = _pair(kernel_size, "kernel_size")
+    s = _pair(stride, "stride") if stride is not None and stride != [] else k
+    out = apply("max_pool2d", x, kernel=k, stride=s, padding=_pair(padding, "padding"),
+                dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
+    return _ops._named(_ops.squeeze(out, 0) if unbatched else out,
+                       "MaxPool2DWithIndicesBackward0")
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return _ops.flatten(input, start_dim, end_dim)
