@@ -37,6 +37,7 @@ exp, log, tanh, sigmoid, relu, sqrt, abs = (_ops.exp, _ops.log, _ops.tanh, _ops.
                                             _ops.relu, _ops.sqrt, _ops.abs)
 sin, cos, masked_fill, addcmul, addcdiv, lerp = (_ops.sin, _ops.cos, _ops.masked_fill,
                                                 _ops.addcmul, _ops.addcdiv, _ops.lerp)
+var, std, norm = _ops.var, _ops.std, _ops.norm
 clamp, clip, maximum, minimum, where, pow = (_ops.clamp, _ops.clamp, _ops.maximum,
                                              _ops.minimum, _ops.where, _ops.pow)
 sum, mean, max, min, argmax, argmin, amax, amin = (_ops.sum, _ops.mean, _ops.max, _ops.min,

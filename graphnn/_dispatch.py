@@ -22,9 +22,11 @@ _EAGER: dict = {}
 
 
 def scalar_dtype(value, other: DType) -> DType:
-    """PyTorch's rule for a Python scalar meeting a tensor of dtype ``other``."""
+    """PyTorch's rule for a Python scalar meeting a tensor of dtype ``other``. A bool is
+    bool (the lowest dtype: promotion then gives PyTorch's result, and a ``where``
+    condition stays a condition)."""
     if isinstance(value, bool):
-        return other
+        return bool_
     if isinstance(value, int):
         return int64 if other == bool_ else other
     return other if other.is_float else float32

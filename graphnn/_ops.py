@@ -199,6 +199,78 @@ def mean(a, dim=None, keepdim=False, dtype=None):
                   "MeanBackward0" if dim is None else "MeanBackward1", a)
 
 
+def safe_sqrt(a):
+    """sqrt whose gradient is 0, not nan, where ``a`` is 0 (PyTorch's norm and std
+    backward mask that point): the double ``where`` keeps 0/0 out of the VJP."""
+    zero = apply("eq", a, 0.0)
+    return where(zero, 0.0, apply("sqrt", where(zero, 1.0, a)))
+
+
+def _correction(dim, unbiased, correction, keepdim):
+    """PyTorch's var/std overloads: ``var(x, unbiased)``, ``var(x, dim, unbiased,
+    keepdim)``, ``var(x, dim, *, correction=1, keepdim)``."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:
+        raise RuntimeError("var(): cannot specify both unbiased and correction")
+    return dim, correction, keepdim
+
+
+def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1): sum((x - mean)^2) /
+    max(0, n - correction)."""
+    dim, correction, keepdim = _correction(dim, unbiased, correction, keepdim)
+    if not a.dtype.is_float:
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    axes = _dims(dim, a.dim())
+    n = 1
+    for ax in axes:
+        n *= a.shape[ax]
+    centered = sub(a, mean(a, dim, keepdim=True))
+    total = sum(mul(centered, centered), dim, keepdim)
+    denom = n - correction
+    # no degrees of freedom left: PyTorch divides by zero too (nan or inf)
+    out = mul(total, 1.0 / denom) if denom > 0 else div(total, 0.0)
+    return _named(out, "VarBackward0", a)
+
+
+def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """sqrt(var); the gradient is 0 where the standard deviation is 0."""
+    return _named(safe_sqrt(var(a, dim, unbiased, keepdim, correction=correction)),
+                  "StdBackward0", a)
+
+
+def norm(a, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over ``dim`` (all elements by default): ``"fro"`` and 2 give
+    sqrt(sum(x^2)), inf/-inf max/min |x|, 0 the count of non-zeros, else sum(|x|^p)^(1/p).
+    The gradient at a zero norm is 0, as PyTorch's."""
+    if dtype is not None:
+        a = to_dtype(a, dtype)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if p in ("fro", 2, 2.0):
+        out = safe_sqrt(sum(mul(a, a), dim, keepdim))
+    elif p == float("inf"):
+        out = amax(apply("abs", a), dim, keepdim)
+    elif p == float("-inf"):
+        out = amin(apply("abs", a), dim, keepdim)
+    elif p == 0:
+        # a count: a where with a false condition links it to ``a`` for a zero gradient
+        out = apply("where", False, sum(a, dim, keepdim),
+                    sum(to_dtype(apply("ne", a, 0.0), a.dtype), dim, keepdim))
+    elif p == 1:
+        out = sum(apply("abs", a), dim, keepdim)
+    elif isinstance(p, str):
+        raise RuntimeError(f"norm(): unsupported norm type {p!r}")
+    else:
+        s = sum(pow(apply("abs", a), float(p)), dim, keepdim)
+        zero = apply("eq", s, 0.0)
+        out = where(zero, 0.0, pow(where(zero, 1.0, s), 1.0 / p))
+    return _named(out, "NormBackward1", a)
+
+
 MinMax = namedtuple("MinMax", ["values", "indices"])
 try:   # PyTorch's own result type names
     MinMax.__name__ = "return_types.max"
@@ -332,7 +404,7 @@ def install(T) -> None:
     for name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid",
                  "relu", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "clamp", "maximum", "minimum",
                  "matmul", "mm", "bmm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
-                 "argmin", "masked_fill", "addcmul", "addcdiv", "lerp"):
+                 "argmin", "masked_fill", "addcmul", "addcdiv", "lerp", "var", "std", "norm"):
         setattr(T, name, globals()[name])
     T.multiply, T.divide, T.subtract, T.negative = mul, div, sub, neg
     T.clip = clamp

@@ -44,3 +44,137 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         out = out + _ops.reshape(bias, shape)
     return out
+
+
+def _normalize(x: Tensor, axes: tuple[int, ...], eps: float):
+    """(x - mean) / sqrt(var + eps) over ``axes`` (biased variance), and the statistics."""
+    mean = _ops.mean(x, axes, keepdim=True)
+    centered = x - mean
+    var = _ops.mean(centered * centered, axes, keepdim=True)
+    return centered * _ops.rsqrt(var + eps), mean, var
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalizes over the trailing ``normalized_shape`` dims of input (*, *normalized_shape)
+    with the biased variance, then ``* weight + bias`` (both of normalized_shape). Ba et al.
+    2016, "Layer Normalization"; PyTorch's LayerNorm. Raises RuntimeError when the trailing
+    dims do not match."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
+        tuple(int(s) for s in normalized_shape)
+    if tuple(input.shape[input.dim() - len(shape):]) != shape or input.dim() < len(shape):
+        raise RuntimeError(f"{_where()}Given normalized_shape={list(shape)}, expected input "
+                           f"with shape [*, {', '.join(str(s) for s in shape)}], but got "
+                           f"input of size{list(input.shape)}")
+    axes = tuple(range(input.dim() - len(shape), input.dim()))
+    out, _, _ = _normalize(input, axes, eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalizes input (N, C, *) over each group of C / num_groups channels and all other
+    dims, then scales and shifts per channel with weight and bias (C,). Wu & He 2018,
+    "Group Normalization"."""
+    if input.dim() < 2:
+        raise RuntimeError(f"{_where()}Expected at least 2 dimensions for input tensor but "
+                           f"received {input.dim()}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"{_where()}Expected number of channels in input to be divisible "
+                           f"by num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{_where()}Expected {name} to be a vector of size equal to the "
+                               f"number of channels in input, but got {name} of shape "
+                               f"{list(t.shape)} and input of shape {list(input.shape)}")
+    grouped = _ops.reshape(input, (n, num_groups, -1))
+    out = _ops.reshape(_normalize(grouped, (2,), eps)[0], tuple(input.shape))
+    shape = (1, c) + (1,) * (input.dim() - 2)
+    if weight is not None:
+        out = out * _ops.reshape(weight, shape)
+    if bias is not None:
+        out = out + _ops.reshape(bias, shape)
+    return out
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalizes input (N, C, *) per sample and channel over the spatial dims (Ulyanov et
+    al. 2016), or by the running statistics (C,) when ``use_input_stats`` is False. With
+    running stats and input stats, r = (1 - momentum) * r + momentum * (the batch mean of
+    the per-instance mean, and of the unbiased per-instance variance), as PyTorch."""
+    if input.dim() < 3:
+        raise ValueError(f"{_where()}instance_norm expects an input of at least 3 dims, got "
+                         f"{input.dim()}")
+    c = input.shape[1]
+    shape = (1, c) + (1,) * (input.dim() - 2)
+    axes = tuple(range(2, input.dim()))
+    if use_input_stats:
+        count = 1
+        for ax in axes:
+            count *= input.shape[ax]
+        if count <= 1:
+            from graphnn._size import Size
+            raise ValueError(f"{_where()}Expected more than 1 spatial element when training, "
+                             f"got input size {Size(input.shape)!r}")
+        out, mean, var = _normalize(input, axes, eps)
+        if running_mean is not None and running_var is not None:
+            from graphnn.autograd import no_grad
+            with no_grad():
+                m = _ops.mean(_ops.reshape(mean.detach(), (-1, c)), 0)
+                v = _ops.mean(_ops.reshape(var.detach(), (-1, c)), 0) * (count / (count - 1))
+                running_mean.mul_(1 - momentum).add_(m * momentum)
+                running_var.mul_(1 - momentum).add_(v * momentum)
+    else:
+        out = (input - _ops.reshape(running_mean, shape)) * _ops.rsqrt(
+            _ops.reshape(running_var, shape) + eps)
+    if weight is not None:
+        out = out * _ops.reshape(weight, shape)
+    if bias is not None:
+        out = out + _ops.reshape(bias, shape)
+    return out
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """b_c = a_c / (k + alpha / size * sum of a_c'^2 over the ``size`` channels around c)^beta
+    for input (N, C, *), channels zero-padded (Krizhevsky et al. 2012; PyTorch's
+    LocalResponseNorm)."""
+    if input.dim() < 3:
+        raise ValueError(f"{_where()}Expected 3D or higher dimensionality input (got "
+                         f"{input.dim()} dimensions)")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    sq = input * input
+    before, after = size // 2, (size - 1) // 2
+    parts = []
+    if before:
+        parts.append(_ops.expand(_ops.reshape(sq[:, :1] * 0.0, (input.shape[0], 1) +
+                                              tuple(input.shape[2:])),
+                                 (input.shape[0], before) + tuple(input.shape[2:])))
+    parts.append(sq)
+    if after:
+        parts.append(_ops.expand(sq[:, :1] * 0.0, (input.shape[0], after) +
+                                 tuple(input.shape[2:])))
+    padded = _ops.cat(parts, 1) if len(parts) > 1 else sq
+    window = padded[:, 0:c]
+    for i in range(1, size):
+        window = window + padded[:, i:i + c]
+    div = (window * (alpha / size) + k) ** beta
+    return input / div
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out=None) -> Tensor:
+    """x / max(||x||_p over ``dim``, eps) (PyTorch's F.normalize)."""
+    denom = _ops.clamp(_ops.norm(input, p, dim, keepdim=True), min=eps)
+    return input / _ops.expand(denom, tuple(input.shape))
