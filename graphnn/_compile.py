@@ -71,6 +71,7 @@ class CompiledGraph:
         self.label = label
         self.out_tree = out_tree
         self.mutations = mutations or []
+        self.passthrough: dict[int, int] = {}   # result position -> tensor argument returned
         self.rt = get_runtime()
         self._infer = None
         self._train: dict[tuple[int, ...], list] = {}
@@ -235,7 +236,10 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
     returned = {id(o._storage) for o in outs[:n]}
     for (kind, ref), new in zip(cg.mutations, outs[n:]):
         write_back(tensors[ref] if kind == "arg" else ref, new, id(new._storage) not in returned)
-    return _unflatten(cg.out_tree, outs[:n])
+    results = outs[:n]
+    for pos, i in cg.passthrough.items():
+        results[pos] = tensors[i]
+    return _unflatten(cg.out_tree, results)
 
 
 def write_back(target: Tensor, new: Tensor, private: bool) -> None:
@@ -335,6 +339,10 @@ def _trace_call(fn, args, kwargs, label, names):
             outputs.append(node)
     tracer.graph.outputs = outputs
     cg = CompiledGraph(tracer.graph, len(input_nodes), label, tree, mutations)
+    # results that are argument tensors themselves (Identity, an in-place ReLU returning its
+    # input): the caller gets its own tensor object back, as in PyTorch
+    cg.passthrough = {pos: next(i for i, s in enumerate(inputs) if s is t)
+                      for pos, t in enumerate(flat) if any(s is t for s in inputs)}
     return cg, list(tracer.captured)
 
 

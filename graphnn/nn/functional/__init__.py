@@ -6,7 +6,8 @@ Argument checks run before anything is traced or launched and raise PyTorch's er
 with its wording, prefixed by the module path when called inside a module.
 
 One module per layer family: ``activation``, ``conv`` (linear, convolution, pooling),
-``loss``, ``norm``, ``dropout``, ``sparse``; ``_base`` holds what they share."""
+``loss``, ``norm``, ``dropout``, ``sparse``, ``distance``; ``_base`` holds what they
+share."""
 from __future__ import annotations
 
 from graphnn._tensor import Tensor
@@ -15,6 +16,7 @@ from graphnn.nn.functional._base import (_TORCH_SCALAR_NAMES, _iota, _maybe_inpl
 from graphnn.nn.functional.activation import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import _softmax_dim  # noqa: F401
 from graphnn.nn.functional.conv import *  # noqa: F401,F403
+from graphnn.nn.functional.distance import *  # noqa: F401,F403
 from graphnn.nn.functional.dropout import *  # noqa: F401,F403
 from graphnn.nn.functional.loss import *  # noqa: F401,F403
 from graphnn.nn.functional.loss import _nll, _reduce  # noqa: F401

@@ -6,6 +6,29 @@ from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _pair, _where
 
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Tensor | None = None) -> Tensor:
+    """y_k = x1^T W_k x2 + b_k. input1 (*, in1), input2 (*, in2) with the same leading dims,
+    weight (out, in1, in2), bias (out,) -> (*, out). One GEMM: x1 times W laid out as
+    (in1, out * in2), then a product with x2 summed over in2."""
+    if input1.dim() == 0 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise RuntimeError(f"{_where('bilinear')}input1 and input2 must have the same size "
+                           f"except for the last dimension, but got {list(input1.shape)} and "
+                           f"{list(input2.shape)}")
+    out, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2:
+        raise RuntimeError(f"{_where('bilinear')}input sizes {input1.shape[-1]} and "
+                           f"{input2.shape[-1]} do not match the weight's {in1} and {in2}")
+    lead = tuple(input1.shape[:-1])
+    x1 = _ops.reshape(input1, (-1, in1))
+    x2 = _ops.reshape(input2, (-1, 1, in2))
+    w = _ops.reshape(_ops.permute(weight, (1, 0, 2)), (in1, out * in2))
+    y = _ops.sum(_ops.reshape(x1 @ w, (-1, out, in2)) * x2, -1)
+    if bias is not None:
+        y = y + bias
+    return _ops.reshape(y, lead + (out,))
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b. input (*, in_features), weight (out_features, in_features),
     bias (out_features,) -> (*, out_features)."""

@@ -10,7 +10,8 @@ from graphnn.nn.modules.dropout import (AlphaDropout, Dropout1d, Dropout2d, Drop
 from graphnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d,
                                      LazyConv1d, LazyConv2d, LazyConv3d, LazyLinear,
                                      LazyModuleMixin)
-from graphnn.nn.modules.linear import Identity, Linear
+from graphnn.nn.modules.distance import CosineSimilarity, PairwiseDistance
+from graphnn.nn.modules.linear import Bilinear, Identity, Linear
 from graphnn.nn.modules.loss import CrossEntropyLoss, MSELoss, NLLLoss
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from graphnn.nn.modules.pooling import MaxPool2d

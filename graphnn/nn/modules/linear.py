@@ -18,6 +18,38 @@ class Identity(Module):
         return input
 
 
+class Bilinear(Module):
+    """y = x1^T W x2 + b. Inputs (*, in1_features) and (*, in2_features) -> (*,
+    out_features); weight (out, in1, in2) and bias (out,) ~ U(-1/sqrt(in1), 1/sqrt(in1))."""
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        self.weight = Parameter(_creation.empty((out_features, in1_features, in2_features),
+                                                dtype=dtype))
+        if bias:
+            self.bias = Parameter(_creation.empty((out_features,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
 class Linear(Module):
     """y = x W^T + b. Input (*, in_features) -> (*, out_features). weight
     (out_features, in_features) and bias (out_features,) ~ U(-1/sqrt(in), 1/sqrt(in))."""
