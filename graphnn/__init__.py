@@ -5,10 +5,12 @@ get gradients from that IR, fuse, and run as generated OpenCL kernels on any dev
 from graphnn import ir as _ir  # noqa: F401  (registers the op set)
 from graphnn._creation import (arange, empty, from_numpy, full, full_like, linspace,
                                manual_seed, ones, ones_like, tensor, zeros, zeros_like)
+from graphnn._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor,  # noqa
+                               LongTensor)
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
-from graphnn import _views, _ops, _inplace  # noqa: E402,F401  (attach the tensor methods)
+from graphnn import _views, _ops, _inplace, _composites  # noqa: E402,F401  (tensor methods)
 from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
@@ -38,6 +40,8 @@ exp, log, tanh, sigmoid, relu, sqrt, abs = (_ops.exp, _ops.log, _ops.tanh, _ops.
 sin, cos, masked_fill, addcmul, addcdiv, lerp = (_ops.sin, _ops.cos, _ops.masked_fill,
                                                 _ops.addcmul, _ops.addcdiv, _ops.lerp)
 var, std, norm = _ops.var, _ops.std, _ops.norm
+from graphnn._composites import (all, any, count_nonzero, cumsum, diag, diagonal,  # noqa
+                                 einsum, eye, flip, isin, outer, roll, tile, tril, triu)
 clamp, clip, maximum, minimum, where, pow = (_ops.clamp, _ops.clamp, _ops.maximum,
                                              _ops.minimum, _ops.where, _ops.pow)
 sum, mean, max, min, argmax, argmin, amax, amin = (_ops.sum, _ops.mean, _ops.max, _ops.min,

@@ -86,16 +86,31 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     return out
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+    size = _size_arg(size, kw)
     return full(_shape(size), 0, dtype=_dtype(dtype), requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+    size = _size_arg(size, kw)
     return full(_shape(size), 1, dtype=_dtype(dtype), requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+    return zeros(*_size_arg(size, kw), dtype=dtype, requires_grad=requires_grad)
+
+
+def _size_arg(size: tuple, kw: dict) -> tuple:
+    """``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``; memory_format and
+    pin_memory are accepted and ignored."""
+    if "size" in kw:
+        if size:
+            raise TypeError("got multiple values for argument 'size'")
+        size = (kw.pop("size"),)
+    kw.pop("memory_format", None), kw.pop("pin_memory", None), kw.pop("layout", None)
+    if kw:
+        raise TypeError(f"got an unexpected keyword argument '{next(iter(kw))}'")
+    return size
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -161,3 +176,23 @@ def _SeedTensor():
     except NameError:
         cls = _SEED_CLS = _seed_class()
     return cls()
+
+
+def _legacy(name: str, dtype_name: str):
+    """``torch.FloatTensor(data)`` / ``torch.FloatTensor(2, 3)``: the legacy typed
+    constructors (zero-filled when given sizes)."""
+    def make(*args):
+        dtype = by_name(dtype_name)
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            return tensor(args[0].detach().numpy() if isinstance(args[0], _T()) else args[0],
+                          dtype=dtype)
+        return zeros(*args, dtype=dtype)
+    make.__name__ = name
+    return make
+
+
+FloatTensor = _legacy("FloatTensor", "float32")
+DoubleTensor = _legacy("DoubleTensor", "float64")
+LongTensor = _legacy("LongTensor", "int64")
+IntTensor = _legacy("IntTensor", "int32")
+BoolTensor = _legacy("BoolTensor", "bool")

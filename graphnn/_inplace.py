@@ -20,13 +20,10 @@ from __future__ import annotations
 from graphnn import _ops, _views, autograd
 from graphnn._dispatch import apply
 from graphnn._storage import Storage, VersionCounter
-from graphnn._tensor import Tensor
+from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._trace import current
 from graphnn.ir.types import broadcast_shapes, bool_, int64
 
-# PyTorch's scalar type names, for casting errors
-_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                 "int32": "Int", "bool": "Bool"}
 
 
 def inplace(self: Tensor, name: str, fn, *operands, casting: str = "same_kind") -> Tensor:
@@ -89,8 +86,8 @@ def _fit(t: Tensor, new, casting: str) -> Tensor:
         new = _views.expand(new, tuple(t.shape))
     if new.dtype != t.dtype:
         if casting == "same_kind" and new.dtype.is_float and not t.dtype.is_float:
-            raise RuntimeError(f"result type {_SCALAR_NAMES.get(new.dtype.name)} can't be cast "
-                               f"to the desired output type {_SCALAR_NAMES.get(t.dtype.name)}")
+            raise RuntimeError(f"result type {SCALAR_NAMES.get(new.dtype.name)} can't be cast "
+                               f"to the desired output type {SCALAR_NAMES.get(t.dtype.name)}")
         new = _ops.to_dtype(new, t.dtype)
     return new
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn import _creation, _inplace, _ops, _sampling, _trace
-from graphnn._tensor import Tensor
 from graphnn.ir.types import DType, bool_, broadcast_shapes, by_name, float32, int64
-from graphnn.nn.functional import _TORCH_SCALAR_NAMES, graph_function
+from graphnn._tensor import SCALAR_NAMES, Tensor
+from graphnn.nn.functional import graph_function
 from graphnn.runtime import get_runtime
 
 # the largest value ``random_()`` draws for each dtype (PyTorch: 2^mantissa for floats)
@@ -100,7 +100,7 @@ def _dtype(dtype, default: DType) -> DType:
 
 
 def _scalar_name(dtype: DType) -> str:
-    return _TORCH_SCALAR_NAMES.get(dtype.name, dtype.name)
+    return SCALAR_NAMES.get(dtype.name, dtype.name)
 
 
 def _need_float(dtype: DType, kernel: str) -> None:

@@ -19,9 +19,11 @@ from graphnn.ir.types import DType, TensorType, contiguous_strides, float32, fro
 from graphnn.ir.views import view_layout
 from graphnn.runtime import get_runtime
 
-# PyTorch's legacy type names, used in its error messages ("[torch.FloatTensor [3]]")
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+# PyTorch's names for dtypes in its messages: scalar types ("result type Float") and legacy
+# tensor types ("[torch.FloatTensor [3]]", torch.typename)
+SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "bool": "Bool"}
+TYPE_NAMES = {name: f"{scalar}Tensor" for name, scalar in SCALAR_NAMES.items()}
 
 
 class Tensor:
@@ -156,7 +158,7 @@ class Tensor:
 
     def type_name(self) -> str:
         """PyTorch's legacy type name, e.g. ``torch.FloatTensor``."""
-        return "torch." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        return "torch." + TYPE_NAMES.get(self.dtype.name, self.dtype.name)
 
     # -- layout -----------------------------------------------------------------------------
     def stride(self, dim: int | None = None):

@@ -200,6 +200,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False):
     return result
 
 
+def Variable(data, requires_grad: bool = False, volatile: bool = False):
+    """The pre-0.4 wrapper: returns ``data`` itself (with ``requires_grad`` set)."""
+    if requires_grad:
+        data.requires_grad_(True)
+    return data
+
+
 def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
     """Accumulates the gradient of this tensor into the leaves it depends on."""
     backward(self, gradient, retain_graph=bool(retain_graph))

@@ -15,21 +15,17 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from graphnn import _compile, _trace
-from graphnn._tensor import Tensor
+from graphnn._tensor import TYPE_NAMES, Tensor
 from graphnn.nn.hooks import HookMixin
 from graphnn.nn.parameter import Buffer, Parameter, is_lazy
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-_TENSOR_TYPES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-                 "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
-
-
 def typename(obj) -> str:
     """``torch.typename``: ``graphnn.FloatTensor`` for tensors, else ``module.QualName``."""
     if isinstance(obj, Tensor):
-        return "graphnn." + _TENSOR_TYPES.get(obj.dtype.name, "Tensor")
+        return "graphnn." + TYPE_NAMES.get(obj.dtype.name, "Tensor")
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):
         qualname = obj.__qualname__

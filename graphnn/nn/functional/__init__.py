@@ -11,8 +11,8 @@ share."""
 from __future__ import annotations
 
 from graphnn._tensor import Tensor
-from graphnn.nn.functional._base import (_TORCH_SCALAR_NAMES, _iota, _maybe_inplace,  # noqa
-                                         _pair, _where, graph_function)
+from graphnn.nn.functional._base import (_iota, _maybe_inplace, _pair, _where,  # noqa
+                                         graph_function)
 from graphnn.nn.functional.activation import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import _softmax_dim  # noqa: F401
 from graphnn.nn.functional.conv import *  # noqa: F401,F403

@@ -39,10 +39,6 @@ def _where(fn: str = "") -> str:
     return f"{fn}: " if fn else ""
 
 
-_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
-                       "int32": "Int", "int64": "Long", "bool": "Bool"}
-
-
 def _pair(v, name: str = "value") -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         if len(v) == 1:

@@ -5,9 +5,9 @@ import numpy as np
 
 from graphnn import _ops
 from graphnn._dispatch import apply
-from graphnn._tensor import Tensor
 from graphnn.ir.types import int32, int64
-from graphnn.nn.functional._base import _TORCH_SCALAR_NAMES, _where, graph_function
+from graphnn._tensor import SCALAR_NAMES, Tensor
+from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.activation import log_softmax
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -25,7 +25,7 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
     occur (a concrete target), so the loss graph can skip the masking."""
     if target.dtype not in (int64, int32):
         raise RuntimeError(f"{_where()}{fn}: expected target dtype to be Long or Byte, but got "
-                           f"{_TORCH_SCALAR_NAMES[target.dtype.name]} (class indices); target "
+                           f"{SCALAR_NAMES[target.dtype.name]} (class indices); target "
                            f"shape {list(target.shape)}, input shape {list(input.shape)}")
     n_cls = input.shape[1] if input.dim() > 1 else input.shape[0]
     want = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
@@ -92,7 +92,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if target.dtype.is_float:
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"{_where()}cross_entropy: expected target dtype to be Long or "
-                               f"Byte, but got {_TORCH_SCALAR_NAMES[target.dtype.name]} (a "
+                               f"Byte, but got {SCALAR_NAMES[target.dtype.name]} (a "
                                "float target must hold class probabilities of the input's "
                                f"shape {list(input.shape)}, got shape {list(target.shape)})")
         return _soft_cross_entropy(input, target, weight, reduction)
