@@ -72,6 +72,7 @@ class CompiledGraph:
         self.out_tree = out_tree
         self.mutations = mutations or []
         self.passthrough: dict[int, int] = {}   # result position -> tensor argument returned
+        self.checks: list = []                  # (input position, value check) per call
         self.rt = get_runtime()
         self._infer = None
         self._train: dict[tuple[int, ...], list] = {}
@@ -231,7 +232,11 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
         entry = trace(fn, args, kwargs, label, names() if callable(names) else names)
         cache[full_key] = entry
     cg, captured = entry
-    outs = cg.run(tensors + captured)
+    inputs = tensors + captured
+    for pos, check in cg.checks:
+        if inputs[pos].numel():
+            check(inputs[pos]._host())
+    outs = cg.run(inputs)
     n = len(outs) - len(cg.mutations)
     returned = {id(o._storage) for o in outs[:n]}
     for (kind, ref), new in zip(cg.mutations, outs[n:]):
@@ -288,8 +293,11 @@ def _run_segment(tracer: Tracer, cache: dict, label: str, results: list) -> None
     cg = cache.get(key)
     if cg is None:
         cg = cache[key] = CompiledGraph(graph, 0, label + ".segment", None)
-    captured = tracer.captured
+    captured, checks = tracer.captured, tracer.checks
     tracer.new_segment()    # tensors read from here on are captured by the next segment
+    for pos, check in checks:
+        if captured[pos].numel():
+            check(captured[pos]._host())
     outs = cg.run(captured)
     for t in keep:
         t._become(outs[nodes[t._sym.id]])
@@ -343,6 +351,7 @@ def _trace_call(fn, args, kwargs, label, names):
     # input): the caller gets its own tensor object back, as in PyTorch
     cg.passthrough = {pos: next(i for i, s in enumerate(inputs) if s is t)
                       for pos, t in enumerate(flat) if any(s is t for s in inputs)}
+    cg.checks = list(tracer.checks)
     return cg, list(tracer.captured)
 
 

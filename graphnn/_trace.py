@@ -41,6 +41,10 @@ class Tracer:
         self.captured: list = []                 # real tensors captured, in input order
         self._captured_ids: dict[int, int] = {}  # id(tensor) -> input node
         self.mutated: dict[int, tuple[Tensor, int]] = {}   # id(real tensor) -> (it, node)
+        # written leaves that require grad: reads see the new value with the leaf's gradient
+        self._leaf_reads: dict[int, int] = {}
+        # (graph input position, check): run on every call's real input before kernels run
+        self.checks: list[tuple[int, object]] = []
         self._real_views: dict[int, tuple[Tensor, int, int]] = {}  # id -> (view, base, node)
         self.scope: list[str] = []
         # a segmented trace: called when a traced value is needed (run the graph so far)
@@ -68,6 +72,7 @@ class Tracer:
         """Starts an empty graph (a segmented trace, after running the previous one)."""
         self.graph = Graph()
         self.captured, self._captured_ids, self.mutated = [], {}, {}
+        self._leaf_reads, self.checks = {}, []
         self._real_views, self.made = {}, []
 
     def _made(self, t: Tensor) -> Tensor:
@@ -107,7 +112,7 @@ class Tracer:
             return t._sym.id
         written = self.mutated.get(id(t))
         if written is not None:
-            return written[1]
+            return self._leaf_reads.get(id(t), written[1])
         key = id(t)
         if key not in self._captured_ids:
             self._captured_ids[key] = self.graph.add_input(
@@ -127,8 +132,26 @@ class Tracer:
         if t._sym is not None:
             t._sym = new._sym
             t._requires_grad = new._requires_grad
-        else:
-            self.mutated[id(t)] = (t, self.node_of(new))
+            return
+        if t.requires_grad:
+            # a leaf that requires grad written under no_grad (embedding max_norm): later
+            # reads take the new values, but the gradient still belongs to the leaf
+            source = self._captured_node(t)
+            self._leaf_reads[id(t)] = self.graph.add(
+                "straight_through", [self.node_of(new), source], {}, name=self.scope_name)
+        self.mutated[id(t)] = (t, self.node_of(new))
+
+    def _captured_node(self, t: Tensor) -> int:
+        if id(t) not in self._captured_ids:
+            self.current_node(t)
+        return self._captured_ids[id(t)]
+
+    def check_values(self, t: Tensor, check) -> None:
+        """Runs ``check(values)`` on the real tensor behind ``t`` at every call, before any
+        kernel (index bounds): possible when ``t`` is a graph input as it was traced."""
+        if t._sym is not None and t._sym.graph is self.graph and \
+                t._sym.id in self.graph.inputs:
+            self.checks.append((self.graph.inputs.index(t._sym.id), check))
 
     def mark_view(self, out: Tensor, src, op: str, attrs: dict) -> None:
         """Records that ``out = op(src)`` is a view, so writes to it reach ``src``'s base."""
@@ -161,6 +184,18 @@ class Tracer:
                              meta={"line": user_line()})
         return self._made(Tensor._symbolic(Sym(self.graph, nid, self.scope_name),
                                            requires_grad))
+
+
+def check_values(t: Tensor, check) -> None:
+    """Runs ``check`` on ``t``'s host values (bounds of indices and class targets) before any
+    kernel reads them: now for a real tensor, at every call for a traced graph input."""
+    if t._sym is None:
+        if t.numel():
+            check(t._host())
+        return
+    tracer = current()
+    if tracer is not None:
+        tracer.check_values(t, check)
 
 
 def _materialize(t: Tensor) -> bool:

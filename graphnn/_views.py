@@ -12,7 +12,7 @@ import builtins
 from graphnn import _tensor, autograd
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
-from graphnn._trace import current
+from graphnn._trace import check_values, current
 from graphnn.ir.types import bool_
 from graphnn.ir.views import resolve
 
@@ -324,12 +324,13 @@ def normalize_index(index, size: int, d: int):
     PyTorch's IndexError for out-of-range values known on the host."""
     if index.dtype.is_float or index.dtype == bool_:
         raise IndexError("tensors used as indices must be long, int or bool tensors")
-    if index._sym is None and index.numel():
-        values = index._host()
+
+    def check(values):
         bad = values[(values < -size) | (values >= size)]
         if bad.size:
             raise IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension {d} "
                              f"with size {size}")
+    check_values(index, check)
     return apply("where", apply("lt", index, 0), apply("add", index, size), index)
 
 

@@ -129,6 +129,19 @@ register(OpDef("detach", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same
                lambda c, g: [None], lambda a, at: a[0], "{0}",
                doc="identity that stops gradients; removed by simplification after autodiff"))
 
+def _same_shape(args, at):
+    if args[0].shape != args[1].shape:
+        raise ValueError(f"straight_through: shapes {list(args[0].shape)} and "
+                         f"{list(args[1].shape)} differ")
+    return args[0].shape
+
+
+register(OpDef("straight_through", Kind.ELEMWISE, 2, _same_shape, _same_dtype,
+               lambda c, g: [None, g], lambda a, at: a[0], "{0}",
+               doc="the value of arg 0 with the gradient of arg 1 (a leaf written in place "
+                   "under no_grad keeps its gradient); removed by simplification after "
+                   "autodiff"))
+
 register(OpDef("copy", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same_dtype,
                lambda c, g: [g], lambda a, at: np.array(a[0], copy=True), "{0}",
                doc="materialise a value into a fresh contiguous buffer"))

@@ -18,7 +18,7 @@ def simplify(graph: Graph) -> bool:
             continue
         op, args, t = graph.op(n), graph.args(n), graph.type(n)
         repl = None
-        if op == "detach":
+        if op in ("detach", "straight_through"):     # gradient-only ops, after autodiff
             repl = args[0]
         elif op in ("reshape", "expand", "cast") and graph.type(args[0]) == t:
             repl = args[0]

@@ -7,6 +7,7 @@ from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn.ir.types import int32, int64
 from graphnn._tensor import SCALAR_NAMES, Tensor
+from graphnn._trace import check_values
 from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.activation import log_softmax
 
@@ -32,14 +33,17 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
     if tuple(target.shape) != want:
         raise ValueError(f"{_where()}{fn}: expected target of shape {list(want)} for input of "
                          f"shape {list(input.shape)}, got {list(target.shape)}")
-    if target._sym is None:
-        values = target._host()
+    where = _where()
+
+    def check(values):
         bad = values[(values != ignore_index) & ((values < 0) | (values >= n_cls))]
         if bad.size:
-            raise IndexError(f"{_where()}{fn}: Target {int(bad.flat[0])} is out of bounds. Class "
+            raise IndexError(f"{where}{fn}: Target {int(bad.flat[0])} is out of bounds. Class "
                              f"indices must be in [0, {n_cls}) for input of shape "
                              f"{list(input.shape)}; target shape {list(target.shape)}")
-        return bool(np.any(values == ignore_index))
+    check_values(target, check)
+    if target._sym is None:
+        return bool(target.numel() and np.any(target._host() == ignore_index))
     return True
 
 

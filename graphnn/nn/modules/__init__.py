@@ -15,6 +15,7 @@ from graphnn.nn.modules.linear import Bilinear, Identity, Linear
 from graphnn.nn.modules.loss import CrossEntropyLoss, MSELoss, NLLLoss
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from graphnn.nn.modules.pooling import MaxPool2d
+from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
 
 # every layer class imported above
 __all__ = sorted(name for name, obj in list(globals().items())
