@@ -30,6 +30,9 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
             w.store(s, idx)
         w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
         w.lines.append("}")
+        # the linear-index shortcut names this part's variable: a later part with a value of
+        # the same shape (a 0-d operand) must not read it
+        w.flat.clear()
         start += n
     local = d.local_1d(total)
     return w, ((total + local - 1) // local * local,), (local,)

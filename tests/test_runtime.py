@@ -181,3 +181,22 @@ def test_uploads_read_the_array_as_it_was_at_the_call():
         w[:] = -1.0
         assert (t.numpy() == i + 1).all()
         assert (m.weight.detach().numpy() == i + 2).all()
+
+
+def test_horizontal_parts_do_not_share_the_linear_index():
+    """A 0-d value read in the second part of a horizontal kernel must read element 0, not
+    the first part's linear index (it read past the buffer)."""
+    g = Graph()
+    s = g.add_input(TensorType((), float32))
+    c1 = g.add_const(0.8, TensorType((), float32))
+    c2 = g.add_const(0.04, TensorType((), float32))
+    a = g.add("mul", [s, c1])
+    b = g.add("neg", [g.add("expand", [g.add("mul", [s, c2])], {"shape": (4,)})])
+    g.outputs = [a, b]
+    run_pipeline(g, label="t")
+    rt = get_runtime()
+    exe = rt.executable(lower(g, rt.dialect))
+    outs = exe.run([rt.upload(np.array(2.0, np.float32))])
+    np.testing.assert_allclose(rt.download(outs[1], TensorType((4,), float32)), [-0.08] * 4,
+                               rtol=1e-6)
+    np.testing.assert_allclose(rt.download(outs[0], TensorType((), float32)), 1.6, rtol=1e-6)
