@@ -17,7 +17,8 @@ LAYERS = [
     ["_views", "_ops", "_inplace", "_creation"],                          # ops
     ["nn.functional._base", "nn.functional.activation", "nn.functional.conv",  # nn
      "nn.functional.dropout", "nn.functional.loss", "nn.functional.norm",
-     "nn.functional.sparse", "nn.functional.distance", "nn.functional"],
+     "nn.functional.sparse", "nn.functional.distance", "nn.functional.loss_pointwise",
+     "nn.functional"],
     ["_sampling", "_random"],                                             # random API
 ]
 LAYER = {m: i for i, mods in enumerate(LAYERS) for m in mods}

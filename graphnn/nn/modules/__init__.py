@@ -12,7 +12,13 @@ from graphnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatch
                                      LazyModuleMixin)
 from graphnn.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from graphnn.nn.modules.linear import Bilinear, Identity, Linear
-from graphnn.nn.modules.loss import CrossEntropyLoss, MSELoss, NLLLoss
+from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss,
+                                     CrossEntropyLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                                     HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,
+                                     MSELoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
+                                     MultiMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss,
+                                     SoftMarginLoss, TripletMarginLoss,
+                                     TripletMarginWithDistanceLoss)
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from graphnn.nn.modules.pooling import MaxPool2d
 from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
