@@ -20,7 +20,7 @@ from graphnn import _random  # noqa: E402  (after nn: it uses nn.functional)
 from graphnn._random import (bernoulli, multinomial, normal, rand, rand_like,  # noqa: E402
                              randint, randint_like, randn, randn_like, randperm)
 from graphnn._stats import Stats, reset_stats, stats  # noqa: E402
-from graphnn import cuda  # noqa: E402
+from graphnn import cuda, distributions  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 
