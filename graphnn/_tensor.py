@@ -297,6 +297,36 @@ class Tensor:
         buf, _ = self._dense()
         return get_runtime().download(buf, self._type)
 
+    def __deepcopy__(self, memo) -> "Tensor":
+        """A new leaf with a copy of the values, the same class (Parameter), requires_grad
+        and (not for a Parameter) a deep copy of ``grad`` (PyTorch: only leaves can be
+        deep-copied)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if self._sym is not None or not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.  If you were "
+                               "attempting to deepcopy a module, this may be because of a "
+                               "torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        import copy
+        rt = get_runtime()
+        buf, private = self._dense()
+        if not private:
+            src, buf = buf, rt.alloc(self._type)
+            rt.copy_into(buf, src, self.numel() * self.element_size())
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new._set_state(self._type, _new_storage(buf, self._type), None, self._requires_grad)
+        own = {"_type", "_storage", "_offset", "_strides", "_version_counter", "_sym", "_base",
+               "_view_chain", "_base_seen", "_requires_grad", "_grad_fn", "_out_index", "grad"}
+        for k, v in self.__dict__.items():
+            if k not in own:
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        if not self._is_param:      # PyTorch's Parameter.__deepcopy__ leaves grad behind
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
+
     # -- host conversion --------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if self.requires_grad and not force:

@@ -343,3 +343,21 @@ def test_device_objects_and_cuda():
     m = graphnn.nn.Linear(2, 2).to(dev)
     assert isinstance(m, graphnn.nn.Linear)
     assert graphnn.ones(1).device.type in ("cpu", "gpu")
+
+
+def test_deepcopy_copies_parameters_buffers_and_grads():
+    import copy
+    for L in (graphnn, torch):
+        m = L.nn.Sequential(L.nn.Linear(2, 3), L.nn.BatchNorm1d(3))
+        m(L.ones(4, 2) * L.arange(4.0).reshape(4, 1)).sum().backward()
+        c = copy.deepcopy(m)
+        assert c[0].weight is not m[0].weight and type(c[0].weight) is type(m[0].weight)
+        assert c[0].weight.requires_grad
+        assert np.array_equal(c[0].weight.detach().numpy(), m[0].weight.detach().numpy())
+        assert c[0].weight.grad is None            # a Parameter's copy has no gradient
+        assert np.array_equal(c[1].running_mean.numpy(), m[1].running_mean.numpy())
+        with L.no_grad():
+            c[0].weight.add_(1.0)
+        assert not np.array_equal(c[0].weight.detach().numpy(), m[0].weight.detach().numpy())
+        with pytest.raises(RuntimeError, match="Only Tensors created explicitly"):
+            copy.deepcopy(m[0].weight * 2)

@@ -515,7 +515,8 @@ class Module(HookMixin):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_compiled"] = {}
+        state["_compiled"] = {}     # compiled programs belong to this process and device
+        state["_segments"] = {}
         return state
 
     def __setstate__(self, state):
