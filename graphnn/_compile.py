@@ -268,7 +268,7 @@ def call_segmented(fn: Callable, args: list, kwargs: dict, label: str,
     tracer.on_value = lambda: _run_segment(tracer, cache, label, [])
     with tracer:
         out = fn(*args, **kwargs)
-        _run_segment(tracer, cache, label, _flatten(out)[0] if out is not None else [])
+        _run_segment(tracer, cache, label, _flatten(out)[0])
     return out
 
 
@@ -356,6 +356,9 @@ def _trace_call(fn, args, kwargs, label, names):
 
 
 def _flatten(out):
+    """The tensors of a traced function's result and the structure to rebuild it: tensors
+    in tuples, lists, dicts and named tuples; None and plain Python values kept as they
+    are (``(output, None)`` from attention without weights)."""
     if isinstance(out, Tensor):
         return [out], None
     if isinstance(out, (tuple, list)):
@@ -365,14 +368,24 @@ def _flatten(out):
             trees.append((len(flat), len(f), t))
             flat += f
         return flat, (type(out), trees)
-    raise TypeError(f"a traced function must return tensors or tuples of tensors, "
-                    f"got {type(out).__name__}")
+    if isinstance(out, dict):
+        flat, keys = _flatten(list(out.values()))
+        return flat, (dict, (list(out.keys()), keys))
+    if out is None or isinstance(out, (bool, int, float, str)):
+        return [], ("value", out)
+    raise TypeError(f"a traced function must return tensors, tuples, lists or dicts of "
+                    f"tensors, got {type(out).__name__}")
 
 
 def _unflatten(tree, flat):
     if tree is None:
         return flat[0]
     kind, trees = tree
+    if kind == "value":
+        return trees
+    if kind is dict:
+        keys, sub = trees
+        return dict(zip(keys, _unflatten(sub, flat)))
     items = [_unflatten(t, flat[start:start + n]) for start, n, t in trees]
     if hasattr(kind, "_fields"):
         return kind(*items)

@@ -15,6 +15,7 @@ from graphnn.nn.functional._base import (_iota, _maybe_inplace, _pair, _where,  
                                          graph_function)
 from graphnn.nn.functional.activation import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import _softmax_dim  # noqa: F401
+from graphnn.nn.functional.attention import *  # noqa: F401,F403
 from graphnn.nn.functional.conv import *  # noqa: F401,F403
 from graphnn.nn.functional.distance import *  # noqa: F401,F403
 from graphnn.nn.functional.dropout import *  # noqa: F401,F403

@@ -24,6 +24,9 @@ from graphnn.nn.modules.pooling import MaxPool2d
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
                                       Unflatten, Unfold)
 from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
+from graphnn.nn.modules.transformer import (MultiheadAttention, Transformer,
+                                            TransformerDecoder, TransformerDecoderLayer,
+                                            TransformerEncoder, TransformerEncoderLayer)
 
 # every layer class imported above
 __all__ = sorted(name for name, obj in list(globals().items())
