@@ -21,6 +21,7 @@ from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbedding
                                      TripletMarginWithDistanceLoss)
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
 from graphnn.nn.modules.pooling import MaxPool2d
+from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
                                       Unflatten, Unfold)
 from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
