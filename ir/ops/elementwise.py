@@ -41,6 +41,12 @@ def _where0(c: Sym, g: Sym, zero_first: bool) -> Sym:
     return c.op("where", zero, g) if zero_first else c.op("where", g, zero)
 
 
+def _f(a: np.ndarray) -> np.ndarray:
+    """Integer and bool arguments as float32, as the float ops' dtype rule says (numpy
+    would compute a bool argument in float16)."""
+    return a if a.dtype.kind == "f" else a.astype(np.float32)
+
+
 def unary(name: str, template: str, ref, vjp, dtype=_float, doc: str = "") -> OpDef:
     return register(OpDef(name, Kind.ELEMWISE, 1, _bshape, dtype, vjp, ref, template, doc))
 
@@ -52,15 +58,18 @@ def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out") ->
 
 # -- unary ------------------------------------------------------------------------------
 unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same)
-unary("exp", "exp({0})", lambda a, at: np.exp(a[0]), lambda c, g: [g * c.out])
-unary("log", "log({0})", lambda a, at: np.log(a[0]), lambda c, g: [g / c.args[0]])
-unary("tanh", "tanh({0})", lambda a, at: np.tanh(a[0]),
-      lambda c, g: [g * (1.0 - c.out * c.out)])
-unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-a[0])),
+unary("exp", "exp({0})", lambda a, at: np.exp(_f(a[0])), lambda c, g: [g * c.out])
+unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.args[0]])
+# PoCL's float tanh stops one ulp short of +-1 for |x| >= 12.5, which leaves 1 - tanh^2
+# nonzero in the gradients of tanh-GELU and Mish: float values saturate at |x| > 9.1, where
+# the correctly rounded tanh is +-1 (sizeof folds at compile time; doubles are right)
+unary("tanh", "(sizeof({0}) != 4 ? tanh({0}) : ({0}) > 9.1f ? 1 : ({0}) < -9.1f ? -1 : "
+      "tanh({0}))", lambda a, at: np.tanh(_f(a[0])), lambda c, g: [g * (1.0 - c.out * c.out)])
+unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-_f(a[0]))),
       lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))")
-unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(a[0]), lambda c, g: [g / (c.out * 2.0)])
-unary("sin", "sin({0})", lambda a, at: np.sin(a[0]), lambda c, g: [g * c.args[0].op("cos")])
-unary("cos", "cos({0})", lambda a, at: np.cos(a[0]), lambda c, g: [-(g * c.args[0].op("sin"))],
+unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(_f(a[0])), lambda c, g: [g / (c.out * 2.0)])
+unary("sin", "sin({0})", lambda a, at: np.sin(_f(a[0])), lambda c, g: [g * c.args[0].op("cos")])
+unary("cos", "cos({0})", lambda a, at: np.cos(_f(a[0])), lambda c, g: [-(g * c.args[0].op("sin"))],
       doc="cosine (Box-Muller normals)")
 unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
       lambda c, g: [g * c.args[0].op("sign")], dtype=_same)
