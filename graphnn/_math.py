@@ -21,6 +21,7 @@ from graphnn import _inplace, _trace
 from graphnn._dispatch import apply
 from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._views import _named, clone
+from graphnn.nn.functional import activation as _act
 from graphnn.nn.functional._base import graph_function
 from graphnn.ir.types import bool_
 
@@ -260,6 +261,14 @@ INPLACE["arctan2_"] = INPLACE["atan2_"]
 
 globals().update(INPLACE)
 
+# activations PyTorch also has at the top level (torch.selu, torch.relu_ ...)
+ACTIVATIONS = {name: getattr(_act, name) for name in (
+    "selu", "celu", "rrelu", "threshold", "prelu", "hardshrink", "relu_", "selu_", "celu_",
+    "rrelu_", "threshold_")}
+ACTIVATIONS["sigmoid_"] = lambda input: input.sigmoid_()
+ACTIVATIONS["tanh_"] = lambda input: input.tanh_()
+
+
 def install(T) -> None:
     """Attaches the functions above to the Tensor class as methods, ``%`` and ``%=``."""
     for name in _UNARY + _BINARY + ("round", "logit", "fix", "arctan2"):
@@ -269,6 +278,8 @@ def install(T) -> None:
     T.__mod__ = remainder
     T.__rmod__ = lambda self, other: remainder(other, self)
     T.__imod__ = INPLACE["remainder_"]
+    T.hardshrink = lambda self, lambd=0.5: _act.hardshrink(self, lambd)
+    T.prelu = lambda self, weight: _act.prelu(self, weight)
 
 
 __all__ = list(_UNARY + _BINARY) + ["round", "logit", "fix", "arctan2"] + list(INPLACE)

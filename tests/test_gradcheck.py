@@ -110,6 +110,9 @@ ROWS = [
      a.floor() * a + a.round() * a.ceil() + a.trunc()), [r(2, 3, scale=2.0)]),
     ("atan2_fmod_remainder", traced(lambda a, b: graphnn.atan2(a, b) + graphnn.fmod(a, b) *
      graphnn.remainder(a, -b)), [r(2, 3, scale=3.0), np.abs(r(3, seed=1)) + 0.7]),
+    ("activations", traced(lambda a: F.gelu(a) + F.gelu(a, approximate="tanh") * F.elu(a, 0.5)
+     + F.softplus(a, 2.0) * F.mish(a) + F.logsigmoid(a) + F.silu(a) * F.selu(a) +
+     F.celu(a, 2.0) + F.hardswish(a) + F.softsign(a)), [r(2, 3, scale=2.0)]),
 ]
 
 

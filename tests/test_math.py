@@ -64,7 +64,8 @@ def test_inplace_forms(reference, name, call, arr):
 
 @pytest.mark.parametrize("name", ["floor_", "ceil_", "round_", "trunc_", "fix_", "exp2_",
                                   "log2_", "log10_", "erf_", "expm1_", "log1p_", "tan_",
-                                  "logit_"])
+                                  "logit_", "relu_", "selu_", "celu_", "rrelu_", "sigmoid_",
+                                  "tanh_"])
 def test_top_level_inplace_functions(reference, name):
     arr = np.abs(X) / 10
     t, g = torch.tensor(arr), graphnn.tensor(arr)
@@ -77,11 +78,11 @@ def test_top_level_inplace_functions(reference, name):
 def test_top_level_functions_and_methods_exist():
     for name in ("tan", "atan2", "arctan2", "log1p", "expm1", "erf", "fmod", "remainder",
                  "floor", "ceil", "round", "trunc", "fix", "frac", "exp2", "log2", "log10",
-                 "logit"):
+                 "logit", "selu", "celu", "rrelu", "threshold", "prelu", "hardshrink"):
         assert callable(getattr(graphnn, name)), name
     for name in ("tan", "atan2", "arctan2", "log1p", "expm1", "erf", "fmod", "remainder",
                  "floor", "ceil", "round", "trunc", "fix", "frac", "exp2", "log2", "log10",
-                 "logit", "__mod__", "__rmod__", "__imod__"):
+                 "logit", "hardshrink", "prelu", "__mod__", "__rmod__", "__imod__"):
         assert hasattr(graphnn.Tensor, name), name
 
 
