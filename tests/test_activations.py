@@ -352,10 +352,11 @@ def test_inplace_on_reference(reference, name, view):
     assert_close(g[4], t[4], 1e-4, 1e-5, what="gradient")
 
 
-@pytest.mark.parametrize("name", ["elu_", "hardswish"])
-def test_inplace_on_device(name):
-    t = _inplace_run(torch, INPLACE[name], True)
-    g = _inplace_run(graphnn, INPLACE[name], True)
+def test_inplace_on_device():
+    """One in-place composite on the OpenCL device (the write path is the same for all;
+    tests/test_aliasing.py runs in-place writes through views there)."""
+    t = _inplace_run(torch, INPLACE["elu_"], False)
+    g = _inplace_run(graphnn, INPLACE["elu_"], False)
     assert_close(g[0], t[0], 1e-5, 1e-6, what="values")
     assert g[2] == t[2]
     assert_close(g[4], t[4], 1e-4, 1e-5, what="gradient")
