@@ -25,6 +25,10 @@ from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 
 _random.install(Tensor)
+from graphnn import _math  # noqa: E402  (after nn: its composites are graph functions)
+from graphnn._math import *  # noqa: E402,F401,F403  (erf, fmod, floor_, ...)
+_math.install(Tensor)
+globals().update(_math.ACTIVATIONS)   # torch.selu, torch.relu_ ...
 
 float = float32
 double = float64

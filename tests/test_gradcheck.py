@@ -57,6 +57,15 @@ def gradcheck(fn, inputs, wrt=None, rtol=1e-5, atol=1e-7):
                                    err_msg=f"gradient of input {i}")
 
 
+def traced(fn):
+    """``fn`` as a module call: one compiled graph (and one backward) for the whole
+    composite instead of an eager kernel per op for every perturbed evaluation."""
+    class Traced(graphnn.nn.Module):
+        def forward(self, *args):
+            return fn(*args)
+    return Traced()
+
+
 IDX = np.array([[2, 0, 1], [1, 1, 0]], np.int64)
 TGT = np.array([2, 0, 1], np.int64)
 
@@ -96,6 +105,14 @@ ROWS = [
      [r(3, 4), np.random.default_rng(3).dirichlet(np.ones(4), 3)], [0]),
     ("nll_mse", lambda x, y: F.nll_loss(F.log_softmax(x, 1), graphnn.tensor(TGT)) +
      F.mse_loss(x, y), [r(3, 4), r(3, 4, seed=1)]),
+    # the elementwise math primitives; the rounding functions contribute zero gradients
+    ("erf_expm1_log1p_round", traced(lambda a: a.erf() * a.expm1() + (a * a).log1p() +
+     a.floor() * a + a.round() * a.ceil() + a.trunc()), [r(2, 3, scale=2.0)]),
+    ("atan2_fmod_remainder", traced(lambda a, b: graphnn.atan2(a, b) + graphnn.fmod(a, b) *
+     graphnn.remainder(a, -b)), [r(2, 3, scale=3.0), np.abs(r(3, seed=1)) + 0.7]),
+    ("activations", traced(lambda a: F.gelu(a) + F.gelu(a, approximate="tanh") * F.elu(a, 0.5)
+     + F.softplus(a, 2.0) * F.mish(a) + F.logsigmoid(a) + F.silu(a) * F.selu(a) +
+     F.celu(a, 2.0) + F.hardswish(a) + F.softsign(a)), [r(2, 3, scale=2.0)]),
 ]
 
 

@@ -19,7 +19,7 @@ LAYERS = [
      "nn.functional.dropout", "nn.functional.loss", "nn.functional.norm",
      "nn.functional.sparse", "nn.functional.distance", "nn.functional.loss_pointwise",
      "nn.functional.shape", "nn.functional.attention",
-     "nn.functional"],
+     "nn.functional", "_math"],
     ["_sampling", "_random"],                                             # random API
 ]
 LAYER = {m: i for i, mods in enumerate(LAYERS) for m in mods}

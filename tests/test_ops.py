@@ -173,6 +173,9 @@ UNARY = [
     Case("exp", lambda T, a: T.exp(a), [A23]),
     Case("log", lambda T, a: T.log(a), [P23]),
     Case("tanh", lambda T, a: T.tanh(a), [A23]),
+    # |x| >= 10: tanh is +-1 exactly in float32, and its gradient 0
+    Case("tanh_saturates", lambda T, a: (1 - T.tanh(a).abs()) * 1e8,
+         [np.sign(A23) * (np.abs(A23) * 10 + 10)]),
     Case("sigmoid", lambda T, a: T.sigmoid(a), [A23]),
     Case("sigmoid_method", lambda T, a: a.sigmoid(), [A234 * 10]),
     Case("relu", lambda T, a: T.relu(a), [A23]),
@@ -194,6 +197,47 @@ UNARY = [
     Case("int_abs", lambda T, a: T.abs(a), [I23]),
     Case("int_neg", lambda T, a: -a, [I23]),
     Case("int_exp", lambda T, a: T.exp(a), [I23]),
+]
+
+# -- elementwise math: primitives (erf, expm1, log1p, floor, rint, fmod, imod, atan2) and
+# what is composed from them; small arguments where a naive form would cancel
+SMALL = A23 * 1e-4
+HALVES = np.array([[-2.5, -1.5, -0.5], [0.5, 1.5, 2.5]], F32)   # ties: round half to even
+MATH = [
+    Case("erf", lambda T, a: T.erf(a), [A234 * 2]),
+    Case("erf_int", lambda T, a: a.erf(), [I23]),
+    Case("expm1", lambda T, a: T.expm1(a), [A23 * 3]),
+    Case("expm1_small", lambda T, a: a.expm1(), [SMALL], rtol=1e-5, atol=1e-12),
+    Case("log1p", lambda T, a: T.log1p(a), [P23]),
+    Case("log1p_small", lambda T, a: a.log1p(), [SMALL], rtol=1e-5, atol=1e-12),
+    Case("tan", lambda T, a: T.tan(a), [A23]),
+    Case("tan_int", lambda T, a: a.tan(), [I23]),
+    Case("atan2", lambda T, a, b: T.atan2(a, b), [A23, B23]),
+    Case("arctan2_bcast", lambda T, a, b: a.arctan2(b), [C213, C41]),
+    Case("exp2", lambda T, a: T.exp2(a * 3), [A23]),
+    Case("exp2_int", lambda T, a: a.exp2(), [I23]),
+    Case("log2", lambda T, a: T.log2(a), [P23]),
+    Case("log10", lambda T, a: a.log10(), [P23 * 10]),
+    Case("logit", lambda T, a: T.logit(a), [P23 / 3]),
+    Case("logit_eps", lambda T, a: a.logit(0.2), [P23 / 3]),
+    Case("floor", lambda T, a: T.floor(a), [A234 * 3]),
+    Case("floor_int", lambda T, a: a.floor(), [I23]),
+    Case("ceil", lambda T, a: a.ceil(), [A234 * 3]),
+    Case("trunc", lambda T, a: T.trunc(a), [A234 * 3]),
+    Case("fix", lambda T, a: a.fix(), [HALVES]),
+    Case("frac", lambda T, a: T.frac(a), [A234 * 3]),
+    Case("round", lambda T, a: T.round(a), [HALVES]),
+    Case("round_decimals", lambda T, a: a.round(decimals=2), [A234 * 3]),
+    Case("round_neg_decimals", lambda T, a: T.round(a, decimals=-1), [A234 * 30]),
+    Case("fmod", lambda T, a, b: T.fmod(a, b), [A234 * 3, P23[0, :1] + 0.2]),
+    Case("fmod_scalar", lambda T, a: a.fmod(-1.5), [A234 * 3]),
+    Case("fmod_int", lambda T, a, b: T.fmod(a, b), [I23, -J23]),
+    Case("fmod_int_float", lambda T, a: a.fmod(2.5), [I23]),
+    Case("remainder", lambda T, a, b: T.remainder(a, b), [A23 * 3, B23]),
+    Case("remainder_scalar", lambda T, a: a.remainder(-1.5), [A234 * 3]),
+    Case("mod_operator", lambda T, a: a % 1.5, [A234 * 3]),
+    Case("remainder_int", lambda T, a, b: a % b, [I23, -J23]),
+    Case("rmod_int", lambda T, a: 7 % a, [J23]),
 ]
 
 # -- matrix products ----------------------------------------------------------------------
@@ -324,7 +368,7 @@ SOFTMAX = [
     Case("log_softmax_1", lambda T, a: a.log_softmax(1), [A234 * 10]),
 ]
 
-ALL = ARITH + UNARY + MATMUL + REDUCE + MOVE + INDEX + COMPARE + SOFTMAX
+ALL = ARITH + UNARY + MATH + MATMUL + REDUCE + MOVE + INDEX + COMPARE + SOFTMAX
 
 
 @pytest.mark.parametrize("case", ALL, ids=[c.id for c in ALL])
@@ -367,6 +411,11 @@ ERRORS = [
     ("index_tensor_neg_oob", lambda T, a, i: a[:, i], [M43, np.array([-4], np.int64)]),
     ("index_float_tensor", lambda T, a, i: a[i], [M43, np.array([1.0], F32)]),
     ("gather_ndim", lambda T, a, i: a.gather(1, i), [M43, np.array([1, 0], np.int64)]),
+    ("fmod_int_zero", lambda T, a: T.fmod(a, 0), [I23]),
+    ("remainder_int_zero", lambda T, a, b: a % b, [I23, I23]),
+    ("floor_bool", lambda T, a: T.floor(a > 0), [A23]),
+    ("frac_int", lambda T, a: a.frac(), [I23]),
+    ("round_int_decimals", lambda T, a: a.round(decimals=1), [I23]),
 ]
 
 

@@ -1,6 +1,8 @@
 """Elementwise primitives: unary, binary and ternary ops with numpy broadcasting."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphnn.ir.builder import Sym
@@ -41,6 +43,26 @@ def _where0(c: Sym, g: Sym, zero_first: bool) -> Sym:
     return c.op("where", zero, g) if zero_first else c.op("where", g, zero)
 
 
+def _zero(g: Sym) -> Sym:
+    """A zero cotangent of g's shape: a where with a false condition, exact when g holds
+    inf or nan (0 * g is not). derivatives.yaml: zeros_like(grad) for floor, round..."""
+    false = Sym(g.graph, g.graph.add_const(False, TensorType((), bool_)), g.scope)
+    return false.op("where", g, g._lift(0.0))
+
+
+def _f(a: np.ndarray) -> np.ndarray:
+    """Integer and bool arguments as float32, as the float ops' dtype rule says (numpy
+    would compute a bool argument in float16)."""
+    return a if a.dtype.kind == "f" else a.astype(np.float32)
+
+
+_ERF = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(a: np.ndarray) -> np.ndarray:
+    return _ERF(a).astype(a.dtype)
+
+
 def unary(name: str, template: str, ref, vjp, dtype=_float, doc: str = "") -> OpDef:
     return register(OpDef(name, Kind.ELEMWISE, 1, _bshape, dtype, vjp, ref, template, doc))
 
@@ -52,15 +74,18 @@ def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out") ->
 
 # -- unary ------------------------------------------------------------------------------
 unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same)
-unary("exp", "exp({0})", lambda a, at: np.exp(a[0]), lambda c, g: [g * c.out])
-unary("log", "log({0})", lambda a, at: np.log(a[0]), lambda c, g: [g / c.args[0]])
-unary("tanh", "tanh({0})", lambda a, at: np.tanh(a[0]),
-      lambda c, g: [g * (1.0 - c.out * c.out)])
-unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-a[0])),
+unary("exp", "exp({0})", lambda a, at: np.exp(_f(a[0])), lambda c, g: [g * c.out])
+unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.args[0]])
+# PoCL's float tanh stops one ulp short of +-1 for |x| >= 12.5, which leaves 1 - tanh^2
+# nonzero in the gradients of tanh-GELU and Mish: float values saturate at |x| > 9.1, where
+# the correctly rounded tanh is +-1 (sizeof folds at compile time; doubles are right)
+unary("tanh", "(sizeof({0}) != 4 ? tanh({0}) : ({0}) > 9.1f ? 1 : ({0}) < -9.1f ? -1 : "
+      "tanh({0}))", lambda a, at: np.tanh(_f(a[0])), lambda c, g: [g * (1.0 - c.out * c.out)])
+unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-_f(a[0]))),
       lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))")
-unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(a[0]), lambda c, g: [g / (c.out * 2.0)])
-unary("sin", "sin({0})", lambda a, at: np.sin(a[0]), lambda c, g: [g * c.args[0].op("cos")])
-unary("cos", "cos({0})", lambda a, at: np.cos(a[0]), lambda c, g: [-(g * c.args[0].op("sin"))],
+unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(_f(a[0])), lambda c, g: [g / (c.out * 2.0)])
+unary("sin", "sin({0})", lambda a, at: np.sin(_f(a[0])), lambda c, g: [g * c.args[0].op("cos")])
+unary("cos", "cos({0})", lambda a, at: np.cos(_f(a[0])), lambda c, g: [-(g * c.args[0].op("sin"))],
       doc="cosine (Box-Muller normals)")
 unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
       lambda c, g: [g * c.args[0].op("sign")], dtype=_same)
@@ -68,6 +93,22 @@ unary("sign", "(({0} > 0) - ({0} < 0))", lambda a, at: np.sign(a[0]),
       lambda c, g: [g * 0.0], dtype=_same)
 unary("relu", "({0} > 0 ? {0} : 0)", lambda a, at: np.maximum(a[0], 0),
       lambda c, g: [_where0(c.out > 0.0, g, False)], dtype=_same)
+# Math that the ops above cannot compose exactly (PyTorch's derivatives.yaml for the VJPs).
+# OpenCL's builtins are out-of-line calls on PoCL, but these run once per element and are
+# exact to a few ulp, which no operator-only form of them is.
+unary("erf", "erf({0})", lambda a, at: _erf(_f(a[0])),
+      lambda c, g: [g * (c.args[0] * c.args[0] * -1.0).op("exp") * (2.0 / math.sqrt(math.pi))],
+      doc="error function (exact GELU); d/dx = 2/sqrt(pi) exp(-x^2)")
+unary("expm1", "expm1({0})", lambda a, at: np.expm1(_f(a[0])), lambda c, g: [g * (c.out + 1.0)],
+      doc="exp(x) - 1, exact near 0 where exp(x) - 1 cancels (ELU, CELU, SELU)")
+unary("log1p", "log1p({0})", lambda a, at: np.log1p(_f(a[0])), lambda c, g: [g / (c.args[0] + 1.0)],
+      doc="log(1 + x), exact for small x where 1 + x rounds (softplus, log_sigmoid)")
+unary("floor", "floor({0})", lambda a, at: np.floor(a[0]), lambda c, g: [_zero(g)], dtype=_same,
+      doc="largest integer <= x, float inputs (ceil, trunc and frac are composed from it); "
+          "a cast to an integer type overflows and loses -0.0, so it is a builtin")
+unary("rint", "rint({0})", lambda a, at: np.rint(a[0]), lambda c, g: [_zero(g)], dtype=_same,
+      doc="round half to even, float inputs (torch.round); floor(x + 0.5) is wrong for ties "
+          "and for 0.49999997")
 unary("cast", "{0}", lambda a, at: a[0].astype(by_name(at["dtype"]).np),
       lambda c, g: [g.cast(c.types[0].dtype) if c.types[0].dtype.is_float else None],
       dtype=lambda args, at: by_name(at["dtype"]), doc="convert to attrs['dtype']")
@@ -82,6 +123,28 @@ binary("div", "({0} / {1})", lambda a, at: np.true_divide(a[0], a[1]),
 binary("pow", "pow({0}, {1})", lambda a, at: np.power(a[0], a[1]),
        lambda c, g: [g * c.args[1] * c.args[0].op("pow", c.args[1] - 1.0),
                      g * c.out * c.args[0].op("log")], dtype=_promote_float)
+
+binary("atan2", "atan2({0}, {1})", lambda a, at: np.arctan2(a[0], a[1]),
+       lambda c, g: [g * c.args[1] / _sumsq(c), -(g * c.args[0]) / _sumsq(c)],
+       dtype=_promote_float)
+binary("fmod", "fmod({0}, {1})", lambda a, at: np.fmod(a[0], a[1]),
+       lambda c, g: [g, -(g * _trunc(c.args[0] / c.args[1]))], dtype=_promote_float)
+# integer fmod: C's % truncates like fmod. PyTorch raises ZeroDivisionError on a zero divisor
+# (checked on the host where the values are known); a kernel must not trap, so x % 0 is 0,
+# and x % -1 is 0 (INT64_MIN % -1 overflows). (ulong)b + 1 <= 1 tests b in {0, -1} without
+# a || that clang warns about when b is a constant.
+binary("imod", "((ulong)({1}) + 1 <= 1 ? 0 : ({0}) % ({1}))",
+       lambda a, at: np.fmod(a[0], np.where(a[1] == 0, 1, a[1])), NOT_DIFFERENTIABLE)
+
+
+def _sumsq(c) -> Sym:
+    return c.args[0] * c.args[0] + c.args[1] * c.args[1]
+
+
+def _trunc(q: Sym) -> Sym:
+    """Rounds toward zero: floor for q >= 0, -floor(-q) below (derivatives.yaml's
+    div(rounding_mode="trunc") in fmod's gradient)."""
+    return (q < 0.0).op("where", -((-q).op("floor")), q.op("floor"))
 
 
 def _minmax_vjp(cmp: str):

@@ -1,5 +1,9 @@
-from graphnn.nn.modules.activation import (Dropout, Flatten, LeakyReLU, LogSoftmax, PReLU, ReLU,
-                                           ReLU6, Sigmoid, Softmax, Tanh)
+from graphnn.nn.modules.activation import (CELU, ELU, GELU, GLU, SELU, Dropout, Flatten,
+                                           Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
+                                           LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU,
+                                           ReLU6, RReLU, Sigmoid, SiLU, Softmax, Softmax2d,
+                                           Softmin, Softplus, Softshrink, Softsign, Tanh,
+                                           Tanhshrink, Threshold)
 from graphnn.nn.modules.batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d,
                                           InstanceNorm2d, InstanceNorm3d)
 from graphnn.nn.modules.container import (ModuleDict, ModuleList, ParameterDict, ParameterList,
