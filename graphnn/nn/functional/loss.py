@@ -250,7 +250,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
 
 def _log_sigmoid(x: Tensor) -> Tensor:
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), finite for any x."""
-    return _ops.clamp(x, max=0.0) - apply("log", 1.0 + apply("exp", -apply("abs", x)))
+    return _ops.clamp(x, max=0.0) - apply("log1p", apply("exp", -apply("abs", x)))
 
 
 @graph_function

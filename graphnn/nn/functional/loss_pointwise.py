@@ -26,8 +26,9 @@ def _warn_size(input: Tensor, target: Tensor) -> None:
 
 
 def _softplus_neg_abs(x: Tensor) -> Tensor:
-    """log(1 + exp(-|x|)): the stable tail of softplus."""
-    return apply("log", 1.0 + apply("exp", -apply("abs", x)))
+    """log(1 + exp(-|x|)): the stable tail of softplus (log1p keeps it exact for large
+    |x|)."""
+    return apply("log1p", apply("exp", -apply("abs", x)))
 
 
 # -- regression -----------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
 
 @graph_function(grad_name="SoftMarginLossBackward0")
 def _soft_margin(input, target, reduction):
-    return _reduce(apply("log", 1.0 + apply("exp", -target * input)), reduction)
+    return _reduce(apply("log1p", apply("exp", -target * input)), reduction)
 
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
