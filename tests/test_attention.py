@@ -128,7 +128,8 @@ def test_scaled_dot_product_attention_matches_pytorch(kw):
     _compare(out)
 
 
-@pytest.mark.parametrize("kw", [{}, {"norm_first": True}, {"batch_first": True}])
+@pytest.mark.parametrize("kw", [{}, {"norm_first": True}, {"batch_first": True},
+                                {"activation": "gelu", "bias": False}])
 def test_transformer_encoder_matches_pytorch(kw):
     def make(Lib):
         layer = Lib.nn.TransformerEncoderLayer(E, H, 16, dropout=0.0, **kw)
