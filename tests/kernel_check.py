@@ -15,6 +15,7 @@ import dataclasses
 import re
 
 import numpy as np
+import pytest
 import torch
 
 import graphnn as G
@@ -72,6 +73,7 @@ def programs():
         yield seen
         return
     build = rt.executable
+    own = rt.__dict__.get("executable")     # an outer programs() block's recorder
 
     def recording(program, *args, **kwargs):
         seen.append(program)
@@ -81,7 +83,10 @@ def programs():
     try:
         yield seen
     finally:
-        del rt.executable
+        if own is None:
+            del rt.executable
+        else:
+            rt.executable = own
 
 
 def paths(progs, op: str) -> list[bool]:
@@ -96,44 +101,100 @@ def paths(progs, op: str) -> list[bool]:
     return out
 
 
+@dataclasses.dataclass
+class Case:
+    """One function and its inputs; float inputs require grad unless listed in ``nograd``."""
+    fn: object
+    arrays: list
+    what: str = ""
+    nograd: tuple = ()
+    rtol: float = 1e-4
+    atol: float = 1e-4
+
+
 def check(fn, arrays, nograd=(), rtol=1e-4, atol=1e-4, seed=0, inference=False, train=True,
           expect=None, what=""):
-    """Forward and every gradient of ``fn`` against PyTorch. Float arrays require grad
-    unless their position is in ``nograd``. ``inference`` also compares the output under
-    no_grad (other fusion: a pooling tail over stored values), ``train=False`` only that.
-    ``expect`` maps an op to whether its kernels take the row-vectorised path: those of
-    the forward programs if the op is there, else those of the backward program."""
-    grads = [i for i, a in enumerate(arrays)
-             if np.asarray(a).dtype.kind == "f" and i not in nograd] if train else []
+    """``check_all`` of one function."""
+    check_all([Case(fn, arrays, what, nograd, rtol, atol)], seed, inference, train, expect)
+
+
+def check_all(cases: list, seed=0, inference=False, train=True, expect=None):
+    """Forward and every gradient of each case's function against PyTorch, all in one
+    traced module (one program for the forward, one for the backward: compiling is most of
+    a kernel test's time) and one backward pass, each result compared on its own.
+    ``inference`` also compares the outputs under no_grad (other fusion: a pooling tail
+    over stored values), ``train=False`` only those. ``expect`` maps an op to whether its
+    kernels take the row-vectorised path: those of the forward program if the op is there,
+    else those of the backward program."""
+    spans, arrays, grads = [], [], []
+    for c in cases:
+        start = len(arrays)
+        arrays += list(c.arrays)
+        spans.append((start, len(arrays)))
+        if train:
+            grads += [start + i for i, a in enumerate(c.arrays)
+                      if np.asarray(a).dtype.kind == "f" and i not in c.nograd]
+
+    def every(lib, *xs):
+        return tuple(c.fn(lib, *xs[a:b]) for c, (a, b) in zip(cases, spans))
+
+    owner = {i: c for c, (a, b) in zip(cases, spans) for i in range(a, b)}
     ts = [torch.tensor(a, requires_grad=i in grads) for i, a in enumerate(arrays)]
     gs = [G.tensor(a) for a in arrays]
     for i in grads:
         gs[i].requires_grad_(True)
-    out_t = fn(torch, *ts)
-    mod = _Traced(fn)
+    outs_t = every(torch, *ts)
+    mod = _Traced(every)
+
+    def compare(outs, stage):
+        for c, o, t in zip(cases, outs, outs_t):
+            assert_close(o, t, c.rtol, c.atol, what=f"{c.what} {stage}")
+
     with programs() as fwd:
         if inference or not train:
             with G.no_grad():
-                assert_close(mod(*gs), out_t, rtol, atol, what=f"{what} inference")
+                compare(mod(*gs), "inference")
         if train:
-            out_g = mod(*gs)
-            assert_close(out_g, out_t, rtol, atol, what=f"{what} forward")
+            outs_g = mod(*gs)
+            compare(outs_g, "forward")
     with programs() as bwd:
-        if grads and out_t.dtype.is_floating_point:
-            r = np.random.default_rng(seed).standard_normal(tuple(out_t.shape))
-            r = r.astype(np.float64 if out_t.dtype == torch.float64 else np.float32)
-            out_t.backward(torch.tensor(r))
-            out_g.backward(G.tensor(r))
-            for i in grads:
-                assert gs[i].grad is not None, f"{what}: no gradient for input {i}"
-                assert_close(gs[i].grad, ts[i].grad, rtol, atol,
-                             what=f"{what} grad of input {i}")
+        diff = [k for k, o in enumerate(outs_t) if o.requires_grad]
+        if grads and diff:
+            rng = np.random.default_rng(seed)
+            rs = [rng.standard_normal(tuple(outs_t[k].shape)).astype(
+                np.float64 if outs_t[k].dtype == torch.float64 else np.float32) for k in diff]
+            torch.autograd.backward([outs_t[k] for k in diff], [torch.tensor(r) for r in rs])
+            G.autograd.backward([outs_g[k] for k in diff], [G.tensor(r) for r in rs])
+        for i in grads:
+            c = owner[i]
+            what = f"{c.what} grad of input {i - spans[cases.index(c)][0]}"
+            if ts[i].grad is None:     # an input the output does not depend on
+                assert gs[i].grad is None, f"{what}: unexpected"
+                continue
+            assert gs[i].grad is not None, f"{what}: missing"
+            assert_close(gs[i].grad, ts[i].grad, c.rtol, c.atol, what=what)
     for op, fast in (expect or {}).items():
         if not fwd:
             break           # the numpy reference runtime has no kernels
         found = paths(fwd, op) or paths(bwd, op)
         assert found and all(f == fast for f in found), \
-            f"{what}: {op} kernels {'not ' if fast else ''}row-vectorised: {found}"
+            f"{[c.what for c in cases]}: {op} kernels {'not ' if fast else ''}" \
+            f"row-vectorised: {found}"
+
+
+def chunks(params: list, size: int, key=lambda p: None) -> list:
+    """pytest params (one dict each) grouped ``size`` at a time among those with the same
+    ``key`` (say, the kernel paths they must take), as one param of a list of dicts."""
+    groups: dict = {}
+    for p in params:
+        groups.setdefault(key(p), []).append(p)
+    out = []
+    for members in groups.values():
+        for i in range(0, len(members), size):
+            part = members[i:i + size]
+            out.append(pytest.param([p.values[0] for p in part],
+                                    id="+".join(p.id for p in part)))
+    return out
 
 
 def dialect_for(name: str):

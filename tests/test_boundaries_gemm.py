@@ -15,7 +15,7 @@ import pytest
 
 from graphnn.codegen import CPU, GPU
 from graphnn.codegen.gemm import VEC_MIN, kvec_blocking, nvec_blocking
-from tests.kernel_check import around, check, dialect, matmul, prime_between
+from tests.kernel_check import Case, around, check_all, chunks, dialect, matmul, prime_between
 
 LIMIT = 4 * CPU.row_max     # sizes scanned for the choosers' thresholds
 
@@ -68,7 +68,8 @@ def zipped(main: list[int], *others: list[int]) -> list[tuple]:
 def case(m, n, k, ta=False, tb=False, batch=0, view=False, tag=""):
     cid = f"{tag}-m{m}n{n}k{k}" + ("-ta" if ta else "") + ("-tb" if tb else "") + \
         (f"-b{batch}" if batch else "") + ("-view" if view else "")
-    return pytest.param(dict(m=m, n=n, k=k, ta=ta, tb=tb, batch=batch, view=view), id=cid)
+    return pytest.param(dict(m=m, n=n, k=k, ta=ta, tb=tb, batch=batch, view=view, id=cid),
+                        id=cid)
 
 
 def cpu_cases() -> list:
@@ -111,8 +112,8 @@ def row_path(cs) -> bool:
         not cs["ta"] and cs["tb"] and cs["k"] >= VEC_MIN
 
 
-def run_gemm(cs, name="cpu", dtype=np.float32):
-    rng = np.random.default_rng(0)
+def gemm_case(cs, dtype, seed) -> Case:
+    rng = np.random.default_rng(seed)
     m, n, k, lead = cs["m"], cs["n"], cs["k"], (cs["batch"],) if cs["batch"] else ()
     a = rng.standard_normal(lead + ((k, m) if cs["ta"] else (m, k))).astype(dtype)
     b = (rng.standard_normal(lead + ((n, k) if cs["tb"] else (k, n))) / k ** 0.5).astype(dtype)
@@ -124,23 +125,32 @@ def run_gemm(cs, name="cpu", dtype=np.float32):
         return matmul(lib, a, b, cs["ta"], cs["tb"])
 
     tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-4}
+    return Case(fn, [a, b], cs["id"], **tol)
+
+
+def run_gemm(chunk, name="cpu", dtype=np.float32):
+    """The products of ``chunk`` (cases whose forward takes the same path) in one graph."""
     with dialect(name):
-        check(fn, [a, b], expect={"matmul": name == "cpu" and row_path(cs)}, what=str(cs),
-              **tol)
+        check_all([gemm_case(cs, dtype, i) for i, cs in enumerate(chunk)],
+                  expect={"matmul": name == "cpu" and row_path(chunk[0])})
+
+
+def by_path(p):
+    return row_path(p.values[0])
 
 
 CPU_CASES = cpu_cases()
 
 
-@pytest.mark.parametrize("cs", CPU_CASES)
-def test_gemm_boundaries(cs):
-    run_gemm(cs)
+@pytest.mark.parametrize("chunk", chunks(CPU_CASES, 6, by_path))
+def test_gemm_boundaries(chunk):
+    run_gemm(chunk)
 
 
-@pytest.mark.parametrize("cs", [c for c in CPU_CASES if c.id in (
-    "nvec-m17n15k2", "nvec-m7n65k7", "kvec-m9n7k15-tb", "generic-m9n7k1-ta-tb")])
-def test_gemm_boundaries_float64(cs):
-    run_gemm(cs, dtype=np.float64)
+@pytest.mark.parametrize("chunk", chunks([c for c in CPU_CASES if c.id in (
+    "nvec-m17n15k2", "nvec-m7n65k7", "kvec-m9n7k15-tb", "generic-m9n7k1-ta-tb")], 4, by_path))
+def test_gemm_boundaries_float64(chunk):
+    run_gemm(chunk, dtype=np.float64)
 
 
 def gpu_cases() -> list:
@@ -151,6 +161,6 @@ def gpu_cases() -> list:
             zip(sizes, cycle(FLAGS))] + batched_cases(GPU)[:2]
 
 
-@pytest.mark.parametrize("cs", gpu_cases())
-def test_gemm_boundaries_gpu(cs):
-    run_gemm(cs, name="gpu")
+@pytest.mark.parametrize("chunk", chunks(gpu_cases(), 4))
+def test_gemm_boundaries_gpu(chunk):
+    run_gemm(chunk, name="gpu")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.kernel_check import ROW_MAX, ROWS, WIDEST, check, dialect
+from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, check_all, chunks, dialect
 
 VECTOR_2X2 = dict(kernel_size=2)
 
@@ -18,7 +18,7 @@ def pool_case(shape, pool, relu=False, ties=False, tag=""):
     attrs = ",".join(f"{k[0]}{v}" for k, v in pool.items())
     cid = f"{tag}-{'x'.join(map(str, shape))}-{attrs}" + ("-relu" if relu else "") + \
         ("-ties" if ties else "")
-    return pytest.param(dict(shape=shape, pool=pool, relu=relu, ties=ties), id=cid)
+    return pytest.param(dict(shape=shape, pool=pool, relu=relu, ties=ties, id=cid), id=cid)
 
 
 def non_overlapping(pool) -> bool:
@@ -54,36 +54,50 @@ def cases() -> list:
     return out
 
 
-def run_pool(cs, name="cpu", dtype=np.float32):
-    rng = np.random.default_rng(0)
+def pool_check(cs, dtype, seed) -> Case:
+    rng = np.random.default_rng(seed)
     # ties: few distinct values, so windows hold several maxima (the first one gets dY)
     x = rng.integers(-2, 3, cs["shape"]) if cs["ties"] else rng.standard_normal(cs["shape"])
 
     def fn(lib, x):
         return lib.nn.functional.max_pool2d(lib.relu(x) if cs["relu"] else x, **cs["pool"])
 
-    rows = name == "cpu" and cs["shape"][3] <= ROW_MAX and non_overlapping(cs["pool"])
+    return Case(fn, [x.astype(dtype)], cs["id"])
+
+
+def row_path(cs) -> bool:
+    return cs["shape"][3] <= ROW_MAX and non_overlapping(cs["pool"])
+
+
+def run_pool(chunk, name="cpu", dtype=np.float32):
+    """The poolings of ``chunk`` (same gradient kernel path) in one graph."""
     with dialect(name):
-        check(fn, [x.astype(dtype)], expect={"max_pool2d_grad": rows}, what=str(cs))
+        check_all([pool_check(cs, dtype, i) for i, cs in enumerate(chunk)],
+                  expect={"max_pool2d_grad": name == "cpu" and row_path(chunk[0])})
+
+
+def by_path(p):
+    return row_path(p.values[0])
 
 
 CASES = cases()
 
 
-@pytest.mark.parametrize("cs", CASES)
-def test_max_pool2d_boundaries(cs):
-    run_pool(cs)
+@pytest.mark.parametrize("chunk", chunks(CASES, 4, by_path))
+def test_max_pool2d_boundaries(chunk):
+    run_pool(chunk)
 
 
-@pytest.mark.parametrize("cs", [c for c in CASES if c.id.startswith("2x2") and
-                                c.values[0]["shape"][3] in (WIDEST - 1, WIDEST + 1)])
-def test_max_pool2d_boundaries_float64(cs):
-    run_pool(cs, dtype=np.float64)
+@pytest.mark.parametrize("chunk", chunks([c for c in CASES if c.id.startswith("2x2") and
+                                          c.values[0]["shape"][3] in (WIDEST - 1, WIDEST + 1)],
+                                         4))
+def test_max_pool2d_boundaries_float64(chunk):
+    run_pool(chunk, dtype=np.float64)
 
 
 def tail_case(ow, pool, tag):
-    return pytest.param(dict(ow=ow, pool=pool), id=f"{tag}-ow{ow}-" +
-                        ",".join(f"{k[0]}{v}" for k, v in pool.items()))
+    cid = f"{tag}-ow{ow}-" + ",".join(f"{k[0]}{v}" for k, v in pool.items())
+    return pytest.param(dict(ow=ow, pool=pool, id=cid), id=cid)
 
 
 # conv (3x3, padding 1: ow = input width) + bias + relu + pool, fused in inference
@@ -92,9 +106,8 @@ TAIL_CASES = [tail_case(w, VECTOR_2X2, "tail2x2") for w in ROWS if w >= 2] + \
     [tail_case(w, dict(kernel_size=2, ceil_mode=True), "tail") for w in (WIDEST - 1,)]
 
 
-@pytest.mark.parametrize("cs", TAIL_CASES)
-def test_conv_pool_tail_boundaries(cs):
-    rng = np.random.default_rng(0)
+def tail_check(cs, seed) -> Case:
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 2, 5, cs["ow"])).astype(np.float32)
     wt = (rng.standard_normal((3, 2, 3, 3)) / 4).astype(np.float32)
     b = rng.standard_normal(3).astype(np.float32)
@@ -103,9 +116,14 @@ def test_conv_pool_tail_boundaries(cs):
         F = lib.nn.functional
         return F.max_pool2d(lib.relu(F.conv2d(x, wt, b, padding=1)), **cs["pool"])
 
+    return Case(fn, [x, wt, b], cs["id"])
+
+
+@pytest.mark.parametrize("chunk", chunks(TAIL_CASES, 4, lambda p: p.values[0]["ow"] <= ROW_MAX))
+def test_conv_pool_tail_boundaries(chunk):
     with dialect("cpu"):
-        check(fn, [x, wt, b], train=False, what=str(cs),
-              expect={"conv2d": cs["ow"] <= ROW_MAX})
+        check_all([tail_check(cs, i) for i, cs in enumerate(chunk)], train=False,
+                  expect={"conv2d": chunk[0]["ow"] <= ROW_MAX})
 
 
 # the generic kernels (no row paths): one shape of each window kind
@@ -113,6 +131,6 @@ GPU_CASES = [next(c for c in CASES if c.id.startswith(kind)) for kind in
              ("2x2", "rows-1x2x7", "overlap")] + [c for c in CASES if "cTrue" in c.id]
 
 
-@pytest.mark.parametrize("cs", GPU_CASES)
-def test_max_pool2d_boundaries_gpu(cs):
-    run_pool(cs, name="gpu")
+@pytest.mark.parametrize("chunk", chunks(GPU_CASES, 4))
+def test_max_pool2d_boundaries_gpu(chunk):
+    run_pool(chunk, name="gpu")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH
-from tests.kernel_check import around, check, dialect, dialect_for, prime_between, reduce_fn
+from tests.kernel_check import Case, around, check_all, chunks, dialect, dialect_for, \
+    prime_between, reduce_fn
 
 STEP = REDUCE_WIDTH * REDUCE_ACCS
 
@@ -36,8 +37,8 @@ def group_edges(d) -> list[int]:
 def case(shape, op, axes, keepdim=False, perm=None, tag=""):
     cid = f"{tag}-{op}-{'x'.join(map(str, shape))}-ax{''.join(map(str, axes))}" + \
         ("-keep" if keepdim else "") + (f"-perm{''.join(map(str, perm))}" if perm else "")
-    return pytest.param(dict(shape=shape, op=op, axes=axes, keepdim=keepdim, perm=perm),
-                        id=cid)
+    return pytest.param(dict(shape=shape, op=op, axes=axes, keepdim=keepdim, perm=perm,
+                             id=cid), id=cid)
 
 
 def cpu_cases() -> list:
@@ -52,11 +53,11 @@ def cpu_cases() -> list:
     ops = cycle(["amax", "amin", "logsumexp", "mean"])
     shape = (3, 5, 2, REDUCE_WIDTH + 1)
     for axes in [(0,), (1, 2), (3,), (0, 1, 2, 3), (0, 3)]:
-        out.append(case(shape, next(ops), axes, keepdim=len(axes) == 2, tag="generic"))
+        out.append(case(shape, next(ops), axes, keepdim=len(axes) == 2, tag="ops"))
     for ax in (0, 2, 3):
-        out += [case(shape, "argmax", (ax,), keepdim=ax == 2, tag="generic"),
-                case(shape, "max_dim", (ax,), tag="generic")]
-    out.append(case(shape, "logsumexp", (1, 3), perm=(3, 0, 2, 1), tag="generic"))
+        out += [case(shape, "argmax", (ax,), keepdim=ax == 2, tag="ops"),
+                case(shape, "max_dim", (ax,), tag="ops")]
+    out.append(case(shape, "logsumexp", (1, 3), perm=(3, 0, 2, 1), tag="ops"))
     return out + edge_cases(dialect_for("cpu"))
 
 
@@ -69,39 +70,62 @@ def edge_cases(d) -> list:
             case((2, e[2]), "logsumexp", (0,), tag="groups")]
 
 
-def run_reduce(cs, name="cpu", dtype=np.float32):
-    rng = np.random.default_rng(0)
+def sum_path(cs) -> bool | None:
+    """Whether the case's sum kernel is the vectorised one: a plain sum (or mean: a sum
+    and a scale) over a contiguous run of at least one vector at the end of the shape.
+    None when the forward has no sum kernel."""
+    if cs["op"] not in ("sum", "mean", "sum_sq"):
+        return None
+    run = 1
+    for dim in reversed(range(len(cs["shape"]))):
+        if dim not in cs["axes"]:
+            break
+        run *= cs["shape"][dim]
+    return cs["op"] != "sum_sq" and not cs["perm"] and run >= REDUCE_WIDTH
+
+
+def reduce_check(cs, dtype, seed) -> Case:
+    rng = np.random.default_rng(seed)
     shape, perm = cs["shape"], cs["perm"]
     stored = tuple(shape[p] for p in perm) if perm else shape
     x = rng.standard_normal(stored).astype(dtype)
-    fn = reduce_fn(cs["op"], cs["axes"], cs["keepdim"], perm)
-    run = 1             # the contiguous run of reduced elements at the end of the shape
-    for dim in reversed(range(len(shape))):
-        if dim not in cs["axes"]:
-            break
-        run *= shape[dim]
     terms = int(np.prod([shape[a] for a in cs["axes"]]))
     tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else \
         {"rtol": 1e-4, "atol": 1e-5 * max(1.0, terms ** 0.5)}
+    return Case(reduce_fn(cs["op"], cs["axes"], cs["keepdim"], perm), [x], cs["id"], **tol)
+
+
+def run_reduce(chunk, name="cpu", dtype=np.float32):
+    """The reductions of ``chunk`` (same sum kernel path) in one graph."""
+    path = sum_path(chunk[0])
     with dialect(name):
-        check(fn, [x], what=str(cs), expect={
-            "sum": name == "cpu" and not perm and run >= REDUCE_WIDTH} if cs["op"] == "sum"
-            else None, **tol)
+        check_all([reduce_check(cs, dtype, i) for i, cs in enumerate(chunk)],
+                  expect=None if path is None else {"sum": name == "cpu" and path})
+
+
+def by_path(p):
+    return sum_path(p.values[0])
 
 
 CASES = cpu_cases()
 
 
-@pytest.mark.parametrize("cs", CASES)
-def test_reduce_boundaries(cs):
-    run_reduce(cs)
+@pytest.mark.parametrize("chunk", chunks(CASES, 5, by_path))
+def test_reduce_boundaries(chunk):
+    run_reduce(chunk)
+
+
+@pytest.mark.parametrize("chunk", chunks([c for c in CASES if c.id in (
+    "vsum-sum-2x17-ax1", f"vsum-sum-3x{STEP + REDUCE_WIDTH + 1}-ax1")], 5, by_path))
+def test_reduce_boundaries_float64(chunk):
+    run_reduce(chunk, dtype=np.float64)
 
 
 GPU_CASES = edge_cases(dialect_for("gpu")) + [
-    c for c in CASES if c.id in ("vsum-sum-2x64-ax1", "generic-logsumexp-3x5x2x17-ax13-perm3021",
-                                 "generic-argmax-3x5x2x17-ax2-keep")]
+    c for c in CASES if c.id in ("vsum-sum-2x64-ax1", "ops-logsumexp-3x5x2x17-ax13-perm3021",
+                                 "ops-argmax-3x5x2x17-ax2-keep")]
 
 
-@pytest.mark.parametrize("cs", GPU_CASES)
-def test_reduce_boundaries_gpu(cs):
-    run_reduce(cs, name="gpu")
+@pytest.mark.parametrize("chunk", chunks(GPU_CASES, 5, by_path))
+def test_reduce_boundaries_gpu(chunk):
+    run_reduce(chunk, name="gpu")

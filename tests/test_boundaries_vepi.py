@@ -14,7 +14,7 @@ import pytest
 
 from graphnn.codegen.gemm import kvec_blocking, nvec_blocking
 from graphnn.codegen.vec import width_for
-from tests.kernel_check import ROW_MAX, ROWS, check, dialect, matmul
+from tests.kernel_check import ROW_MAX, ROWS, Case, check_all, chunks, dialect, matmul
 
 EPILOGUES = ["bias_relu", "mask", "strided", "minmax"]
 
@@ -37,33 +37,56 @@ def extra_shape(name, shape):
     return shape[:-2] + shape[-2:][::-1] if name == "strided" else shape
 
 
-RAGGED = [w for w in ROWS if w % width_for(w) and w <= ROW_MAX]
+def ragged_rows() -> list[int]:
+    """Row lengths whose last vector is partial, one per (width, lanes stored) pair."""
+    seen = {}
+    for w in ROWS:
+        if w % width_for(w) and w <= ROW_MAX:
+            seen.setdefault((width_for(w), w % width_for(w)), w)
+    return sorted(seen.values())
 
 
-def conv_cases() -> list:
-    return [pytest.param(w, EPILOGUES[i % len(EPILOGUES)], i % 2 == 0,
-                         id=f"conv-ow{w}-{EPILOGUES[i % len(EPILOGUES)]}" +
-                         ("-residual" if i % 2 == 0 else "")) for i, w in enumerate(RAGGED)]
+def param(kind, tag, **kw):
+    cid = f"{kind}-" + "-".join(f"{k}{v}" for k, v in kw.items()) + (f"-{tag}" if tag else "")
+    return pytest.param(dict(kind=kind, id=cid, **kw), id=cid)
 
 
-@pytest.mark.parametrize("ow,ep,residual", [p.values for p in conv_cases()],
-                         ids=[p.id for p in conv_cases()])
-def test_conv_vector_epilogue_boundaries(ow, ep, residual):
-    """conv (3x3, padding 1) through an epilogue; with ``residual`` the input is added to
-    the result, so the input gradient kernel adds dY in its own (vector) epilogue."""
-    rng = np.random.default_rng(0)
-    c = 3
-    x = rng.standard_normal((2, c, 4, ow)).astype(np.float32)
+RAGGED = ragged_rows()
+# conv rows through each epilogue (the output, in inference)
+CONV = [param("conv", "", ow=w, ep=EPILOGUES[i % len(EPILOGUES)])
+        for i, w in enumerate(RAGGED)]
+# a residual (gradients, in training): its gradient is added in the conv input-gradient
+# kernel's vector epilogue
+RESIDUAL = [param("conv", "residual", ow=w, ep="bias_relu") for w in RAGGED[1::3]]
+
+
+def conv_check(cs, residual, seed) -> Case:
+    """conv (3x3, padding 1) through an epilogue; with ``residual`` plus its input."""
+    rng = np.random.default_rng(seed)
+    c, ow, ep = 2, cs["ow"], cs["ep"]
+    x = rng.standard_normal((2, c, 3, ow)).astype(np.float32)
     wt = (rng.standard_normal((c, c, 3, 3)) / 5).astype(np.float32)
-    extra = rng.standard_normal(extra_shape(ep, (2, c, 4, ow))).astype(np.float32)
+    extra = rng.standard_normal(extra_shape(ep, (2, c, 3, ow))).astype(np.float32)
 
     def fn(lib, x, wt, extra):
         y = lib.nn.functional.conv2d(x, wt, padding=1)
         return epilogue(lib, ep, y + x if residual else y, extra)
 
+    return Case(fn, [x, wt, extra], cs["id"])
+
+
+@pytest.mark.parametrize("chunk", chunks(CONV, 4))
+def test_conv_vector_epilogue_boundaries(chunk):
     with dialect("cpu"):
-        check(fn, [x, wt, extra], inference=not residual, what=f"conv ow={ow} {ep}",
-              expect={"conv2d": True, "conv2d_input_grad": True})
+        check_all([conv_check(cs, False, i) for i, cs in enumerate(chunk)], train=False,
+                  expect={"conv2d": True})
+
+
+@pytest.mark.parametrize("chunk", chunks(RESIDUAL, 4))
+def test_conv_residual_epilogue_boundaries(chunk):
+    with dialect("cpu"):
+        check_all([conv_check(cs, True, i) for i, cs in enumerate(chunk)],
+                  expect={"conv2d": True, "conv2d_input_grad": True})
 
 
 def nvec_cases() -> list:
@@ -73,47 +96,39 @@ def nvec_cases() -> list:
     rows = max(nvec_blocking(m, 64)[2] for m in range(1, 64))
     ms = cycle([rows + 1, 2 * rows + 1, rows - 1])
     eps = cycle(EPILOGUES)
-    return [pytest.param(next(ms), n, next(eps), id=f"nvec-n{n}") for n in ns]
-
-
-@pytest.mark.parametrize("m,n,ep", [p.values for p in nvec_cases()],
-                         ids=[f"{p.id}-{p.values[2]}" for p in nvec_cases()])
-def test_gemm_nvec_epilogue_boundaries(m, n, ep):
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((m, 5)).astype(np.float32)
-    b = rng.standard_normal((5, n)).astype(np.float32)
-    extra = rng.standard_normal(extra_shape(ep, (m, n))).astype(np.float32)
-    with dialect("cpu"):
-        check(lambda lib, a, b, e: epilogue(lib, ep, a @ b, e), [a, b, extra], inference=True,
-              what=f"nvec m={m} n={n} {ep}", expect={"matmul": True})
+    return [param("nvec", "", m=next(ms), n=n, ep=next(eps)) for n in ns]
 
 
 def kvec_cases() -> list:
     """A work-item's column count below, at and past its block (n % block), with K one
-    vector and a remainder."""
+    vector and a remainder; float64 for the masks (long vectors)."""
     k = 2 * kvec_blocking(1, 1, 64)[0] + 1
     rn = max(kvec_blocking(1, n, k)[2] for n in range(1, 64))
     eps = cycle(EPILOGUES)
-    return [pytest.param(n, k, next(eps), id=f"kvec-n{n}-k{k}") for n in
-            sorted({1, 2, rn - 1, rn, rn + 1, 2 * rn + 1})]
+    # 2: a vector of 2; rn - 1: scalar epilogue; rn + 1, 2 rn + 1: a ragged last tile
+    out = [param("kvec", "", m=5, n=n, k=k, ep=next(eps))
+           for n in sorted({2, rn - 1, rn + 1, 2 * rn + 1})]
+    return out + [param("kvec", "f64", m=5, n=rn + 1, k=k, ep="mask")]
 
 
-KVEC = [pytest.param(*p.values, "float32", id=f"{p.id}-{p.values[2]}") for p in kvec_cases()]
-# float64: the comparison masks are long vectors
-KVEC += [pytest.param(*p.values, "float64", id=f"{p.id}-{p.values[2]}-f64")
-         for p in kvec_cases() if p.values[2] == "mask"]
-
-
-@pytest.mark.parametrize("n,k,ep,dtype", KVEC)
-def test_gemm_kvec_epilogue_boundaries(n, k, ep, dtype):
-    """x @ W^T as F.linear computes it (W read along K), through an epilogue."""
-    rng = np.random.default_rng(0)
-    m = 5
-    x = rng.standard_normal((m, k)).astype(dtype)
-    w = rng.standard_normal((n, k)).astype(dtype)
+def gemm_check(cs, seed) -> Case:
+    """nvec: a @ b; kvec: x @ W^T as F.linear computes it (W read along K); then an
+    epilogue."""
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if cs["id"].endswith("f64") else np.float32
+    m, n, ep, k = cs["m"], cs["n"], cs["ep"], cs.get("k", 5)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if cs["kind"] == "kvec" else (k, n)).astype(dtype)
     extra = rng.standard_normal(extra_shape(ep, (m, n))).astype(dtype)
-    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == "float64" else {}
+
+    def fn(lib, a, b, extra):
+        return epilogue(lib, ep, matmul(lib, a, b, tb=cs["kind"] == "kvec"), extra)
+
+    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else {}
+    return Case(fn, [a, b, extra], cs["id"], **tol)
+
+
+@pytest.mark.parametrize("chunk", chunks(nvec_cases() + kvec_cases(), 5))
+def test_gemm_vector_epilogue_boundaries(chunk):
     with dialect("cpu"):
-        check(lambda lib, x, w, e: epilogue(lib, ep, matmul(lib, x, w, tb=True), e),
-              [x, w, extra], inference=True, what=f"kvec n={n} {ep}", expect={"matmul": True},
-              **tol)
+        check_all([gemm_check(cs, i) for i, cs in enumerate(chunk)], expect={"matmul": True})

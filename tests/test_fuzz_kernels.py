@@ -72,7 +72,7 @@ def _conv_out(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-@fuzz(5)
+@fuzz(3)
 @given(conv_cases())
 def test_fuzz_conv2d(case):
     rng = np.random.default_rng(case["seed"])
@@ -131,7 +131,7 @@ def pool_cases(draw):
                 dialect=draw(st.sampled_from(DIALECTS)), seed=draw(st.integers(0, 2 ** 16)))
 
 
-@fuzz(4)
+@fuzz(3)
 @given(pool_cases())
 def test_fuzz_max_pool2d(case):
     rng = np.random.default_rng(case["seed"])
@@ -161,7 +161,7 @@ def gemm_cases(draw):
                 seed=draw(st.integers(0, 2 ** 16)))
 
 
-@fuzz(5)
+@fuzz(4)
 @given(gemm_cases())
 def test_fuzz_matmul(case):
     rng = np.random.default_rng(case["seed"])
