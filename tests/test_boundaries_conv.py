@@ -6,8 +6,9 @@ The sizes come from codegen's own constants and choosers, so the cases move with
 row lengths around each vector width ``width_for`` picks and around ``row_max`` (beyond it
 the generic kernels run); channel counts around the channel block ``_divisor_at_most``
 picks under ``ACC_BUDGET``, and primes no block divides; the ``UNROLL`` and ``TAP_UNROLL``
-limits; and one shape per weight-gradient blocking regime of ``_wgrad_blocks``. Each case
-also asserts which path (row-vectorised or generic) its kernels took."""
+limits; and one shape per weight-gradient blocking regime of ``_wgrad_blocks``. A few cases
+with the same expected kernel paths run as one graph, and assert those paths (row-vectorised
+or generic), so that a table notices when it stops reaching the code it was made for."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ from graphnn.codegen.conv import ACC_BUDGET, TAP_UNROLL, UNROLL, _divisor_at_mos
     _wgrad_blocks
 from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, around, check_all, chunks, \
     dialect, dialect_for, nvec, prime_between
+
 
 def channel_sizes(cap: int) -> list[int]:
     """Channel counts around a channel block of ``cap``, and a prime above it (no block
@@ -144,8 +146,8 @@ def wgrad_cases() -> list:
 
 
 def group_cases() -> list:
-    """Grouped convolutions whose channel blocks do not divide the group: the blocks must
-    stay inside their group."""
+    """Grouped convolutions with more channels per group than a block holds: each group
+    spans several blocks, each of which must read its own group's channels."""
     mid, top = 2 * WIDEST + 1, ROW_MAX
     cap_mid, cap_top = ACC_BUDGET // nvec(mid), ACC_BUDGET // nvec(top)
     return [case(1, 2 * (cap_mid + 1), 2 * (cap_mid - 1), 2, mid, 1, groups=2, tag="groups"),
