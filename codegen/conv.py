@@ -286,7 +286,7 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append("int h = get_global_id(0), cblk = get_global_id(1), n = get_global_id(2);")
     c0 = "0" if nblk == 1 else f"(cblk * {cb})"
     grp = "0" if groups == 1 else f"({c0} / {icg})"
-    icl0 = "0" if groups == 1 else f"({c0} % {icg})"
+    icl0 = c0 if groups == 1 else f"({c0} % {icg})"    # the block's first weight channel
     acc = [[w.fresh("acc") for _ in range(nvec)] for _ in range(cb)]
     for row in acc:
         w.lines.append(f"{vt} " + ", ".join(f"{a} = {splat(t, width)}" for a in row) + ";")

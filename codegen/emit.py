@@ -11,7 +11,7 @@ import math
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.types import DType, bool_, contiguous_strides, promote
-from graphnn.ir.views import resolve
+from graphnn.ir.views import VIEW_OPS, resolve
 
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
@@ -106,9 +106,12 @@ class KernelWriter:
         if node in self.temps:
             return self.temps[node]
         g = self.graph
-        base = resolve(g, node).base if g.op(node) in ("reshape", "expand") else node
+        view = resolve(g, node) if g.op(node) in VIEW_OPS else None
+        base = view.base if view is not None else node
         if base in self.temps and g.type(base).numel == 1:
-            return self.temps[base]     # a fused single value seen through views
+            # a fused single value seen through views (any of them: fusion joins it through
+            # permutes and slices too, and its buffer is written by this very kernel)
+            return self.temps[base]
         if g.op(node) == "const":
             return literal(g.attrs(node)["value"], g.type(node).dtype)
         return self.load(node, self.align(node, domain_index))

@@ -50,6 +50,8 @@ def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 _INIT = {"sum": None, "max": None, "min": None, "argmax": None}
+REDUCE_WIDTH = 16    # the vectorised sum loads float16 vectors ...
+REDUCE_ACCS = 4      # ... into this many accumulators per step of its main loop
 
 
 def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
@@ -70,11 +72,12 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
             break
         run *= in_shape[dim]
         inner.insert(0, dim)
-    if run < 16:
+    vw, step = REDUCE_WIDTH, REDUCE_WIDTH * REDUCE_ACCS
+    if run < vw:
         return None
     t = graph.type(r).dtype.cl
     w = KernelWriter(graph, name)
-    vt = _vec.vec_type(w, t, 16)
+    vt = _vec.vec_type(w, t, vw)
     out_shape = graph.type(r).shape
     n_out = max(1, graph.type(r).numel)
     w.lines.append("int gid = get_global_id(0);")
@@ -95,26 +98,26 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
             in_idx.append(f"k{outer.index(i)}")
         else:
             in_idx.append(out_idx[i] if keep else out_idx[kept.index(i)])
-    accs = [f"va{i}" for i in range(4)]
+    accs = [f"va{i}" for i in range(REDUCE_ACCS)]
     w.lines.append(f"{vt} " + ", ".join(f"{a} = ({vt})(0)" for a in accs) + f"; {t} acc = 0;")
     w.lines.append(f"for (int rr = 0; rr < {n_outer}; rr++) {{")
     body, _ = decompose("rr", outer_shape, "k")
     w.lines += ["  " + ln.replace("long ", "int ") for ln in body]
     base = w.buf(view.base)
     w.lines.append(f"  int base = {w.address(src, in_idx)};")
-    full = run // 64 * 64
+    full = run // step * step
     if full:
-        w.lines.append(f"  for (int k = 0; k < {full}; k += 64) {{")
+        w.lines.append(f"  for (int k = 0; k < {full}; k += {step}) {{")
         for i, a in enumerate(accs):
-            w.lines.append(f"    {a} += *(__global const u_{vt}*)({base} + base + k + {16 * i});")
+            w.lines.append(f"    {a} += *(__global const u_{vt}*)({base} + base + k + {vw * i});")
         w.lines.append("  }")
-    for k in range(full, run // 16 * 16, 16):
+    for k in range(full, run // vw * vw, vw):
         w.lines.append(f"  {accs[0]} += *(__global const u_{vt}*)({base} + base + {k});")
-    for k in range(run // 16 * 16, run):
+    for k in range(run // vw * vw, run):
         w.lines.append(f"  acc += {base}[base + {k}];")
     w.lines.append("}")
     w.lines.append(f"{vt} vs = {' + '.join(accs)};")
-    total = _vec.hsum(w, "vs", 16, t)
+    total = _vec.hsum(w, "vs", vw, t)
     w.lines.append(f"acc += {total};")
     _epilogue(w, g, r, "acc", out_idx, [m for m in g.members if m != r])
     return w, *_geometry_1d(n_out, d)

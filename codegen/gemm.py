@@ -25,6 +25,20 @@ from graphnn.ir.passes.fusion import Group
 from graphnn.ir.views import resolve
 
 
+VEC_MIN = 8      # the vectorised dimension (N or K) must be at least this long
+
+
+def nvec_blocking(m: int, n: int) -> tuple[int, int, int]:
+    """B contiguous along N: (vector width, vectors per row, rows) of a work-item's C block."""
+    width = 16 if n >= 16 else 8
+    return width, 2 if n >= 4 * width else 1, 8 if m >= 8 else m
+
+
+def kvec_blocking(m: int, n: int, k: int) -> tuple[int, int, int]:
+    """A and B contiguous along K: (vector width over K, rows, columns) of a work-item."""
+    return 16 if k >= 16 else 8, 4 if m >= 4 else m, 4 if n >= 4 else n
+
+
 def _local(tiles0: int, tiles1: int, cap: int = 4) -> int:
     best = 1
     for b in range(1, min(tiles0, cap) + 1):
@@ -45,9 +59,10 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
             not fits_int(graph, group_nodes(graph, g)) or 0 in (m_, n_, k_):
         return None
     va, vb = resolve(graph, a), resolve(graph, b)
-    if not at["tb"] and vb.strides[1] == 1 and n_ >= 8:
+    if not at["tb"] and vb.strides[1] == 1 and n_ >= VEC_MIN:
         return _gemm_nvec(graph, g, name, d, m_, n_, k_)
-    if not at["ta"] and at["tb"] and va.strides[1] == 1 and vb.strides[1] == 1 and k_ >= 8:
+    if not at["ta"] and at["tb"] and va.strides[1] == 1 and vb.strides[1] == 1 and \
+            k_ >= VEC_MIN:
         return _gemm_kvec(graph, g, name, d, m_, n_, k_)
     return None
 
@@ -104,9 +119,7 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
     a, b = graph.args(mm)
     ta = graph.attrs(mm)["ta"]
     t = graph.type(mm).dtype.cl
-    width = 16 if n_ >= 16 else 8
-    cn = 2 if n_ >= 4 * width else 1
-    rm = 8 if m_ >= 8 else m_
+    width, cn, rm = nvec_blocking(m_, n_)
     tn, tm = -(-n_ // (width * cn)), -(-m_ // rm)
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
@@ -137,9 +150,7 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     mm = g.anchor
     a, b = graph.args(mm)
     t = graph.type(mm).dtype.cl
-    width = 16 if k_ >= 16 else 8
-    rm = 4 if m_ >= 4 else m_
-    rn = 4 if n_ >= 4 else n_
+    width, rm, rn = kvec_blocking(m_, n_, k_)
     tn, tm = -(-n_ // rn), -(-m_ // rm)
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)

@@ -178,3 +178,15 @@ def test_conv2d_module_bias_grad_in_weight_grad_kernel(rng, n, c, h, w, oc, k, k
     assert any("conv2d_weight_grad_sum" in name for name in prof.times)
     assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4, what="weight grad")
     assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4, what="bias grad")
+
+
+def test_conv2d_input_grad_second_channel_block(rng):
+    """Input channels beyond the first channel block read their own weights: with a 1x1
+    kernel and dY = 1, dX[0, c, 0, 0] is W[0, c, 0, 0] (it read W[0, c % block] before)."""
+    x = rng.standard_normal((1, 32, 4, 4)).astype(np.float32)
+    wt = rng.standard_normal((1, 32, 1, 1)).astype(np.float32)
+    (gx, tx), (gw, tw) = pair(x, True), pair(wt)
+    F.conv2d(gx, gw).sum().backward()
+    TF.conv2d(tx, tw).sum().backward()
+    assert_close(gx.grad, tx.grad, what="input grad")
+    assert_close(gx.grad[0, :, 0, 0], wt[0, :, 0, 0], what="input grad = weights")

@@ -1,0 +1,131 @@
+"""Reductions on both sides of the reduction kernels' boundaries, against PyTorch, forward
+and gradient: the vectorised sum (a contiguous run of reduced elements loaded as vectors of
+``REDUCE_WIDTH``, ``REDUCE_ACCS`` of them per step, then single vectors, then a scalar tail;
+other reduced dims as an outer loop) around each of those sizes; the generic kernel (max,
+min, argmax, logsumexp, prologues, strided inputs) over first, middle, last and all axes;
+and output counts around the dialect's work-group size (``local_1d``), where the last
+work-group is partly past the end."""
+from __future__ import annotations
+
+from itertools import cycle
+
+import numpy as np
+import pytest
+
+from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH
+from tests.kernel_check import Case, around, check_all, chunks, dialect, dialect_for, \
+    prime_between, reduce_fn
+
+STEP = REDUCE_WIDTH * REDUCE_ACCS
+
+
+def run_lengths() -> list[int]:
+    """Contiguous reduced runs around one vector, around one main-loop step, one step plus a
+    vector plus a scalar, and a prime."""
+    sizes = set(around(REDUCE_WIDTH)[1:]) | set(around(STEP)[1:4])
+    return sorted(sizes | {STEP + REDUCE_WIDTH + 1, prime_between(2 * STEP + 1, 3 * STEP)})
+
+
+def group_edges(d) -> list[int]:
+    """Output counts around the largest 1-D work-group the dialect picks (scanned over
+    counts up to 64 times the largest group it allows): one under, exact, one over."""
+    top = max(range(2, 64 * min(d.max_work_group, 256)),
+              key=lambda n: (d.local_1d(n), -n))
+    return [top - 1, top, top + 1]
+
+
+def case(shape, op, axes, keepdim=False, perm=None, tag=""):
+    cid = f"{tag}-{op}-{'x'.join(map(str, shape))}-ax{''.join(map(str, axes))}" + \
+        ("-keep" if keepdim else "") + (f"-perm{''.join(map(str, perm))}" if perm else "")
+    return pytest.param(dict(shape=shape, op=op, axes=axes, keepdim=keepdim, perm=perm,
+                             id=cid), id=cid)
+
+
+def cpu_cases() -> list:
+    rows = cycle([1, 3, 2])
+    out = [case((next(rows), r), "sum", (1,), tag="vsum") for r in run_lengths()]
+    # the run split over two contiguous dims, an outer reduced dim, keepdim
+    out += [case((3, 2, STEP // 8, 8), "sum", (2, 3), keepdim=True, tag="vsum"),
+            case((4, 2, REDUCE_WIDTH + 1), "sum", (0, 2), tag="vsum"),
+            case((2, STEP + 1, 3), "sum", (0, 1), tag="sum"),            # not contiguous
+            case((3, REDUCE_WIDTH + 1), "sum", (1,), perm=(1, 0), tag="sum"),   # strided
+            case((2, REDUCE_WIDTH + 1), "sum_sq", (1,), tag="sum")]             # prologue
+    ops = cycle(["amax", "amin", "logsumexp", "mean"])
+    shape = (3, 5, 2, REDUCE_WIDTH + 1)
+    for axes in [(0,), (1, 2), (3,), (0, 1, 2, 3), (0, 3)]:
+        out.append(case(shape, next(ops), axes, keepdim=len(axes) == 2, tag="ops"))
+    for ax in (0, 2, 3):
+        out += [case(shape, "argmax", (ax,), keepdim=ax == 2, tag="ops"),
+                case(shape, "max_dim", (ax,), tag="ops")]
+    out.append(case(shape, "logsumexp", (1, 3), perm=(3, 0, 2, 1), tag="ops"))
+    return out + edge_cases(dialect_for("cpu"))
+
+
+def edge_cases(d) -> list:
+    """Output counts around the work-group size: a vectorised sum (cpu) or a plain one,
+    and a generic max."""
+    e = group_edges(d)
+    return [case((e[0], REDUCE_WIDTH + 1), "sum", (1,), tag="groups"),
+            case((e[1], 3), "amax", (1,), tag="groups"),
+            case((2, e[2]), "logsumexp", (0,), tag="groups")]
+
+
+def sum_path(cs) -> bool | None:
+    """Whether the case's sum kernel is the vectorised one: a plain sum (or mean: a sum
+    and a scale) over a contiguous run of at least one vector at the end of the shape.
+    None when the forward has no sum kernel."""
+    if cs["op"] not in ("sum", "mean", "sum_sq"):
+        return None
+    run = 1
+    for dim in reversed(range(len(cs["shape"]))):
+        if dim not in cs["axes"]:
+            break
+        run *= cs["shape"][dim]
+    return cs["op"] != "sum_sq" and not cs["perm"] and run >= REDUCE_WIDTH
+
+
+def reduce_check(cs, dtype, seed) -> Case:
+    rng = np.random.default_rng(seed)
+    shape, perm = cs["shape"], cs["perm"]
+    stored = tuple(shape[p] for p in perm) if perm else shape
+    x = rng.standard_normal(stored).astype(dtype)
+    terms = int(np.prod([shape[a] for a in cs["axes"]]))
+    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else \
+        {"rtol": 1e-4, "atol": 1e-5 * max(1.0, terms ** 0.5)}
+    return Case(reduce_fn(cs["op"], cs["axes"], cs["keepdim"], perm), [x], cs["id"], **tol)
+
+
+def run_reduce(chunk, name="cpu", dtype=np.float32):
+    """The reductions of ``chunk`` (same sum kernel path) in one graph."""
+    path = sum_path(chunk[0])
+    with dialect(name):
+        check_all([reduce_check(cs, dtype, i) for i, cs in enumerate(chunk)],
+                  expect=None if path is None else {"sum": name == "cpu" and path})
+
+
+def by_path(p):
+    return sum_path(p.values[0])
+
+
+CASES = cpu_cases()
+
+
+@pytest.mark.parametrize("chunk", chunks(CASES, 5, by_path))
+def test_reduce_boundaries(chunk):
+    run_reduce(chunk)
+
+
+@pytest.mark.parametrize("chunk", chunks([c for c in CASES if c.id in (
+    "vsum-sum-2x17-ax1", f"vsum-sum-3x{STEP + REDUCE_WIDTH + 1}-ax1")], 5, by_path))
+def test_reduce_boundaries_float64(chunk):
+    run_reduce(chunk, dtype=np.float64)
+
+
+GPU_CASES = edge_cases(dialect_for("gpu")) + [
+    c for c in CASES if c.id in ("vsum-sum-2x64-ax1", "ops-logsumexp-3x5x2x17-ax13-perm3021",
+                                 "ops-argmax-3x5x2x17-ax2-keep")]
+
+
+@pytest.mark.parametrize("chunk", chunks(GPU_CASES, 5, by_path))
+def test_reduce_boundaries_gpu(chunk):
+    run_reduce(chunk, name="gpu")
