@@ -1,0 +1,180 @@
+"""Optimizer steps as compiled graphs.
+
+An optimizer built on ``GraphOptimizer`` says three things: the per-parameter update rule
+(``_rule``, written with tensor ops on one parameter, its gradient and its state
+tensors), the per-step scalars the rule reads (``_scalars``: learning rate, bias
+corrections ... computed on the host in double precision, as PyTorch computes them), and
+the options that change the rule's structure (``_statics``: amsgrad, maximize, nesterov).
+
+``step()`` then updates every parameter of a group with ONE traced graph
+(``graphnn._compile.call_traced``): the rule applied to each parameter, so passes fuse each
+update into one elementwise kernel and horizontal fusion lays the kernels of all
+parameters end to end. The scalars are 0-d graph inputs (``scalar_tensor``, one cached
+device tensor per value), so a new learning rate, step count or bias correction never
+recompiles; parameters whose scalars are equal share one set of them (normally all of a
+group: the key then holds one slot per parameter, all zero). A group compiles once per
+signature of its parameters' shapes.
+
+Parameters take their new values with ``Tensor._write`` (the new buffer becomes their
+storage); state tensors are written the same way, so they keep their identity as
+PyTorch's in-place updates do. Step counts are 0-d float32 tensors in ``state`` (PyTorch's
+format) whose host copy is kept, so reading them costs no device round trip."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from graphnn import _compile
+from graphnn._dispatch import scalar_tensor
+from graphnn._tensor import Tensor
+from graphnn.autograd import enable_grad, no_grad
+from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host_scalar
+
+_CACHE: dict = {}
+
+
+def _traced_step(*flat, rule: Callable, n: int, slots: tuple[int, ...], width: int,
+                 n_state: int, statics: tuple) -> tuple:
+    """The update of ``n`` parameters: ``flat`` holds the scalar slots (``width`` scalars
+    each), the parameters, their gradients and their state tensors (parameter-major)."""
+    n_scalars = (max(slots) + 1) * width
+    scalars, rest = flat[:n_scalars], flat[n_scalars:]
+    params, grads, states = rest[:n], rest[n:2 * n], rest[2 * n:]
+    opts = dict(statics)
+    new_params, new_states = [], []
+    for i in range(n):
+        s = scalars[slots[i] * width:(slots[i] + 1) * width]
+        out = rule(params[i], grads[i], states[i * n_state:(i + 1) * n_state], s, **opts)
+        new_params.append(out[0])
+        new_states.extend(out[1:])
+    return tuple(new_params + new_states)
+
+
+def lerp(a, b, w, small: bool):
+    """``a.lerp(b, w)`` as PyTorch's CPU kernel computes it: ``a + w * (b - a)`` when
+    ``|w| < 0.5``, else ``b - (b - a) * (1 - w)`` (``small`` is that test, on the host)."""
+    return a + w * (b - a) if small else b - (b - a) * (1.0 - w)
+
+
+def addcmul(a, t1, t2, v):
+    """``a.addcmul(t1, t2, value=v)``: PyTorch's CPU order ``a + v * t1 * t2``."""
+    return a + v * t1 * t2
+
+
+def addcdiv(a, t1, t2, v):
+    """``a.addcdiv(t1, t2, value=v)``: PyTorch's CPU order ``a + v * t1 / t2``."""
+    return a + v * t1 / t2
+
+
+def check_options(lr, foreach=None, fused=None, differentiable: bool = False) -> None:
+    """The argument checks every optimizer shares (PyTorch's types and messages)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= host_value(lr):
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError("graphnn optimizers do not support differentiable=True: "
+                                  "the update runs as a compiled graph without history")
+
+
+class GraphOptimizer(Optimizer):
+    """An optimizer whose step is one compiled graph per parameter group (and dtype)."""
+
+    _STEP = True    # keeps PyTorch's 'step' count in the state
+
+    # -- what each optimizer defines ----------------------------------------------------------
+    def _state_names(self, group: dict) -> tuple[str, ...]:
+        """The per-parameter state tensors the rule reads and returns, in order."""
+        raise NotImplementedError
+
+    def _init_state(self, p: Tensor, group: dict) -> dict[str, Any]:
+        """The state of a parameter's first step: zeros for every state tensor."""
+        from graphnn._creation import zeros_like
+        st: dict[str, Any] = {"step": host_scalar(0.0)} if self._STEP else {}
+        for name in self._state_names(group):
+            st[name] = zeros_like(p)
+        return st
+
+    def _prepare_state(self, p: Tensor, state: dict, group: dict) -> bool:
+        """Creates a parameter's state before its first step (PyTorch's lazy state);
+        returns whether it did."""
+        if state:
+            return False
+        state.update(self._init_state(p, group))
+        return True
+
+    def _scalars(self, group: dict, state: dict, step: int, fresh: bool) -> tuple:
+        """The rule's per-step scalars (Python floats) for a parameter at ``step`` (the
+        count after this step); ``fresh``: its state was created for this step."""
+        raise NotImplementedError
+
+    def _statics(self, group: dict) -> tuple:
+        """``(name, value)`` pairs passed to the rule: they shape the graph (part of the
+        compile key), so only structural options belong here."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _rule(p, g, state, s, **statics) -> tuple:
+        """New ``(param, *state)`` for one parameter, from tensor ops."""
+        raise NotImplementedError
+
+    # -- the step -----------------------------------------------------------------------------
+    def step(self, closure: Callable | None = None):
+        """One update of every parameter that has a gradient; ``closure`` re-evaluates the
+        model and returns the loss (run with gradients enabled, before the update)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                by_dtype: dict[str, list[Tensor]] = {}
+                for p in group["params"]:
+                    if p.grad is not None:
+                        by_dtype.setdefault(p.dtype.name, []).append(p)
+                for params in by_dtype.values():
+                    self._update(params, group)
+        return loss
+
+    def _update(self, params: list[Tensor], group: dict) -> None:
+        names = self._state_names(group)
+        slot_of: dict[tuple, int] = {}
+        slot_values: list[tuple] = []
+        slots = []
+        for p in params:
+            st = self.state[p]
+            fresh = self._prepare_state(p, st, group)
+            step = 0
+            if self._STEP:
+                step = int(host_value(st["step"])) + 1
+                set_host_scalar(st["step"], step)
+            values = tuple(self._scalars(group, st, step, fresh))
+            k = slot_of.get(values)
+            if k is None:
+                k = slot_of[values] = len(slot_values)
+                slot_values.append(values)
+            slots.append(k)
+        dtype = params[0].dtype
+        scalars = [scalar_tensor(float(v), dtype) for values in slot_values for v in values]
+        states = [self.state[p][name] for p in params for name in names]
+        args = scalars + params + [p.grad for p in params] + states
+        opts = dict(rule=type(self)._rule, n=len(params), slots=tuple(slots),
+                    width=len(slot_values[0]), n_state=len(names),
+                    statics=tuple(self._statics(group)))
+        outs = _compile.call_traced(_traced_step, type(self).__name__, args,
+                                    f"{type(self).__name__.lower()}_step", opts, cache=_CACHE)
+        used: set[int] = set()
+        for t, new in zip(params + states, outs):
+            buf = new._dense()[0]
+            # a fresh result becomes t's storage; two results that are one value (the same
+            # node) share a buffer, which only the first may take
+            t._write(buf, id(buf) not in used)
+            used.add(id(buf))
+
+
+def lr_of(group: dict) -> float:
+    """The group's learning rate as a Python float (a 0-d tensor lr is read)."""
+    return host_value(group["lr"])
