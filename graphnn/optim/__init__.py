@@ -2,5 +2,8 @@
 group."""
 from graphnn.optim.optimizer import Optimizer
 from graphnn.optim.sgd import SGD
+from graphnn.optim.adam import Adam, AdamW, Adamax, NAdam, RAdam
+from graphnn.optim.rmsprop import Adadelta, Adagrad, RMSprop
 
-__all__ = ["Optimizer", "SGD"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop",
+           "Adagrad", "Adadelta"]
