@@ -4,6 +4,7 @@ from graphnn.optim.optimizer import Optimizer
 from graphnn.optim.sgd import SGD
 from graphnn.optim.adam import Adam, AdamW, Adamax, NAdam, RAdam
 from graphnn.optim.rmsprop import Adadelta, Adagrad, RMSprop
+from graphnn.optim.lbfgs import LBFGS
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop",
-           "Adagrad", "Adadelta"]
+           "Adagrad", "Adadelta", "LBFGS"]
