@@ -6,14 +6,15 @@ tensors), the per-step scalars the rule reads (``_scalars``: learning rate, bias
 corrections ... computed on the host in double precision, as PyTorch computes them), and
 the options that change the rule's structure (``_statics``: amsgrad, maximize, nesterov).
 
-``step()`` then updates every parameter of a group with ONE traced graph
-(``graphnn._compile.call_traced``): the rule applied to each parameter, so passes fuse each
-update into one elementwise kernel and horizontal fusion lays the kernels of all
-parameters end to end. The scalars are 0-d graph inputs (``scalar_tensor``, one cached
-device tensor per value), so a new learning rate, step count or bias correction never
-recompiles; parameters whose scalars are equal share one set of them (normally all of a
-group: the key then holds one slot per parameter, all zero). A group compiles once per
-signature of its parameters' shapes.
+``step()`` then updates the parameters of a group with one traced graph per chunk of up
+to ``MAX_CHUNK`` consecutive parameters (``graphnn._compile.call_traced``; a small model
+is one chunk): the rule applied to each parameter, so the passes fuse each update into
+one elementwise kernel and horizontal fusion lays the kernels of the chunk end to end in
+one launch. The scalars are 0-d graph inputs (``scalar_tensor``, one cached device tensor
+per value), so a new learning rate, step count or bias correction never recompiles;
+parameters whose scalars are equal share one set of them (normally all of a chunk). A
+chunk compiles once per signature of its parameters' shapes, so the repeated layers of a
+deep model share compiled chunks.
 
 Parameters take their new values with ``Tensor._write`` (the new buffer becomes their
 storage); state tensors are written the same way, so they keep their identity as
@@ -30,6 +31,22 @@ from graphnn.autograd import enable_grad, no_grad
 from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host_scalar
 
 _CACHE: dict = {}
+
+MAX_CHUNK = 8
+
+
+def chunk_size(n_scalars: int, n_state: int) -> int:
+    """How many parameters one update graph takes. A horizontal kernel dispatches on its
+    work-item's range one part at a time, and its build time grows faster than its size:
+    Adam over a BERT's 199 tensors as one graph took 96 s in the passes and 229 s to
+    build, and 1.4 s a step walking a 199-way chain. Chunks of at most MAX_CHUNK
+    consecutive parameters keep both bounded (the same list: 3.6 s to compile, 25 launches
+    a step), keep a kernel within 128 buffer arguments (OpenCL's minimum
+    CL_DEVICE_MAX_PARAMETER_SIZE, 1024 bytes), and repeat with a model's layers, so the
+    chunks of a deep model share a few compiled graphs (8 divides the 16 tensors of a
+    transformer layer; a 12-tensor layer gives 3 distinct chunks)."""
+    per_param = 3 + 2 * n_state             # param, grad, state in; param, state out
+    return max(1, min(MAX_CHUNK, (128 - n_scalars) // per_param))
 
 
 def _traced_step(*flat, rule: Callable, n: int, slots: tuple[int, ...], width: int,
@@ -141,9 +158,7 @@ class GraphOptimizer(Optimizer):
 
     def _update(self, params: list[Tensor], group: dict) -> None:
         names = self._state_names(group)
-        slot_of: dict[tuple, int] = {}
-        slot_values: list[tuple] = []
-        slots = []
+        values = []
         for p in params:
             st = self.state[p]
             fresh = self._prepare_state(p, st, group)
@@ -151,19 +166,23 @@ class GraphOptimizer(Optimizer):
             if self._STEP:
                 step = int(host_value(st["step"])) + 1
                 set_host_scalar(st["step"], step)
-            values = tuple(self._scalars(group, st, step, fresh))
-            k = slot_of.get(values)
-            if k is None:
-                k = slot_of[values] = len(slot_values)
-                slot_values.append(values)
-            slots.append(k)
+            values.append(tuple(self._scalars(group, st, step, fresh)))
+        statics = tuple(self._statics(group))
+        size = chunk_size(len(values[0]), len(names))
+        for i in range(0, len(params), size):
+            self._run_chunk(params[i:i + size], values[i:i + size], names, statics)
+
+    def _run_chunk(self, params: list[Tensor], values: list[tuple], names: tuple[str, ...],
+                   statics: tuple) -> None:
+        slot_of: dict[tuple, int] = {}
+        slots = [slot_of.setdefault(v, len(slot_of)) for v in values]
+        slot_values = list(slot_of)
         dtype = params[0].dtype
-        scalars = [scalar_tensor(float(v), dtype) for values in slot_values for v in values]
+        scalars = [scalar_tensor(float(v), dtype) for vs in slot_values for v in vs]
         states = [self.state[p][name] for p in params for name in names]
         args = scalars + params + [p.grad for p in params] + states
         opts = dict(rule=type(self)._rule, n=len(params), slots=tuple(slots),
-                    width=len(slot_values[0]), n_state=len(names),
-                    statics=tuple(self._statics(group)))
+                    width=len(values[0]), n_state=len(names), statics=statics)
         outs = _compile.call_traced(_traced_step, type(self).__name__, args,
                                     f"{type(self).__name__.lower()}_step", opts, cache=_CACHE)
         used: set[int] = set()
