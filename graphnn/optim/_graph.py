@@ -159,8 +159,10 @@ class GraphOptimizer(Optimizer):
     def _update(self, params: list[Tensor], group: dict) -> None:
         names = self._state_names(group)
         values = []
+        stateless = not (self._STEP or names)
         for p in params:
-            st = self.state[p]
+            # an optimizer without state leaves self.state empty (PyTorch's plain SGD)
+            st = {} if stateless else self.state[p]
             fresh = self._prepare_state(p, st, group)
             step = 0
             if self._STEP:
