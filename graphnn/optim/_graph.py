@@ -6,15 +6,16 @@ tensors), the per-step scalars the rule reads (``_scalars``: learning rate, bias
 corrections ... computed on the host in double precision, as PyTorch computes them), and
 the options that change the rule's structure (``_statics``: amsgrad, maximize, nesterov).
 
-``step()`` then updates the parameters of a group with one traced graph per chunk of up
-to ``MAX_CHUNK`` consecutive parameters (``graphnn._compile.call_traced``; a small model
-is one chunk): the rule applied to each parameter, so the passes fuse each update into
-one elementwise kernel and horizontal fusion lays the kernels of the chunk end to end in
-one launch. The scalars are 0-d graph inputs (``scalar_tensor``, one cached device tensor
-per value), so a new learning rate, step count or bias correction never recompiles;
-parameters whose scalars are equal share one set of them (normally all of a chunk). A
-chunk compiles once per signature of its parameters' shapes, so the repeated layers of a
-deep model share compiled chunks.
+``step()`` then updates the parameters of a group with a few traced graphs
+(``graphnn._compile.call_traced``; ``plan`` says which): a large parameter alone, the
+small ones up to ``MAX_CHUNK`` to a graph (a small model is one graph). Each graph applies
+the rule to its parameters, so the passes fuse each update into one elementwise kernel
+and horizontal fusion lays the kernels of a chunk end to end in one launch. The scalars
+are 0-d graph inputs (``scalar_tensor``, one cached device tensor per value), so a new
+learning rate, step count or bias correction never recompiles; parameters whose scalars
+are equal share one set of them (normally all of a graph). A graph compiles once per
+signature of its parameters' shapes, so the repeated layers of a deep model share
+compiled graphs.
 
 Parameters take their new values with ``Tensor._write`` (the new buffer becomes their
 storage); state tensors are written the same way, so they keep their identity as
@@ -33,20 +34,32 @@ from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host
 _CACHE: dict = {}
 
 MAX_CHUNK = 8
+ALONE = 1 << 14     # elements from which a parameter gets a graph (and kernel) of its own
 
 
 def chunk_size(n_scalars: int, n_state: int) -> int:
-    """How many parameters one update graph takes. A horizontal kernel dispatches on its
-    work-item's range one part at a time, and its build time grows faster than its size:
-    Adam over a BERT's 199 tensors as one graph took 96 s in the passes and 229 s to
-    build, and 1.4 s a step walking a 199-way chain. Chunks of at most MAX_CHUNK
-    consecutive parameters keep both bounded (the same list: 3.6 s to compile, 25 launches
-    a step), keep a kernel within 128 buffer arguments (OpenCL's minimum
-    CL_DEVICE_MAX_PARAMETER_SIZE, 1024 bytes), and repeat with a model's layers, so the
-    chunks of a deep model share a few compiled graphs (8 divides the 16 tensors of a
-    transformer layer; a 12-tensor layer gives 3 distinct chunks)."""
+    """How many parameters one update graph takes: at most MAX_CHUNK, and few enough that
+    its kernel stays within 128 buffer arguments (OpenCL's minimum
+    CL_DEVICE_MAX_PARAMETER_SIZE, 1024 bytes)."""
     per_param = 3 + 2 * n_state             # param, grad, state in; param, state out
     return max(1, min(MAX_CHUNK, (128 - n_scalars) // per_param))
+
+
+def plan(params: list[Tensor], size: int) -> list[list[int]]:
+    """Which parameters share an update graph (indices into ``params``).
+
+    A horizontal kernel picks its part with a chain of range tests, which stops PoCL from
+    vectorising it: Adam over two 512 x 512 tensors in one kernel ran 20 times slower
+    per element than over one tensor alone. Its build time also grows faster than its
+    size (Adam over a BERT's 199 tensors as one graph: 96 s of passes, 229 s to build,
+    1.4 s a step). So a parameter of ``ALONE`` elements or more runs alone, a plain
+    elementwise kernel compiled once per shape (the repeated layers of a deep model share
+    it); the small ones (biases, norms), where a launch costs more than the chain, are
+    sorted by shape and run ``size`` to a graph, so their chunks repeat too."""
+    alone = [[i] for i, p in enumerate(params) if p.numel() >= ALONE]
+    small = sorted((i for i, p in enumerate(params) if p.numel() < ALONE),
+                   key=lambda i: tuple(params[i].shape))
+    return alone + [small[i:i + size] for i in range(0, len(small), size)]
 
 
 def _traced_step(*flat, rule: Callable, n: int, slots: tuple[int, ...], width: int,
@@ -170,9 +183,9 @@ class GraphOptimizer(Optimizer):
                 set_host_scalar(st["step"], step)
             values.append(tuple(self._scalars(group, st, step, fresh)))
         statics = tuple(self._statics(group))
-        size = chunk_size(len(values[0]), len(names))
-        for i in range(0, len(params), size):
-            self._run_chunk(params[i:i + size], values[i:i + size], names, statics)
+        for idx in plan(params, chunk_size(len(values[0]), len(names))):
+            self._run_chunk([params[i] for i in idx], [values[i] for i in idx], names,
+                            statics)
 
     def _run_chunk(self, params: list[Tensor], values: list[tuple], names: tuple[str, ...],
                    statics: tuple) -> None:
