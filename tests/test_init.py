@@ -96,7 +96,7 @@ def test_deterministic_fills_equal_torch():
         (lambda L, t: L.nn.init.dirac_(t), (2, 4, 3, 2, 3)),
     ]
     for fn, shape in cases:
-        g, t = G.nn.Parameter(G.ones(*shape) * 7), torch.nn.Parameter(torch.ones(*shape) * 7)
+        g, t = G.nn.Parameter(G.full(shape, 7.0)), torch.nn.Parameter(torch.full(shape, 7.0))
         assert fn(G, g) is g
         fn(torch, t)
         np.testing.assert_array_equal(g.detach().numpy(), t.detach().numpy())

@@ -77,23 +77,22 @@ CASES = [
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
     ("Adam", dict(lr=0.05)),
     ("Adam", dict(lr=0.05, betas=(0.8, 0.99), amsgrad=True, weight_decay=0.1)),
-    ("Adam", dict(lr=0.05, maximize=True, decoupled_weight_decay=True, weight_decay=0.1)),
-    ("Adam", dict(lr=0.05, betas=(0.3, 0.9))),      # lerp's other branch (weight >= 0.5)
-    ("AdamW", dict(lr=0.05)),
+    # lerp's other branch (weight 1 - beta1 >= 0.5), decoupled decay, maximize
+    ("Adam", dict(lr=0.05, betas=(0.3, 0.9), maximize=True, decoupled_weight_decay=True,
+                  weight_decay=0.1)),
     ("AdamW", dict(lr=0.05, amsgrad=True, weight_decay=0.3)),
-    ("Adamax", dict(lr=0.05)),
     ("Adamax", dict(lr=0.05, weight_decay=0.1, maximize=True)),
-    ("NAdam", dict(lr=0.05)),
-    ("NAdam", dict(lr=0.05, weight_decay=0.1, momentum_decay=0.01)),
+    ("NAdam", dict(lr=0.05, momentum_decay=0.01)),
+    ("NAdam", dict(lr=0.05, weight_decay=0.1, maximize=True)),
     ("NAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("RAdam", dict(lr=0.05, betas=(0.9, 0.9))),     # rectified from step 6 on
-    ("RAdam", dict(lr=0.05, betas=(0.9, 0.9), weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.05, betas=(0.9, 0.9), weight_decay=0.1)),   # rectified from step 6
+    ("RAdam", dict(lr=0.05, betas=(0.9, 0.9), weight_decay=0.1, decoupled_weight_decay=True,
+                   maximize=True)),
     ("RMSprop", dict(lr=0.01)),
-    ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1)),
-    ("RMSprop", dict(lr=0.01, momentum=0.9, maximize=True)),
-    ("Adagrad", dict(lr=0.1)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2)),
-    ("Adadelta", dict(lr=1.0)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1,
+                     maximize=True)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2,
+                     maximize=True)),
     ("Adadelta", dict(lr=1.0, rho=0.8, weight_decay=0.1, maximize=True)),
 ]
 
