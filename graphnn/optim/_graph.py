@@ -180,7 +180,10 @@ class GraphOptimizer(Optimizer):
             step = 0
             if self._STEP:
                 step = int(host_value(st["step"])) + 1
-                set_host_scalar(st["step"], step)
+                if isinstance(st["step"], Tensor):
+                    set_host_scalar(st["step"], step)
+                else:   # a number from an old state dict: PyTorch keeps a tensor
+                    st["step"] = host_scalar(float(step))
             values.append(tuple(self._scalars(group, st, step, fresh)))
         statics = tuple(self._statics(group))
         for idx in plan(params, chunk_size(len(values[0]), len(names))):
