@@ -28,6 +28,7 @@ from typing import Any, Callable
 from graphnn import _compile
 from graphnn._dispatch import scalar_tensor
 from graphnn._tensor import Tensor
+from graphnn.ir.types import bool_
 from graphnn.autograd import enable_grad, no_grad
 from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host_scalar
 
@@ -137,8 +138,9 @@ class GraphOptimizer(Optimizer):
         return True
 
     def _scalars(self, group: dict, state: dict, step: int, fresh: bool) -> tuple:
-        """The rule's per-step scalars (Python floats) for a parameter at ``step`` (the
-        count after this step); ``fresh``: its state was created for this step."""
+        """The rule's per-step scalars (Python floats, or bools for a ``where``) for a
+        parameter at ``step`` (the count after this step); ``fresh``: its state was
+        created for this step."""
         raise NotImplementedError
 
     def _statics(self, group: dict) -> tuple:
@@ -196,7 +198,10 @@ class GraphOptimizer(Optimizer):
         slots = [slot_of.setdefault(v, len(slot_of)) for v in values]
         slot_values = list(slot_of)
         dtype = params[0].dtype
-        scalars = [scalar_tensor(float(v), dtype) for vs in slot_values for v in vs]
+        # a bool stays a bool: a where's condition read straight from an input (a
+        # condition computed in the graph would be a kernel of its own)
+        scalars = [scalar_tensor(v, bool_) if isinstance(v, bool) else
+                   scalar_tensor(float(v), dtype) for vs in slot_values for v in vs]
         states = [self.state[p][name] for p in params for name in names]
         args = scalars + params + [p.grad for p in params] + states
         opts = dict(rule=type(self)._rule, n=len(params), slots=tuple(slots),

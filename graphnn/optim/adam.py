@@ -307,7 +307,7 @@ class RAdam(GraphOptimizer):
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf /
                     ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
         return _decay(group, lr) + (1 - beta1, beta2, 1 - beta2, bc1, lr, group["eps"],
-                                    bc2 ** 0.5, rect, 1.0 if rho_t > 5.0 else 0.0)
+                                    bc2 ** 0.5, rect, bool(rho_t > 5.0))
 
     def _statics(self, group: dict) -> tuple:
         return (("decay", _decay_kind(group)), ("maximize", bool(group["maximize"])),
@@ -321,11 +321,14 @@ class RAdam(GraphOptimizer):
         w1, beta2, one_minus_beta2, bc1, lr, eps, bc2_sqrt, rect, rectify = s
         m = lerp(state[0], g, w1, small)
         v = addcmul(state[1] * beta2, g, g, one_minus_beta2)
-        update = m / bc1 * lr
         # PyTorch: bc2_sqrt / (sqrt(v) + eps) is a scalar over a tensor, computed as the
         # tensor's reciprocal times the scalar
         adaptive = (1.0 / (_ops.sqrt(v) + eps)) * bc2_sqrt
-        update = _ops.where(rectify > 0.5, update * adaptive * rect, update)
+        # ((m / bc1 * lr) * adaptive) * rect when rectified, else m / bc1 * lr: the same
+        # products with factors of 1 when not (exact), so m / bc1 * lr has one user and
+        # the whole update stays one kernel
+        update = m / bc1 * lr * _ops.where(rectify, adaptive, 1.0) * \
+            _ops.where(rectify, rect, 1.0)
         return p - update, m, v
 
 
