@@ -10,9 +10,10 @@ step is timed with the host waiting for the device (``rt.finish()``); the table 
 medians of ``steps`` steps after warm-up, over interleaved rounds. Also reported: the
 first step (tracing and compiling the update, with warm kernel caches of this machine),
 kernel launches per step, the largest relative difference from torch's parameters after
-the timed steps, and PyTorch's default single-tensor Adam as a second reference. ``--bert H`` adds a BERT-base-shaped parameter list (199 tensors,
-hidden size H) to show how the update scales with the number of tensors; its first step
-is timed with empty graphnn and PoCL caches in a fresh process.
+the timed steps, and PyTorch's default single-tensor Adam as a second reference.
+``--bert H`` adds a BERT-base-shaped parameter list (199 tensors, hidden size H) to show
+how the update scales with the number of tensors; its first step is also timed with empty
+graphnn and PoCL caches in a fresh process.
 """
 from __future__ import annotations
 

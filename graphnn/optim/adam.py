@@ -12,8 +12,6 @@ once, where PyTorch's kernels convert their scalar arguments, and the tensor ari
 keeps PyTorch's order of operations, so results agree to rounding."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from graphnn._tensor import Tensor
