@@ -77,7 +77,7 @@ def _coef(max_norm, total):
 def _clip_norm_graph(max_norm, *grads, norm_type: float) -> tuple:
     total = _total(list(grads), norm_type)
     coef = _coef(max_norm, total)
-    return (total,) + tuple(g * coef for g in grads)
+    return (total,) + tuple(_ops.to_dtype(g * coef, g.dtype) for g in grads)
 
 
 def _norm_graph(*grads, norm_type: float):
@@ -86,11 +86,11 @@ def _norm_graph(*grads, norm_type: float):
 
 def _scale_graph(max_norm, total, *grads) -> tuple:
     coef = _coef(max_norm, total)
-    return tuple(g * coef for g in grads)
+    return tuple(_ops.to_dtype(g * coef, g.dtype) for g in grads)
 
 
 def _clamp_graph(clip, *grads) -> tuple:
-    return tuple(_ops.clamp(g, min=-clip, max=clip) for g in grads)
+    return tuple(_ops.to_dtype(_ops.clamp(g, min=-clip, max=clip), g.dtype) for g in grads)
 
 
 def _run(fn, label: str, args: list, kwargs: dict | None = None):
