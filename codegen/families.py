@@ -39,7 +39,9 @@ def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[st
 def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     n = math.prod(g.domain)
-    _linear_guard(w, n)
+    w.lines.append("long gid = get_global_id(0);")
+    if n % d.local_1d(n):
+        w.lines.append(f"if (gid >= {n}) return;")
     lines, idx = decompose("gid", g.domain, "i")
     w.lines += lines
     w.flat[(tuple(idx), tuple(g.domain))] = "gid"

@@ -13,7 +13,8 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     total = g.domain[0]
     w.lines.append("long gid = get_global_id(0);")
-    w.lines.append(f"if (gid >= {total}) return;")
+    if total % d.local_1d(total):
+        w.lines.append(f"if (gid >= {total}) return;")
     start = 0
     for p, part in enumerate(g.parts):
         n = math.prod(part.domain)

@@ -1,87 +1,92 @@
-"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay
+and ``maximize`` (the update rule of PyTorch's ``torch.optim.SGD`` docs; Nesterov momentum
+after Sutskever et al., 2013).
 
-The update of all parameters is one traced graph (PyTorch's update rule, torch.optim.SGD
-docs), so each step is a fixed set of fused kernels and no host synchronisation."""
+The update of all parameters of a group is one compiled graph (``graphnn/optim/_graph.py``).
+A parameter's first momentum step stores its gradient as the buffer (PyTorch's
+``clone``); here it is the same graph as every later step, run on a zero buffer with the
+coefficients ``(0, 1)`` instead of ``(momentum, 1 - dampening)``: ``0 * 0 + 1 * g`` is
+``g`` exactly, and no step needs a graph of its own."""
 from __future__ import annotations
 
-from graphnn import _compile
-from graphnn._dispatch import scalar_tensor
-from graphnn.autograd import no_grad
-from graphnn.optim.optimizer import Optimizer
-
-_CACHE: dict = {}
+from graphnn._tensor import Tensor
+from graphnn.optim._graph import GraphOptimizer, check_options, lr_of
 
 
-def _sgd_update(lr, *flat, n: int, momentum, dampening, weight_decay, nesterov, maximize,
-                first: bool):
-    # lr is a 0-d tensor (a graph input): schedulers change it without recompiling
-    params, grads, bufs = flat[:n], flat[n:2 * n], flat[2 * n:]
-    new_params, new_bufs = [], []
-    for i, (p, g) in enumerate(zip(params, grads)):
-        d_p = -g if maximize else g
-        if weight_decay != 0:
-            d_p = d_p + p * weight_decay
-        if momentum != 0:
-            buf = d_p if first else bufs[i] * momentum + d_p * (1 - dampening)
-            new_bufs.append(buf)
-            d_p = d_p + buf * momentum if nesterov else buf
-        new_params.append(p - d_p * lr)
-    return tuple(new_params + new_bufs)
+class SGD(GraphOptimizer):
+    """``torch.optim.SGD``: for each parameter, with ``g`` the gradient (negated when
+    ``maximize``)::
 
+        g = g + weight_decay * p
+        b = momentum * b + (1 - dampening) * g      (b = g on the first step)
+        g = g + momentum * b if nesterov else b     (when momentum != 0)
+        p = p - lr * g
+    """
 
-class SGD(Optimizer):
+    _STEP = False   # PyTorch's SGD keeps no step count
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach=None, differentiable: bool = False, fused=None):
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, fused=fused)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize, foreach=foreach,
-                                      differentiable=differentiable, fused=fused))
+        super().__init__(params, defaults)
+        check_options(lr, foreach, fused, differentiable)
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            from graphnn.autograd import enable_grad
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                params = [p for p in group["params"] if p.grad is not None]
-                if not params:
-                    continue
-                momentum = group["momentum"]
-                bufs = [self.state.get(p, {}).get("momentum_buffer") for p in params]
-                first = momentum != 0 and any(b is None for b in bufs)
-                if first and not all(b is None for b in bufs):
-                    # mixed first/later steps: update the parameters one by one
-                    for p in params:
-                        self._update([p], group)
-                    continue
-                self._update(params, group)
-        return loss
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", False)
 
-    def _update(self, params, group) -> None:
-        momentum = group["momentum"]
-        bufs = [self.state.get(p, {}).get("momentum_buffer") for p in params]
-        first = momentum != 0 and bufs[0] is None
-        flat = params + [p.grad for p in params] + ([] if first or momentum == 0 else bufs)
-        opts = dict(n=len(params), momentum=momentum,
-                    dampening=group["dampening"], weight_decay=group["weight_decay"],
-                    nesterov=group["nesterov"], maximize=group["maximize"], first=first)
-        lr = scalar_tensor(float(group["lr"]), params[0].dtype)
-        outs = _compile.call_traced(_sgd_update, "sgd", [lr] + flat, "sgd_step", opts,
-                                    cache=_CACHE)
-        n = len(params)
-        for p, new in zip(params, outs[:n]):
-            p._write(new._dense()[0], True)    # a fresh result: it becomes p's storage
-        if momentum != 0:
-            for p, b in zip(params, outs[n:]):
-                self.state.setdefault(p, {})["momentum_buffer"] = b
+    def _state_names(self, group: dict) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _prepare_state(self, p: Tensor, state: dict, group: dict) -> bool:
+        if group["momentum"] == 0 or state.get("momentum_buffer") is not None:
+            return False
+        from graphnn._creation import zeros_like
+        state["momentum_buffer"] = zeros_like(p)
+        return True
+
+    def _scalars(self, group: dict, state: dict, step: int, fresh: bool) -> tuple:
+        s = [-lr_of(group)]
+        if group["weight_decay"] != 0:
+            s.append(group["weight_decay"])
+        m = group["momentum"]
+        if m != 0:
+            s += [0.0, 1.0] if fresh else [m, 1 - group["dampening"]]
+            s.append(m)
+        return tuple(s)
+
+    def _statics(self, group: dict) -> tuple:
+        return (("maximize", bool(group["maximize"])), ("decay", group["weight_decay"] != 0),
+                ("momentum", group["momentum"] != 0), ("nesterov", bool(group["nesterov"])))
+
+    @staticmethod
+    def _rule(p, g, state, s, *, maximize: bool, decay: bool, momentum: bool,
+              nesterov: bool) -> tuple:
+        neg_lr, rest = s[0], list(s[1:])
+        d_p = -g if maximize else g
+        if decay:
+            d_p = d_p + rest.pop(0) * p
+        if not momentum:
+            return (p + neg_lr * d_p,)
+        buf_coef, grad_coef, m = rest
+        buf = state[0] * buf_coef + grad_coef * d_p
+        d_p = d_p + m * buf if nesterov else buf
+        return p + neg_lr * d_p, buf

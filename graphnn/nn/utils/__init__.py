@@ -1,5 +1,9 @@
-"""``graphnn.nn.utils``: gradient clipping and variable-length sequences (``rnn``)."""
+"""``graphnn.nn.utils``: gradient clipping, parameter/vector conversion and variable-length
+sequences (``rnn``)."""
 from graphnn.nn.utils import rnn  # noqa: F401
-from graphnn.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
+from graphnn.nn.utils.clip_grad import (clip_grad_norm, clip_grad_norm_, clip_grad_value_,
+                                        clip_grads_with_norm_, get_total_norm)
+from graphnn.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
+           "get_total_norm", "parameters_to_vector", "vector_to_parameters"]
