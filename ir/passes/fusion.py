@@ -214,10 +214,9 @@ def fuse(graph: Graph) -> bool:
     return True
 
 
-def _feeds_only_outputs(graph: Graph, n: int) -> bool:
-    outputs = set(graph.outputs)
+def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
     for u in graph.user_nodes(n):
-        if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u):
+        if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u, outputs):
             return False
     return n in outputs or bool(graph.user_nodes(n))
 
@@ -229,18 +228,24 @@ _SIDE_SUMS = {"matmul": (0, (0,)), "conv2d_weight_grad": (1, (0, 2, 3))}
 
 
 def _fuse_side_sums(graph: Graph, groups: list[Group], group_of: dict[int, Group]) -> None:
+    outputs = set(graph.outputs)
+    by_source: dict[int, list[Group]] = {}      # summed value -> anchor groups that read it
+    for g in groups:
+        if g.anchor is not None and graph.op(g.anchor) in _SIDE_SUMS:
+            arg, _ = _SIDE_SUMS[graph.op(g.anchor)]
+            by_source.setdefault(graph.args(g.anchor)[arg], []).append(g)
     for r in [g for g in groups if g.kind == "reduce"]:
         node = r.anchor
         if graph.op(node) != "sum" or r.prologue or r.members != [node] or \
-                not _feeds_only_outputs(graph, node):
+                not _feeds_only_outputs(graph, node, outputs):
             continue
         src = graph.args(node)[0]
-        for g in groups:
-            if g.anchor is None or g.side is not None or graph.op(g.anchor) not in _SIDE_SUMS:
+        for g in by_source.get(src, []):
+            if g.side is not None:
                 continue
-            arg, axes = _SIDE_SUMS[graph.op(g.anchor)]
+            _, axes = _SIDE_SUMS[graph.op(g.anchor)]
             at = graph.attrs(g.anchor)
-            if graph.args(g.anchor)[arg] != src or tuple(graph.attrs(node)["axes"]) != axes:
+            if tuple(graph.attrs(node)["axes"]) != axes:
                 continue
             if graph.op(g.anchor) == "matmul" and not (at["ta"] and len(graph.type(src).shape)
                                                        == 2):
@@ -267,8 +272,7 @@ def _windows_cover(graph: Graph, pool: int) -> bool:
 
 
 def _order(graph: Graph):
-    pos = {n: i for i, n in enumerate(graph.topo())}
-    return lambda n: pos[n]
+    return graph.position().__getitem__
 
 
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
