@@ -67,11 +67,14 @@ class KernelWriter:
 
     # -- parameters and memory ----------------------------------------------------------
     def buf(self, node: int, write: bool = False) -> str:
+        """The parameter name of ``node``'s buffer. Names are positional (``a0``, ``a1``...
+        in order of first use), never node ids, so that kernels of equal code have equal
+        text and ``lower`` emits them once."""
         if node not in self.params:
             self.params.append(node)
         if write:
             self.writable.add(node)
-        return f"b{node}"
+        return f"a{self.params.index(node)}"
 
     def ctype(self, node: int) -> str:
         return self.graph.type(node).dtype.cl
@@ -116,8 +119,9 @@ class KernelWriter:
     def emit_members(self, members: list[int], domain_index: list[str]) -> None:
         for m in members:
             expr = self.expression(m, domain_index)
-            self.lines.append(f"{self.ctype(m)} t{m} = {expr};")
-            self.temps[m] = f"t{m}"
+            name = self.fresh("t")
+            self.lines.append(f"{self.ctype(m)} {name} = {expr};")
+            self.temps[m] = name
 
     def expression(self, n: int, idx: list[str]) -> str:
         g = self.graph
@@ -234,10 +238,10 @@ class KernelWriter:
     # -- output -----------------------------------------------------------------------------
     def source(self) -> str:
         params = []
-        for p in self.params:
+        for i, p in enumerate(self.params):
             ct = self.graph.type(p).dtype.cl
             const = "" if p in self.writable else "const "
-            params.append(f"__global {const}{ct}* restrict b{p}")
+            params.append(f"__global {const}{ct}* restrict a{i}")
         body = "\n".join("    " + line for line in self.lines)
         pre = "".join(f"#ifndef {k}\n#define {k}\n{v}\n#endif\n" for k, v in
                       sorted(self.preamble.items()))
