@@ -24,7 +24,9 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines += lines
         if start:
             w.lines.append(f"long p{p}_flat = gid - {start};")
-        w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if start else "gid"
+        if part.domain:
+            # (a 0-d part's index tuple is empty for every part: its values sit at 0)
+            w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if start else "gid"
         w.emit_members(part.members, idx)
         for s in part.stores:
             w.store(s, idx)
