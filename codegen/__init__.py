@@ -16,6 +16,7 @@ from graphnn.codegen.families import FAMILIES
 from graphnn.codegen.horizontal import horizontal
 from graphnn.codegen.program import Launch, Program
 from graphnn.ir.graph import Graph
+from graphnn.ir.symbolic import plain, printing
 from graphnn.ir.types import float64
 from graphnn.ir.views import resolve
 
@@ -36,7 +37,8 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
         ops = grp.ops(graph)
         name = f"k{grp.id}_" + "_".join(dict.fromkeys(ops))[:48].rstrip("_")
         family = FAMILIES[grp.kind]
-        writer, gsize, lsize = family(graph, grp, name, dialect)
+        with printing():        # symbolic sizes become the kernel's size arguments
+            writer, gsize, lsize = family(graph, grp, name, dialect)
         text = writer.source()
         key = text.replace(f" {name}(", " @(", 1)
         if key in kernels:
@@ -45,16 +47,18 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
             kernels[key] = name
             sources.append(text)
         for s in grp.stores:
-            buffers[s] = graph.type(s)
+            buffers[s] = plain(graph.type(s))
         scope = next((graph.name(m) for m in [grp.anchor] + grp.nodes()
                       if m is not None and graph.name(m)), "")
-        launches.append(Launch(name, tuple(gsize), tuple(lsize) if lsize else None,
+        launches.append(Launch(name, tuple(int(x) for x in gsize),
+                               tuple(int(x) for x in lsize) if lsize else None,
                                list(writer.params), grp.id, ops, scope,
-                               flops=_flops(graph, grp), bytes=_bytes(graph, writer.params)))
+                               flops=int(_flops(graph, grp)),
+                               bytes=int(_bytes(graph, writer.params)), sizes=writer.sizes))
     outputs = []
     for o in graph.outputs:
         v = resolve(graph, o)
-        outputs.append((v.base, graph.type(o)))
+        outputs.append((v.base, plain(graph.type(o))))
     header = _HEADER
     if uses_f64:
         header += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"

@@ -10,6 +10,7 @@ import math
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
+from graphnn.ir.symbolic import SymInt, start_kernel
 from graphnn.ir.types import DType, bool_, contiguous_strides, promote
 from graphnn.ir.views import resolve
 
@@ -19,6 +20,8 @@ INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "randint", "concat")
 
 
 def literal(value, dtype: DType) -> str:
+    if isinstance(value, SymInt):          # a size used as a value (a mean's divisor)
+        return f"(({dtype.cl}){value})"
     if dtype.is_float:
         v = float(value)
         if math.isnan(v):
@@ -60,6 +63,22 @@ class KernelWriter:
         # (per-dim index, shape) -> a variable holding the linear index of that position, so
         # dense operands of the domain's own shape are addressed without index arithmetic
         self.flat: dict[tuple, str] = {}
+        # size arguments (ir/symbolic.py): (C type, value) in order, and key -> name
+        self.sizes: list[tuple[str, int]] = []
+        self._size_names: dict[tuple, str] = {}
+        start_kernel(self)
+
+    def size(self, n: SymInt) -> str:
+        """The name of the size argument that carries ``n`` (declared ``int`` when the value
+        fits, as C would type the literal)."""
+        name = self._size_names.get(n.key)
+        if name is None:
+            name = f"s{len(self.sizes)}"
+            self._size_names[n.key] = name
+            self.sizes.append(("int" if -2 ** 31 <= n < 2 ** 31 else "long", int(n)))
+        elif self.sizes[int(name[1:])][1] != int(n):
+            raise AssertionError(f"size {n.key} printed with two values")
+        return name
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -242,6 +261,7 @@ class KernelWriter:
             ct = self.graph.type(p).dtype.cl
             const = "" if p in self.writable else "const "
             params.append(f"__global {const}{ct}* restrict a{i}")
+        params += [f"{ct} s{i}" for i, (ct, _) in enumerate(self.sizes)]
         body = "\n".join("    " + line for line in self.lines)
         pre = "".join(f"#ifndef {k}\n#define {k}\n{v}\n#endif\n" for k, v in
                       sorted(self.preamble.items()))

@@ -9,7 +9,9 @@ Two layouts are vectorised:
   RM x RN dot products as ``floatN`` partial sums over K and reduces them at the end.
 
 Anything else (and non-float types) uses the generic scalar kernel. The elementwise
-epilogue runs per element with bounds guards for ragged M and N.
+epilogue runs per element with bounds guards for ragged M and N. A symbolic M or N (a batch:
+``ir/symbolic.py``) is treated as ragged whatever its value, so that every batch size gets
+the same kernel text.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector
     vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import resolve
 
 
@@ -71,17 +74,30 @@ def _vector_epilogues(w: KernelWriter, g: Group, mm: int, rows: int, width: int,
         return False
     tile = width * nvec
     last = n_ - (tn - 1) * tile       # valid columns in the last tile
+    if is_symbolic(n_):
+        return False        # the ragged last tile's lanes would depend on N's value
     for r in range(rows):
-        if m_ % rows:
+        if _ragged(m_, rows):
             w.lines.append(f"if (i0 + {r} < {m_}) {{")
         for c in range(nvec):
             ragged = (f"tj < {tn - 1}", max(0, min(width, last - c * width))) \
                 if n_ % tile else None
             vector_epilogue(w, g, mm, vector(r, c), [f"(i0 + {r})", f"(j0 + {c * width})"],
                             width, width, epi, ragged=ragged)
-        if m_ % rows:
+        if _ragged(m_, rows):
             w.lines.append("}")
     return True
+
+
+def _ragged(size: int, block: int) -> bool:
+    """Whether blocks of ``block`` may run past ``size`` (always, for a symbolic size)."""
+    return bool(size % block) or is_symbolic(size)
+
+
+def _block(size: int, block: int) -> int:
+    """Rows per work-item: ``block``, or fewer for a short fixed size (a symbolic size keeps
+    ``block`` and relies on the bounds guards)."""
+    return block if size >= block or is_symbolic(size) else size
 
 
 def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, m_: int,
@@ -90,9 +106,9 @@ def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, 
     for r in range(rows):
         for c in range(cols):
             conds = []
-            if m_ % rows:
+            if _ragged(m_, rows):
                 conds.append(f"i0 + {r} < {m_}")
-            if n_ % cols:
+            if _ragged(n_, cols):
                 conds.append(f"j0 + {c} < {n_}")
             if conds:
                 w.lines.append(f"if ({' && '.join(conds)})")
@@ -106,7 +122,7 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
     t = graph.type(mm).dtype.cl
     width = 16 if n_ >= 16 else 8
     cn = 2 if n_ >= 4 * width else 1
-    rm = 8 if m_ >= 8 else m_
+    rm = _block(m_, 8)
     tn, tm = -(-n_ // (width * cn)), -(-m_ // rm)
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
@@ -138,8 +154,8 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     a, b = graph.args(mm)
     t = graph.type(mm).dtype.cl
     width = 16 if k_ >= 16 else 8
-    rm = 4 if m_ >= 4 else m_
-    rn = 4 if n_ >= 4 else n_
+    rm = _block(m_, 4)
+    rn = _block(n_, 4)
     tn, tm = -(-n_ // rn), -(-m_ // rm)
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)
@@ -181,7 +197,8 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     for r in range(rm):
         for c in range(rn):
             sums[(r, c)] = hsum(w, acc[r][c], width, t)
-    if rn in (2, 4, 8, 16) and vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
+    if rn in (2, 4, 8, 16) and not is_symbolic(n_) and \
+            vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
         rvt = vec_type(w, t, rn)
         rows = []
         for r in range(rm):
