@@ -291,10 +291,15 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
     graph.groups = groups
 
 
+# parts per horizontal kernel: PoCL's compile time (and a work-item's dispatch) grows with the
+# parts of one kernel; chunks of equal parts lower to one deduplicated kernel
+MAX_PARTS = 16
+
+
 def fuse_horizontal(graph: Graph) -> bool:
-    """Merges elementwise groups that read only graph inputs and constants into one kernel
-    (their work-items are laid end to end): an optimizer step over ten parameters becomes
-    one launch instead of ten."""
+    """Merges elementwise groups that read only graph inputs and constants into kernels of
+    up to MAX_PARTS parts (their work-items are laid end to end): an optimizer step over ten
+    parameters becomes one launch instead of ten, over eighty five launches of one kernel."""
     groups = getattr(graph, "groups", None)
     if not groups:
         return False
@@ -313,15 +318,20 @@ def fuse_horizontal(graph: Graph) -> bool:
     sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g)]
     if len(sources) < 2:
         return False
-    merged = Group(0, "horizontal", (sum(math.prod(g.domain) for g in sources),),
-                   members=[m for g in sources for m in g.members],
-                   stores=[s for g in sources for s in g.stores], tip=sources[-1].tip,
-                   parts=sources)
-    rest = [g for g in groups if g not in sources]
-    graph.groups = [merged] + rest
+    merged = []
+    for i in range(0, len(sources), MAX_PARTS):
+        parts = sources[i:i + MAX_PARTS]
+        if len(parts) == 1:
+            merged.append(parts[0])
+            continue
+        merged.append(Group(0, "horizontal", (sum(math.prod(g.domain) for g in parts),),
+                            members=[m for g in parts for m in g.members],
+                            stores=[s for g in parts for s in g.stores], tip=parts[-1].tip,
+                            parts=parts))
+    taken = set(map(id, sources))
+    graph.groups = merged + [g for g in groups if id(g) not in taken]
     for i, g in enumerate(graph.groups):
         g.id = i
         for m in g.nodes():
             graph.meta(m)["group"] = i
     return True
-
