@@ -141,6 +141,18 @@ class SymInt(int):
         return self
 
 
+def positive(n: SymInt) -> bool:
+    """True when ``n`` is positive whatever its dimensions' values: sums and products of
+    dynamic dimensions (never below 2, see ``dynamic_leading``) and positive ints."""
+    def walk(key) -> bool:
+        if isinstance(key, int):
+            return key > 0
+        if key[0] == "dim":
+            return True
+        return key[0] in ("+", "*") and walk(key[1]) and walk(key[2])
+    return walk(n.key)
+
+
 def is_symbolic(n) -> bool:
     return isinstance(n, SymInt)
 
@@ -167,4 +179,4 @@ def plain(t: TensorType) -> TensorType:
     return TensorType(tuple(int(s) for s in t.shape), t.dtype)
 
 
-__all__ = ["SymInt", "as_size", "is_symbolic", "dynamic_leading", "plain", "printing", "start_kernel"]
+__all__ = ["SymInt", "as_size", "is_symbolic", "positive", "dynamic_leading", "plain", "printing", "start_kernel"]
