@@ -21,6 +21,7 @@ a symbolic size would only remove a guard or a tail loop (``is_symbolic``).
 from __future__ import annotations
 
 import itertools
+import operator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -82,63 +83,39 @@ class SymInt(int):
     def __reduce__(self):          # pickles and copies are plain ints
         return int, (int(self),)
 
-    # arithmetic that keeps the key
-    def _op(self, op: str, other: int, value: int, swap: bool = False) -> "SymInt":
-        mine, theirs = self.key, getattr(other, "key", int(other))
-        return SymInt(value, (op, theirs, mine) if swap else (op, mine, theirs))
-
-    def __add__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 0:
-            return self
-        return self._op("+", o, int(self) + int(o)) if isinstance(o, int) else NotImplemented
-
-    def __radd__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 0:
-            return self
-        return self._op("+", o, int(o) + int(self), True) if isinstance(o, int) else NotImplemented
-
-    def __sub__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 0:
-            return self
-        return self._op("-", o, int(self) - int(o)) if isinstance(o, int) else NotImplemented
-
-    def __rsub__(self, o):
-        return self._op("-", o, int(o) - int(self), True) if isinstance(o, int) else NotImplemented
-
-    def __mul__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 1:
-            return self
-        return self._op("*", o, int(self) * int(o)) if isinstance(o, int) else NotImplemented
-
-    def __rmul__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 1:
-            return self
-        return self._op("*", o, int(o) * int(self), True) if isinstance(o, int) else NotImplemented
-
-    def __floordiv__(self, o):
-        if isinstance(o, int) and not isinstance(o, SymInt) and o == 1:
-            return self
-        return self._op("//", o, int(self) // int(o)) if isinstance(o, int) else NotImplemented
-
-    def __rfloordiv__(self, o):
-        return self._op("//", o, int(o) // int(self), True) if isinstance(o, int) else \
-            NotImplemented
-
-    def __mod__(self, o):
-        return self._op("%", o, int(self) % int(o)) if isinstance(o, int) else NotImplemented
-
-    def __rmod__(self, o):
-        return self._op("%", o, int(o) % int(self), True) if isinstance(o, int) else NotImplemented
-
-    def __divmod__(self, o):
-        q = self.__floordiv__(o)
-        return NotImplemented if q is NotImplemented else (q, self.__mod__(o))
-
+    # arithmetic that keeps the key (methods made by _arith below)
     def __neg__(self):
         return SymInt(-int(self), ("neg", self.key))
 
     def __pos__(self):
         return self
+
+
+_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+        "%": operator.mod}
+# right operands that leave the left one as it is (x + 0, x * 1...): no new key
+_IDENTITY = {"+": 0, "-": 0, "*": 1, "//": 1}
+
+
+def _arith(op: str, reflected: bool):
+    fn = _OPS[op]
+
+    def method(self: SymInt, other):
+        if not isinstance(other, int):
+            return NotImplemented           # floats and others: plain Python arithmetic
+        plain_other = not isinstance(other, SymInt)
+        if plain_other and other == _IDENTITY.get(op) and (not reflected or op in ("+", "*")):
+            return self
+        a, b = (other, self) if reflected else (self, other)
+        key = (op, getattr(a, "key", int(a)), getattr(b, "key", int(b)))
+        return SymInt(fn(int(a), int(b)), key)
+    return method
+
+
+for _op, _name in (("+", "add"), ("-", "sub"), ("*", "mul"), ("//", "floordiv"),
+                   ("%", "mod")):
+    setattr(SymInt, f"__{_name}__", _arith(_op, False))
+    setattr(SymInt, f"__r{_name}__", _arith(_op, True))
 
 
 def positive(n: SymInt) -> bool:
@@ -179,4 +156,5 @@ def plain(t: TensorType) -> TensorType:
     return TensorType(tuple(int(s) for s in t.shape), t.dtype)
 
 
-__all__ = ["SymInt", "as_size", "is_symbolic", "positive", "dynamic_leading", "plain", "printing", "start_kernel"]
+__all__ = ["SymInt", "as_size", "is_symbolic", "positive", "dynamic_leading", "plain",
+           "printing", "start_kernel"]
