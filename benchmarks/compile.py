@@ -2,6 +2,7 @@
 
     python benchmarks/compile.py [--cases mlp10,mlp20,mlp40,mlp80,bert,lstm] [--timeout 900]
                                  [--out benchmarks/RESULTS.md --title "after"]
+    python benchmarks/compile.py --batches [--out ...]
 
 Each case runs one training step (forward, loss, backward, SGD) in a fresh process:
 
@@ -17,6 +18,11 @@ Cases: a plain MLP of depth d (``Linear(256, 256)`` + ``ReLU``, batch 32, cross-
 a 6-layer BERT-base-shaped encoder (hidden 768, 12 heads, seq 128, batch 8; attention from
 matmul and softmax, a layer norm from mean/var/rsqrt, tanh-approximated GELU, dropout);
 a 2-layer LSTM-shaped cell loop unrolled over 64 steps (batch 32, hidden 256).
+
+``--batches``: in one process with empty caches, training steps of a 6-layer MLP at batch
+64 twice (the second builds the momentum update), then at 32, 17 and 5 (a DataLoader's last
+smaller batch, new sizes), and of LeNet-5 at 64 twice, then 32: each step's wall time,
+compile time and programs built.
 """
 from __future__ import annotations
 
@@ -172,6 +178,38 @@ def child(case: str) -> None:
                       **kernels}))
 
 
+def child_batches() -> None:
+    import numpy as np
+    import graphnn as G
+    import graphnn.nn.functional as F
+    from graphnn.runtime import get_runtime
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                    "examples"))
+    from lenet import LeNet
+
+    rt = get_runtime()
+    rng = np.random.default_rng(0)
+    G.manual_seed(0)
+    mlp = _mlp(6)[0]
+    rows = []
+    for name, net, shape, classes, sizes in (("mlp6", mlp, (256,), 256, (64, 32, 17, 5)),
+                                             ("lenet", LeNet(), (1, 32, 32), 10, (64, 32))):
+        opt = G.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        for b in sizes[:1] + sizes:     # the second step builds the momentum update
+            x = G.tensor(rng.standard_normal((b,) + shape).astype(np.float32))
+            y = G.tensor(rng.integers(0, classes, b))
+            rt.finish()
+            G.reset_stats()
+            start = time.perf_counter()
+            opt.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+            rt.finish()
+            s = G.stats()
+            rows.append([name, b, time.perf_counter() - start, s.compile_seconds, s.builds])
+    print(json.dumps(rows))
+
+
 # -- the driver ----------------------------------------------------------------------------
 def run_case(case: str, timeout: float) -> dict:
     out = {}
@@ -224,6 +262,27 @@ def table(results: dict) -> list[str]:
     return lines
 
 
+def batches(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, GRAPHNN_CACHE=os.path.join(tmp, "g"),
+                   POCL_CACHE_DIR=os.path.join(tmp, "p"))
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child",
+                               "batches"], env=env, capture_output=True, text=True,
+                              timeout=args.timeout, check=True)
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = [f"### New batch sizes{': ' + args.title if args.title else ''}", "",
+             f"`python benchmarks/compile.py --batches` on this machine ({os.cpu_count()} "
+             f"cores, {cpu_model()}), {time.strftime('%Y-%m-%d')}. One process, empty caches "
+             "at the start; one SGD (momentum) training step per row, in order.", "",
+             "| model | batch | step s | compile s | programs built |", "|---|---|---|---|---|"]
+    lines += [f"| {m} | {b} | {w:.2f} | {c:.2f} | {n} |" for m, b, w, c, n in rows]
+    text = "\n".join(lines + [""])
+    print(text)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(text + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -232,9 +291,13 @@ def main() -> None:
                     help="seconds per run before a case is reported as capped")
     ap.add_argument("--out", default=None, help="append a result section to this file")
     ap.add_argument("--title", default="", help="section title suffix")
+    ap.add_argument("--batches", action="store_true", help="new batch sizes (see above)")
     args = ap.parse_args()
     if args.child:
-        child(args.child)
+        child_batches() if args.child == "batches" else child(args.child)
+        return
+    if args.batches:
+        batches(args)
         return
     results = {}
     for case in args.cases.split(","):
