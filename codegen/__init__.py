@@ -2,6 +2,12 @@
 
 ``lower`` is pure and deterministic: the same graph and dialect give byte-identical source,
 so programs are cached by a hash of their source.
+
+Kernels are deduplicated: kernel text never names IR nodes (buffers are positional
+parameters, temporaries numbered per kernel), so groups that compute the same thing on
+buffers of the same layout produce the same text, which the program holds once; each
+launch binds its own buffers. A 40-layer MLP's training step then builds about as many
+kernel functions as a 4-layer one, and PoCL's build time follows the source size.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from graphnn.codegen.families import FAMILIES
 from graphnn.codegen.horizontal import horizontal
 from graphnn.codegen.program import Launch, Program
 from graphnn.ir.graph import Graph
+from graphnn.ir.symbolic import plain, printing
 from graphnn.ir.types import float64
 from graphnn.ir.views import resolve
 
@@ -24,24 +31,34 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
     if not hasattr(graph, "groups"):
         raise ValueError("lower() needs a fused graph: run the pass pipeline first")
     sources, launches, buffers = [], [], {}
+    kernels: dict[str, str] = {}      # kernel text with its name blanked -> kernel name
     uses_f64 = any(graph.type(n).dtype == float64 for n in graph.nodes())
     for grp in graph.groups:
         ops = grp.ops(graph)
         name = f"k{grp.id}_" + "_".join(dict.fromkeys(ops))[:48].rstrip("_")
         family = FAMILIES[grp.kind]
-        writer, gsize, lsize = family(graph, grp, name, dialect)
-        sources.append(writer.source())
+        with printing():        # symbolic sizes become the kernel's size arguments
+            writer, gsize, lsize = family(graph, grp, name, dialect)
+        text = writer.source()
+        key = text.replace(f" {name}(", " @(", 1)
+        if key in kernels:
+            name = kernels[key]
+        else:
+            kernels[key] = name
+            sources.append(text)
         for s in grp.stores:
-            buffers[s] = graph.type(s)
+            buffers[s] = plain(graph.type(s))
         scope = next((graph.name(m) for m in [grp.anchor] + grp.nodes()
                       if m is not None and graph.name(m)), "")
-        launches.append(Launch(name, tuple(gsize), tuple(lsize) if lsize else None,
+        launches.append(Launch(name, tuple(int(x) for x in gsize),
+                               tuple(int(x) for x in lsize) if lsize else None,
                                list(writer.params), grp.id, ops, scope,
-                               flops=_flops(graph, grp), bytes=_bytes(graph, writer.params)))
+                               flops=int(_flops(graph, grp)),
+                               bytes=int(_bytes(graph, writer.params)), sizes=writer.sizes))
     outputs = []
     for o in graph.outputs:
         v = resolve(graph, o)
-        outputs.append((v.base, graph.type(o)))
+        outputs.append((v.base, plain(graph.type(o))))
     header = _HEADER
     if uses_f64:
         header += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"

@@ -13,6 +13,7 @@ from graphnn.codegen.side import conv_weight_side, gemm_side
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import resolve
 
 
@@ -40,7 +41,7 @@ def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     n = math.prod(g.domain)
     w.lines.append("long gid = get_global_id(0);")
-    if n % d.local_1d(n):
+    if is_symbolic(n) or n % d.local_1d(n):
         w.lines.append(f"if (gid >= {n}) return;")
     lines, idx = decompose("gid", g.domain, "i")
     w.lines += lines
@@ -75,7 +76,7 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
         run *= in_shape[dim]
         inner.insert(0, dim)
     vw, step = REDUCE_WIDTH, REDUCE_WIDTH * REDUCE_ACCS
-    if run < vw:
+    if run < vw and not is_symbolic(run):
         return None
     t = graph.type(r).dtype.cl
     w = KernelWriter(graph, name)
@@ -108,15 +109,27 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     base = w.buf(view.base)
     w.lines.append(f"  int base = {w.address(src, in_idx)};")
     full = run // step * step
-    if full:
-        w.lines.append(f"  for (int k = 0; k < {full}; k += {step}) {{")
+    if is_symbolic(run):
+        # a run whose length is a size argument: the tails are loops, not unrolled
+        w.lines.append("  int k = 0;")
+        w.lines.append(f"  for (; k < {full}; k += {step}) {{")
         for i, a in enumerate(accs):
             w.lines.append(f"    {a} += *(__global const u_{vt}*)({base} + base + k + {vw * i});")
         w.lines.append("  }")
-    for k in range(full, run // vw * vw, vw):
-        w.lines.append(f"  {accs[0]} += *(__global const u_{vt}*)({base} + base + {k});")
-    for k in range(run // vw * vw, run):
-        w.lines.append(f"  acc += {base}[base + {k}];")
+        w.lines.append(f"  for (; k < {run // vw * vw}; k += {vw}) "
+                       f"{accs[0]} += *(__global const u_{vt}*)({base} + base + k);")
+        w.lines.append(f"  for (; k < {run}; k++) acc += {base}[base + k];")
+    else:
+        if full:
+            w.lines.append(f"  for (int k = 0; k < {full}; k += {step}) {{")
+            for i, a in enumerate(accs):
+                w.lines.append(f"    {a} += *(__global const u_{vt}*)"
+                               f"({base} + base + k + {vw * i});")
+            w.lines.append("  }")
+        for k in range(full, run // vw * vw, vw):
+            w.lines.append(f"  {accs[0]} += *(__global const u_{vt}*)({base} + base + {k});")
+        for k in range(run // vw * vw, run):
+            w.lines.append(f"  acc += {base}[base + {k}];")
     w.lines.append("}")
     w.lines.append(f"{vt} vs = {' + '.join(accs)};")
     total = _vec.hsum(w, "vs", vw, t)
@@ -211,9 +224,9 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append(f"long i0 = ti * {rm}, j0 = tj * {rn};")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     for r in range(rm):
-        w.lines.append(f"long ia{r} = min(i0 + {r}, {m_ - 1}L);")
+        w.lines.append(f"long ia{r} = min(i0 + {r}, (long)({m_ - 1}));")
     for c in range(rn):
-        w.lines.append(f"long jb{c} = min(j0 + {c}, {n_ - 1}L);")
+        w.lines.append(f"long jb{c} = min(j0 + {c}, (long)({n_ - 1}));")
     for r in range(rm):
         w.lines.append(f"{t} " + ", ".join(f"c{r}_{c} = 0" for c in range(rn)) + ";")
     w.lines.append(f"for (long k = 0; k < {k_}; k++) {{")

@@ -9,7 +9,9 @@ Two layouts are vectorised:
   RM x RN dot products as ``floatN`` partial sums over K and reduces them at the end.
 
 Anything else (and non-float types) uses the generic scalar kernel. The elementwise
-epilogue runs per element with bounds guards for ragged M and N.
+epilogue runs per element with bounds guards for ragged M and N. A symbolic M or N (a batch:
+``ir/symbolic.py``) is treated as ragged whatever its value, so that every batch size gets
+the same kernel text.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector
     vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import resolve
 
 
@@ -31,12 +34,12 @@ VEC_MIN = 8      # the vectorised dimension (N or K) must be at least this long
 def nvec_blocking(m: int, n: int) -> tuple[int, int, int]:
     """B contiguous along N: (vector width, vectors per row, rows) of a work-item's C block."""
     width = 16 if n >= 16 else 8
-    return width, 2 if n >= 4 * width else 1, 8 if m >= 8 else m
+    return width, 2 if n >= 4 * width else 1, _block(m, 8)
 
 
 def kvec_blocking(m: int, n: int, k: int) -> tuple[int, int, int]:
     """A and B contiguous along K: (vector width over K, rows, columns) of a work-item."""
-    return 16 if k >= 16 else 8, 4 if m >= 4 else m, 4 if n >= 4 else n
+    return 16 if k >= 16 else 8, _block(m, 4), _block(n, 4)
 
 
 def _local(tiles0: int, tiles1: int, cap: int = 4) -> int:
@@ -86,17 +89,30 @@ def _vector_epilogues(w: KernelWriter, g: Group, mm: int, rows: int, width: int,
         return False
     tile = width * nvec
     last = n_ - (tn - 1) * tile       # valid columns in the last tile
+    if is_symbolic(n_):
+        return False        # the ragged last tile's lanes would depend on N's value
     for r in range(rows):
-        if m_ % rows:
+        if _ragged(m_, rows):
             w.lines.append(f"if (i0 + {r} < {m_}) {{")
         for c in range(nvec):
             ragged = (f"tj < {tn - 1}", max(0, min(width, last - c * width))) \
                 if n_ % tile else None
             vector_epilogue(w, g, mm, vector(r, c), [f"(i0 + {r})", f"(j0 + {c * width})"],
                             width, width, epi, ragged=ragged)
-        if m_ % rows:
+        if _ragged(m_, rows):
             w.lines.append("}")
     return True
+
+
+def _ragged(size: int, block: int) -> bool:
+    """Whether blocks of ``block`` may run past ``size`` (always, for a symbolic size)."""
+    return bool(size % block) or is_symbolic(size)
+
+
+def _block(size: int, block: int) -> int:
+    """Rows per work-item: ``block``, or fewer for a short fixed size (a symbolic size keeps
+    ``block`` and relies on the bounds guards)."""
+    return block if size >= block or is_symbolic(size) else size
 
 
 def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, m_: int,
@@ -105,9 +121,9 @@ def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, 
     for r in range(rows):
         for c in range(cols):
             conds = []
-            if m_ % rows:
+            if _ragged(m_, rows):
                 conds.append(f"i0 + {r} < {m_}")
-            if n_ % cols:
+            if _ragged(n_, cols):
                 conds.append(f"j0 + {c} < {n_}")
             if conds:
                 w.lines.append(f"if ({' && '.join(conds)})")
@@ -192,7 +208,8 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
     for r in range(rm):
         for c in range(rn):
             sums[(r, c)] = hsum(w, acc[r][c], width, t)
-    if rn in (2, 4, 8, 16) and vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
+    if rn in (2, 4, 8, 16) and not is_symbolic(n_) and \
+            vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
         rvt = vec_type(w, t, rn)
         rows = []
         for r in range(rm):

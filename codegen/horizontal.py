@@ -1,4 +1,7 @@
-"""Horizontal kernels: independent elementwise groups laid end to end in one launch."""
+"""Horizontal kernels: independent elementwise groups laid end to end in one launch.
+
+A work-item finds its part by a balanced tree of comparisons with the parts' start offsets
+(log2 of the parts, not one comparison per part before it)."""
 from __future__ import annotations
 
 import math
@@ -7,33 +10,48 @@ from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.symbolic import is_symbolic
 
 
 def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     total = g.domain[0]
+    starts = [0]
+    for part in g.parts:
+        starts.append(starts[-1] + math.prod(part.domain))
     w.lines.append("long gid = get_global_id(0);")
-    if total % d.local_1d(total):
+    if is_symbolic(total) or total % d.local_1d(total):
         w.lines.append(f"if (gid >= {total}) return;")
-    start = 0
-    for p, part in enumerate(g.parts):
-        n = math.prod(part.domain)
-        keyword = "if" if p == 0 else "else if"
-        w.lines.append(f"{keyword} (gid < {start + n}) {{")
+
+    def dispatch(lo: int, hi: int) -> None:
         begin = len(w.lines)
-        lines, idx = decompose(f"gid - {start}" if start else "gid", part.domain, f"p{p}_")
-        w.lines += lines
-        if start:
-            w.lines.append(f"long p{p}_flat = gid - {start};")
-        w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if start else "gid"
-        w.emit_members(part.members, idx)
-        for s in part.stores:
-            w.store(s, idx)
-        w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
-        w.lines.append("}")
-        # the linear-index shortcut names this part's variable: a later part with a value of
-        # the same shape (a 0-d operand) must not read it
-        w.flat.clear()
-        start += n
+        if hi - lo == 1:
+            _part(w, lo, g.parts[lo], starts[lo])
+        else:
+            mid = (lo + hi) // 2
+            w.lines.append(f"if (gid < {starts[mid]}) {{")
+            dispatch(lo, mid)
+            w.lines.append("} else {")
+            dispatch(mid, hi)
+            w.lines.append("}")
+        if lo or hi < len(g.parts):
+            w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
+
+    dispatch(0, len(g.parts))
     local = d.local_1d(total)
     return w, ((total + local - 1) // local * local,), (local,)
+
+
+def _part(w: KernelWriter, p: int, part: Group, start) -> None:
+    lines, idx = decompose(f"gid - {start}" if p else "gid", part.domain, f"p{p}_")
+    w.lines += lines
+    if p:
+        w.lines.append(f"long p{p}_flat = gid - {start};")
+    if part.domain:
+        # (a 0-d part's index tuple is empty for every part: its values sit at 0)
+        w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if p else "gid"
+    w.emit_members(part.members, idx)
+    for s in part.stores:
+        w.store(s, idx)
+    # the linear-index shortcut names this part's variable: a later part must not read it
+    w.flat.clear()

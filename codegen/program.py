@@ -8,7 +8,8 @@ from graphnn.ir.types import TensorType
 
 @dataclass
 class Launch:
-    """One kernel enqueue. ``args`` are node ids of materialised values, in argument order."""
+    """One kernel enqueue. ``args`` are node ids of materialised values, in argument order;
+    ``sizes`` the (C type, value) of the kernel's size arguments that follow them."""
 
     kernel: str
     global_size: tuple[int, ...]
@@ -19,6 +20,7 @@ class Launch:
     scope: str
     flops: int = 0
     bytes: int = 0
+    sizes: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass

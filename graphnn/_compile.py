@@ -13,6 +13,7 @@ from graphnn._trace import Tracer
 from graphnn.ir.autodiff import differentiate
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes import run_pipeline
+from graphnn.ir.symbolic import plain
 from graphnn.ir.types import TensorType
 from graphnn.runtime import get_runtime
 
@@ -133,7 +134,7 @@ class CompiledGraph:
         storages: dict[int, Tensor] = {}
         result = []
         for b, o in zip(outs, self.graph.outputs):
-            t = self.graph.type(o)
+            t = plain(self.graph.type(o))
             if id(b) in own:
                 copy = self.rt.alloc(t)
                 self.rt.copy_into(copy, b, t.numel * t.dtype.itemsize)
@@ -193,7 +194,7 @@ class _Backward:
             if idx is None:
                 result.append(None)
                 continue
-            buf, t = outs[idx], bwd.type(bwd.outputs[idx])
+            buf, t = outs[idx], plain(bwd.type(bwd.outputs[idx]))
             if id(buf) in seen:     # one gradient for two inputs (a + b): each its own copy
                 copy = self.cg.rt.alloc(t)
                 self.cg.rt.copy_into(copy, buf, t.numel * t.dtype.itemsize)

@@ -195,7 +195,9 @@ def mean(a, dim=None, keepdim=False, dtype=None):
         n *= a.shape[ax]
     if not axes:
         return a
-    return _named(mul(sum(a, dim, keepdim), 1.0 / n),
+    # a division by the count, as PyTorch does; a symbolic count (a batch) stays a kernel
+    # argument, where a reciprocal would be a float literal of this batch size
+    return _named(div(sum(a, dim, keepdim), n),
                   "MeanBackward0" if dim is None else "MeanBackward1", a)
 
 

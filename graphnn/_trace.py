@@ -23,6 +23,7 @@ from graphnn._tensor import Tensor
 from graphnn.ir.builder import Sym
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import infer_type
+from graphnn.ir.symbolic import dynamic_leading
 from graphnn.ir.types import TensorType, by_name
 
 _local = threading.local()
@@ -81,7 +82,9 @@ class Tracer:
         return t
 
     def input(self, tensor: Tensor, name: str = "") -> Tensor:
-        nid = self.graph.add_input(tensor._type, name=name)
+        # the leading dimension is symbolic (ir/symbolic.py): kernels take it as an argument,
+        # so the next batch size reuses the built program
+        nid = self.graph.add_input(dynamic_leading(tensor._type), name=name)
         out = Tensor._symbolic(Sym(self.graph, nid), tensor.requires_grad)
         out._traced_leaf = tensor.is_leaf    # in-place writes to a leaf that requires grad fail
         return out

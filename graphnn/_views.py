@@ -14,6 +14,7 @@ from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn._trace import check_values, current
 from graphnn.ir.types import bool_
+from graphnn.ir.symbolic import as_size
 from graphnn.ir.views import resolve
 
 _py_max, _py_min, _py_sum = builtins.max, builtins.min, builtins.sum
@@ -55,7 +56,7 @@ def _infer_shape(shape, numel: int) -> tuple[int, ...]:
         shape[shape.index(-1)] = numel // known
     elif known != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return tuple(int(s) for s in shape)
+    return tuple(as_size(s) for s in shape)     # a symbolic batch stays symbolic
 
 
 def _shape_args(shape) -> tuple:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from graphnn.ir.builder import Sym, unbroadcast
 from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.ops import NOT_DIFFERENTIABLE, VJPContext, get
@@ -44,9 +42,7 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
     forward_nodes = set(joint.nodes())
     wrt_nodes = [fwd.inputs[i] for i in wrt]
     live = _live(fwd, wrt_nodes)
-    needed = set()
-    for o in fwd.outputs:
-        needed |= nx.ancestors(fwd.g, o) | {o}
+    needed = fwd.ancestors(fwd.outputs)
     active = live & needed
 
     grads: dict[int, Sym] = {}
@@ -105,9 +101,7 @@ def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list
     mapping: dict[int, int] = {}
     saved: list[int] = []
     targets = [g.id for g in wrt_grads if g is not None]
-    needed = set(targets)
-    for t in targets:
-        needed |= nx.ancestors(joint.g, t)
+    needed = joint.ancestors(targets)
 
     def value(n: int) -> int:
         if n in mapping:

@@ -5,6 +5,11 @@ Nodes are integer ids. Node attributes: ``op`` (a registry name, or ``input``/``
 added), ``name`` (module path or parameter name) and ``meta`` (source line, fusion group).
 An edge ``u -> v`` with key ``k`` means "u is argument k of v"; a MultiDiGraph keeps both
 edges of ``x + x``. Passes use this wrapper, never raw networkx edge order.
+
+Passes query the graph far more often than they change it, so the wrapper memoises what is
+derived from its structure (argument lists, the topological order, view resolution):
+every mutation goes through a method here and bumps ``version``, which drops the memos.
+A pass then costs O(N) in nodes, not O(N) per node.
 """
 from __future__ import annotations
 
@@ -26,6 +31,21 @@ class Graph:
         self.inputs: list[int] = []
         self.outputs: list[int] = []
         self._next = 0
+        self._args: dict[int, tuple[int, ...]] = {}
+        self.version = 0
+        self._memo: dict[str, dict] = {}
+        self._memo_version = -1
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def memo(self, name: str) -> dict:
+        """A cache for values derived from the graph's structure (``name`` picks one); it is
+        emptied whenever the graph changes."""
+        if self._memo_version != self.version:
+            self._memo = {}
+            self._memo_version = self.version
+        return self._memo.setdefault(name, {})
 
     # -- construction -------------------------------------------------------------------
     def add(self, op: str, args: Iterable[int] = (), attrs: dict | None = None,
@@ -42,6 +62,8 @@ class Graph:
         self.g.add_node(nid, op=op, attrs=attrs, type=type, name=name, meta=dict(meta or {}))
         for k, a in enumerate(args):
             self.g.add_edge(a, nid, key=k)
+        self._args[nid] = tuple(args)
+        self._changed()
         return nid
 
     def add_input(self, type: TensorType, name: str = "", op: str = "input") -> int:
@@ -79,8 +101,7 @@ class Graph:
 
     def args(self, nid: int) -> list[int]:
         """Argument node ids in argument order."""
-        edges = sorted(self.g.in_edges(nid, keys=True), key=lambda e: e[2])
-        return [u for u, _, _ in edges]
+        return list(self._args[nid])
 
     def users(self, nid: int) -> list[tuple[int, int]]:
         """(user node, argument index) pairs, sorted for determinism."""
@@ -91,26 +112,61 @@ class Graph:
 
     def topo(self) -> list[int]:
         """Topological order, ties broken by node id so that output is deterministic."""
-        return list(nx.lexicographical_topological_sort(self.g))
+        memo = self.memo("topo")
+        if "order" not in memo:
+            memo["order"] = list(nx.lexicographical_topological_sort(self.g))
+        return list(memo["order"])
+
+    def position(self) -> dict[int, int]:
+        """Node -> index in ``topo()`` (shared; do not modify)."""
+        memo = self.memo("topo")
+        if "position" not in memo:
+            memo["position"] = {n: i for i, n in enumerate(self.topo())}
+        return memo["position"]
+
+    def ancestors(self, nodes: Iterable[int]) -> set[int]:
+        """``nodes`` and every node they depend on, in one backward traversal."""
+        seen = set(nodes)
+        stack = list(seen)
+        args = self._args
+        while stack:
+            for a in args[stack.pop()]:
+                if a not in seen:
+                    seen.add(a)
+                    stack.append(a)
+        return seen
 
     # -- mutation -------------------------------------------------------------------------
     def set_arg(self, nid: int, index: int, new: int) -> None:
-        old = self.args(nid)[index]
+        args = list(self._args[nid])
+        old = args[index]
         self.g.remove_edge(old, nid, key=index)
         self.g.add_edge(new, nid, key=index)
+        args[index] = new
+        self._args[nid] = tuple(args)
+        self._changed()
 
     def replace_all_uses(self, old: int, new: int) -> None:
         for user, k in self.users(old):
-            self.g.remove_edge(old, user, key=k)
-            self.g.add_edge(new, user, key=k)
+            self.set_arg(user, k, new)
         self.outputs = [new if o == old else o for o in self.outputs]
 
     def erase(self, nid: int) -> None:
         if self.users(nid):
             raise ValueError(f"cannot erase %{nid}: it still has users")
-        self.g.remove_node(nid)
-        if nid in self.inputs:
-            self.inputs.remove(nid)
+        self.remove_nodes([nid])
+
+    def remove_nodes(self, nodes: Iterable[int]) -> None:
+        """Removes ``nodes`` with their edges (any users must be among them)."""
+        nodes = set(nodes)
+        if not nodes:
+            return
+        self.g.remove_nodes_from(nodes)
+        for n in nodes:
+            del self._args[n]
+        if nodes & set(self.inputs):
+            self.inputs = [i for i in self.inputs if i not in nodes]
+        self._changed()
 
     def copy(self) -> "Graph":
         other = Graph()
@@ -122,6 +178,7 @@ class Graph:
         other.inputs = list(self.inputs)
         other.outputs = list(self.outputs)
         other._next = self._next
+        other._args = dict(self._args)
         return other
 
     # -- checking and printing ------------------------------------------------------------
@@ -136,6 +193,9 @@ class Graph:
             keys = sorted(k for _, _, k in self.g.in_edges(n, keys=True))
             if keys != list(range(len(keys))):
                 raise ValueError(f"%{n} ({op}) has argument keys {keys}")
+            edges = sorted((k, u) for u, _, k in self.g.in_edges(n, keys=True))
+            if tuple(u for _, u in edges) != self._args[n]:
+                raise ValueError(f"%{n} ({op}) argument list disagrees with its edges")
             if op in PLACEHOLDERS:
                 if n not in self.inputs:
                     raise ValueError(f"%{n} is a placeholder but not a graph input")
@@ -150,9 +210,7 @@ class Graph:
         for o in self.outputs + self.inputs:
             if o not in self.g:
                 raise ValueError(f"graph input/output %{o} is not a node")
-        live = set(self.outputs)
-        for o in self.outputs:
-            live |= nx.ancestors(self.g, o)
+        live = self.ancestors(self.outputs)
         dangling = [n for n in self.g.nodes if n not in live and n not in self.inputs]
         if dangling:
             raise ValueError(f"dangling nodes: {dangling}")

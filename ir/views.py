@@ -34,7 +34,15 @@ class View:
 
 def resolve(graph: Graph, n: int) -> View | None:
     """The view chain from ``n`` down to a materialised base, or None when a reshape of a
-    non-contiguous view needs a copy first."""
+    non-contiguous view needs a copy first. Memoised per graph (codegen asks for the same
+    views at every address it writes)."""
+    memo = graph.memo("views")
+    if n not in memo:
+        memo[n] = _resolve(graph, n)
+    return memo[n]
+
+
+def _resolve(graph: Graph, n: int) -> View | None:
     op = graph.op(n)
     shape = graph.type(n).shape
     if op not in VIEW_OPS:

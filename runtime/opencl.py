@@ -226,6 +226,10 @@ class OpenCLExecutable:
                       for launch in program.launches]
         self.kernels = [cl.Kernel(prg, launch.kernel) for launch in program.launches]
         self.bound: list[list] = [[None] * len(launch.args) for launch in program.launches]
+        for launch, kernel in zip(program.launches, self.kernels):
+            # size arguments (codegen: symbolic sizes) follow the buffers and never change
+            for i, (ctype, value) in enumerate(launch.sizes, start=len(launch.args)):
+                kernel.set_arg(i, (np.int32 if ctype == "int" else np.int64)(value))
         self.allocs, self.frees = _liveness(program)
 
     def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:

@@ -97,3 +97,19 @@ def test_conv_pool_tail_only_when_windows_cover_stored_values():
     (inf,) = dump_model(gap, [(1, 1, 9, 9)])
     assert [launch.ops for launch in inf.program.launches] == [
         ["conv2d", "add", "relu", "max_pool2d"]]
+
+
+def test_horizontal_kernel_reads_scalars_at_zero_in_every_part():
+    """Parts of a horizontal kernel after a 0-d part read 0-d inputs at element 0 (they
+    read at the kernel's global index, past the end of the buffer)."""
+    import numpy as np
+
+    class M(graphnn.nn.Module):
+        def forward(self, s, x):
+            return s * 0.1, x * (s / 3)
+
+    s = graphnn.tensor(np.float32(6.0))
+    x = graphnn.tensor(np.arange(40, dtype=np.float32))
+    a, b = M()(s, x)
+    assert abs(a.item() - 0.6) < 1e-6
+    np.testing.assert_allclose(b.numpy(), np.arange(40) * 2.0, rtol=1e-6)

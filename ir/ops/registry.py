@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from graphnn.ir.types import DType, TensorType
+from graphnn.ir.symbolic import as_size
 
 
 class Kind(Enum):
@@ -72,7 +73,8 @@ def infer_type(op: str, args: list[TensorType], attrs: dict) -> TensorType:
     d = get(op)
     if d.nargs >= 0 and len(args) != d.nargs:
         raise TypeError(f"{op} takes {d.nargs} arguments, got {len(args)}")
-    return TensorType(tuple(int(s) for s in d.shape(args, attrs)), d.dtype(args, attrs))
+    # sizes become plain ints (numpy integers from shape rules), symbolic ones stay symbolic
+    return TensorType(tuple(as_size(s) for s in d.shape(args, attrs)), d.dtype(args, attrs))
 
 
 @dataclass

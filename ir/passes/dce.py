@@ -1,18 +1,15 @@
 """Dead-code elimination and common-subexpression elimination."""
 from __future__ import annotations
 
-import networkx as nx
-
 from graphnn.ir.graph import Graph
 
 
 def dead_code_elimination(graph: Graph) -> bool:
     """Erases nodes that no graph output depends on (graph inputs always stay)."""
-    live = set(graph.outputs)
-    for o in graph.outputs:
-        live |= nx.ancestors(graph.g, o)
-    dead = [n for n in graph.nodes() if n not in live and n not in graph.inputs]
-    graph.g.remove_nodes_from(dead)
+    live = graph.ancestors(graph.outputs)
+    inputs = set(graph.inputs)
+    dead = [n for n in graph.nodes() if n not in live and n not in inputs]
+    graph.remove_nodes(dead)
     return bool(dead)
 
 
@@ -25,8 +22,9 @@ def common_subexpression_elimination(graph: Graph) -> bool:
     """Merges nodes with the same op, attributes, type and arguments (and equal consts)."""
     seen: dict = {}
     changed = False
+    inputs = set(graph.inputs)
     for n in graph.topo():
-        if n in graph.inputs:
+        if n in inputs:
             continue
         key = _key(graph, n)
         if key in seen:

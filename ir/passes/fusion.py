@@ -214,10 +214,9 @@ def fuse(graph: Graph) -> bool:
     return True
 
 
-def _feeds_only_outputs(graph: Graph, n: int) -> bool:
-    outputs = set(graph.outputs)
+def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
     for u in graph.user_nodes(n):
-        if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u):
+        if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u, outputs):
             return False
     return n in outputs or bool(graph.user_nodes(n))
 
@@ -229,18 +228,24 @@ _SIDE_SUMS = {"matmul": (0, (0,)), "conv2d_weight_grad": (1, (0, 2, 3))}
 
 
 def _fuse_side_sums(graph: Graph, groups: list[Group], group_of: dict[int, Group]) -> None:
+    outputs = set(graph.outputs)
+    by_source: dict[int, list[Group]] = {}      # summed value -> anchor groups that read it
+    for g in groups:
+        if g.anchor is not None and graph.op(g.anchor) in _SIDE_SUMS:
+            arg, _ = _SIDE_SUMS[graph.op(g.anchor)]
+            by_source.setdefault(graph.args(g.anchor)[arg], []).append(g)
     for r in [g for g in groups if g.kind == "reduce"]:
         node = r.anchor
         if graph.op(node) != "sum" or r.prologue or r.members != [node] or \
-                not _feeds_only_outputs(graph, node):
+                not _feeds_only_outputs(graph, node, outputs):
             continue
         src = graph.args(node)[0]
-        for g in groups:
-            if g.anchor is None or g.side is not None or graph.op(g.anchor) not in _SIDE_SUMS:
+        for g in by_source.get(src, []):
+            if g.side is not None:
                 continue
-            arg, axes = _SIDE_SUMS[graph.op(g.anchor)]
+            _, axes = _SIDE_SUMS[graph.op(g.anchor)]
             at = graph.attrs(g.anchor)
-            if graph.args(g.anchor)[arg] != src or tuple(graph.attrs(node)["axes"]) != axes:
+            if tuple(graph.attrs(node)["axes"]) != axes:
                 continue
             if graph.op(g.anchor) == "matmul" and not (at["ta"] and len(graph.type(src).shape)
                                                        == 2):
@@ -267,8 +272,7 @@ def _windows_cover(graph: Graph, pool: int) -> bool:
 
 
 def _order(graph: Graph):
-    pos = {n: i for i, n in enumerate(graph.topo())}
-    return lambda n: pos[n]
+    return graph.position().__getitem__
 
 
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
@@ -287,10 +291,15 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
     graph.groups = groups
 
 
+# parts per horizontal kernel: PoCL's compile time (and a work-item's dispatch) grows with the
+# parts of one kernel; chunks of equal parts lower to one deduplicated kernel
+MAX_PARTS = 16
+
+
 def fuse_horizontal(graph: Graph) -> bool:
-    """Merges elementwise groups that read only graph inputs and constants into one kernel
-    (their work-items are laid end to end): an optimizer step over ten parameters becomes
-    one launch instead of ten."""
+    """Merges elementwise groups that read only graph inputs and constants into kernels of
+    up to MAX_PARTS parts (their work-items are laid end to end): an optimizer step over ten
+    parameters becomes one launch instead of ten, over eighty five launches of one kernel."""
     groups = getattr(graph, "groups", None)
     if not groups:
         return False
@@ -309,15 +318,20 @@ def fuse_horizontal(graph: Graph) -> bool:
     sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g)]
     if len(sources) < 2:
         return False
-    merged = Group(0, "horizontal", (sum(math.prod(g.domain) for g in sources),),
-                   members=[m for g in sources for m in g.members],
-                   stores=[s for g in sources for s in g.stores], tip=sources[-1].tip,
-                   parts=sources)
-    rest = [g for g in groups if g not in sources]
-    graph.groups = [merged] + rest
+    merged = []
+    for i in range(0, len(sources), MAX_PARTS):
+        parts = sources[i:i + MAX_PARTS]
+        if len(parts) == 1:
+            merged.append(parts[0])
+            continue
+        merged.append(Group(0, "horizontal", (sum(math.prod(g.domain) for g in parts),),
+                            members=[m for g in parts for m in g.members],
+                            stores=[s for g in parts for s in g.stores], tip=parts[-1].tip,
+                            parts=parts))
+    taken = set(map(id, sources))
+    graph.groups = merged + [g for g in groups if id(g) not in taken]
     for i, g in enumerate(graph.groups):
         g.id = i
         for m in g.nodes():
             graph.meta(m)["group"] = i
     return True
-
