@@ -19,6 +19,14 @@ class Dialect:
     gemm_tile: tuple[int, int] = (4, 4)     # outputs per work-item (rows, cols)
     row_max: int = 64         # widest row a row-vectorised kernel unrolls (0: never)
 
+    def pass_options(self):
+        """What the IR passes should know of this device: the work-items a kernel needs to
+        keep it busy (16 per CPU core, so that a core's work-groups balance; a GPU wants
+        thousands per compute unit's worth of warps)."""
+        from graphnn.ir.passes import PassOptions
+        per_unit = 16 if self.name == "cpu" else 1024
+        return PassOptions(parallelism=self.compute_units * per_unit)
+
     def local_1d(self, n: int) -> int:
         """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still
         leaves several work-groups per compute unit."""

@@ -45,7 +45,8 @@ def build_executable(rt, graph: Graph, label: str):
 
     start = time.perf_counter()
     g = graph.copy()
-    run_pipeline(g, label=label, verify=bool(os.environ.get("GRAPHNN_VERIFY")))
+    run_pipeline(g, label=label, verify=bool(os.environ.get("GRAPHNN_VERIFY")),
+                 options=rt.dialect.pass_options())
     passes = time.perf_counter()
     program = lower(g, rt.dialect)
     codegen = time.perf_counter()

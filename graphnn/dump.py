@@ -62,6 +62,7 @@ def dump_model(model, shapes: list[tuple[int, ...]], train: bool = False,
     import graphnn
     from graphnn import _compile
     from graphnn.codegen import lower
+    from graphnn.codegen.dialect import CPU
 
     if after is not None and after not in PASS_NAMES:
         raise SystemExit(f"--after must be one of {', '.join(PASS_NAMES)}")
@@ -83,7 +84,8 @@ def dump_model(model, shapes: list[tuple[int, ...]], train: bool = False,
     for label, g in graphs:
         g = g.copy()
         traced, log = len(g), []
-        run_pipeline(g, label=label, until=after, verify=True, log=log)
+        run_pipeline(g, label=label, until=after, verify=True, log=log,
+                     options=CPU.pass_options())
         program = lower(g) if hasattr(g, "groups") else None
         out.append(Dumped(label, g, program, traced, log))
     return out

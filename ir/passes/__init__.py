@@ -1,7 +1,8 @@
-"""The pass pipeline: one ordered list, each pass ``fn(graph) -> changed``."""
+"""The pass pipeline: one ordered list, each pass ``fn(graph, options) -> changed``."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -9,37 +10,51 @@ from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
 from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
 from graphnn.ir.passes.simplify import simplify
+from graphnn.ir.passes.split_reduce import split_reductions
 
-PIPELINE: list[tuple[str, Callable[[Graph], bool]]] = [
+
+@dataclass(frozen=True)
+class PassOptions:
+    """What the passes know of the device the graph will run on."""
+
+    # work-items a kernel should offer to keep every compute unit busy (1: never split)
+    parallelism: int = 1
+
+
+PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     # remove what no output needs (traces and VJP rules leave unused intermediates)
-    ("dce", dead_code_elimination),
+    ("dce", lambda g, o: dead_code_elimination(g)),
     # drop detach, identity views and casts, x*1 and x+0; fold reshape chains
-    ("simplify", simplify),
+    ("simplify", lambda g, o: simplify(g)),
     # merge duplicate computations (the backward graph repeats masks and casts)
-    ("cse", common_subexpression_elimination),
+    ("cse", lambda g, o: common_subexpression_elimination(g)),
+    # reductions with few outputs and long runs become two stages (partials in parallel)
+    ("split_reduce", lambda g, o: split_reductions(g, o.parallelism)),
     # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv
     # epilogues, conv + max_pool2d
-    ("fuse", fuse),
+    ("fuse", lambda g, o: fuse(g)),
     # lay independent elementwise kernels that read only inputs end to end in one launch
-    ("horizontal", fuse_horizontal),
+    ("horizontal", lambda g, o: fuse_horizontal(g)),
 ]
 PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
 
 
 def run_pipeline(graph: Graph, label: str = "graph", until: str | None = None,
-                 verify: bool = False, log: list | None = None) -> Graph:
+                 verify: bool = False, log: list | None = None,
+                 options: PassOptions = PassOptions()) -> Graph:
     """Runs the passes in order on ``graph`` (in place) and returns it.
 
     ``until`` stops after the named pass ("trace" runs none). With ``GRAPHNN_DUMP=dir`` set,
     the graph is written to ``dir/<label>.<n>.<pass>.txt`` after each pass. ``log`` receives
-    one ``(pass, changed, nodes after, kernels after)`` row per pass run.
+    one ``(pass, changed, nodes after, kernels after)`` row per pass run. ``options``
+    describe the device (``Dialect.pass_options()``).
     """
     dump = os.environ.get("GRAPHNN_DUMP")
     _dump(dump, label, 0, "trace", graph)
     if until == "trace":
         return graph
     for i, (name, fn) in enumerate(PIPELINE, start=1):
-        changed = fn(graph)
+        changed = fn(graph, options)
         if log is not None:
             log.append((name, bool(changed), len(graph), len(getattr(graph, "groups", []))))
         if verify:
@@ -57,4 +72,4 @@ def _dump(folder: str | None, label: str, i: int, name: str, graph: Graph) -> No
         (path / f"{label}.{i}.{name}.txt").write_text(str(graph) + "\n")
 
 
-__all__ = ["PIPELINE", "PASS_NAMES", "Group", "run_pipeline"]
+__all__ = ["PIPELINE", "PASS_NAMES", "Group", "PassOptions", "run_pipeline"]

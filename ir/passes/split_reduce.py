@@ -1,0 +1,143 @@
+"""Two-stage reductions: a reduction with few outputs and a long reduced run is split.
+
+The reduce family runs one work-item per output with a serial loop over the reduced
+elements, so ``x.sum()`` of 16M floats ran on one core. Here a reduction whose reduced axes
+form one contiguous run of ``R`` elements is rewritten as
+
+    op(x, axes=a..b)  ->  op(op(reshape(x, (..., P, Q, ...)), axis=a+1), axis=a)
+
+with ``P * Q = R``: ``P`` partial results computed in parallel (each a serial, vectorised
+loop over ``Q`` contiguous elements), then one reduction over the ``P`` partials (the
+two-stage reduction of Harris, "Optimizing Parallel Reduction in CUDA", without the
+work-group tree: the second stage is small). ``P`` is the largest divisor of ``R`` that
+brings the outputs up to the device's parallelism while keeping ``Q >= MIN_RUN``.
+
+The reduction's elementwise prologue (``(x * x).sum()``, a loss's terms) is rebuilt on
+the reshaped operands when every node in it has the reduction input's shape or holds one
+value, so the first stage still computes it inline instead of reading a materialised
+temporary. Over a symbolic size (the batch) the split depends only on the static sizes, so
+that a new batch size keeps reusing the built kernels. ``argmax`` and ``logsumexp`` stay
+whole (their partials would need an index or a running maximum carried to the second stage).
+"""
+from __future__ import annotations
+
+import math
+
+from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.ops.registry import Kind, get
+from graphnn.ir.passes.dce import dead_code_elimination
+from graphnn.ir.symbolic import is_symbolic
+from graphnn.ir.views import VIEW_OPS, resolve
+
+SPLIT_OPS = ("sum", "max", "min")
+MIN_RUN = 4096          # elements each partial result reduces at least
+MAX_PROLOGUE = 32       # nodes of a prologue rebuilt on reshaped operands
+
+
+def split_reductions(graph: Graph, parallelism: int) -> bool:
+    """Splits each reduction with fewer than ``parallelism`` outputs whose reduced run is
+    long enough to give every work-item ``MIN_RUN`` elements (see the module docstring)."""
+    changed = False
+    size = len(graph)
+    for n in list(graph.topo()):
+        if graph.op(n) not in SPLIT_OPS:
+            continue
+        plan = _plan(graph, n, parallelism)
+        if plan is None:
+            continue
+        src = graph.args(n)[0]
+        shape = graph.type(src).shape
+        a, b, parts = plan
+        reshaped = shape[:a] + (parts, math.prod(shape[a:b + 1]) // parts) + shape[b + 1:]
+        operand = _rebuild(graph, src, reshaped)
+        if operand is None:
+            continue
+        op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
+        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False},
+                          name=name)
+        final = graph.add(op, [first], {**attrs, "axes": (a,), "keepdim": False}, name=name)
+        if graph.type(final).shape != graph.type(n).shape:       # keepdim
+            final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
+        graph.replace_all_uses(n, final)
+        graph.outputs = [final if o == n else o for o in graph.outputs]
+        changed = True
+    if len(graph) != size:
+        dead_code_elimination(graph)     # the original reductions, abandoned rebuilds
+    return changed
+
+
+def _plan(graph: Graph, n: int, parallelism: int) -> tuple[int, int, int] | None:
+    """``(first axis, last axis, parts)`` for reduction ``n``, or None to leave it.
+
+    With a symbolic size (the batch) in the run, ``parts`` divides the run's static part
+    and is chosen from it alone, so that every batch size gets the same kernels; with a
+    symbolic number of outputs the reduction is left whole for the same reason."""
+    axes = sorted(graph.attrs(n)["axes"])
+    shape = graph.type(graph.args(n)[0]).shape
+    if not axes or axes != list(range(axes[0], axes[-1] + 1)):
+        return None
+    outputs = max(1, graph.type(n).numel)
+    if is_symbolic(outputs):
+        return None
+    run = shape[axes[0]:axes[-1] + 1]
+    static = math.prod(s for s in run if not is_symbolic(s))
+    want = min(-(-parallelism // outputs), static // MIN_RUN)
+    if want < 2:
+        return None
+    parts = max(p for p in range(1, want + 1) if static % p == 0)
+    return (axes[0], axes[-1], parts) if parts >= 2 else None
+
+
+def _fusable(graph: Graph, m: int) -> bool:
+    """Whether ``m`` is computed inside its consumer's kernel (not a buffer of its own)."""
+    op = graph.op(m)
+    return op not in LEAF_OPS and op not in VIEW_OPS and \
+        get(op).kind in (Kind.ELEMWISE, Kind.BROADCAST, Kind.INJECTIVE)
+
+
+def _rebuild(graph: Graph, n: int, shape: tuple) -> int | None:
+    """A node computing ``n``'s values in ``shape`` (same element count and order): the
+    elementwise ops above ``n`` re-added on reshaped operands, down to leaves and other
+    kernels, which are reshaped as views. None when a leaf is a view that a reshape could
+    only read through a copy."""
+    memo: dict[int, int] = {}
+    budget = [MAX_PROLOGUE]
+    full = graph.type(n).shape
+
+    def elementwise(m: int) -> bool:
+        if graph.op(m) in LEAF_OPS or graph.op(m) in VIEW_OPS or not graph.args(m):
+            return False
+        if "shape" in graph.attrs(m) or "axis" in graph.attrs(m):
+            return False    # values that depend on their position (rand, iota)
+        return get(graph.op(m)).kind in (Kind.ELEMWISE, Kind.BROADCAST) and all(
+            graph.type(a).shape == full or graph.type(a).numel == 1 for a in graph.args(m))
+
+    def visit(m: int) -> int | None:
+        if m in memo:
+            return memo[m]
+        t = graph.type(m)
+        if t.numel == 1 and t.shape != full:
+            out = m if not t.shape else graph.add("reshape", [m], {"shape": ()})
+        elif graph.op(m) == "expand" and graph.type(graph.args(m)[0]).numel == 1:
+            out = visit(graph.args(m)[0])        # one value broadcast: a 0-d operand
+        elif elementwise(m) and budget[0] > 0:
+            budget[0] -= 1
+            args = [visit(a) for a in graph.args(m)]
+            if any(a is None for a in args):
+                return None
+            out = graph.add(graph.op(m), args, graph.attrs(m), name=graph.name(m),
+                            meta=graph.meta(m))
+        else:
+            if _fusable(graph, m):
+                return None     # a prologue the first stage could not compute inline
+            view = resolve(graph, m)
+            if view is None or not view.contiguous:
+                return None
+            out = graph.add("reshape", [m], {"shape": shape}, name=graph.name(m))
+        memo[m] = out
+        return out
+
+    return visit(n)
+
+
+__all__ = ["split_reductions", "MIN_RUN"]

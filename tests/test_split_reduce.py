@@ -1,0 +1,90 @@
+"""Two-stage reductions (``ir/passes/split_reduce.py``) against PyTorch, on both sides of
+``MIN_RUN``, with run lengths no partition divides evenly into vectors, prime runs (no
+split), prologues rebuilt on reshaped operands and prologues that stop the split."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import graphnn as G
+from graphnn.codegen.dialect import Dialect
+from graphnn.ir.builder import Sym
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.split_reduce import MIN_RUN, split_reductions
+from graphnn.ir.types import TensorType, float32
+from tests.conftest import assert_close, pair
+
+
+def _reductions(fn, *shapes, parallelism=32) -> list:
+    """(op, input shape, axes) of each reduction after the split, for ``fn`` on inputs."""
+    g = Graph()
+    xs = [Sym(g, g.add_input(TensorType(s, float32))) for s in shapes]
+    g.outputs = [fn(*xs).id]
+    split_reductions(g, parallelism)
+    return sorted((g.op(n), g.type(g.args(n)[0]).shape, tuple(g.attrs(n)["axes"]))
+                  for n in g.nodes() if g.op(n) in ("sum", "max", "min"))
+
+
+def test_plan():
+    n = 4 * MIN_RUN
+    # partials up to the parallelism, each over at least MIN_RUN elements
+    assert _reductions(lambda x: x.sum((0,)), (n,)) == \
+        [("sum", (4,), (0,)), ("sum", (4, MIN_RUN), (1,))]
+    # a run just under two partials' worth stays whole; a prime run cannot be split
+    assert _reductions(lambda x: x.sum((0,)), (2 * MIN_RUN - 1,)) == \
+        [("sum", (2 * MIN_RUN - 1,), (0,))]
+    assert _reductions(lambda x: x.sum((0, 1)), (1, 65537)) == [("sum", (1, 65537), (0, 1))]
+    # enough outputs already: nothing to do; axes that are not one run: nothing either
+    assert len(_reductions(lambda x: x.sum((1,)), (64, n))) == 1
+    assert len(_reductions(lambda x: x.sum((0, 2)), (2, 3, n))) == 1
+    # the prologue is rebuilt on reshaped operands (one value broadcasts as a 0-d)
+    assert _reductions(lambda x, s: (x * x + s).sum((0,)), (n,), (1,)) == \
+        [("sum", (4,), (0,)), ("sum", (4, MIN_RUN), (1,))]
+    # a broadcast inside the prologue keeps the reduction whole (no materialised temporary)
+    assert len(_reductions(lambda x, m: (x - m).sum((0, 1)), (2, n), (2, 1))) == 1
+    assert Dialect("cpu", compute_units=8, max_work_group=64).pass_options().parallelism == 128
+
+
+def test_split_sums_match_torch(rng):
+    """Each shape splits into partials (except the prime run) on a 2-core device."""
+    class Reduce(G.nn.Module):
+        def forward(self, a, b, c, d):
+            return (a.sum(), (a * a + 1).sum(), b.sum(dim=1), b.amax(dim=1, keepdim=True),
+                    c.sum(dim=(1, 2)), c.amin(dim=(1, 2)), d.sum(), (d > 0).sum(),
+                    a.mean())
+
+    shapes = [(3 * (MIN_RUN + 3),), (3, 40000), (2, 3, 5003), (1, 65537)]
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    gs, ts = zip(*(pair(x) for x in xs))
+    a, b, c, d = ts
+    want = (a.sum(), (a * a + 1).sum(), b.sum(dim=1), b.amax(dim=1, keepdim=True),
+            c.sum(dim=(1, 2)), c.amin(dim=(1, 2)), d.sum(), (d > 0).sum(), a.mean())
+    got = Reduce()(*gs)
+    for i, (x, y) in enumerate(zip(got, want)):
+        assert x.shape == tuple(y.shape) and str(x.dtype)[8:] == str(y.dtype)[6:], i
+        assert_close(x, y, rtol=1e-4, atol=1e-3, what=f"output {i}")
+
+
+def test_split_sum_gradients_and_integers(rng):
+    x = rng.standard_normal((2, 5 * MIN_RUN)).astype(np.float32)
+    w = rng.standard_normal((5 * MIN_RUN,)).astype(np.float32)
+    (gx, tx), (gw, tw) = pair(x, True), pair(w, True)
+    ((gx * gw).sum() * 0.5).backward()
+    ((tx * tw).sum() * 0.5).backward()
+    assert_close(gx.grad, tx.grad)
+    assert_close(gw.grad, tw.grad)
+    k = rng.integers(-1000, 1000, size=(6 * MIN_RUN,))
+    assert int(G.tensor(k).sum()) == int(torch.tensor(k).sum())
+
+
+def test_long_sums_keep_float32_precision(rng):
+    """A sum of 4M squares, contiguous (vectorised kernel, split into partials) and through a
+    permutation (the generic kernel, one long serial loop per output): blocked summation
+    keeps the error near float32's rounding of the result, as torch's cascade sum does."""
+    x = rng.standard_normal((2, 1 << 21)).astype(np.float32)
+    exact = (x.astype(np.float64) ** 2).sum()
+    g = G.tensor(x)
+    assert abs(float((g * g).sum()) - exact) < 1e-5 * exact
+    per_row = (x.astype(np.float64) ** 2).sum(1)
+    got = (g * g).permute(1, 0).sum(dim=0).numpy()
+    assert np.all(np.abs(got - per_row) < 1e-5 * per_row)
