@@ -2,6 +2,7 @@
 
     python benchmarks/compile.py [--cases mlp10,mlp20,mlp40,mlp80,bert,lstm] [--timeout 900]
                                  [--out benchmarks/RESULTS.md --title "after"]
+    python benchmarks/compile.py --cases nnlstm32,nnlstm128,nnlstm512
     python benchmarks/compile.py --batches [--out ...]
 
 Each case runs one training step (forward, loss, backward, SGD) in a fresh process:
@@ -17,7 +18,9 @@ the sources / launches of their plans).
 Cases: a plain MLP of depth d (``Linear(256, 256)`` + ``ReLU``, batch 32, cross-entropy);
 a 6-layer BERT-base-shaped encoder (hidden 768, 12 heads, seq 128, batch 8; attention from
 matmul and softmax, a layer norm from mean/var/rsqrt, tanh-approximated GELU, dropout);
-a 2-layer LSTM-shaped cell loop unrolled over 64 steps (batch 32, hidden 256).
+a 2-layer LSTM-shaped cell loop unrolled over 64 steps (batch 32, hidden 256);
+``nnlstmT``: ``nn.LSTM(256, 256, num_layers=2)`` over T steps (batch 8) with a linear head
+on the last output, the recurrent layer as users write it.
 
 ``--batches``: in one process with empty caches, training steps of a 6-layer MLP at batch
 64 twice (the second builds the momentum update), then at 32, 17 and 5 (a DataLoader's last
@@ -138,9 +141,36 @@ def _lstm(steps: int = 64, layers: int = 2, hidden: int = 256, batch: int = 32):
     return net, lambda: F.cross_entropy(net(x), y)
 
 
+def _nn_lstm(steps: int, layers: int = 2, hidden: int = 256, batch: int = 8):
+    """``nn.LSTM`` (2 layers, hidden 256) over ``steps`` time steps, a head on the last
+    output: the recurrent layer as users write it (case names ``nnlstm32``, ``nnlstm512``)."""
+    import numpy as np
+    import graphnn as G
+    import graphnn.nn.functional as F
+    nn = G.nn
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(hidden, hidden, num_layers=layers)
+            self.head = nn.Linear(hidden, 10)
+
+        def forward(self, xs):
+            out, _ = self.lstm(xs)
+            return self.head(out[-1])
+
+    net = Tagger()
+    rng = np.random.default_rng(0)
+    x = G.tensor(rng.standard_normal((steps, batch, hidden)).astype(np.float32))
+    y = G.tensor(rng.integers(0, 10, batch))
+    return net, lambda: F.cross_entropy(net(x), y)
+
+
 def _build(case: str):
     if case.startswith("mlp"):
         return _mlp(int(case[3:]))
+    if case.startswith("nnlstm"):
+        return _nn_lstm(int(case[6:]))
     return {"bert": _bert, "lstm": _lstm}[case]()
 
 

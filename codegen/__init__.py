@@ -16,6 +16,7 @@ from graphnn.codegen.families import FAMILIES
 from graphnn.codegen.horizontal import horizontal
 from graphnn.codegen.program import Launch, Program
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import get
 from graphnn.ir.symbolic import plain, printing
 from graphnn.ir.types import float64
 from graphnn.ir.views import resolve
@@ -70,20 +71,10 @@ def _bytes(graph: Graph, params: list[int]) -> int:
 
 
 def _flops(graph: Graph, grp) -> int:
+    """The anchor's own estimate (its registry ``flops`` rule), else one per element that
+    the group computes."""
     a = grp.anchor
-    op = graph.op(a) if a is not None else ""
-    if op == "matmul":
-        args = graph.args(a)
-        *batch, m, n = graph.type(a).shape
-        k = graph.type(args[0]).shape[-2 if graph.attrs(a)["ta"] else -1]
-        return 2 * m * n * k * (batch[0] if batch else 1)
-    if op.startswith("conv2d"):
-        x_shape = graph.type(graph.args(a)[0]).shape if op == "conv2d" else None
-        w_shape = graph.type(graph.args(a)[1]).shape if op != "conv2d_weight_grad" \
-            else graph.type(a).shape
-        out = graph.type(a).shape if op == "conv2d" else graph.type(graph.args(a)[
-            0 if op == "conv2d_input_grad" else 1]).shape
-        del x_shape
-        per = w_shape[1] * w_shape[2] * w_shape[3]
-        return 2 * out[0] * out[1] * out[2] * out[3] * per
+    rule = get(graph.op(a)).flops if a is not None else None
+    if rule is not None:
+        return rule([graph.type(x) for x in graph.args(a)], graph.type(a), graph.attrs(a))
     return sum(graph.type(m).numel for m in grp.prologue + grp.members)

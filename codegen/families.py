@@ -12,6 +12,7 @@ from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
 from graphnn.codegen.emit import KernelWriter, decompose, literal
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import get
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import resolve
@@ -52,7 +53,6 @@ def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     return w, *_geometry_1d(n, d)
 
 
-_INIT = {"sum": None, "max": None, "min": None, "argmax": None}
 REDUCE_WIDTH = 16    # the vectorised sum loads float16 vectors ...
 REDUCE_ACCS = 4      # ... into this many accumulators per step of its main loop
 SUM_BLOCK = 4096     # sums add blocks of this many elements, each summed from zero
@@ -66,7 +66,7 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     in_shape = graph.type(src).shape
     axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
     view = resolve(graph, src)
-    if graph.op(r) != "sum" or g.prologue or d.row_max == 0 or view is None or \
+    if not get(graph.op(r)).reducer.sums or g.prologue or d.row_max == 0 or view is None or \
             not _vec.is_float(graph, r, src) or graph.type(r).dtype != graph.type(src).dtype \
             or not _vec.fits_int(graph, _conv.group_nodes(graph, g)):
         return None
@@ -173,7 +173,9 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
             in_idx.append(f"k{axes.index(i)}")
         else:
             in_idx.append(out_idx[i] if keep else out_idx[kept.index(i)])
-    acc_t = graph.type(r).dtype.cl if op != "argmax" else graph.type(src).dtype.cl
+    fold = get(op).reducer
+    # an index result keeps the compared values in the input's type
+    acc_t = (graph.type(src) if fold.index else graph.type(r)).dtype.cl
     body_lines, red_idx = decompose("r", red_shape, "k")
 
     def element() -> str:
@@ -190,31 +192,25 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     t_src = graph.type(src).dtype
     w.lines.append(f"{acc_t} acc = 0; long best = 0; {acc_t} run_max = "
                    f"{literal(float('-inf'), t_src) if t_src.is_float else 0};")
-    blocked = op == "sum" and (is_symbolic(total) or total > SUM_BLOCK)
-    if blocked:     # blocked summation, as in the vectorised sum
+    blocked = fold.sums and (is_symbolic(total) or total > SUM_BLOCK)
+    if blocked:     # blocked summation, as in the vectorised sum: acc restarts per block
+        w.lines.append(f"{acc_t} blocks = 0;")
         w.lines.append(f"for (long rb = 0; rb < {total}; rb += {SUM_BLOCK}) {{")
         w.lines.append(f"long re = rb + {SUM_BLOCK} < {total} ? rb + {SUM_BLOCK} : {total};")
-        w.lines.append(f"{acc_t} part = 0;")
+        w.lines.append("acc = 0;")
     w.lines.append(f"for (long r = {'rb' if blocked else 0}; r < {'re' if blocked else total}; "
                    "r++) {")
     w.lines += ["    " + line for line in body_lines + computed]
     w.lines.append(f"    {acc_t} v = {v};")
-    if op == "sum":
-        w.lines.append(f"    {'part' if blocked else 'acc'} += v;")
-    elif op == "logsumexp":
-        # online log-sum-exp: rescale the running sum whenever the maximum grows
-        w.lines.append("    if (v > run_max) { acc = acc * exp(run_max - v) + 1; run_max = v; }")
-        w.lines.append("    else { acc += exp(v - run_max); }")
-    else:
-        cmp = "<" if op == "min" else ">"
-        w.lines.append(f"    if (r == 0 || v {cmp} acc) {{ acc = v; best = r; }}")
+    w.lines.append(f"    {fold.step}")
     w.lines.append("}")
     if blocked:
-        w.lines.append("acc += part; }")
+        w.lines.append("blocks += acc; }")
+        w.lines.append("acc = blocks;")
+    if fold.finish:
+        w.lines.append(fold.finish)
     result = "acc"
-    if op == "logsumexp":
-        w.lines.append("acc = (run_max == -INFINITY) ? run_max : run_max + log(acc);")
-    if op == "argmax":
+    if fold.index:
         w.lines.append(f"long res = best % {red_shape[0]};")
         result = "res"
     _epilogue(w, g, r, result, out_idx, [m for m in g.members if m != r])

@@ -1,10 +1,10 @@
 """Elementwise epilogues over a vector of outputs instead of one element at a time.
 
 The row-vectorised families (convolution, GEMM) hold a row of results in a ``floatN``
-accumulator. When every epilogue member is a simple operator (``+ - * /``, ``relu``,
-``maximum``/``minimum``, comparisons used as a ``where`` condition, ``where``) and every
-operand from outside the group has the kernel's float type, the epilogue runs once per
-vector: operands that vary along the row are vector loads, the others scalars that C's
+accumulator. When every epilogue member has a ``vector`` rule in the registry (``+ - * /``,
+``neg``, ``relu``, ``maximum``/``minimum``, comparisons used as a ``where`` condition,
+``where``) and every operand from outside the group has the kernel's float type, the
+epilogue runs once per vector: operands that vary along the row are vector loads, the others scalars that C's
 vector arithmetic broadcasts. Comparisons give ``intN``/``longN`` masks that select
 lane by lane in ``?:``. One copy of the epilogue per vector instead of per element keeps
 the generated source (and PoCL's compile time) small. ``vector_ok`` says when it applies;
@@ -15,12 +15,11 @@ from __future__ import annotations
 from graphnn.codegen.emit import KernelWriter, literal
 from graphnn.codegen.vec import lane, vec_type
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import REGISTRY, get
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.types import bool_
 from graphnn.ir.views import resolve
 
-_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-_CMP = {"gt": ">", "lt": "<", "ge": ">=", "le": "<=", "eq": "==", "ne": "!="}
-_OPS = set(_ARITH) | set(_CMP) | {"neg", "relu", "maximum", "minimum", "where"}
 _LANES = "0123456789abcdef"
 
 
@@ -33,9 +32,9 @@ def vector_ok(graph: Graph, g: Group, anchor: int, members: list[int]) -> bool:
     masks = set()
     for m in members:
         op = graph.op(m)
-        if op not in _OPS or graph.type(m).shape != shape:
+        if op not in REGISTRY or get(op).vector is None or graph.type(m).shape != shape:
             return False
-        if op in _CMP:
+        if graph.type(m).dtype == bool_:
             masks.add(m)
         elif graph.type(m).dtype != t:
             return False
@@ -98,27 +97,13 @@ def _as_vec(v: _Val, vt: str) -> str:
     return v.expr if v.vec else f"(({vt})({v.expr}))"
 
 
-def _expr(op: str, a: list[_Val], vt: str, zero: str) -> _Val:
+def _expr(op: str, a: list[_Val], vt: str, zero: str, mask: bool) -> _Val:
+    """The op's registry ``vector`` template on operands ``a``: when any operand is a vector,
+    the others (lane masks aside) are widened to vectors, which C's ``?:`` needs."""
     vec = any(x.vec for x in a)
-    if op in _ARITH:
-        return _Val(f"({a[0].expr} {_ARITH[op]} {a[1].expr})", vec)
-    if op == "neg":
-        return _Val(f"(-{a[0].expr})", vec)
-    if op in _CMP:
-        return _Val(f"({a[0].expr} {_CMP[op]} {a[1].expr})", vec, mask=True)
-    if op == "relu":
-        x = a[0].expr
-        return _Val(f"({x} > {zero} ? {x} : {_as_vec(_Val(zero, False), vt) if vec else zero})",
-                    vec)
-    if op in ("maximum", "minimum"):
-        cmp = ">" if op == "maximum" else "<"
-        x, y = (_as_vec(v, vt) for v in a) if vec else (a[0].expr, a[1].expr)
-        return _Val(f"({x} {cmp} {y} ? {x} : {y})", vec)
-    # where: a vector mask selects lane by lane between two vectors
-    vec = any(x.vec for x in a[1:]) or a[0].vec
-    if vec:
-        return _Val(f"({a[0].expr} ? {_as_vec(a[1], vt)} : {_as_vec(a[2], vt)})", True)
-    return _Val(f"({a[0].expr} ? {a[1].expr} : {a[2].expr})", False)
+    args = [x.expr if x.mask or not vec else _as_vec(x, vt) for x in a]
+    z = _as_vec(_Val(zero, False), vt) if vec else zero
+    return _Val(get(op).vector.format(*args, zero=z), vec, mask=mask)
 
 
 def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width: int,
@@ -160,7 +145,7 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
     for m in members:
         args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None)
                 for a in graph.args(m)]
-        v = _expr(graph.op(m), args, vt, zero)
+        v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_)
         name = w.fresh("e")
         kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \
             if v.vec else ("int" if v.mask else t)

@@ -12,28 +12,21 @@ from graphnn._tensor import Tensor
 from graphnn._trace import Tracer
 from graphnn.ir.autodiff import differentiate
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import REGISTRY
 from graphnn.ir.passes import run_pipeline
 from graphnn.ir.symbolic import plain
 from graphnn.ir.types import TensorType
 from graphnn.runtime import get_runtime
 
 # op name -> PyTorch's grad_fn class stem, so that reprs read like PyTorch's
-_GRAD_NAMES = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "matmul": "Mm",
-               "sum": "Sum", "relu": "Relu", "exp": "Exp", "log": "Log", "tanh": "Tanh",
-               "sigmoid": "Sigmoid", "neg": "Neg", "reshape": "View", "permute": "Permute",
-               "expand": "Expand", "conv2d": "ConvolutionBackward", "max_pool2d":
-               "MaxPool2DWithIndices", "pow": "Pow", "sqrt": "Sqrt", "abs": "Abs",
-               "max": "Amax", "min": "Amin", "where": "Where", "slice": "Slice",
-               "gather": "Gather", "maximum": "Maximum", "minimum": "Minimum",
-               "cast": "ToCopy", "copy": "Clone"}
-
 # counters read by graphnn.stats(); seconds by compile phase
 STATS = {"compiles": 0, "compile_seconds": 0.0, "traces": 0, "trace_seconds": 0.0,
          "autodiff_seconds": 0.0, "passes_seconds": 0.0, "codegen_seconds": 0.0}
 
 
 def grad_fn_name(op: str) -> str:
-    stem = _GRAD_NAMES.get(op, op.title().replace("_", ""))
+    """PyTorch's grad_fn name for a result of IR op ``op`` (its registry ``grad_name``)."""
+    stem = (REGISTRY[op].grad_name if op in REGISTRY else "") or op.title().replace("_", "")
     return stem if stem.endswith("Backward") else f"{stem}Backward0"
 
 

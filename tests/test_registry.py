@@ -32,6 +32,14 @@ def test_op_has_every_rule(name):
     else:
         assert op.cl in FAMILIES or op.cl in INDEXED_EXPRESSIONS or "{" in op.cl, \
             f"{name}: no kernel family {op.cl!r}"
+    # the rules that codegen and fusion read from the op's own block
+    assert (op.reducer is not None) == (op.kind == Kind.REDUCE), f"{name}: reducer rule"
+    if op.vector is not None:
+        assert op.kind in (Kind.ELEMWISE, Kind.BROADCAST)
+        text = op.vector.format(*(f"a{i}" for i in range(op.nargs)), zero="z")
+        assert all(f"a{i}" in text for i in range(op.nargs)), f"{name}: vector template"
+    assert all(0 <= i for i in op.indexed_reads)
+    assert op.flops is None or op.kind == Kind.OUT_EWISE_FUSABLE
 
 
 def test_registry_covers_the_design_set():

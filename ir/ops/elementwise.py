@@ -63,17 +63,18 @@ def _erf(a: np.ndarray) -> np.ndarray:
     return _ERF(a).astype(a.dtype)
 
 
-def unary(name: str, template: str, ref, vjp, dtype=_float, doc: str = "") -> OpDef:
-    return register(OpDef(name, Kind.ELEMWISE, 1, _bshape, dtype, vjp, ref, template, doc))
+def unary(name: str, template: str, ref, vjp, dtype=_float, doc: str = "", **rules) -> OpDef:
+    return register(OpDef(name, Kind.ELEMWISE, 1, _bshape, dtype, vjp, ref, template, doc,
+                          **rules))
 
 
-def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out") -> OpDef:
+def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out", **rules) -> OpDef:
     return register(OpDef(name, Kind.BROADCAST, 2, _bshape, dtype, vjp, ref, template,
-                          operand_dtype=operand))
+                          operand_dtype=operand, **rules))
 
 
 # -- unary ------------------------------------------------------------------------------
-unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same)
+unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same, vector="(-{0})")
 unary("exp", "exp({0})", lambda a, at: np.exp(_f(a[0])), lambda c, g: [g * c.out])
 unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.args[0]])
 # PoCL's float tanh stops one ulp short of +-1 for |x| >= 12.5, which leaves 1 - tanh^2
@@ -92,7 +93,8 @@ unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
 unary("sign", "(({0} > 0) - ({0} < 0))", lambda a, at: np.sign(a[0]),
       lambda c, g: [g * 0.0], dtype=_same)
 unary("relu", "({0} > 0 ? {0} : 0)", lambda a, at: np.maximum(a[0], 0),
-      lambda c, g: [_where0(c.out > 0.0, g, False)], dtype=_same)
+      lambda c, g: [_where0(c.out > 0.0, g, False)], dtype=_same,
+      vector="({0} > {zero} ? {0} : {zero})")
 # Math that the ops above cannot compose exactly (PyTorch's derivatives.yaml for the VJPs).
 # OpenCL's builtins are out-of-line calls on PoCL, but these run once per element and are
 # exact to a few ulp, which no operator-only form of them is.
@@ -111,15 +113,20 @@ unary("rint", "rint({0})", lambda a, at: np.rint(a[0]), lambda c, g: [_zero(g)],
           "and for 0.49999997")
 unary("cast", "{0}", lambda a, at: a[0].astype(by_name(at["dtype"]).np),
       lambda c, g: [g.cast(c.types[0].dtype) if c.types[0].dtype.is_float else None],
-      dtype=lambda args, at: by_name(at["dtype"]), doc="convert to attrs['dtype']")
+      dtype=lambda args, at: by_name(at["dtype"]), doc="convert to attrs['dtype']",
+      grad_name="ToCopy")
 
 # -- binary -----------------------------------------------------------------------------
-binary("add", "({0} + {1})", lambda a, at: a[0] + a[1], lambda c, g: [g, g])
-binary("sub", "({0} - {1})", lambda a, at: a[0] - a[1], lambda c, g: [g, -g])
+# C's vector arithmetic takes the scalar templates as they are
+binary("add", "({0} + {1})", lambda a, at: a[0] + a[1], lambda c, g: [g, g],
+       vector="({0} + {1})")
+binary("sub", "({0} - {1})", lambda a, at: a[0] - a[1], lambda c, g: [g, -g],
+       vector="({0} - {1})")
 binary("mul", "({0} * {1})", lambda a, at: a[0] * a[1],
-       lambda c, g: [g * c.args[1], g * c.args[0]])
+       lambda c, g: [g * c.args[1], g * c.args[0]], vector="({0} * {1})")
 binary("div", "({0} / {1})", lambda a, at: np.true_divide(a[0], a[1]),
-       lambda c, g: [g / c.args[1], -(g * c.out) / c.args[1]], dtype=_promote_float)
+       lambda c, g: [g / c.args[1], -(g * c.out) / c.args[1]], dtype=_promote_float,
+       vector="({0} / {1})")
 binary("pow", "pow({0}, {1})", lambda a, at: np.power(a[0], a[1]),
        lambda c, g: [g * c.args[1] * c.args[0].op("pow", c.args[1] - 1.0),
                      g * c.out * c.args[0].op("log")], dtype=_promote_float)
@@ -160,15 +167,16 @@ def _minmax_vjp(cmp: str):
 
 
 binary("maximum", "({0} > {1} ? {0} : {1})", lambda a, at: np.maximum(a[0], a[1]),
-       _minmax_vjp("gt"))
+       _minmax_vjp("gt"), vector="({0} > {1} ? {0} : {1})")
 binary("minimum", "({0} < {1} ? {0} : {1})", lambda a, at: np.minimum(a[0], a[1]),
-       _minmax_vjp("lt"))
+       _minmax_vjp("lt"), vector="({0} < {1} ? {0} : {1})")
 
 for _name, _sym, _fn in [("eq", "==", np.equal), ("ne", "!=", np.not_equal),
                          ("lt", "<", np.less), ("le", "<=", np.less_equal),
                          ("gt", ">", np.greater), ("ge", ">=", np.greater_equal)]:
     binary(_name, f"({{0}} {_sym} {{1}})", (lambda f: lambda a, at: f(a[0], a[1]))(_fn),
-           NOT_DIFFERENTIABLE, dtype=_bool, operand="promote")
+           NOT_DIFFERENTIABLE, dtype=_bool, operand="promote",
+           vector=f"({{0}} {_sym} {{1}})")      # a lane mask (intN / longN)
 
 binary("logical_and", "({0} && {1})", lambda a, at: np.logical_and(a[0], a[1]),
        NOT_DIFFERENTIABLE, dtype=_bool, operand="promote")
@@ -178,7 +186,8 @@ register(OpDef(
     "where", Kind.BROADCAST, 3, _bshape, lambda args, at: promote(args[1].dtype, args[2].dtype),
     lambda c, g: [None, _where0(c.args[0], g, False), _where0(c.args[0], g, True)],
     lambda a, at: np.where(a[0], a[1], a[2]), "({0} ? {1} : {2})",
-    doc="where(cond, x, y): x where cond is true, else y"))
+    doc="where(cond, x, y): x where cond is true, else y",
+    vector="({0} ? {1} : {2})"))     # a lane mask selects lane by lane
 
 register(OpDef(
     "iota", Kind.ELEMWISE, 0, lambda args, at: at["shape"],

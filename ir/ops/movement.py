@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.ir.builder import Sym, unbroadcast
-from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
+from graphnn.ir.ops.registry import EVERY_ARG, NOT_DIFFERENTIABLE, Kind, OpDef, register
 from graphnn.ir.types import TensorType, promote
 
 
@@ -22,7 +22,7 @@ def _reshape_shape(args, at):
 
 register(OpDef("reshape", Kind.INJECTIVE, 1, _reshape_shape, _same_dtype,
                lambda c, g: [g.reshape(c.types[0].shape)],
-               lambda a, at: np.reshape(a[0], at["shape"]), "view"))
+               lambda a, at: np.reshape(a[0], at["shape"]), "view", grad_name="View"))
 
 
 def _inverse(dims):
@@ -82,7 +82,8 @@ register(OpDef("slice_grad", Kind.INJECTIVE, 1, lambda args, at: at["shape"], _s
                                       c.attrs["starts"], c.attrs["steps"], c.types[0].shape)),
                                   steps=c.attrs["steps"])],
                _slice_grad_ref, "slice_grad",
-               doc="the adjoint of slice: g placed at the sliced positions of zeros(shape)"))
+               doc="the adjoint of slice: g placed at the sliced positions of zeros(shape)",
+               indexed_reads=(0,)))
 
 
 def _gather_shape(args, at):
@@ -123,7 +124,8 @@ def _gather_vjp(c, g):
 
 register(OpDef("gather", Kind.INJECTIVE, 2, _gather_shape, _same_dtype, _gather_vjp,
                lambda a, at: np.take_along_axis(a[0], a[1].astype(np.int64), at["axis"]),
-               "gather", doc="torch.gather / numpy take_along_axis along attrs['axis']"))
+               "gather", doc="torch.gather / numpy take_along_axis along attrs['axis']",
+               indexed_reads=(0,)))
 
 register(OpDef("detach", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same_dtype,
                lambda c, g: [None], lambda a, at: a[0], "{0}",
@@ -144,7 +146,7 @@ register(OpDef("straight_through", Kind.ELEMWISE, 2, _same_shape, _same_dtype,
 
 register(OpDef("copy", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same_dtype,
                lambda c, g: [g], lambda a, at: np.array(a[0], copy=True), "{0}",
-               doc="materialise a value into a fresh contiguous buffer"))
+               doc="materialise a value into a fresh contiguous buffer", grad_name="Clone"))
 
 
 def _concat_shape(args, at):
@@ -178,4 +180,5 @@ def _concat_vjp(c, g):
 
 register(OpDef("concat", Kind.INJECTIVE, -1, _concat_shape, _concat_dtype, _concat_vjp,
                lambda a, at: np.concatenate(a, axis=at["axis"]), "concat",
-               doc="torch.cat along attrs['axis']; each element reads one argument"))
+               doc="torch.cat along attrs['axis']; each element reads one argument",
+               indexed_reads=EVERY_ARG))

@@ -1,6 +1,8 @@
 """Ops with kernels of their own: matmul, 2-D convolution and its gradients, max pooling."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
@@ -51,10 +53,17 @@ def _mm_ref(a, at):
     return np.matmul(x, y)
 
 
+def _mm_flops(args, out, at) -> int:
+    *batch, m, n = out.shape
+    k = args[0].shape[-2 if at["ta"] else -1]
+    return 2 * m * n * k * (batch[0] if batch else 1)
+
+
 register(OpDef("matmul", Kind.OUT_EWISE_FUSABLE, 2, _mm_shape,
                lambda args, at: promote(args[0].dtype, args[1].dtype), _mm_vjp, _mm_ref,
                "gemm", doc="matrix product of 2-D, or batched 3-D, operands; ta/tb read an "
-                           "operand's last two dims transposed"))
+                           "operand's last two dims transposed", grad_name="Mm",
+               flops=_mm_flops))
 
 
 # -- 2-D convolution --------------------------------------------------------------------
@@ -115,9 +124,17 @@ def _conv_vjp(c, g):
             x.op("conv2d_weight_grad", g, shape=c.types[1].shape, **at)]
 
 
+def _conv_flops(out_shape, w_shape) -> int:
+    """2 flops per multiply-add: every output element of the convolution takes one per
+    weight element of its group (C/groups x kH x kW)."""
+    return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
+
+
 register(OpDef("conv2d", Kind.OUT_EWISE_FUSABLE, 2, _conv_shape,
                lambda args, at: promote(args[0].dtype, args[1].dtype), _conv_vjp, _conv_ref,
-               "conv2d", doc="cross-correlation of (N, C, H, W) with (O, C/groups, kH, kW)"))
+               "conv2d", doc="cross-correlation of (N, C, H, W) with (O, C/groups, kH, kW)",
+               grad_name="ConvolutionBackward",
+               flops=lambda args, out, at: _conv_flops(out.shape, args[1].shape)))
 
 
 def _input_grad_ref(a, at):
@@ -175,10 +192,12 @@ def _weight_grad_vjp(c, g2):
 
 register(OpDef("conv2d_input_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: at["shape"],
                lambda args, at: args[0].dtype, _input_grad_vjp, _input_grad_ref,
-               "conv2d_input_grad", doc="d conv2d / d input: (grad_out, weight) -> (N,C,H,W)"))
+               "conv2d_input_grad", doc="d conv2d / d input: (grad_out, weight) -> (N,C,H,W)",
+               flops=lambda args, out, at: _conv_flops(args[0].shape, args[1].shape)))
 register(OpDef("conv2d_weight_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: at["shape"],
                lambda args, at: args[0].dtype, _weight_grad_vjp, _weight_grad_ref,
-               "conv2d_weight_grad", doc="d conv2d / d weight: (input, grad_out) -> weight"))
+               "conv2d_weight_grad", doc="d conv2d / d weight: (input, grad_out) -> weight",
+               flops=lambda args, out, at: _conv_flops(args[1].shape, out.shape)))
 
 
 # -- max pooling ------------------------------------------------------------------------
@@ -250,7 +269,8 @@ def _pool_vjp(c, g):
 
 register(OpDef("max_pool2d", Kind.OUT_EWISE_FUSABLE, 1, _pool_shape,
                lambda args, at: args[0].dtype, _pool_vjp, _pool_ref, "max_pool2d",
-               doc="max over kH x kW windows of (N, C, H, W)"))
+               doc="max over kH x kW windows of (N, C, H, W)",
+               grad_name="MaxPool2DWithIndices"))
 register(OpDef("max_pool2d_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: args[1].shape,
                lambda args, at: args[0].dtype, NOT_DIFFERENTIABLE, _pool_grad_ref,
                "max_pool2d_grad",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
+from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, Reducer, register
 from graphnn.ir.types import bool_, int32, int64
 
 
@@ -40,12 +40,19 @@ def _np_reduce(fn):
     return lambda a, at: fn(a[0], axis=tuple(at["axes"]), keepdims=at["keepdim"])
 
 
+# the first extremum of the run wins, as in PyTorch's max/argmax
+_KEEP_MAX = "if (r == 0 || v > acc) { acc = v; best = r; }"
+_KEEP_MIN = "if (r == 0 || v < acc) { acc = v; best = r; }"
+
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
-               "reduce", doc="sum over attrs['axes']"))
+               "reduce", doc="sum over attrs['axes']", grad_name="Sum",
+               reducer=Reducer("acc += v;", sums=True, splits=True)))
 register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
-               _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)"))
+               _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)",
+               grad_name="Amax", reducer=Reducer(_KEEP_MAX, splits=True)))
 register(OpDef("min", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
-               _np_reduce(np.min), "reduce", doc="minimum over attrs['axes'] (amin)"))
+               _np_reduce(np.min), "reduce", doc="minimum over attrs['axes'] (amin)",
+               grad_name="Amin", reducer=Reducer(_KEEP_MIN, splits=True)))
 
 
 def _argmax_ref(a, at):
@@ -55,7 +62,8 @@ def _argmax_ref(a, at):
 
 register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DIFFERENTIABLE,
                _argmax_ref, "reduce",
-               doc="index of the first maximum along the single axis in attrs['axes']"))
+               doc="index of the first maximum along the single axis in attrs['axes']",
+               reducer=Reducer(_KEEP_MAX, index=True)))
 
 
 def _lse_ref(a, at):
@@ -74,4 +82,9 @@ def _lse_vjp(c, g):
 
 register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _lse_vjp,
                _lse_ref, "reduce",
-               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum"))
+               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum",
+               # online log-sum-exp: rescale the running sum whenever the maximum grows
+               reducer=Reducer("if (v > run_max) { acc = acc * exp(run_max - v) + 1; "
+                               "run_max = v; } else { acc += exp(v - run_max); }",
+                               finish="acc = (run_max == -INFINITY) ? run_max : "
+                                      "run_max + log(acc);")))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -34,6 +34,21 @@ class Kind(Enum):
 
 
 NOT_DIFFERENTIABLE = "not differentiable"   # marker for ops whose outputs carry no gradient
+EVERY_ARG = range(1 << 16)       # ``indexed_reads`` of an op that reads every argument so
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """How the reduce family folds the values of a reduced run: C statements over ``acc``
+    (the running result), ``v`` (the value at position ``r`` of the run), ``best`` (a kept
+    position) and ``run_max`` (a running maximum, for log-sum-exp)."""
+
+    step: str                  # folds ``v`` into ``acc``
+    finish: str = ""           # runs once after the loop
+    index: bool = False        # the result is the kept position ``best``, not ``acc``
+    sums: bool = False         # a sum: vectorised loads and blocked summation apply
+    # partial results over pieces of the run fold with the same op (two-stage reductions)
+    splits: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,19 @@ class OpDef:
     # the type arguments are converted to before the C template applies: "out" (the result
     # type, for arithmetic) or "promote" (the common argument type, for comparisons)
     operand_dtype: str = "out"
+    # row-vectorised epilogues (codegen/vepi.py): the C template on a vector of outputs, whose
+    # operands that are the same for every lane are widened to vectors; ``{zero}`` is zero of
+    # the row's type. None: scalar epilogues only. A bool result is a lane mask, usable only
+    # as a ``where`` condition.
+    vector: Optional[str] = None
+    # PyTorch's grad_fn name of a result ("Mm" names MmBackward0); default: the op's name
+    grad_name: str = ""
+    # arguments read at an index other than the output's (fusion materialises them)
+    indexed_reads: Sequence[int] = ()
+    reducer: Optional[Reducer] = None        # Kind.REDUCE: how the kernel folds values
+    # kernel anchors: flops of one launch from (argument types, result type, attrs); None:
+    # one per element computed
+    flops: Optional[Callable[[list[TensorType], TensorType, dict], int]] = None
 
 
 REGISTRY: dict[str, OpDef] = {}

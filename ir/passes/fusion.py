@@ -23,8 +23,6 @@ from graphnn.ir.ops import Kind, get
 from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
-# ops whose first argument is read at a transformed index, so it must be materialised
-_INDEXED_READS = {"gather": (0,), "slice_grad": (0,), "concat": range(1 << 16)}
 
 
 @dataclass
@@ -176,7 +174,7 @@ def fuse(graph: Graph) -> bool:
                 absorb(g, src, into_prologue=True)
             continue
         # an elementwise-computable node: join the groups of single-use producers
-        skip = _INDEXED_READS.get(op.name, ())
+        skip = op.indexed_reads       # read at a transformed index: materialised
         anchor_src, ew_srcs = None, []
         for i, a in enumerate(args):
             if graph.op(a) in VIEW_OPS and i not in skip:

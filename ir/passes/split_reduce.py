@@ -1,5 +1,7 @@
 """Two-stage reductions: a reduction with few outputs and a long reduced run is split.
 
+It applies to reductions whose ``Reducer`` says ``splits`` (sum, amax, amin).
+
 The reduce family runs one work-item per output with a serial loop over the reduced
 elements, so ``x.sum()`` of 16M floats ran on one core. Here a reduction whose reduced axes
 form one contiguous run of ``R`` elements is rewritten as
@@ -17,19 +19,18 @@ the reshaped operands when every node in it has the reduction input's shape or h
 value, so the first stage still computes it inline instead of reading a materialised
 temporary. Over a symbolic size (the batch) the split depends only on the static sizes, so
 that a new batch size keeps reusing the built kernels. ``argmax`` and ``logsumexp`` stay
-whole (their partials would need an index or a running maximum carried to the second stage).
+whole: their partials would need an index or a running maximum carried to the second stage.
 """
 from __future__ import annotations
 
 import math
 
 from graphnn.ir.graph import LEAF_OPS, Graph
-from graphnn.ir.ops.registry import Kind, get
+from graphnn.ir.ops.registry import REGISTRY, Kind, get
 from graphnn.ir.passes.dce import dead_code_elimination
 from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import VIEW_OPS, resolve
 
-SPLIT_OPS = ("sum", "max", "min")
 MIN_RUN = 4096          # elements each partial result reduces at least
 MAX_PROLOGUE = 32       # nodes of a prologue rebuilt on reshaped operands
 
@@ -40,7 +41,8 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
     changed = False
     size = len(graph)
     for n in list(graph.topo()):
-        if graph.op(n) not in SPLIT_OPS:
+        fold = getattr(REGISTRY.get(graph.op(n)), "reducer", None)
+        if fold is None or not fold.splits:
             continue
         plan = _plan(graph, n, parallelism)
         if plan is None:
