@@ -92,6 +92,13 @@ class KernelWriter:
             raise AssertionError(f"size {n.key} printed with two values")
         return name
 
+    def varying(self, value: int) -> str:
+        """An integer that differs between kernels of otherwise equal code (a view's offset
+        into its buffer, a random stream's counter offset), as an argument: the slices of
+        one buffer at each step of an unrolled loop then share one kernel text (an
+        ``nn.LSTM`` over 32 steps had 95 distinct kernels, one per step and gate slice)."""
+        return self.size(SymInt(value, ("varying", int(value))))
+
     def fresh(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}{self.counter}"
@@ -117,7 +124,7 @@ class KernelWriter:
         if flat is not None and view.offset == 0 and view.strides == contiguous_strides(
                 view.shape):
             return flat
-        terms = [str(view.offset)] if view.offset else []
+        terms = [self.varying(view.offset)] if view.offset else []
         for ix, size, stride in zip(index, view.shape, view.strides):
             if size != 1 and stride != 0:
                 terms.append(ix if stride == 1 else f"({ix})*{stride}")
@@ -230,7 +237,7 @@ class KernelWriter:
         lin = " + ".join(f"({i})*{st}" for i, st, s in zip(own, strides, shape) if s != 1)
         counter = f"(uint)({lin or '0'})"
         if at.get("offset", 0):
-            counter = f"({counter} + {at['offset'] & 0xFFFFFFFF}u)"
+            counter = f"({counter} + (uint){self.varying(at['offset'] & 0xFFFFFFFF)})"
         self.preamble["GNN_RAND"] = CL_HASH
         seed = self.value(g.args(n)[0], idx)
         key = f"gnn_key((ulong)({seed}))"
