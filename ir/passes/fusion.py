@@ -24,7 +24,8 @@ from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
 # ops whose first argument is read at a transformed index, so it must be materialised
-_INDEXED_READS = {"gather": (0,), "slice_grad": (0,), "concat": range(1 << 16)}
+_INDEXED_READS = {"gather": (0,), "slice_grad": (0,), "concat": range(1 << 16),
+                  "pad": (0,), "pad_grad": (0,)}
 
 
 @dataclass

@@ -24,6 +24,11 @@ from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbedding
                                      SoftMarginLoss, TripletMarginLoss,
                                      TripletMarginWithDistanceLoss)
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
+from graphnn.nn.modules.padding import (CircularPad1d, CircularPad2d, CircularPad3d,
+                                        ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                                        ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                                        ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                                        ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from graphnn.nn.modules.pooling import MaxPool2d
 from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
