@@ -8,7 +8,8 @@ from graphnn.nn.modules.batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d,
                                           InstanceNorm2d, InstanceNorm3d)
 from graphnn.nn.modules.container import (ModuleDict, ModuleList, ParameterDict, ParameterList,
                                           Sequential)
-from graphnn.nn.modules.conv import Conv1d, Conv2d, Conv3d
+from graphnn.nn.modules.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
+                                     ConvTranspose3d)
 from graphnn.nn.modules.dropout import (AlphaDropout, Dropout1d, Dropout2d, Dropout3d,
                                         FeatureAlphaDropout)
 from graphnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d,
