@@ -74,8 +74,8 @@ class _ConvNd(Module):
         elif padding == "valid":
             self._reversed_padding_repeated_twice = [0, 0] * n
         else:
-            self._reversed_padding_repeated_twice = [p for p in reversed(self.padding)
-                                                     for _ in range(2)]
+            self._reversed_padding_repeated_twice = tuple(p for p in reversed(self.padding)
+                                                          for _ in range(2))
         shape = ((in_channels, out_channels // groups) if self._transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
         self.weight = Parameter(_creation.empty(shape, dtype=dtype))
