@@ -4,9 +4,10 @@
 - ``conv1d``: a 2-D convolution of (N, C, 1, L) with a (O, C/g, 1, k) kernel (views only).
 - ``conv3d``: the depth taps stacked into channels, then one 2-D convolution: input
   (N, C, D, H, W) becomes (N * D_out, C * kD, H, W), element (n, z, c, t) the depth slice
-  z * sD + t * dD of channel c, and the weight (O, C/g, kD, kH, kW) is read as
-  (O, C/g * kD, kH, kW) (a view; channel order c-major, tap-minor keeps groups contiguous).
-  One gather kernel (kD copies of the input) and one convolution, whatever kD and D.
+  z * sD + t * dD - pD of channel c (zero outside), and the weight (O, C/g, kD, kH, kW) is
+  read as (O, C/g * kD, kH, kW) (a view; channel order c-major, tap-minor keeps groups
+  contiguous). One gather kernel (kD copies of the input) and one convolution, whatever
+  kD and D.
 - Transposed convolutions are the input gradient of the matching convolution: the
   ``conv2d_input_grad`` primitive for 1-D and 2-D; for 3-D the adjoint of the stacked
   form: one ``conv2d_input_grad`` over (N * D, C_in, H, W) into (N * D, C_out * kD, H', W'),
@@ -136,32 +137,39 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, n: int) -> Ten
                     dilation=(1,) + dilation, groups=groups)
         out = _ops.reshape(out, tuple(out.shape[:2]) + (out.shape[3],))
     else:
-        out = _conv3d(x, weight, stride, padding, dilation, groups)
-    if bias is not None:
+        out = _conv3d(x, weight, bias, stride, padding, dilation, groups)
+    if bias is not None and n != 3:
         out = out + _ops.reshape(bias, (1, -1) + (1,) * n)
     out = _ops.squeeze(out, 0) if unbatched else out
     return _ops._named(out, "ConvolutionBackward0")
 
 
-def _conv3d(x: Tensor, weight: Tensor, stride, padding, dilation, groups) -> Tensor:
+def _conv3d(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups) -> Tensor:
     nb, c, d, h, w = x.shape
     o, cg, kd = weight.shape[:3]
     (sd, sh, sw), (pd, ph, pw), (dd, dh, dw) = stride, padding, dilation
-    if pd:
-        d += 2 * pd
-        x = apply("slice_grad", x, shape=(nb, c, d, h, w), starts=(0, 0, pd, 0, 0),
-                  steps=(1,) * 5)
-    d_out = (d - dd * (kd - 1) - 1) // sd + 1
-    taps = []
+    d_out = (d + 2 * pd - dd * (kd - 1) - 1) // sd + 1
+    # stacked[n, z, ci, t] = x[n, ci, z * sD + t * dD - pD] (zero outside): each tap's
+    # in-range output depths placed by a slice_grad, summed. The sum reads x directly (one
+    # kernel, no padded copy) and its adjoint is slices of one gradient buffer
+    stacked = None
     for t in range(kd):
-        start = t * dd
-        xs = x[:, :, start:start + sd * (d_out - 1) + 1:sd]            # (N, C, Do, H, W)
-        taps.append(_ops.unsqueeze(_ops.permute(xs, (0, 2, 1, 3, 4)), 3))
-    stacked = taps[0] if kd == 1 else apply("concat", *taps, axis=3)  # (N, Do, C, kD, H, W)
+        z0 = max(0, -(-(pd - t * dd) // sd))
+        z1 = min(d_out, (d - 1 + pd - t * dd) // sd + 1)
+        if z0 >= z1:
+            continue
+        start = z0 * sd + t * dd - pd
+        xs = x[:, :, start:start + sd * (z1 - z0 - 1) + 1:sd]          # (N, C, z1-z0, H, W)
+        xs = _ops.unsqueeze(_ops.permute(xs, (0, 2, 1, 3, 4)), 3)
+        placed = apply("slice_grad", xs, shape=(nb, d_out, c, kd, h, w),
+                       starts=(0, z0, 0, t, 0, 0), steps=(1,) * 6)
+        stacked = placed if stacked is None else stacked + placed
     stacked = _ops.reshape(stacked, (nb * d_out, c * kd, h, w))
     wt = _ops.reshape(weight, (o, cg * kd) + tuple(weight.shape[3:]))
     y = apply("conv2d", stacked, wt, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw),
               groups=groups)
+    if bias is not None:            # before the permute: it joins the convolution's epilogue
+        y = y + _ops.reshape(bias, (1, -1, 1, 1))
     ho, wo = y.shape[2:]
     return _ops.permute(_ops.reshape(y, (nb, d_out, o, ho, wo)), (0, 2, 1, 3, 4))
 
