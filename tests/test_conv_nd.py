@@ -33,6 +33,7 @@ CONV = [
     ("conv3d", (1, 2, 7, 4, 5), (2, 1, 3, 1, 2), False, dict(groups=2, stride=(3, 1, 1),
                                                              padding=(2, 0, 1))),
     ("conv3d", (2, 1, 1, 3, 3), (3, 1, 1, 2, 2), True, {}),                        # size 1
+    ("conv1d", (1, 2, 71), (3, 2, 3), True, dict(padding=2)),          # beyond the row kernels
 ]
 TRANSPOSED = [
     ("conv_transpose1d", (2, 4, 7), (4, 3, 3), True, dict(stride=2, padding=1,
@@ -50,6 +51,8 @@ TRANSPOSED = [
                                                                    padding=1)),
     ("conv_transpose3d", (1, 2, 3, 3, 3), (2, 2, 1, 2, 2), True, dict(stride=(3, 1, 1),
                                                                      output_padding=(2, 0, 0))),
+    ("conv_transpose1d", (1, 2, 37), (2, 3, 3), True, dict(stride=2)),  # 75 wide: generic
+    ("conv_transpose1d", (1, 2, 8), (2, 3, 3), True, dict(stride=2, output_padding=1)),  # 17
 ]
 
 

@@ -36,11 +36,13 @@ CASES_SMALL = [                                # input (3, 1): unbatched 1-D, si
     ((1, 1), "circular", None),
     ((2, 1, 1, 0), "constant", 3.0),
 ]
-CASES_3D = [                                   # input (3, 5, 7): unbatched 2-D or batched 1-D
+CASES_3D = [                                  # input (3, 5, 17): unbatched 2-D or batched 1-D
     ((2, 2), "reflect", None),
     ((1, 2, 1, 1), "replicate", None),
     ((3, 1, 2, 4), "circular", None),
     ((6, 6, 4, 4), "reflect", None),
+    ((16, 15, 0, 0), "reflect", None),               # output 48 wide, pads past 16
+    ((17, 0), "circular", None),
 ]
 
 
@@ -54,7 +56,7 @@ class Pads(G.nn.Module):
 
 
 @pytest.mark.parametrize("shape,cases", [((2, 3, 5, 7), CASES_4D), ((2, 2, 3, 4, 5), CASES_5D),
-                                         ((3, 1), CASES_SMALL), ((3, 5, 7), CASES_3D)],
+                                         ((3, 1), CASES_SMALL), ((3, 5, 17), CASES_3D)],
                          ids=["4d", "5d", "small", "3d"])
 def test_pad_values_and_gradients(shape, cases, rng):
     x = rng.standard_normal(shape).astype(np.float32)
