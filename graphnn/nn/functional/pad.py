@@ -9,6 +9,8 @@ gradients of every output position that read it (so reflected, repeated and wrap
 elements accumulate as in PyTorch). docs/design.md says why this is a primitive."""
 from __future__ import annotations
 
+import operator
+
 from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
@@ -129,9 +131,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     reflect pad not less than the size, a circular pad wrapping more than once or a
     ``value`` with a non-constant mode; NotImplementedError for an unknown mode or a pad
     length that does not fit the input's rank (torch/nn/functional.py, PadNd.cpp)."""
-    if not isinstance(pad, (tuple, list)) or not all(isinstance(p, int) and not
-                                                    isinstance(p, bool) for p in pad):
-        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, but got {pad!r}")
-    pad = tuple(int(p) for p in pad)
+    try:
+        pad = tuple(operator.index(p) for p in pad)
+    except TypeError:
+        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, but got {pad!r}") \
+            from None
     _check(input, pad, mode, value)
     return _pad(input, pad, mode, value)
