@@ -16,7 +16,8 @@ from graphnn.ir.views import VIEW_OPS, resolve
 
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
-INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "randint", "concat")
+INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "randint", "concat", "pad",
+                       "pad_grad")
 
 
 # an assumption PoCL's LLVM may use (where it was measured); elsewhere a no-op (Oclgrind's
@@ -184,6 +185,8 @@ class KernelWriter:
             return self._rand(n, idx)
         if op == "concat":
             return self._concat(n, idx)
+        if op in ("pad", "pad_grad"):
+            return self._pad(n, idx)
         if op == "cast" and out_t == bool_:
             return f"({self.value(args[0], idx)} != 0)"
         d = get(op)
@@ -247,6 +250,19 @@ class KernelWriter:
         span, low = at["high"] - at["low"], at["low"] & 0xFFFFFFFFFFFFFFFF
         draw = f"gnn_bits64({counter} * 2u, {key}) % {span}UL"
         return f"(({ct})(long)({draw} + {low}UL))"
+
+    def _pad(self, n: int, idx: list[str]) -> str:
+        """``pad`` / ``pad_grad``: the sum of guarded reads that ``ir/ops/pad.py`` lists."""
+        from graphnn.ir.ops.pad import read_terms
+        g = self.graph
+        src = g.args(n)[0]
+        grad = g.op(n) == "pad_grad"
+        shape = g.type(n).shape if grad else g.type(src).shape
+        terms = []
+        for conds, pos in read_terms(g.attrs(n), shape, self.align(n, idx), grad):
+            v = self.load(src, pos)
+            terms.append(f"(({' && '.join(conds)}) ? {v} : 0)" if conds else v)
+        return terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
 
     def _slice_grad(self, n: int, idx: list[str]) -> str:
         g = self.graph

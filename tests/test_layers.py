@@ -18,7 +18,8 @@ LAYERS = [
     ["nn.functional._base", "nn.functional.activation", "nn.functional.conv",  # nn
      "nn.functional.dropout", "nn.functional.loss", "nn.functional.norm",
      "nn.functional.sparse", "nn.functional.distance", "nn.functional.loss_pointwise",
-     "nn.functional.shape", "nn.functional.attention",
+     "nn.functional.shape", "nn.functional.attention", "nn.functional.pad",
+     "nn.functional.conv_nd",
      "nn.functional", "_math"],
     ["_sampling", "_random"],                                             # random API
 ]

@@ -315,6 +315,11 @@ MOVE = [
     Case("permute_reshape", lambda T, a: a.permute(2, 0, 1).reshape(4, 6), [A234]),
     Case("transpose_sum", lambda T, a: a.transpose(0, 1).sum(0), [A234]),
     Case("clone", lambda T, a: a.clone(), [A23]),
+    Case("pad_reflect", lambda T, a: T.nn.functional.pad(a, (2, 1), "reflect"), [A234]),
+    Case("pad_replicate", lambda T, a: T.nn.functional.pad(a, (1, 3, 2, 0), "replicate"),
+         [A234]),
+    Case("pad_circular", lambda T, a: T.nn.functional.pad(a, (-1, 3, 1, 1), "circular"),
+         [A234]),
 ]
 
 # -- indexing -------------------------------------------------------------------------------

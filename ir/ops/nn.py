@@ -179,8 +179,14 @@ def _weight_grad_ref(a, at):
 def _input_grad_vjp(c, g2):
     gy, w = c.args
     at = _conv_attrs(c.attrs)
-    return [g2.op("conv2d", w, **at), g2.op("conv2d_weight_grad", gy, shape=c.types[1].shape,
-                                            **at)]
+    dgy = g2.op("conv2d", w, **at)
+    gshape = c.types[0].shape
+    if dgy.shape != gshape:
+        # a transposed convolution with output_padding >= stride (allowed when it is below
+        # the dilation) has output rows that no input row reaches; the convolution of its
+        # gradient has outputs for them, which no gy element matches
+        dgy = dgy.op("slice", starts=(0,) * 4, stops=gshape, steps=(1,) * 4)
+    return [dgy, g2.op("conv2d_weight_grad", gy, shape=c.types[1].shape, **at)]
 
 
 def _weight_grad_vjp(c, g2):

@@ -17,12 +17,14 @@ from graphnn.nn.functional.activation import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import _softmax_dim  # noqa: F401
 from graphnn.nn.functional.attention import *  # noqa: F401,F403
 from graphnn.nn.functional.conv import *  # noqa: F401,F403
+from graphnn.nn.functional.conv_nd import *  # noqa: F401,F403
 from graphnn.nn.functional.distance import *  # noqa: F401,F403
 from graphnn.nn.functional.dropout import *  # noqa: F401,F403
 from graphnn.nn.functional.loss import *  # noqa: F401,F403
 from graphnn.nn.functional.loss import _nll, _reduce  # noqa: F401
 from graphnn.nn.functional.loss_pointwise import *  # noqa: F401,F403
 from graphnn.nn.functional.norm import *  # noqa: F401,F403
+from graphnn.nn.functional.pad import *  # noqa: F401,F403
 from graphnn.nn.functional.shape import *  # noqa: F401,F403
 from graphnn.nn.functional.sparse import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import log_softmax, softmax

@@ -1,4 +1,4 @@
-"""Linear layers, convolution and pooling."""
+"""Linear layers and pooling (convolutions: ``conv_nd``)."""
 from __future__ import annotations
 
 from graphnn import _ops
@@ -47,51 +47,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input.dim() != 2:
         return _ops._named(_ops.reshape(out, lead + (weight.shape[0],)), "ViewBackward0")
     return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
-
-
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation. input (N, C_in, H, W) or (C_in, H, W); weight
-    (C_out, C_in/groups, kH, kW); bias (C_out,) -> (N, C_out, H_out, W_out) with
-    H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1) (PyTorch docs)."""
-    if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where('conv2d')}Expected 3D (unbatched) or 4D (batched) input to conv2d, "
-                           f"but got input of size: {list(input.shape)}")
-    unbatched = input.dim() == 3
-    x = _ops.unsqueeze(input, 0) if unbatched else input
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    if isinstance(padding, str):
-        if padding == "valid":
-            padding = (0, 0)
-        elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-            kh, kw = weight.shape[2:]
-            total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
-            if total[0] % 2 or total[1] % 2:
-                raise NotImplementedError("padding='same' with an even kernel is not supported")
-            padding = (total[0] // 2, total[1] // 2)
-        else:
-            raise ValueError(f"Invalid padding string '{padding}', should be one of "
-                             "{'valid', 'same'}")
-    padding = _pair(padding, "padding")
-    if x.shape[1] != weight.shape[1] * groups:
-        raise RuntimeError(f"{_where('conv2d')}Given groups={groups}, weight of size "
-                           f"{list(weight.shape)}, expected input{list(x.shape)} to have "
-                           f"{weight.shape[1] * groups} channels, but got {x.shape[1]} "
-                           "channels instead")
-    ph, pw = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    eh = dilation[0] * (weight.shape[2] - 1) + 1
-    ew = dilation[1] * (weight.shape[3] - 1) + 1
-    if ph < eh or pw < ew:
-        raise RuntimeError(f"{_where('conv2d')}Calculated padded input size per channel: ({ph} x {pw}). "
-                           f"Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
-                           "actual input size")
-    out = apply("conv2d", x, weight, stride=stride, padding=padding, dilation=dilation,
-                groups=groups)
-    if bias is not None:
-        out = out + _ops.reshape(bias, (1, -1, 1, 1))
-    return _ops._named(_ops.squeeze(out, 0) if unbatched else out, "ConvolutionBackward0")
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,

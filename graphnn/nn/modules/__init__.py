@@ -8,7 +8,8 @@ from graphnn.nn.modules.batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d,
                                           InstanceNorm2d, InstanceNorm3d)
 from graphnn.nn.modules.container import (ModuleDict, ModuleList, ParameterDict, ParameterList,
                                           Sequential)
-from graphnn.nn.modules.conv import Conv1d, Conv2d, Conv3d
+from graphnn.nn.modules.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
+                                     ConvTranspose3d)
 from graphnn.nn.modules.dropout import (AlphaDropout, Dropout1d, Dropout2d, Dropout3d,
                                         FeatureAlphaDropout)
 from graphnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d,
@@ -24,6 +25,11 @@ from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbedding
                                      SoftMarginLoss, TripletMarginLoss,
                                      TripletMarginWithDistanceLoss)
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
+from graphnn.nn.modules.padding import (CircularPad1d, CircularPad2d, CircularPad3d,
+                                        ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                                        ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                                        ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                                        ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from graphnn.nn.modules.pooling import MaxPool2d
 from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,

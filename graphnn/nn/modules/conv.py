@@ -20,16 +20,23 @@ def _ntuple(v, n: int) -> tuple:
     return (int(v),) * n
 
 
+_PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
+
+
 class _ConvNd(Module):
-    """What Conv1d/2d/3d share: constructor, attributes, initialisation and repr.
-    weight (C_out, C_in/groups, *kernel) and bias (C_out,) ~ U(-1/sqrt(fan_in),
-    1/sqrt(fan_in)) with fan_in = C_in/groups * prod(kernel) (PyTorch's _ConvNd)."""
+    """What Conv1d/2d/3d and ConvTranspose1d/2d/3d share: constructor, attributes,
+    initialisation and repr. weight (C_out, C_in/groups, *kernel) (transposed: (C_in,
+    C_out/groups, *kernel)) and bias (C_out,) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = weight.shape[1] * prod(kernel), weight by kaiming_uniform(a=sqrt(5))
+    (PyTorch's _ConvNd). Raises ValueError for groups <= 0, channels not divisible by
+    groups, an unknown padding string or padding_mode, and padding='same' with a stride."""
 
     _n = 2
+    _transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 device=None, dtype=None):
+                 device=None, dtype=None, output_padding=0):
         Module.__init__(self)
         n = self._n
         if groups <= 0:
@@ -38,40 +45,45 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported yet")
         if isinstance(padding, str) and padding not in ("valid", "same"):
             raise ValueError(f"Invalid padding string '{padding}', should be one of "
                              "{'valid', 'same'}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, but got "
+                             f"padding_mode='{padding_mode}'")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _ntuple(kernel_size, n)
         self.stride = _ntuple(stride, n)
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, n)
         self.dilation = _ntuple(dilation, n)
-        self.transposed = False
-        self.output_padding = (0,) * n
+        if padding == "same" and any(s != 1 for s in self.stride) and not self._transposed:
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        self.transposed = self._transposed
+        self.output_padding = _ntuple(output_padding, n)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(_creation.empty(
-            (out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
+        # F.pad's order (last dim first) for padding_mode != 'zeros'; 'same' puts the odd
+        # element on the right
+        if padding == "same":
+            pads = []
+            for d, k in zip(reversed(self.dilation), reversed(self.kernel_size)):
+                total = d * (k - 1)
+                pads += [total // 2, total - total // 2]
+            self._reversed_padding_repeated_twice = pads
+        elif padding == "valid":
+            self._reversed_padding_repeated_twice = [0, 0] * n
+        else:
+            self._reversed_padding_repeated_twice = tuple(p for p in reversed(self.padding)
+                                                          for _ in range(2))
+        shape = ((in_channels, out_channels // groups) if self._transposed else
+                 (out_channels, in_channels // groups)) + self.kernel_size
+        self.weight = Parameter(_creation.empty(shape, dtype=dtype))
         if bias:
             self.bias = Parameter(_creation.empty((out_channels,), dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
-
-    def _padding(self) -> tuple:
-        if self.padding == "valid":
-            return (0,) * self._n
-        if self.padding == "same":
-            if self.stride != (1,) * self._n:
-                raise ValueError("padding='same' is not supported for strided convolutions")
-            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            if any(t % 2 for t in total):
-                raise NotImplementedError("padding='same' with an even kernel is not supported")
-            return tuple(t // 2 for t in total)
-        return self.padding
 
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -84,10 +96,12 @@ class _ConvNd(Module):
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding != (0,) * len(self.kernel_size):
+        if self.padding != (0,) * len(self.padding):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * len(self.dilation):
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * len(self.output_padding):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -96,77 +110,113 @@ class _ConvNd(Module):
             s += f", padding_mode={self.padding_mode}"
         return s
 
-
-class Conv2d(_ConvNd):
-    """2-D convolution. Input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out)
-    with H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1)."""
-
-    _n = 2
-
-    def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+    def _conv_forward(self, input, fn):
+        if self.padding_mode != "zeros":
+            return fn(F.pad(input, self._reversed_padding_repeated_twice,
+                            mode=self.padding_mode), self.weight, self.bias, self.stride, 0,
+                      self.dilation, self.groups)
+        return fn(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                  self.groups)
 
 
 class Conv1d(_ConvNd):
-    """1-D convolution, run as a 2-D convolution over (N, C, 1, L). Input (N, C_in, L) or
-    (C_in, L) -> (N, C_out, L_out); weight (C_out, C_in/groups, k), bias (C_out,)."""
+    """1-D convolution. Input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out) with
+    L_out = floor((L + 2*padding - dilation*(k-1) - 1) / stride + 1); weight
+    (C_out, C_in/groups, k), bias (C_out,). ``padding``: int, tuple, 'valid' or 'same';
+    ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular' (through F.pad)."""
 
     _n = 1
 
     def forward(self, input):
-        from graphnn import _ops
-        if input.dim() not in (2, 3):
-            raise RuntimeError(f"Expected 2D (unbatched) or 3D (batched) input to conv1d, but "
-                               f"got input of size: {list(input.shape)}")
-        # one reshape in, one out: (N, C, L) -> (N, C, 1, L), unbatched (C, L) -> (1, C, 1, L)
-        lead = tuple(input.shape[:-2]) if input.dim() == 3 else (1,)
-        x = _ops.reshape(input, lead + (input.shape[-2], 1, input.shape[-1]))
-        w = _ops.unsqueeze(self.weight, 2)
-        out = F.conv2d(x, w, self.bias, (1, self.stride[0]), (0, self._padding()[0]),
-                       (1, self.dilation[0]), self.groups)
-        keep = tuple(out.shape[:2]) if input.dim() == 3 else (out.shape[1],)
-        return _ops.reshape(out, keep + (out.shape[-1],))
+        return self._conv_forward(input, F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution. Input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out)
+    with H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride + 1); weight
+    (C_out, C_in/groups, kH, kW). ``padding`` and ``padding_mode`` as in Conv1d."""
+
+    _n = 2
+
+    def forward(self, input):
+        return self._conv_forward(input, F.conv2d)
 
 
 class Conv3d(_ConvNd):
-    """3-D convolution, composed from 2-D convolutions: one per depth tap, summed. Input
-    (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out); weight
-    (C_out, C_in/groups, kD, kH, kW), bias (C_out,)."""
+    """3-D convolution. Input (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out,
+    H_out, W_out), each size as in Conv1d; weight (C_out, C_in/groups, kD, kH, kW).
+    ``padding`` and ``padding_mode`` as in Conv1d."""
 
     _n = 3
 
     def forward(self, input):
-        from graphnn import _ops
-        from graphnn._dispatch import apply
-        if input.dim() not in (4, 5):
-            raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv3d, but "
-                               f"got input of size: {list(input.shape)}")
-        unbatched = input.dim() == 4
-        x = _ops.unsqueeze(input, 0) if unbatched else input
-        n, c, d, h, w = x.shape
-        (kd, _, _), (sd, sh, sw) = self.kernel_size, self.stride
-        (pd, ph, pw), (dd, dh, dw) = self._padding(), self.dilation
-        if pd:
-            d += 2 * pd
-            x = apply("slice_grad", x, shape=(n, c, d, h, w), starts=(0, 0, pd, 0, 0),
-                      steps=(1, 1, 1, 1, 1))
-        d_out = (d - dd * (kd - 1) - 1) // sd + 1
-        if d_out <= 0:
-            raise RuntimeError(f"Calculated padded input size per channel: ({d} x {h} x {w}). "
-                               f"Kernel size: ({dd * (kd - 1) + 1} x ...). Kernel size can't "
-                               "be greater than actual input size")
-        total = None
-        for k in range(kd):
-            start = k * dd
-            xs = x[:, :, start:start + sd * (d_out - 1) + 1:sd]          # (N, C, Do, H, W)
-            xs = _ops.reshape(_ops.permute(xs, (0, 2, 1, 3, 4)), (n * d_out, c, h, w))
-            y = F.conv2d(xs, self.weight[:, :, k], None, (sh, sw), (ph, pw), (dh, dw),
-                         self.groups)
-            total = y if total is None else total + y
-        ho, wo = total.shape[2], total.shape[3]
-        out = _ops.permute(_ops.reshape(total, (n, d_out, self.out_channels, ho, wo)),
-                           (0, 2, 1, 3, 4))
-        if self.bias is not None:
-            out = out + _ops.reshape(self.bias, (1, -1, 1, 1, 1))
-        return _ops.squeeze(out, 0) if unbatched else out
+        return self._conv_forward(input, F.conv3d)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """Transposed convolutions: weight (C_in, C_out/groups, *kernel); only
+    padding_mode='zeros' (ValueError otherwise, as PyTorch)."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for '
+                             f"{self.__class__.__name__}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype, output_padding)
+
+    def _output_padding(self, input, output_size) -> tuple:
+        """PyTorch's _ConvTransposeNd._output_padding: the output_padding that gives
+        ``output_size`` (spatial sizes, optionally with the batch and channel sizes)."""
+        n = self._n
+        if output_size is None:
+            return self.output_padding
+        output_size = [int(s) for s in output_size]
+        lead = 2 if input.dim() == n + 2 else 1
+        if len(output_size) == lead + n:
+            output_size = output_size[lead:]
+        if len(output_size) != n:
+            raise ValueError(f"ConvTranspose{n}D: for {input.dim()}D input, output_size must "
+                             f"have {n} or {lead + n} elements (got {len(output_size)})")
+        mins = [(input.shape[d + lead] - 1) * self.stride[d] - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(n)]
+        maxs = [m + s - 1 for m, s in zip(mins, self.stride)]
+        for size, lo, hi in zip(output_size, mins, maxs):
+            if size < lo or size > hi:
+                raise ValueError(f"requested an output size of {output_size}, but valid sizes "
+                                 f"range from {mins} to {maxs} (for an input of "
+                                 f"{input.shape[2:]})")
+        return tuple(s - m for s, m in zip(output_size, mins))
+
+    def forward(self, input, output_size=None):
+        fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self._n]
+        return fn(input, self.weight, self.bias, self.stride, self.padding,
+                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution. Input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out),
+    L_out = (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1; weight
+    (C_in, C_out/groups, k). ``forward(input, output_size=None)`` picks output_padding from
+    ``output_size`` (ValueError when it is out of reach)."""
+
+    _n = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution. Input (N, C_in, H, W) or (C_in, H, W) ->
+    (N, C_out, H_out, W_out), sizes as in ConvTranspose1d; weight (C_in, C_out/groups, kH,
+    kW)."""
+
+    _n = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution. Input (N, C_in, D, H, W) or (C_in, D, H, W) ->
+    (N, C_out, D_out, H_out, W_out), sizes as in ConvTranspose1d; weight (C_in,
+    C_out/groups, kD, kH, kW)."""
+
+    _n = 3
