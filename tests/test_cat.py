@@ -62,3 +62,30 @@ def test_cat_errors():
         graphnn.cat([graphnn.zeros(2, 3), graphnn.zeros(3, 2)], 0)
     with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
         graphnn.stack([graphnn.zeros(2), graphnn.zeros(3)])
+
+
+def test_wide_stack_becomes_a_tree_of_concats(rng):
+    """``stack`` of 300 tensors (an RNN's outputs): a tree of 16-way concatenations, forward
+    and gradient against PyTorch (one 300-way select chain passes clang's nesting limit)."""
+    from graphnn.ir.graph import Graph
+    from graphnn.ir.passes.wide import MAX_CONCAT, split_wide_concats
+    from graphnn.ir.types import TensorType, float32
+
+    g = Graph()
+    ins = [g.add_input(TensorType((2, 3), float32)) for _ in range(300)]
+    g.outputs = [g.add("concat", ins, {"axis": 0})]
+    assert split_wide_concats(g)
+    widths = sorted(len(g.args(n)) for n in g.nodes() if g.op(n) == "concat")
+    assert max(widths) <= MAX_CONCAT and g.type(g.outputs[0]).shape == (600, 3)
+
+    xs = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(300)]
+    w = rng.standard_normal((300, 2, 3)).astype(np.float32)
+    results = []
+    for L in (graphnn, torch):
+        ts = [L.tensor(x, requires_grad=True) for x in xs]
+        out = L.stack(ts)
+        (out * L.tensor(w)).sum().backward()
+        results.append((out.detach().numpy(), [t.grad.numpy() for t in ts]))
+    np.testing.assert_allclose(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b)

@@ -11,6 +11,7 @@ from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_el
 from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
 from graphnn.ir.passes.simplify import simplify
 from graphnn.ir.passes.split_reduce import split_reductions
+from graphnn.ir.passes.wide import split_wide_concats
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     ("simplify", lambda g, o: simplify(g)),
     # merge duplicate computations (the backward graph repeats masks and casts)
     ("cse", lambda g, o: common_subexpression_elimination(g)),
+    # concatenations of more than 16 arguments become trees of 16-way concatenations
+    ("split_concat", lambda g, o: split_wide_concats(g)),
     # reductions with few outputs and long runs become two stages (partials in parallel)
     ("split_reduce", lambda g, o: split_reductions(g, o.parallelism)),
     # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv

@@ -61,7 +61,6 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
         if graph.type(final).shape != graph.type(n).shape:       # keepdim
             final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
         graph.replace_all_uses(n, final)
-        graph.outputs = [final if o == n else o for o in graph.outputs]
         changed = True
     if len(graph) != size:
         dead_code_elimination(graph)     # the original reductions, abandoned rebuilds
