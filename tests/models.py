@@ -7,6 +7,15 @@ def conv_block():
     return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
 
 
+def conv_bn_block():
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2))
+
+
+def conv_bn_block_eval():
+    return conv_bn_block().eval()
+
+
 def mlp():
     return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
 

@@ -23,6 +23,10 @@ CASES = {
     "softmax": (models.Softmax, [(2, 5)], False),
     "mean_square": (models.MeanSquare, [(3, 4)], False),
     "mlp_train": (models.mlp, [(4, 6)], True),
+    # training: batch statistics as reductions, running stats written back, scale-and-shift
+    # and ReLU in one kernel; eval: BatchNorm folded into the conv kernel's epilogue
+    "conv_bn_relu_pool_train": (models.conv_bn_block, [(2, 2, 8, 8)], True),
+    "conv_bn_relu_pool_eval": (models.conv_bn_block_eval, [(2, 2, 8, 8)], False),
 }
 
 
@@ -48,6 +52,10 @@ def test_fusion_groups():
                                                             "max_pool2d"]]
     assert _kernels(models.mlp, [(4, 6)]) == [["matmul", "add", "relu"], ["matmul", "add"]]
     assert _kernels(models.Chain, [(3, 4)]) == [["mul", "add", "tanh", "mul", "relu"]]
+    # eval BatchNorm is a per-channel scale and shift in the conv kernel's epilogue
+    assert _kernels(models.conv_bn_block_eval, [(2, 2, 8, 8)]) == [
+        ["conv2d", "add", "sub", "add", "sqrt", "div", "mul", "mul", "add", "relu",
+         "max_pool2d"]]
     # x*x and the scale join the reduction as prologue and epilogue
     assert _kernels(models.MeanSquare, [(3, 4)]) == [["mul", "sum", "mul", "sqrt"]]
 
