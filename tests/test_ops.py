@@ -342,6 +342,8 @@ INDEX = [
     Case("index_select", lambda T, a, i: T.index_select(a, 1, i), [M34, IDX4]),
     Case("gather", lambda T, a, i: T.gather(a, 1, i), [M34[:2], GIDX]),
     Case("gather_method", lambda T, a, i: a.gather(0, i), [M34, GIDX[:, :3] % 3]),
+    Case("scatter_add", lambda T, a, i, s: T.scatter_add(a, 1, i, s),   # repeated indices
+         [M34[:2], GIDX, M34[1:]]),
 ]
 
 # -- comparisons and where -----------------------------------------------------------------
