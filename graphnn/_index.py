@@ -29,9 +29,10 @@ def _check_bounds(index: Tensor, size: int, dim: int) -> None:
     check_values(index, check)
 
 
-def _zeros_like(t: Tensor) -> Tensor:
+def filled(shape: tuple, dtype, value) -> Tensor:
+    """A tensor of ``shape`` holding ``value``; inside a trace a broadcast constant."""
     from graphnn._inplace import _filled
-    return _filled(tuple(t.shape), t.dtype, 0)
+    return _filled(tuple(shape), dtype, value)
 
 
 def _scatter_checks(self: Tensor, dim: int, index: Tensor, src, fn: str = "scatter"):
