@@ -8,6 +8,7 @@ from graphnn.codegen import conv as _conv
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
 from graphnn.codegen import scatter as _scatter
+from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
@@ -477,4 +478,5 @@ FAMILIES = {
     "max_pool2d": max_pool2d, "max_pool2d_grad": max_pool2d_grad,
     # a list of kernels, launched in order
     "scatter_add": _scatter.scatter_add,
+    "argsort": _sort.argsort,
 }

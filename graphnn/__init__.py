@@ -10,7 +10,7 @@ from graphnn._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor,
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
-from graphnn import _views, _ops, _inplace, _index, _composites  # noqa: E402,F401  (methods)
+from graphnn import _views, _ops, _inplace, _index, _sort, _composites  # noqa: E402,F401
 from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
@@ -62,6 +62,7 @@ scatter_add, scatter, index_add, index_copy, index_fill, index_put = (
     _index.scatter_add, _index.scatter, _index.index_add, _index.index_copy, _index.index_fill,
     _index.index_put)
 index_put_ = _index.index_put_
+sort, argsort, topk = _sort.sort, _sort.argsort, _sort.topk
 
 
 def softmax(input, dim, dtype=None):

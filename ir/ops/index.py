@@ -1,9 +1,11 @@
-"""Index ops with kernels of their own: ``scatter_add`` (the adjoint of ``gather``)."""
+"""Index ops with kernels of their own: ``scatter_add`` (the adjoint of ``gather``) and
+``argsort`` (behind sort and topk)."""
 from __future__ import annotations
 
 import numpy as np
 
-from graphnn.ir.ops.registry import Kind, OpDef, register
+from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
+from graphnn.ir.types import int64
 
 
 def _scatter_add_shape(args, at):
@@ -59,3 +61,23 @@ register(OpDef("scatter_add", Kind.OPAQUE, 3, _scatter_add_shape, _scatter_add_d
                    "every position i of index (index no larger than src, nor than self "
                    "outside ``axis``). Its output is written by a kernel of its own: never "
                    "fused into another kernel"))
+
+
+# -- argsort ------------------------------------------------------------------------------
+def _argsort_ref(a, at):
+    x, ax = a[0], at["axis"]
+    if not at["descending"]:
+        return np.argsort(x, axis=ax, kind="stable").astype(np.int64)
+    # descending and stable: sort the reversed row ascending, reverse the result (ties
+    # then keep their original order; NaN, largest in PyTorch's order, comes first)
+    n = x.shape[ax]
+    rev = np.flip(np.argsort(np.flip(x, ax), axis=ax, kind="stable"), ax)
+    return (n - 1 - rev).astype(np.int64)
+
+
+register(OpDef("argsort", Kind.OPAQUE, 1, lambda args, at: args[0].shape,
+               lambda args, at: int64, NOT_DIFFERENTIABLE, _argsort_ref, "argsort",
+               doc="stable argsort along attrs['axis'] (ascending, or descending with "
+                   "attrs['descending']); NaN is the largest value, as in PyTorch. "
+                   "torch.sort's values are a gather at these indices (its gradient a "
+                   "scatter_add)"))
