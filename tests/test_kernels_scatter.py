@@ -118,3 +118,19 @@ def test_not_fused_and_ordered():
     prog = lower(g)
     names = [launch.kernel for launch in prog.launches]
     assert len(names) == 4 and names[2].endswith("_add"), names   # mul, copy, adds, exp
+
+
+def test_float64_needs_64_bit_atomics():
+    import dataclasses
+    from graphnn.codegen import CPU, lower
+    from graphnn.ir.types import float64
+    g = Graph()
+    x = g.add_input(TensorType((5,), float64))
+    i = g.add_input(TensorType((3,), int64))
+    s = g.add_input(TensorType((3,), float64))
+    g.outputs = [g.add("scatter_add", [x, i, s], {"axis": 0})]
+    run_pipeline(g)
+    assert "atom_cmpxchg" in lower(g, CPU).source
+    bare = dataclasses.replace(CPU, int64_atomics=False, device="Some / Device")
+    with pytest.raises(RuntimeError, match="cl_khr_int64_base_atomics.*Some / Device"):
+        lower(g, bare)
