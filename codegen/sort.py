@@ -1,15 +1,15 @@
-"""``argsort``: one work-item per element computes its rank in its row and writes its own
-position there.
+"""``argsort``, stable, NaN the largest value (PyTorch's order); descending order flips the
+value comparison, ties still in their original order. Two kernels by row length n:
 
-The rank of element i (ascending) is the number of elements of the row that sort before
-it: smaller ones, and equal ones at a smaller position (so the sort is stable). Ranks are
-distinct, so every output element is written once, without atomics or scratch memory, and
-the result does not depend on scheduling. NaN counts as the largest value (PyTorch's
-order); descending order flips the comparison, ties still in their original order.
-
-Cost: a row of n elements takes n^2 comparisons (n work-items of n steps each). That is
-fine for the short rows of top-k over classes or beams; a long row (a vocabulary of 30K)
-costs about a second on PoCL. A merge or bitonic sort per row is the way to scale."""
+- short rows (n <= RANK_MAX): one work-item per element counts the elements that sort
+  before it (smaller, or equal and earlier) and writes its position at that rank. Ranks
+  are distinct, so every output is written once, without atomics or scratch memory; n^2
+  comparisons per row, all rows' elements in parallel.
+- longer rows: one work-item per row heap-sorts the row's positions in place in the output,
+  comparing (value, position) pairs: a total order, so the unstable heap sort gives the
+  stable order. n log n comparisons and no scratch memory; the parallelism is the number of
+  rows. Measured on PoCL, top-5 of (8, 30522): 19.6 s with rank counting.
+"""
 from __future__ import annotations
 
 import math
@@ -21,7 +21,7 @@ from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
 
 
-def argsort(graph: Graph, g: Group, name: str, d: Dialect):
+def _rank(graph: Graph, g: Group, name: str, d: Dialect):
     node = g.anchor
     x = graph.args(node)[0]
     at = graph.attrs(node)
@@ -60,3 +60,74 @@ def argsort(graph: Graph, g: Group, name: str, d: Dialect):
     out[axis] = "rank"
     w.lines.append(f"{w.buf(node, write=True)}[{w.address(node, out)}] = {idx[axis]};")
     return w, ((n + local - 1) // local * local,), (local,)
+
+
+RANK_MAX = 16
+
+
+def _before(t, a: str, b: str, va: str, vb: str, descending: bool) -> str:
+    """C condition: position ``a`` (value ``va``) sorts before position ``b``."""
+    first, second = (vb, va) if descending else (va, vb)
+    lt = f"({first} < {second})"
+    same = f"({va} == {vb})"
+    if t.is_float:
+        lt = f"({lt} || ({second} != {second} && {first} == {first}))"
+        same = f"({same} || ({va} != {va} && {vb} != {vb}))"
+    return f"({lt} || ({same} && {a} < {b}))"
+
+
+def _heap(graph: Graph, g: Group, name: str, d: Dialect):
+    node = g.anchor
+    x = graph.args(node)[0]
+    at = graph.attrs(node)
+    axis = at["axis"]
+    shape = graph.type(node).shape
+    n = shape[axis]
+    rows_shape = tuple(1 if k == axis else s for k, s in enumerate(shape))
+    rows = math.prod(rows_shape)
+    t = graph.type(x).dtype
+    w = KernelWriter(graph, name)
+    local = d.local_1d(rows)
+    w.lines.append("long gid = get_global_id(0);")
+    if is_symbolic(rows) or rows % local:
+        w.lines.append(f"if (gid >= {rows}) return;")
+    lines, idx = decompose("gid", rows_shape, "i")
+    w.lines += lines
+
+    def at_pos(var: str) -> list[str]:
+        pos = list(idx)
+        pos[axis] = var
+        return pos
+
+    out = w.buf(node, write=True)
+    o = lambda k: f"{out}[{w.address(node, at_pos(k))}]"  # noqa: E731
+    xv = lambda k: w.load(x, at_pos(k))                   # noqa: E731
+    w.lines.append(f"for (long j = 0; j < {n}; j++) {o('j')} = j;")
+    # heap with the position that sorts last at the root: first build it (sifting down
+    # from n/2 - 1 to 0), then move the root to the end n - 1 times, sifting after each
+    w.lines.append(f"for (long step = 0; step < {n // 2 + n - 1}; step++) {{")
+    w.lines.append("    long r, end;")
+    w.lines.append(f"    if (step < {n // 2}) {{ r = {n // 2 - 1} - step; end = {n}; }}")
+    w.lines.append(f"    else {{ end = {n - 1} - (step - {n // 2}); r = 0;")
+    w.lines.append(f"        long top = {o('0')}; {o('0')} = {o('end')}; {o('end')} = top; }}")
+    w.lines.append("    while (1) {")
+    w.lines.append("        long c = 2 * r + 1;")
+    w.lines.append("        if (c >= end) break;")
+    w.lines.append(f"        long pc = {o('c')}, pr = {o('r')};")
+    w.lines.append(f"        {t.cl} vc = {xv('pc')}, vr = {xv('pr')};")
+    w.lines.append("        if (c + 1 < end) {")
+    w.lines.append(f"            long pd = {o('(c + 1)')}; {t.cl} vd = {xv('pd')};")
+    cond = _before(t, "pc", "pd", "vc", "vd", at["descending"])
+    w.lines.append(f"            if ({cond}) {{ c = c + 1; pc = pd; vc = vd; }}")
+    w.lines.append("        }")
+    cond = _before(t, "pr", "pc", "vr", "vc", at["descending"])
+    w.lines.append(f"        if (!{cond}) break;")
+    w.lines.append(f"        {o('r')} = pc; {o('c')} = pr; r = c;")
+    w.lines.append("    }")
+    w.lines.append("}")
+    return w, ((rows + local - 1) // local * local,), (local,)
+
+
+def argsort(graph: Graph, g: Group, name: str, d: Dialect):
+    n = graph.type(g.anchor).shape[graph.attrs(g.anchor)["axis"]]
+    return (_rank if n <= RANK_MAX else _heap)(graph, g, name, d)

@@ -1,6 +1,7 @@
 """sort, argsort and topk against PyTorch: values, indices and the input's gradient (a
 scatter of the values' gradient at the indices), rows of lengths around the 1-D
-work-group size (64 on PoCL), ties under stable sort, NaN, integers, 0-d and errors."""
+work-group size (64 on PoCL) and both kernels (rank counting up to 16 elements a row,
+heap sort above), ties under stable sort, NaN, integers, 0-d and errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -68,7 +69,8 @@ def test_sort_and_topk_values_indices_and_gradients():
 def test_stable_sort_with_ties_nan_and_integers():
     ties = np.array([[1, 0, 1, 2, 0, 1, np.nan, 2, 0, np.nan, -1]], np.float32)
     ints = (np.arange(70) % 7 - 3).reshape(1, 70).astype(np.int64)
-    for x in (ties, ints):
+    # rows of 11 (the rank-counting kernel) and 33 and 70 (the heap sort)
+    for x in (ties, np.tile(ties, 3), ints):
         for desc in (False, True):
             ours = G.tensor(x).sort(dim=1, descending=desc, stable=True)
             ref = torch.tensor(x).sort(dim=1, descending=desc, stable=True)
@@ -98,3 +100,11 @@ def test_zero_dim_and_errors():
         with pytest.raises(type(ti.value)) as gi:
             fn(G, G.tensor(C[0]))
         assert str(gi.value) == str(ti.value)
+
+
+@pytest.mark.parametrize("n", [16, 17])
+def test_rows_at_the_kernel_switch(n):
+    x = distinct(2, n)
+    ours, ref = G.tensor(x).sort(1, True), torch.tensor(x).sort(1, True)
+    assert_close(ours.values, ref.values)
+    assert ours.indices.tolist() == ref.indices.tolist()
