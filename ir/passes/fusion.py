@@ -7,8 +7,8 @@ Each group becomes one kernel. Shapes of group:
   at the input's index) and an elementwise *epilogue* (at the output's index);
 - an anchor family (``gemm``, ``conv2d``, ``max_pool2d`` ...): an OUT_EWISE_FUSABLE op with
   an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*;
-- an OPAQUE op (``scatter_add``) alone: its family writes its output in several launches
-  (each element is complete only after the last), so no epilogue can join it.
+- an OPAQUE op (``scatter_add``, ``argsort``) alone: its work-items write output elements
+  other than their own (and scatter_add over two launches), so no epilogue can join it.
 
 A producer joins its consumer's group only when the consumer is its single user inside the
 graph; a member that is also a graph output is additionally stored (a multi-output kernel),
