@@ -39,23 +39,27 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
         name = f"k{grp.id}_" + "_".join(dict.fromkeys(ops))[:48].rstrip("_")
         family = FAMILIES[grp.kind]
         with printing():        # symbolic sizes become the kernel's size arguments
-            writer, gsize, lsize = family(graph, grp, name, dialect)
-        text = writer.source()
-        key = text.replace(f" {name}(", " @(", 1)
-        if key in kernels:
-            name = kernels[key]
-        else:
-            kernels[key] = name
-            sources.append(text)
+            made = family(graph, grp, name, dialect)
         for s in grp.stores:
             buffers[s] = plain(graph.type(s))
         scope = next((graph.name(m) for m in [grp.anchor] + grp.nodes()
                       if m is not None and graph.name(m)), "")
-        launches.append(Launch(name, tuple(int(x) for x in gsize),
-                               tuple(int(x) for x in lsize) if lsize else None,
-                               list(writer.params), grp.id, ops, scope,
-                               flops=int(_flops(graph, grp)),
-                               bytes=int(_bytes(graph, writer.params)), sizes=writer.sizes))
+        # a family returns one kernel, or a list of kernels launched in order (scatter_add)
+        for writer, gsize, lsize in made if isinstance(made, list) else [made]:
+            text = writer.source()
+            kname = writer.name
+            key = text.replace(f" {kname}(", " @(", 1)
+            if key in kernels:
+                kname = kernels[key]
+            else:
+                kernels[key] = kname
+                sources.append(text)
+            launches.append(Launch(kname, tuple(int(x) for x in gsize),
+                                   tuple(int(x) for x in lsize) if lsize else None,
+                                   list(writer.params), grp.id, ops, scope,
+                                   flops=int(_flops(graph, grp)),
+                                   bytes=int(_bytes(graph, writer.params)),
+                                   sizes=writer.sizes))
     outputs = []
     for o in graph.outputs:
         v = resolve(graph, o)

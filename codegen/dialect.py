@@ -18,6 +18,8 @@ class Dialect:
     fp64: bool = True
     gemm_tile: tuple[int, int] = (4, 4)     # outputs per work-item (rows, cols)
     row_max: int = 64         # widest row a row-vectorised kernel unrolls (0: never)
+    int64_atomics: bool = True  # cl_khr_int64_base_atomics: float64/int64 scatter_add
+    device: str = ""          # the device's name, for errors about what it lacks
 
     def pass_options(self):
         """What the IR passes should know of this device: the work-items a kernel needs to

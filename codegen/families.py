@@ -7,6 +7,8 @@ import math
 from graphnn.codegen import conv as _conv
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
+from graphnn.codegen import scatter as _scatter
+from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
@@ -488,4 +490,7 @@ FAMILIES = {
     "elementwise": elementwise, "reduce": reduce, "gemm": gemm, "conv2d": conv2d,
     "conv2d_input_grad": conv2d_input_grad, "conv2d_weight_grad": conv2d_weight_grad,
     "max_pool2d": max_pool2d, "max_pool2d_grad": max_pool2d_grad,
+    # a list of kernels, launched in order
+    "scatter_add": _scatter.scatter_add,
+    "argsort": _sort.argsort,
 }

@@ -10,7 +10,7 @@ from graphnn._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor,
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
-from graphnn import _views, _ops, _inplace, _composites  # noqa: E402,F401  (tensor methods)
+from graphnn import _views, _ops, _inplace, _index, _sort, _composites  # noqa: E402,F401
 from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
@@ -58,6 +58,11 @@ cat, concat, stack, split, chunk = _ops.cat, _ops.cat, _ops.stack, _ops.split, _
 narrow, select, unbind, swapaxes = _ops.narrow, _ops.select, _ops.unbind, _ops.transpose
 gather, index_select, neg, sign, rsqrt = (_ops.gather, _ops.index_select, _ops.neg, _ops.sign,
                                           _ops.rsqrt)
+scatter_add, scatter, index_add, index_copy, index_fill, index_put = (
+    _index.scatter_add, _index.scatter, _index.index_add, _index.index_copy, _index.index_fill,
+    _index.index_put)
+index_put_ = _index.index_put_
+sort, argsort, topk = _sort.sort, _sort.argsort, _sort.topk
 
 
 def softmax(input, dim, dtype=None):

@@ -27,6 +27,7 @@ class DeviceInfo:
     fp64: bool
     fp16: bool
     is_gpu: bool
+    int64_atomics: bool = False     # cl_khr_int64_base_atomics (64-bit atom_cmpxchg)
 
     @property
     def spec(self) -> str:
@@ -64,7 +65,8 @@ def list_devices() -> list[DeviceInfo]:
                 pi, di, p.name.strip(), d.name.strip(), d.version.strip(),
                 d.driver_version.strip(), d.max_compute_units, d.global_mem_size,
                 d.local_mem_size, d.max_work_group_size, "cl_khr_fp64" in ext,
-                "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU)))
+                "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU),
+                "cl_khr_int64_base_atomics" in ext))
     return out
 
 

@@ -79,7 +79,8 @@ class OpenCLRuntime:
             raise RuntimeError(f"GRAPHNN_DIALECT must be cpu or gpu, not {kind!r}")
         self.dialect: Dialect = dataclasses.replace(
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
-            max_work_group=info.max_work_group, fp64=info.fp64)
+            max_work_group=info.max_work_group, fp64=info.fp64,
+            int64_atomics=info.int64_atomics, device=info.short)
         self._programs: dict[str, cl.Program] = {}
         # in-flight uploads (event, host array): the array must live until its copy is done
         self._pending: deque = deque()

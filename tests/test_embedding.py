@@ -27,6 +27,7 @@ def _modules(cls, **kw):
 
 @pytest.mark.parametrize("kw", [{}, {"padding_idx": 3}, {"padding_idx": -1},
                                 {"scale_grad_by_freq": True}, {"max_norm": 1.5},
+                                {"padding_idx": 3, "scale_grad_by_freq": True},
                                 {"max_norm": 2.0, "norm_type": 1.0}])
 def test_embedding_matches_pytorch(kw):
     g, t = _modules("Embedding", **kw)

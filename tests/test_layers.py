@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent / "graphnn"
 LAYERS = [
     ["_errors", "_storage", "_format", "_size", "_device", "_tensor"],   # data
     ["_trace", "autograd", "_compile", "_dispatch", "_stats"],            # trace, tape, compile
-    ["_views", "_ops", "_inplace", "_creation"],                          # ops
+    ["_views", "_ops", "_inplace", "_index", "_sort", "_creation"],                          # ops
     ["nn.functional._base", "nn.functional.activation", "nn.functional.conv",  # nn
      "nn.functional.dropout", "nn.functional.loss", "nn.functional.norm",
      "nn.functional.sparse", "nn.functional.distance", "nn.functional.loss_pointwise",

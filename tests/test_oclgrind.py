@@ -26,6 +26,18 @@ for net, x in ((small, G.randn(2, 2, 7, 7)), (LeNet(), G.randn(2, 1, 32, 32))):
         net.eval()
         net(x).softmax(1).sum().item()
     print("loss", loss.item())
+# scatter_add's atomic adds: an embedding's gradient (padding row, repeats), float64, int64
+emb = nn.Embedding(70, 17, padding_idx=3)
+emb(G.tensor(np.array([[1, 3, 69, 1], [5, 5, 5, 0]]))).sum().backward()
+x = G.zeros(5, 3, dtype=G.float64)
+ones = G.ones(2, 3, dtype=G.float64)
+print("scatter", x.scatter_add(0, G.tensor([[0, 4, 4], [4, 4, 0]]), ones).sum().item(),
+      G.zeros(4, dtype=G.int64).index_add(0, G.tensor([1, 1, 3]), G.tensor([1, 2, 3])).tolist(),
+      emb.weight.grad.sum().item())
+# argsort's two kernels: rank counting (rows of 3) and the per-row heap sort (rows of 40)
+v = np.random.default_rng(0).standard_normal((3, 40)).astype(np.float32)
+print("sorted", np.array_equal(G.tensor(v).sort(1).indices.numpy(), np.argsort(v, 1)),
+      np.array_equal(G.tensor(v).argsort(0).numpy(), np.argsort(v, 0)))
 """
 
 
@@ -39,6 +51,9 @@ def test_training_step_is_memory_safe(tmp_path, dialect):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "loss" in out.stdout
+    # 6 ones added; 1 + 2 at 1 and 3 at 3; 7 non-padding lookups of 17 ones
+    assert "scatter 6.0 [0, 3, 0, 3] 119.0" in out.stdout
+    assert "sorted True True" in out.stdout
     report = (log.read_text() if log.exists() else "") + out.stderr
     for marker in ("Invalid read", "Invalid write", "data race", "Uninitialized value"):
         assert marker not in report, report[-3000:]

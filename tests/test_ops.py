@@ -347,6 +347,10 @@ INDEX = [
     Case("index_select", lambda T, a, i: T.index_select(a, 1, i), [M34, IDX4]),
     Case("gather", lambda T, a, i: T.gather(a, 1, i), [M34[:2], GIDX]),
     Case("gather_method", lambda T, a, i: a.gather(0, i), [M34, GIDX[:, :3] % 3]),
+    Case("scatter_add", lambda T, a, i, s: T.scatter_add(a, 1, i, s),   # repeated indices
+         [M34[:2], GIDX, M34[1:]]),
+    Case("sort", lambda T, a: T.sort(a, 1, True).values, [A234]),        # distinct values
+    Case("topk", lambda T, a: a.topk(2, 0, largest=False).values, [M43]),
 ]
 
 # -- comparisons and where -----------------------------------------------------------------

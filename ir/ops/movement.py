@@ -98,28 +98,18 @@ def _gather_shape(args, at):
 
 
 def _gather_vjp(c, g):
-    # one-hot construction: dx[.., j, ..] = sum_k g[.., k, ..] * (index[.., k, ..] == j)
     x_t, idx_t = c.types
     ax = c.attrs["axis"]
-    ishape = idx_t.shape
-    if ishape[ax] == 1:
-        # one index per row (cross-entropy): compare in the input's own shape, no reduction
+    if idx_t.shape[ax] == 1:
+        # one index per row (cross-entropy): compare in the input's own shape, one
+        # elementwise kernel with no atomics
         pos = Sym(g.graph, g.graph.add("iota", (), {"shape": x_t.shape, "axis": ax,
                                                    "dtype": idx_t.dtype.name}, name=g.scope))
         return [pos.eq(c.args[1]).op("where", g, 0.0), None]
-    wide = ishape[:ax + 1] + (x_t.shape[ax],) + ishape[ax + 1:]
-    keyed = ishape[:ax + 1] + (1,) + ishape[ax + 1:]
-    idx = c.args[1].reshape(keyed)
-    pos = Sym(g.graph, g.graph.add("iota", (), {"shape": wide, "axis": ax + 1,
-                                               "dtype": idx_t.dtype.name}, name=g.scope))
-    hit = pos.eq(idx)
-    contrib = hit.op("where", g.reshape(keyed), 0.0)
-    dx = contrib.sum((ax,)).reshape(ishape[:ax] + (x_t.shape[ax],) + ishape[ax + 1:])
-    if dx.shape != x_t.shape:
-        # an index smaller than the input outside ``axis`` reads only a leading block of it
-        dx = dx.op("slice_grad", shape=x_t.shape, starts=(0,) * len(x_t.shape),
-                   steps=(1,) * len(x_t.shape))
-    return [dx, None]
+    # dx = zeros with g added at the indices (the index may be smaller than x outside
+    # ``axis``: it then reads, and scatters back into, a leading block)
+    zeros = g._lift(0.0).expand(x_t.shape)
+    return [zeros.op("scatter_add", c.args[1], g, axis=ax), None]
 
 
 register(OpDef("gather", Kind.INJECTIVE, 2, _gather_shape, _same_dtype, _gather_vjp,

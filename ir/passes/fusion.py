@@ -6,7 +6,9 @@ Each group becomes one kernel. Shapes of group:
 - ``reduce``: a reduction with an elementwise *prologue* (computed inside the reduction loop
   at the input's index) and an elementwise *epilogue* (at the output's index);
 - an anchor family (``gemm``, ``conv2d``, ``max_pool2d`` ...): an OUT_EWISE_FUSABLE op with
-  an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*.
+  an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*;
+- an OPAQUE op (``scatter_add``, ``argsort``) alone: its work-items write output elements
+  other than their own (and scatter_add over two launches), so no epilogue can join it.
 
 A producer joins its consumer's group only when the consumer is its single user inside the
 graph; a member that is also a graph output is additionally stored (a multi-output kernel),
@@ -168,6 +170,9 @@ def fuse(graph: Graph) -> bool:
             else:
                 new(op.cl, shape, n, anchor=n)
             continue
+        if op.kind == Kind.OPAQUE:
+            new(op.cl, shape, n, anchor=n)
+            continue
         if op.kind == Kind.REDUCE:
             g = new("reduce", shape, n, anchor=n)
             src = joinable_tip(args[0], n)
@@ -197,7 +202,8 @@ def fuse(graph: Graph) -> bool:
                                 if m in outputs)
                 if stored_ok and broadcast_shapes(src.domain, shape) == shape:
                     ew_srcs.append(src)
-            elif anchor_src is None and src.tail is None and src.domain == shape:
+            elif anchor_src is None and src.tail is None and src.domain == shape and \
+                    get(graph.op(src.anchor)).kind != Kind.OPAQUE:
                 anchor_src = src
         if anchor_src is not None:
             g = anchor_src

@@ -9,6 +9,7 @@ import numpy as np
 from graphnn import _ops
 from graphnn._creation import tensor
 from graphnn._dispatch import apply
+from graphnn._index import filled, scatter_add
 from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._trace import check_values
 from graphnn.ir.types import int64
@@ -49,16 +50,20 @@ def _renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float) -
 
 def _lookup(weight: Tensor, input: Tensor, padding_idx, scale_grad_by_freq: bool) -> Tensor:
     """The rows of ``weight`` at ``input``: shape input.shape + (embedding_dim,). The
-    padding row gets no gradient; with ``scale_grad_by_freq`` each position's gradient is
-    divided by how often its index occurs in ``input`` (values unchanged)."""
-    if padding_idx is not None:
-        rows = _iota(tuple(weight.shape), 0)
-        weight = _ops.where(apply("eq", rows, padding_idx), weight.detach(), weight)
+    backward is one ``scatter_add`` of the rows' gradients into the table. Positions that
+    look up the padding row pass no gradient; with ``scale_grad_by_freq`` each position's
+    gradient is divided by how often its index occurs in ``input`` (values unchanged)."""
     flat = _ops.reshape(input, (-1,))
     out = _ops.index_select(weight, 0, flat)
+    if padding_idx is not None:
+        # masked per looked-up row (K, D), not over the whole table
+        keep = _ops.reshape(apply("eq", flat, padding_idx), (-1, 1))
+        out = _ops.where(keep, out.detach(), out)
     if scale_grad_by_freq:
-        same = apply("eq", _ops.reshape(flat, (-1, 1)), _ops.reshape(flat, (1, -1)))
-        freq = _ops.sum(_ops.to_dtype(same, weight.dtype), 1, keepdim=True)
+        # occurrences per table row (a scatter_add of ones), read back at each position
+        ones = filled((flat.shape[0],), weight.dtype, 1)
+        count = scatter_add(filled((weight.shape[0],), weight.dtype, 0), 0, flat, ones)
+        freq = _ops.reshape(_ops.index_select(count, 0, flat), (-1, 1)).detach()
         out = out.detach() + (out - out.detach()) / freq
     return _ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
 
