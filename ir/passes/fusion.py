@@ -202,8 +202,13 @@ def fuse(graph: Graph) -> bool:
                                 if m in outputs)
                 if stored_ok and broadcast_shapes(src.domain, shape) == shape:
                     ew_srcs.append(src)
-            elif anchor_src is None and src.tail is None and src.domain == shape and \
-                    get(graph.op(src.anchor)).kind != Kind.OPAQUE:
+            elif src.tail is None and src.domain == shape and \
+                    get(graph.op(src.anchor)).kind != Kind.OPAQUE and (
+                        anchor_src is None or len(src.members) <= len(anchor_src.members)):
+                # of two kernels whose result n reads, join the one with the shorter
+                # epilogue (the later one on a tie): a gradient summed over the steps of a
+                # loop, ((g0 + g1) + g2) + ..., then adds one step in each step's GEMM
+                # kernel (equal text for every step) instead of all T in the first one
                 anchor_src = src
         if anchor_src is not None:
             g = anchor_src
