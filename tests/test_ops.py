@@ -342,6 +342,9 @@ INDEX = [
     Case("index_select", lambda T, a, i: T.index_select(a, 1, i), [M34, IDX4]),
     Case("gather", lambda T, a, i: T.gather(a, 1, i), [M34[:2], GIDX]),
     Case("gather_method", lambda T, a, i: a.gather(0, i), [M34, GIDX[:, :3] % 3]),
+    # max_pool2d_argmax (with max_pool2d and its gradient): (2, 3, 4) is an unbatched plane
+    Case("max_pool2d_argmax", lambda T, a: T.nn.functional.max_pool2d(
+        a, 2, 1, padding=1, return_indices=True), [A234]),
 ]
 
 # -- comparisons and where -----------------------------------------------------------------

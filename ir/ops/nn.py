@@ -1,10 +1,11 @@
-"""Ops with kernels of their own: matmul, 2-D convolution and its gradients, max pooling."""
+"""Ops with kernels of their own: matmul, 2-D convolution and its gradients, max pooling
+(values, their gradient, and the argmax indices)."""
 from __future__ import annotations
 
 import numpy as np
 
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
-from graphnn.ir.types import promote
+from graphnn.ir.types import int64, promote
 
 
 # -- matmul -----------------------------------------------------------------------------
@@ -255,3 +256,24 @@ register(OpDef("max_pool2d_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: ar
                lambda args, at: args[0].dtype, NOT_DIFFERENTIABLE, _pool_grad_ref,
                "max_pool2d_grad",
                doc="(grad_out, input) -> grad_in: each window's gradient to its first maximum"))
+
+
+def _pool_argmax_ref(a, at):
+    x = a[0]
+    first = pool_windows(x, at).argmax(-1)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (at["kernel"], at["stride"], at["padding"],
+                                              at["dilation"])
+    oh, ow = first.shape[2:]
+    r = np.arange(oh)[:, None] * sh + (first // kw) * dh - ph
+    s = np.arange(ow)[None, :] * sw + (first % kw) * dw - pw
+    return (r * x.shape[3] + s).astype(np.int64)
+
+
+# the indices PyTorch's max_pool2d(return_indices=True) gives: the first maximum of each
+# window (row-major scan) as a position in the flattened H x W plane. A kernel of its own
+# (the value kernel's loop, keeping the position) rather than a composition: a compare per
+# window tap against the pooled value would need kH*kW strided reads and a chain of selects.
+register(OpDef("max_pool2d_argmax", Kind.OUT_EWISE_FUSABLE, 1, _pool_shape,
+               lambda args, at: int64, NOT_DIFFERENTIABLE, _pool_argmax_ref,
+               "max_pool2d_argmax",
+               doc="h * W + w of each kH x kW window's first maximum in (N, C, H, W)"))

@@ -1,13 +1,12 @@
-"""Pooling modules."""
+"""Pooling modules over 1 to 3 spatial dims: attributes, defaults and reprs as in
+``torch.nn``; the computation is in ``graphnn.nn.functional.pooling``."""
 from __future__ import annotations
 
 from graphnn.nn import functional as F
 from graphnn.nn.module import Module
 
 
-class MaxPool2d(Module):
-    """Max over kernel_size windows: (N, C, H, W) -> (N, C, H_out, W_out)."""
-
+class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
@@ -18,10 +17,33 @@ class MaxPool2d(Module):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over windows along L: (N, C, L) or (C, L) -> (N, C, L_out)
+    (and int64 indices into L with ``return_indices``)."""
+
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over kernel_size windows: (N, C, H, W) -> (N, C, H_out, W_out)
+    (and int64 indices into the flattened H x W plane with ``return_indices``)."""
+
     def forward(self, input):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+class MaxPool3d(_MaxPoolNd):
+    """Max over kernel_size windows: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out)
+    (and int64 indices into the flattened D x H x W volume with ``return_indices``)."""
+
+    def forward(self, input):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)

@@ -1,0 +1,222 @@
+"""Max pooling over 1 to 3 spatial dims, its indices and its inverse (``max_unpool``).
+
+Shapes: ``(N, C, L)`` / ``(N, C, H, W)`` / ``(N, C, D, H, W)``, or the same without N
+(unbatched). Output sizes follow PyTorch's ``pooling_output_shape``:
+``out = floor((in + 2*pad - dilation*(k-1) - 1 + (stride-1 if ceil_mode)) / stride) + 1``,
+less one when ceil_mode lets the last window start past the input and its left padding.
+
+How they are built:
+
+- 2-d: the ``max_pool2d`` primitive (its VJP routes each window's gradient to the first
+  maximum, as PyTorch's CPU kernel does) and, for ``return_indices``, ``max_pool2d_argmax``
+  (the position ``h * W + w`` of that maximum, int64).
+- 1-d: the 2-d primitives on ``(N, C, 1, L)`` with ``(1, k)`` windows.
+- 3-d: the 2-d primitives on each depth plane (``(N, C*D, H, W)``), then a running
+  maximum over the ``kD`` depth taps (strided slices of the pooled planes, depth padding
+  as -inf): elementwise compares and selects that fuse into one kernel. A later tap wins
+  only when strictly greater, so ties keep the lowest depth and, within its plane, the
+  first (h, w): the first maximum in (d, h, w) order, PyTorch's choice for both the index
+  and the gradient (routed through the selects and the 2-d VJP).
+
+Min pooling is ``-max_pool(-x)`` (PyTorch has no min pooling function)."""
+from __future__ import annotations
+
+from graphnn import _ops
+from graphnn._dispatch import apply
+from graphnn._tensor import Tensor
+from graphnn.ir.ops.nn import _pool_out
+from graphnn.nn.functional._base import _where, graph_function
+
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+           "max_pool2d_with_indices", "max_pool3d_with_indices"]
+
+_RANK_WORDS = {1: ("2D", "3D"), 2: ("3D", "4D"), 3: ("4D", "5D")}
+
+
+def _ntuple(v, n: int, fn: str, name: str) -> tuple[int, ...]:
+    """``v`` as n ints (an int, or a tuple/list of 1 or n ints), else PyTorch's error."""
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * n
+        if len(v) != n:
+            pair = {1: "a single int", 2: "a tuple of two ints", 3: "a tuple of three ints"}
+            raise RuntimeError(f"{_where(fn)}{name} must either be a single int, or "
+                               f"{pair[n]}")
+        return tuple(int(e) for e in v)
+    return (int(v),) * n
+
+
+def pool_input(input: Tensor, n: int, fn: str) -> tuple[Tensor, bool]:
+    """``input`` with its batch dim (added when unbatched) and whether it was unbatched;
+    raises PyTorch's error for a rank other than n+1 or n+2 or an empty non-batch dim."""
+    lo, hi = _RANK_WORDS[n]
+    d = input.dim()
+    if d not in (n + 1, n + 2) or any(s == 0 for s in input.shape[d - n - 1:]):
+        raise RuntimeError(f"{_where(fn)}Expected {lo} or {hi} (batch mode) tensor with "
+                           f"optional 0 dim batch size for input, but got: "
+                           f"{list(input.shape)}")
+    unbatched = d == n + 1
+    return (_ops.unsqueeze(input, 0) if unbatched else input), unbatched
+
+
+def window_args(fn: str, n: int, kernel_size, stride, padding, dilation=1):
+    """kernel, stride (defaults to kernel), padding and dilation as n-tuples, checked."""
+    k = _ntuple(kernel_size, n, fn, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _ntuple(stride, n, fn, "stride")
+    p = _ntuple(padding, n, fn, "padding")
+    d = _ntuple(dilation, n, fn, "dilation")
+    for name, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+        if any(e <= 0 for e in v):
+            raise RuntimeError(f"{_where(fn)}{name} must be greater than zero, but got "
+                               f"{name}={v if n > 1 else v[0]}")
+    if any(e < 0 for e in p):
+        raise RuntimeError(f"{_where(fn)}pad must be non-negative, but got pad: "
+                           f"{p if n > 1 else p[0]}")
+    for ke, pe, de in zip(k, p, d):
+        if pe > ke // 2:
+            raise RuntimeError(f"{_where(fn)}pad should be at most half of effective kernel "
+                               f"size, but got pad={pe}, kernel_size={ke} and dilation={de}")
+    return k, s, p, d
+
+
+def out_sizes(fn: str, x: Tensor, k, s, p, d, ceil_mode: bool) -> tuple[int, ...]:
+    """The pooled sizes of x's trailing dims (PyTorch's pooling_output_shape), or its
+    "Output size is too small" error."""
+    n = len(k)
+    sizes = tuple(x.shape[-n:])
+    out = tuple(_pool_out(i, *a, bool(ceil_mode)) for i, *a in zip(sizes, k, s, p, d))
+    if any(o <= 0 for o in out):
+        c = x.shape[-n - 1]
+        raise RuntimeError(f"{_where(fn)}Given input size: ({'x'.join(map(str, (c,) + sizes))})"
+                           f". Calculated output size: ({'x'.join(map(str, (c,) + out))}). "
+                           "Output size is too small")
+    return out
+
+
+def _iota(shape, axis):
+    return apply("iota", shape=tuple(shape), axis=axis, dtype="int64")
+
+
+def _pool2d(x: Tensor, k, s, p, d, ceil: bool, indices: bool):
+    at = dict(kernel=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil))
+    y = apply("max_pool2d", x, **at)
+    return (y, apply("max_pool2d_argmax", x, **at)) if indices else (y, None)
+
+
+def _depth_taps(v: Tensor, kd, sd, pd, dd, od, fill):
+    """The kd strided depth slices (dim 2) of v, each (N, C, od, ...): tap t of output
+    depth o reads depth o*sd - pd + t*dd; positions outside [0, D) read ``fill``."""
+    dep = v.shape[2]
+    right = max(0, (od - 1) * sd + (kd - 1) * dd + 1 - pd - dep)
+    if pd or right:
+        shape = tuple(v.shape)
+        big = shape[:2] + (dep + pd + right,) + shape[3:]
+        zero_pad = apply("slice_grad", v, shape=big, starts=(0, 0, pd) + (0,) * (len(shape) - 3),
+                         steps=(1,) * len(shape))
+        pos = _iota(big, 2)
+        inside = apply("logical_and", apply("ge", pos, pd), apply("lt", pos, pd + dep))
+        v = apply("where", inside, zero_pad, fill)
+    taps = []
+    for t in range(kd):
+        start = t * dd
+        starts = (0, 0, start) + (0,) * (v.dim() - 3)
+        stops = tuple(v.shape[:2]) + (start + (od - 1) * sd + 1,) + tuple(v.shape[3:])
+        taps.append(apply("slice", v, starts=starts, stops=stops,
+                          steps=(1, 1, sd) + (1,) * (v.dim() - 3)))
+    return taps
+
+
+@graph_function
+def _max_pool_nd(x: Tensor, k, s, p, d, ceil_mode: bool, indices: bool):
+    """Values (and int64 flat indices) of n-d max pooling, x batched (N, C, *spatial)."""
+    n = len(k)
+    shape = tuple(x.shape)
+    if n == 1:
+        y, i = _pool2d(_ops.unsqueeze(x, 2), (1,) + k, (1,) + s, (0,) + p, (1,) + d,
+                       ceil_mode, indices)
+        y, i = _ops.squeeze(y, 2), (_ops.squeeze(i, 2) if indices else None)
+        return (y, i) if indices else y
+    if n == 2:
+        y, i = _pool2d(x, k, s, p, d, ceil_mode, indices)
+        return (y, i) if indices else y
+    # 3-d: 2-d pooling of every depth plane, then the first maximum over the depth taps
+    nb, c, dep, h, w = shape
+    od = _pool_out(dep, k[0], s[0], p[0], d[0], bool(ceil_mode))
+    y2, i2 = _pool2d(_ops.reshape(x, (nb, c * dep, h, w)), k[1:], s[1:], p[1:], d[1:],
+                     ceil_mode, indices)
+    oh, ow = y2.shape[2:]
+    y2 = _ops.reshape(y2, (nb, c, dep, oh, ow))
+    vals = _depth_taps(y2, k[0], s[0], p[0], d[0], od, float("-inf"))
+    if indices:
+        # flat index in (D, H, W): the plane's h * W + w plus its depth times H * W
+        plane = _iota((nb, c, dep, oh, ow), 2) * (h * w)
+        flat = _ops.reshape(i2, (nb, c, dep, oh, ow)) + plane
+        idxs = _depth_taps(flat, k[0], s[0], p[0], d[0], od, 0)
+    best = vals[0]
+    at = idxs[0] if indices else None
+    for t in range(1, len(vals)):
+        later = apply("gt", vals[t], best)
+        best = apply("where", later, vals[t], best)
+        if indices:
+            at = apply("where", later, idxs[t], at)
+    return (best, at) if indices else best
+
+
+def _max_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, dilation,
+              ceil_mode: bool, return_indices: bool):
+    x, unbatched = pool_input(input, n, fn)
+    k, s, p, d = window_args(fn, n, kernel_size, stride, padding, dilation)
+    out_sizes(fn, x, k, s, p, d, ceil_mode)
+    out = _max_pool_nd(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
+    y, i = out if return_indices else (out, None)
+    if unbatched:
+        y = _ops.squeeze(y, 0)
+        i = _ops.squeeze(i, 0) if i is not None else None
+    name = {1: "SqueezeBackward1", 2: "MaxPool2DWithIndicesBackward0",
+            3: "MaxPool3DWithIndicesBackward0"}[n]
+    y = _ops._named(y, name, input)
+    return (y, i) if return_indices else y
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Max over windows of ``kernel_size`` along L: (N, C, L) or (C, L) ->
+    (N, C, L_out) float (and int64 positions in L with ``return_indices``).
+    Raises RuntimeError for a bad rank, non-positive kernel/stride/dilation, padding over
+    half the kernel or an empty output (PyTorch's MaxPool1d rules)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation,
+                     ceil_mode, return_indices)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Max over kH x kW windows: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out)
+    (and int64 positions ``h * W + w`` with ``return_indices``); output sizes and errors as
+    in PyTorch's MaxPool2d docs."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation,
+                     ceil_mode, return_indices)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Max over kD x kH x kW windows: (N, C, D, H, W) or (C, D, H, W) ->
+    (N, C, D_out, H_out, W_out) (and int64 positions ``(d * H + h) * W + w`` with
+    ``return_indices``); output sizes and errors as in PyTorch's MaxPool3d docs."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation,
+                     ceil_mode, return_indices)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)

@@ -1,0 +1,137 @@
+"""Pooling over 1 to 3 spatial dims against PyTorch: values, indices and every gradient.
+
+Each test runs a table of configurations inside one module's ``forward`` (one compiled
+graph per test in graphnn, the same calls eagerly in PyTorch): odd and prime sizes, size-1
+dims, strides larger than the kernel, padding, dilation, ceil_mode where the last window
+would start in the right padding, unbatched inputs. Inputs are distinct values (ties:
+``test_max_pool_ties``)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphnn
+import torch
+from tests.test_ops import Case, check_case, randn
+
+
+def table(fns, inputs, **kw) -> Case:
+    """One Case whose function runs every ``fn(F, *inputs)`` inside one module forward."""
+    def run(T, *xs):
+        F = T.nn.functional
+
+        class Table(T.nn.Module):
+            def forward(self, *args):
+                out = []
+                for fn in fns:
+                    r = fn(F, *args)
+                    out += list(r) if isinstance(r, tuple) else [r]
+                return tuple(out)
+
+        return Table()(*xs)
+    return Case("table", run, inputs, **kw)
+
+
+X1 = randn(2, 3, 11, seed=1)
+X2 = randn(2, 3, 7, 11, seed=2)
+X3 = randn(2, 2, 7, 5, 6, seed=3)
+
+MAX1 = [
+    lambda F, x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True, return_indices=True),
+    lambda F, x: F.max_pool1d(x, 2, 3),                          # stride > kernel
+    lambda F, x: F.max_pool1d(x, 3, 1, 1, dilation=3, return_indices=True),
+    lambda F, x: F.max_pool1d(x[..., :5], 2, 2, 1, ceil_mode=True),   # last window dropped
+    lambda F, x: F.max_pool1d(x[..., :1], 1),
+    lambda F, x: F.max_pool1d(x[0], 4, return_indices=True),     # unbatched
+    lambda F, x: F.max_pool1d_with_indices(x, (5,), (2,)),
+]
+
+MAX2 = [
+    lambda F, x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True),
+    lambda F, x: F.max_pool2d(x, (2, 3), (3, 1), dilation=(2, 1), return_indices=True),
+    lambda F, x: F.max_pool2d(x, 2, 3, ceil_mode=True),
+    lambda F, x: F.max_pool2d(x[..., :5, :5], 2, 2, 1, ceil_mode=True, return_indices=True),
+    lambda F, x: F.max_pool2d(x[:, :, :1, :1], 1, return_indices=True),
+    lambda F, x: F.max_pool2d(x[0], (3, 2), padding=(1, 0), return_indices=True),
+    lambda F, x: F.max_pool2d_with_indices(x, 3, 1),
+]
+
+MAX3 = [
+    lambda F, x: F.max_pool3d(x, 3, 2, 1, return_indices=True),
+    lambda F, x: F.max_pool3d(x, (2, 3, 2), (3, 1, 2), (1, 1, 0), dilation=(2, 1, 2),
+                              ceil_mode=True, return_indices=True),
+    lambda F, x: F.max_pool3d(x[:, :, :5, :5, :5], 2, 2, 1, ceil_mode=True,
+                              return_indices=True),
+    lambda F, x: F.max_pool3d(x, (1, 2, 2)),
+    lambda F, x: F.max_pool3d(x, (3, 1, 1), (1, 1, 1)),
+    lambda F, x: F.max_pool3d(x[0], 2, return_indices=True),    # unbatched
+    lambda F, x: F.max_pool3d_with_indices(x[:, :, :1], (1, 5, 3), (1, 4, 4), (0, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("fns,x", [(MAX1, X1), (MAX2, X2), (MAX3, X3)], ids=["1d", "2d", "3d"])
+def test_max_pool(fns, x):
+    check_case(table(fns, [x]))
+
+
+def test_max_pool_ties():
+    """Many equal maxima per window: PyTorch's index and gradient go to the first maximum
+    in (d, h, w) scan order; the 3-d composition must pick the same one."""
+    x3 = (np.arange(2 * 5 * 4 * 4) % 3).reshape(1, 2, 5, 4, 4).astype(np.float32)
+    fns = [lambda F, x: F.max_pool3d(x, 2, 1, 1, return_indices=True),
+           lambda F, x: F.max_pool3d(x, 3, 2, ceil_mode=True, return_indices=True),
+           lambda F, x: F.max_pool2d(x[0], 3, 1, 1, return_indices=True)]
+    check_case(table(fns, [x3]))
+
+
+def test_min_pool_is_negated_max_pool():
+    """Minimum pooling as documented: -max_pool2d(-x), against PyTorch's window minimum
+    (``unfold`` + ``amin``; distinct values, so the gradients agree)."""
+    x = randn(2, 3, 7, 8, seed=5)
+    xg, xt = graphnn.tensor(x).requires_grad_(), torch.tensor(x).requires_grad_()
+    ours = -graphnn.nn.functional.max_pool2d(-xg, (3, 2), (2, 2))
+    ref = xt.unfold(2, 3, 2).unfold(3, 2, 2).amin((-1, -2))
+    np.testing.assert_allclose(ours.detach().numpy(), ref.detach().numpy())
+    g = randn(*ref.shape, seed=6)
+    ours.backward(graphnn.tensor(g))
+    ref.backward(torch.tensor(g))
+    np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy())
+
+
+def test_max_pool_modules():
+    x = randn(2, 3, 6, 5, 7, seed=7)
+    for name, args, kw, inp in [("MaxPool1d", (3,), dict(return_indices=True), x[0, 0]),
+                                ("MaxPool2d", ((2, 3), 1, 1), dict(ceil_mode=True), x[0]),
+                                ("MaxPool3d", (2,), dict(return_indices=True), x)]:
+        mg, mt = getattr(graphnn.nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+        assert repr(mg) == repr(mt)
+        og, ot = mg(graphnn.tensor(inp)), mt(torch.tensor(inp))
+        og, ot = (og, ot) if kw.get("return_indices") else ((og,), (ot,))
+        for a, b in zip(og, ot):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+POOL_ERRORS = [
+    ("pad_over_half", lambda F, x: F.max_pool2d(x, 3, padding=2), (2, 3, 8, 8)),
+    ("pad_over_half_1d", lambda F, x: F.max_pool1d(x, 2, padding=2), (2, 3, 5)),
+    ("pad_over_half_3d", lambda F, x: F.max_pool3d(x, 3, padding=2), (1, 2, 4, 4, 4)),
+    ("rank_1d", lambda F, x: F.max_pool1d(x, 2), (4,)),
+    ("rank_2d", lambda F, x: F.max_pool2d(x, 2), (4, 4)),
+    ("rank_3d", lambda F, x: F.max_pool3d(x, 2), (2, 3, 4)),
+    ("too_small_2d", lambda F, x: F.max_pool2d(x, 3), (1, 2, 2, 2)),
+    ("too_small_1d", lambda F, x: F.max_pool1d(x, 3), (1, 2, 2)),
+    ("too_small_3d", lambda F, x: F.max_pool3d(x, 3), (1, 2, 2, 2, 2)),
+    ("zero_stride", lambda F, x: F.max_pool2d(x, 2, stride=0), (1, 2, 4, 4)),
+    ("zero_dilation", lambda F, x: F.max_pool1d(x, 2, dilation=0), (1, 2, 5)),
+    ("three_kernel_sizes_2d", lambda F, x: F.max_pool2d(x, (2, 2, 2)), (1, 2, 4, 4)),
+    ("empty_channels", lambda F, x: F.max_pool2d(x, 2), (2, 0, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape", POOL_ERRORS, ids=[e[0] for e in POOL_ERRORS])
+def test_pool_errors(name, fn, shape):
+    x = np.zeros(shape, np.float32)
+    with pytest.raises(Exception) as ti:
+        fn(torch.nn.functional, torch.tensor(x))
+    with pytest.raises(type(ti.value)):
+        fn(graphnn.nn.functional, graphnn.tensor(x))
