@@ -135,3 +135,53 @@ def test_pool_errors(name, fn, shape):
         fn(torch.nn.functional, torch.tensor(x))
     with pytest.raises(type(ti.value)):
         fn(graphnn.nn.functional, graphnn.tensor(x))
+
+
+def _pooled(x, fn, *args):
+    """Values and int64 indices of a PyTorch pooling, as arrays (the unpooling inputs)."""
+    v, i = fn(torch.tensor(x), *args, return_indices=True)
+    return v.numpy(), i.numpy()
+
+
+def test_max_unpool():
+    """1-3 dims in one graph: overlapping windows (indices named twice: the value once, the
+    gradient to every copy), output_size within a stride of the default, unbatched."""
+    F = torch.nn.functional
+    v1, i1 = _pooled(X1, F.max_pool1d, 3, 2, 1)
+    v2, i2 = _pooled(X2, F.max_pool2d, 3, 2)            # overlapping: duplicate indices
+    v3, i3 = _pooled(X3, F.max_pool3d, 2, 2)
+    assert len(np.unique(i2[0, 0])) < i2[0, 0].size
+    fns = [lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool1d(v1, i1, 3, 2, 1),
+           lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool1d(v1[0], i1[0], 3, 2, 1,
+                                                            output_size=[12]),
+           lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool2d(v2, i2, 3, 2),
+           lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool2d(v2, i2, 3, 2,
+                                                            output_size=(2, 3, 7, 11)),
+           lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool3d(v3, i3, 2,
+                                                            output_size=X3.shape),
+           lambda F, v1, i1, v2, i2, v3, i3: F.max_unpool3d(v3[1], i3[1], 2, 2,
+                                                            output_size=(7, 5, 6))]
+    check_case(table(fns, [v1, i1, v2, i2, v3, i3]))
+
+
+def test_max_unpool_modules_and_errors():
+    F = torch.nn.functional
+    v, i = _pooled(X2, F.max_pool2d, 2)
+    for name, args in [("MaxUnpool1d", (3, 1)), ("MaxUnpool2d", (2,)), ("MaxUnpool3d", (2, 1, 1))]:
+        assert repr(getattr(graphnn.nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))
+    out = graphnn.nn.MaxUnpool2d(2)(graphnn.tensor(v), graphnn.tensor(i), output_size=[7, 11])
+    ref = torch.nn.MaxUnpool2d(2)(torch.tensor(v), torch.tensor(i), output_size=[7, 11])
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    bad = [lambda F, v, i: F.max_unpool2d(v, i, 2, output_size=(9, 9)),
+           lambda F, v, i: F.max_unpool2d(v, i, 2, output_size=(1, 2, 3)),
+           lambda F, v, i: F.max_unpool2d(v, i * 0 + 100, 2),
+           lambda F, v, i: F.max_unpool2d(v, i * 0 - 1, 2),
+           lambda F, v, i: F.max_unpool2d(v, i[:, :, :1], 2),
+           lambda F, v, i: F.max_unpool2d(v[0, 0], i[0, 0], 2),
+           lambda F, v, i: F.max_unpool2d(v, i.int(), 2),
+           lambda F, v, i: F.max_unpool3d(v[0], i[0], 2)]
+    for k, fn in enumerate(bad):
+        with pytest.raises(Exception) as ti:
+            fn(torch.nn.functional, torch.tensor(v), torch.tensor(i))
+        with pytest.raises(type(ti.value)):
+            fn(graphnn.nn.functional, graphnn.tensor(v), graphnn.tensor(i))

@@ -21,14 +21,15 @@ How they are built:
 Min pooling is ``-max_pool(-x)`` (PyTorch has no min pooling function)."""
 from __future__ import annotations
 
-from graphnn import _ops
+from graphnn import _ops, _trace
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.ops.nn import _pool_out
 from graphnn.nn.functional._base import _where, graph_function
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
-           "max_pool2d_with_indices", "max_pool3d_with_indices"]
+           "max_pool2d_with_indices", "max_pool3d_with_indices", "max_unpool1d",
+           "max_unpool2d", "max_unpool3d"]
 
 _RANK_WORDS = {1: ("2D", "3D"), 2: ("3D", "4D"), 3: ("4D", "5D")}
 
@@ -220,3 +221,120 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
                             ceil_mode=False, return_indices=False):
     return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+# -- max_unpool ------------------------------------------------------------------------------
+def _unpool_output_size(fn: str, x: Tensor, k, s, p, output_size) -> tuple[int, ...]:
+    """PyTorch's ``_unpool_output_size``: (in - 1) * stride + kernel - 2 * padding, or the
+    given size when it is within one stride of that."""
+    n = len(k)
+    default = [(x.shape[x.dim() - n + d] - 1) * s[d] + k[d] - 2 * p[d] for d in range(n)]
+    if output_size is None:
+        return tuple(default)
+    out = [int(o) for o in (output_size if isinstance(output_size, (tuple, list))
+                            else (output_size,))]
+    if len(out) == n + 2:
+        out = out[2:]
+    if len(out) != n:
+        raise ValueError(f"{_where(fn)}output_size should be a sequence containing {n} or "
+                         f"{n + 2} elements, but it has a length of '{len(out)}'")
+    for d in range(n):
+        lo, hi = default[d] - s[d], default[d] + s[d]
+        if not lo < out[d] < hi:
+            raise ValueError(f'{_where(fn)}invalid output_size "{tuple(output_size)}" '
+                             f"(dim {d} must be between {lo} and {hi})")
+    return tuple(out)
+
+
+@graph_function
+def _max_unpool_nd(x: Tensor, idx: Tensor, out: tuple):
+    """x and idx (N, C, *in) -> (N, C, *out): out.flat[idx[j]] = x[j], zeros elsewhere.
+
+    Composed as a comparison of every index with every output position (one reduction
+    over the J inputs per output, O(J * O) compares per plane): the value is that of the
+    last j naming the position (PyTorch's CPU loop writes in order), and the gradient is
+    PyTorch's ``grad_out.flat[idx[j]]`` for every j, duplicates included (a sum over the
+    same compare, attached with ``straight_through``)."""
+    nb, c = x.shape[:2]
+    j = 1
+    for e in x.shape[2:]:
+        j *= e
+    o = 1
+    for e in out:
+        o *= e
+    xf = _ops.reshape(x, (nb, c, j, 1))
+    hit = apply("eq", _ops.reshape(idx, (nb, c, j, 1)), _iota((1, 1, 1, o), 3))
+    last = apply("max", apply("where", hit, _iota((1, 1, j, 1), 2), -1), axes=(2,),
+                 keepdim=False)
+    val = apply("gather", _ops.reshape(xf, (nb, c, j)), apply("maximum", last, 0), axis=2)
+    val = apply("where", apply("ge", last, 0), val, 0)
+    if x.requires_grad:
+        total = apply("sum", apply("where", hit, xf, 0), axes=(2,), keepdim=False)
+        val = apply("straight_through", val, total)
+    return _ops.reshape(val, (nb, c) + tuple(out))
+
+
+def _max_unpool(fn: str, n: int, input: Tensor, indices: Tensor, kernel_size, stride,
+                padding, output_size):
+    lo, hi = n + 1, n + 2
+    if input.dim() not in (lo, hi):
+        raise RuntimeError(f"{_where(fn)}Input to max_unpooling{n}d should be a {lo}d or "
+                           f"{hi}d Tensor, but got a tensor with {input.dim()} dimensions.")
+    if indices.dtype.name != "int64":
+        raise RuntimeError(f"{_where(fn)}elements in indices should be type int64 but got: "
+                           f"{indices.dtype.name.capitalize()}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{_where(fn)}Expected shape of indices to be same as that of the "
+                           f"input tensor ({list(input.shape)}) but got indices tensor with "
+                           f"shape: {list(indices.shape)}")
+    k = _ntuple(kernel_size, n, fn, "kernel_size")
+    s = k if stride is None else _ntuple(stride, n, fn, "stride")
+    p = _ntuple(padding, n, fn, "padding")
+    out = _unpool_output_size(fn, input, k, s, p, output_size)
+    if any(e <= 0 for e in out):
+        raise RuntimeError(f"{_where(fn)}max_unpooling: output_size must contain positive "
+                           f"spatial dimensions, but got {list(out)}")
+    total = 1
+    for e in out:
+        total *= e
+
+    def check(values):
+        bad = values[(values < 0) | (values >= total)]
+        if bad.size:
+            raise RuntimeError(f"{_where(fn)}Found an invalid max index: {int(bad.flat[0])} "
+                               f"(output volumes are of size {'x'.join(map(str, out))})")
+    _trace.check_values(indices, check)
+    unbatched = input.dim() == lo
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    i = _ops.unsqueeze(indices, 0) if unbatched else indices
+    y = _max_unpool_nd(x, i, out)
+    y = _ops.squeeze(y, 0) if unbatched else y
+    name = {1: "SqueezeBackward1", 2: "MaxUnpool2DBackward0", 3: "MaxUnpool3DBackward0"}[n]
+    return _ops._named(y, name, input)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of max_pool1d: (N, C, L) or (C, L) values and their int64
+    indices -> (N, C, L_out) with zeros where no index points, L_out =
+    (L - 1) * stride + kernel_size - 2 * padding or ``output_size``. Raises RuntimeError
+    for a bad rank, index dtype or shape, or an index outside [0, L_out); ValueError for an
+    output_size more than a stride away from the default (PyTorch's rules)."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of max_pool2d: (N, C, H, W) or (C, H, W) and indices into the
+    output plane -> (N, C, H_out, W_out), zeros elsewhere (see ``max_unpool1d``)."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of max_pool3d: (N, C, D, H, W) or (C, D, H, W) and indices into
+    the output volume -> (N, C, D_out, H_out, W_out), zeros elsewhere."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                       output_size)
