@@ -185,3 +185,46 @@ def test_max_unpool_modules_and_errors():
             fn(torch.nn.functional, torch.tensor(v), torch.tensor(i))
         with pytest.raises(type(ti.value)):
             fn(graphnn.nn.functional, graphnn.tensor(v), graphnn.tensor(i))
+
+
+AVG = [
+    lambda F, x1, x2, x3: F.avg_pool1d(x1, 3, 2, 1, ceil_mode=True),
+    lambda F, x1, x2, x3: F.avg_pool1d(x1, 4, 2, 2, ceil_mode=True, count_include_pad=False),
+    lambda F, x1, x2, x3: F.avg_pool1d(x1[0], 2, 3),                     # unbatched, s > k
+    lambda F, x1, x2, x3: F.avg_pool2d(x2, 3, 2, 1, ceil_mode=True),
+    lambda F, x1, x2, x3: F.avg_pool2d(x2, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda F, x1, x2, x3: F.avg_pool2d(x2, (2, 3), (3, 1), (1, 0), divisor_override=5),
+    lambda F, x1, x2, x3: F.avg_pool2d(x2[..., :5, :5], 2, 2, 1, ceil_mode=True),
+    lambda F, x1, x2, x3: F.avg_pool2d(x2[0], 1),
+    lambda F, x1, x2, x3: F.avg_pool3d(x3, 3, 2, 1, count_include_pad=False),
+    lambda F, x1, x2, x3: F.avg_pool3d(x3[1], (2, 1, 3), (1, 2, 2), (1, 0, 1), True, True, 3),
+]
+
+ADAPTIVE = [
+    lambda F, x1, x2, x3: F.adaptive_avg_pool1d(x1, 4),                  # 11 -> 4: overlaps
+    lambda F, x1, x2, x3: F.adaptive_avg_pool1d(x1[0], 1),
+    lambda F, x1, x2, x3: F.adaptive_avg_pool2d(x2, (3, 4)),
+    lambda F, x1, x2, x3: F.adaptive_avg_pool2d(x2, (7, None)),
+    lambda F, x1, x2, x3: F.adaptive_avg_pool2d(x2[..., :6, :10], (3, 5)),  # tiles
+    lambda F, x1, x2, x3: F.adaptive_avg_pool2d(x2[0], 1),
+    lambda F, x1, x2, x3: F.adaptive_avg_pool3d(x3, (2, 5, 4)),
+    lambda F, x1, x2, x3: F.adaptive_max_pool1d(x1, 4, return_indices=True),
+    lambda F, x1, x2, x3: F.adaptive_max_pool1d(x1[0], 3, True),
+    lambda F, x1, x2, x3: F.adaptive_max_pool2d(x2, (3, 4), return_indices=True),
+    lambda F, x1, x2, x3: F.adaptive_max_pool2d(x2[..., :6, :10], (2, 5), True),  # tiles
+    lambda F, x1, x2, x3: F.adaptive_max_pool2d(x2[1], (5, 13), True),   # out > in
+    lambda F, x1, x2, x3: F.adaptive_max_pool3d_with_indices(x3, (3, 2, 4)),
+]
+
+LP = [
+    lambda F, x1, x2, x3: F.lp_pool1d(x1.abs() + 0.1, 2, 3, 2, ceil_mode=True),
+    lambda F, x1, x2, x3: F.lp_pool1d(x1, 3, 2),                         # odd p: signs
+    lambda F, x1, x2, x3: F.lp_pool2d(x2.abs() + 0.1, 1.5, (2, 3), (1, 2)),
+    lambda F, x1, x2, x3: F.lp_pool2d(x2[0], float("inf"), 3, 2, True),
+    lambda F, x1, x2, x3: F.lp_pool3d(x3.abs() + 0.1, 2, 2),
+]
+
+
+@pytest.mark.parametrize("fns", [AVG, ADAPTIVE, LP], ids=["avg", "adaptive", "lp"])
+def test_avg_adaptive_lp_pool(fns):
+    check_case(table(fns, [X1, X2, X3]))

@@ -24,6 +24,7 @@ from graphnn.nn.functional.loss import _nll, _reduce  # noqa: F401
 from graphnn.nn.functional.loss_pointwise import *  # noqa: F401,F403
 from graphnn.nn.functional.norm import *  # noqa: F401,F403
 from graphnn.nn.functional.pooling import *  # noqa: F401,F403
+from graphnn.nn.functional.pooling_avg import *  # noqa: F401,F403
 from graphnn.nn.functional.shape import *  # noqa: F401,F403
 from graphnn.nn.functional.sparse import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import log_softmax, softmax

@@ -24,8 +24,11 @@ from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbedding
                                      SoftMarginLoss, TripletMarginLoss,
                                      TripletMarginWithDistanceLoss)
 from graphnn.nn.modules.normalization import GroupNorm, LayerNorm, LocalResponseNorm
-from graphnn.nn.modules.pooling import (MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
-                                     MaxUnpool2d, MaxUnpool3d)
+from graphnn.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d,
+                                     AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                                     AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+                                     LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d,
+                                     MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
                                       Unflatten, Unfold)
