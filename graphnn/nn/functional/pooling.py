@@ -105,27 +105,39 @@ def _pool2d(x: Tensor, k, s, p, d, ceil: bool, indices: bool):
     return (y, apply("max_pool2d_argmax", x, **at)) if indices else (y, None)
 
 
-def _depth_taps(v: Tensor, kd, sd, pd, dd, od, fill):
-    """The kd strided depth slices (dim 2) of v, each (N, C, od, ...): tap t of output
-    depth o reads depth o*sd - pd + t*dd; positions outside [0, D) read ``fill``."""
-    dep = v.shape[2]
-    right = max(0, (od - 1) * sd + (kd - 1) * dd + 1 - pd - dep)
-    if pd or right:
-        shape = tuple(v.shape)
-        big = shape[:2] + (dep + pd + right,) + shape[3:]
-        zero_pad = apply("slice_grad", v, shape=big, starts=(0, 0, pd) + (0,) * (len(shape) - 3),
-                         steps=(1,) * len(shape))
-        pos = _iota(big, 2)
-        inside = apply("logical_and", apply("ge", pos, pd), apply("lt", pos, pd + dep))
-        v = apply("where", inside, zero_pad, fill)
-    taps = []
-    for t in range(kd):
-        start = t * dd
-        starts = (0, 0, start) + (0,) * (v.dim() - 3)
-        stops = tuple(v.shape[:2]) + (start + (od - 1) * sd + 1,) + tuple(v.shape[3:])
-        taps.append(apply("slice", v, starts=starts, stops=stops,
-                          steps=(1, 1, sd) + (1,) * (v.dim() - 3)))
-    return taps
+def tap(x: Tensor, axes, outs, starts, steps, fill) -> Tensor:
+    """``x`` read at ``o * step + start`` along each of ``axes`` for o < out (start may be
+    negative: padding), ``fill`` where that is outside x: a strided slice of x placed by
+    ``slice_grad`` (zeros elsewhere) and, for another fill, a select on the output
+    position. Read straight from x (no padded copy, which a consumer could only read
+    through a materialised buffer), so a sum or a chain of selects over taps fuses into
+    one kernel."""
+    shape = list(x.shape)
+    place, full = [0] * x.dim(), list(shape)           # slice_grad's offsets and shape
+    starts_, stops_, steps_ = [0] * x.dim(), list(shape), [1] * x.dim()
+    ranges = []
+    for a, o, b, s in zip(axes, outs, starts, steps):
+        lo = (-b + s - 1) // s if b < 0 else 0           # first o that reads x
+        hi = min(o, (shape[a] - 1 - b) // s + 1)         # past the last one
+        if hi <= lo:
+            return None
+        ranges.append((lo, hi))
+        place[a], full[a] = lo, o
+        starts_[a], stops_[a], steps_[a] = b + lo * s, b + (hi - 1) * s + 1, s
+    v = apply("slice", x, starts=tuple(starts_), stops=tuple(stops_), steps=tuple(steps_))
+    if tuple(v.shape) == tuple(full):
+        return v
+    v = apply("slice_grad", v, shape=tuple(full), starts=tuple(place), steps=(1,) * x.dim())
+    if fill == 0:
+        return v
+    inside = None
+    for a, o, (lo, hi) in zip(axes, outs, ranges):
+        if lo == 0 and hi == o:
+            continue
+        pos = _iota(tuple(o if e == a else 1 for e in range(x.dim())), a)
+        ok = apply("logical_and", apply("ge", pos, lo), apply("lt", pos, hi))
+        inside = ok if inside is None else apply("logical_and", inside, ok)
+    return apply("where", inside, v, fill)
 
 
 @graph_function
@@ -148,12 +160,18 @@ def _max_pool_nd(x: Tensor, k, s, p, d, ceil_mode: bool, indices: bool):
                      ceil_mode, indices)
     oh, ow = y2.shape[2:]
     y2 = _ops.reshape(y2, (nb, c, dep, oh, ow))
-    vals = _depth_taps(y2, k[0], s[0], p[0], d[0], od, float("-inf"))
-    if indices:
-        # flat index in (D, H, W): the plane's h * W + w plus its depth times H * W
-        plane = _iota((nb, c, dep, oh, ow), 2) * (h * w)
-        flat = _ops.reshape(i2, (nb, c, dep, oh, ow)) + plane
-        idxs = _depth_taps(flat, k[0], s[0], p[0], d[0], od, 0)
+    i2 = _ops.reshape(i2, (nb, c, dep, oh, ow)) if indices else None
+    vals, idxs = [], []
+    for t in range(k[0]):
+        start = t * d[0] - p[0]
+        v = tap(y2, (2,), (od,), (start,), (s[0],), float("-inf"))
+        if v is None:            # a tap that only ever reads padding
+            continue
+        vals.append(v)
+        if indices:
+            # the flat index in (D, H, W): the plane's h * W + w plus its depth times H * W
+            depth = _iota((1, 1, od, 1, 1), 2) * s[0] + start
+            idxs.append(tap(i2, (2,), (od,), (start,), (s[0],), 0) + depth * (h * w))
     best = vals[0]
     at = idxs[0] if indices else None
     for t in range(1, len(vals)):
