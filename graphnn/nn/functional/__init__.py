@@ -5,7 +5,7 @@ gradients, fusion and codegen for free. Composite functions called outside a tra
 Argument checks run before anything is traced or launched and raise PyTorch's error types
 with its wording, prefixed by the module path when called inside a module.
 
-One module per layer family: ``activation``, ``conv`` (linear, convolution), ``pooling``,
+One module per layer family: ``activation``, ``conv`` (linear, convolution), ``pooling`` and ``pooling_avg``, ``upsample``,
 ``loss``, ``norm``, ``dropout``, ``sparse``, ``distance``; ``_base`` holds what they
 share."""
 from __future__ import annotations
@@ -27,6 +27,7 @@ from graphnn.nn.functional.pooling import *  # noqa: F401,F403
 from graphnn.nn.functional.pooling_avg import *  # noqa: F401,F403
 from graphnn.nn.functional.shape import *  # noqa: F401,F403
 from graphnn.nn.functional.sparse import *  # noqa: F401,F403
+from graphnn.nn.functional.upsample import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import log_softmax, softmax
 
 Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim, dtype=dtype)

@@ -33,6 +33,7 @@ from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, R
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
                                       Unflatten, Unfold)
 from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
+from graphnn.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from graphnn.nn.modules.transformer import (MultiheadAttention, Transformer,
                                             TransformerDecoder, TransformerDecoderLayer,
                                             TransformerEncoder, TransformerEncoderLayer)
