@@ -1,5 +1,9 @@
 """Kernel counts and times of the pooling family (forward, and forward + backward) on
-realistic sizes, against PyTorch CPU. Run: python benchmarks/pooling.py"""
+realistic sizes, against PyTorch CPU. Run: python benchmarks/pooling.py
+
+Columns: kernel launches of an inference call and of a training step (forward, the sum,
+backward), the first training call's trace + compile + build time (a warm kernel cache
+makes it small), then median milliseconds of graphnn and PyTorch (CPU, 2 threads)."""
 from __future__ import annotations
 
 import time
@@ -25,6 +29,13 @@ CASES = [
     ("AdaptiveAvgPool2d(1) 8x512x7x7", lambda L: L.nn.AdaptiveAvgPool2d((1, 1)), (8, 512, 7, 7)),
     ("AdaptiveAvgPool2d(6) 8x256x13x13", lambda L: L.nn.AdaptiveAvgPool2d(6), (8, 256, 13, 13)),
     ("AdaptiveMaxPool2d(6) 8x256x13x13", lambda L: L.nn.AdaptiveMaxPool2d(6), (8, 256, 13, 13)),
+    ("Upsample(2, nearest) 8x64x56x56", lambda L: L.nn.Upsample(scale_factor=2), (8, 64, 56, 56)),
+    ("Upsample(1.5, nearest) 8x64x56x56", lambda L: L.nn.Upsample(scale_factor=1.5),
+     (8, 64, 56, 56)),
+    ("Upsample(2, bilinear) 8x64x56x56", lambda L: L.nn.Upsample(scale_factor=2, mode="bilinear"),
+     (8, 64, 56, 56)),
+    ("Upsample(2, bicubic) 8x64x56x56", lambda L: L.nn.Upsample(scale_factor=2, mode="bicubic"),
+     (8, 64, 56, 56)),
 ]
 
 

@@ -228,3 +228,18 @@ LP = [
 @pytest.mark.parametrize("fns", [AVG, ADAPTIVE, LP], ids=["avg", "adaptive", "lp"])
 def test_avg_adaptive_lp_pool(fns):
     check_case(table(fns, [X1, X2, X3]))
+
+
+def test_inference_kernel_counts():
+    """The compositions stay cheap: global average pooling is one reduction kernel, an
+    average pooling with padding one elementwise kernel (taps read straight from the
+    input, no padded copy), a 2-d max pooling one kernel."""
+    x = graphnn.tensor(randn(2, 8, 7, 7, seed=8))
+    for module, kernels in [(graphnn.nn.AdaptiveAvgPool2d((1, 1)), 1),
+                            (graphnn.nn.AvgPool2d(3, 2, 1), 1),
+                            (graphnn.nn.MaxPool2d(3, 2, 1), 1)]:
+        with graphnn.no_grad():
+            module(x)
+            before = graphnn.stats().launches
+            module(x)
+            assert graphnn.stats().launches - before == kernels, module

@@ -101,21 +101,25 @@ def resize_matrix(size: int, out: int, mode: str, align_corners: bool, scale):
 @graph_function
 def _resize(x: Tensor, out: tuple, mode: str, align_corners: bool, scales: tuple):
     n = len(out)
+    maps = [resize_matrix(x.shape[2 + d], out[d], mode, align_corners, scales[d])
+            for d in range(n)]
     y = x
+    reps = [m if isinstance(m, int) else 1 for m in maps]
+    if any(r > 1 for r in reps):
+        # every repeating dim at once: one expand of an interleaved view, one copy
+        shape = tuple(x.shape)
+        split, big, merged = list(shape[:2]), list(shape[:2]), list(shape[:2])
+        for size, r in zip(shape[2:], reps):
+            split += [size, 1]
+            big += [size, r]
+            merged.append(size * r)
+        y = _ops.reshape(_ops.expand(_ops.reshape(y, tuple(split)), tuple(big)),
+                         tuple(merged))
     for d in range(n - 1, -1, -1):
-        axis = 2 + d
-        size = y.shape[axis]
-        m = resize_matrix(size, out[d], mode, align_corners, scales[d])
-        if isinstance(m, int):
-            if m == 1:
-                continue
-            shape = tuple(y.shape)
-            split = shape[:axis + 1] + (1,) + shape[axis + 1:]
-            big = shape[:axis + 1] + (m,) + shape[axis + 1:]
-            y = _ops.reshape(_ops.expand(_ops.reshape(y, split), big),
-                             shape[:axis] + (size * m,) + shape[axis + 1:])
+        if isinstance(maps[d], int):
             continue
-        w = tensor(m.astype(np.float32)).to(x.dtype)
+        axis = 2 + d
+        w = tensor(maps[d].astype(np.float32)).to(x.dtype)
         if axis == y.dim() - 1:
             y = _ops.matmul(y, w)
             continue
