@@ -485,9 +485,34 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
     return w, *_geometry_1d(total, d)
 
 
+def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
+    """One work-item per row: zeroes its ``size`` outputs, then writes each value at its
+    index in order (the last wins); indices outside the row are skipped."""
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    x, idx = graph.args(node)
+    shape = graph.type(node).shape
+    size, width = shape[-1], graph.type(x).shape[-1]
+    rows = math.prod(shape[:-1])
+    _linear_guard(w, rows)
+    lines, lead = decompose("gid", tuple(shape[:-1]) or (1,), "r")
+    w.lines += lines
+    lead = lead if len(shape) > 1 else []
+    zero = literal(0, graph.type(node).dtype)
+    w.lines += [f"for (long o = 0; o < {size}; o++) "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + ['o'])}] = {zero};",
+                f"for (long j = 0; j < {width}; j++) {{",
+                f"  long i = {w.load(idx, lead + ['j'])};",
+                f"  if (i >= 0 && i < {size}) "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + ['i'])}] = "
+                f"{w.load(x, lead + ['j'])};",
+                "}"]
+    return w, *_geometry_1d(rows, d)
+
+
 FAMILIES = {
     "elementwise": elementwise, "reduce": reduce, "gemm": gemm, "conv2d": conv2d,
     "conv2d_input_grad": conv2d_input_grad, "conv2d_weight_grad": conv2d_weight_grad,
     "max_pool2d": max_pool2d, "max_pool2d_grad": max_pool2d_grad,
-    "max_pool2d_argmax": max_pool2d_argmax,
+    "max_pool2d_argmax": max_pool2d_argmax, "scatter_set": scatter_set,
 }

@@ -40,6 +40,7 @@ class Group:
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
     side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
+    sealed: bool = False            # an opaque op's kernel: no epilogue joins it
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.nodes()]
@@ -168,6 +169,9 @@ def fuse(graph: Graph) -> bool:
             else:
                 new(op.cl, shape, n, anchor=n)
             continue
+        if op.kind == Kind.OPAQUE:
+            new(op.cl, shape, n, anchor=n).sealed = True
+            continue
         if op.kind == Kind.REDUCE:
             g = new("reduce", shape, n, anchor=n)
             src = joinable_tip(args[0], n)
@@ -197,7 +201,8 @@ def fuse(graph: Graph) -> bool:
                                 if m in outputs)
                 if stored_ok and broadcast_shapes(src.domain, shape) == shape:
                     ew_srcs.append(src)
-            elif anchor_src is None and src.tail is None and src.domain == shape:
+            elif anchor_src is None and src.tail is None and not src.sealed and \
+                    src.domain == shape:
                 anchor_src = src
         if anchor_src is not None:
             g = anchor_src

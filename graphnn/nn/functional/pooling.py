@@ -266,30 +266,16 @@ def _unpool_output_size(fn: str, x: Tensor, k, s, p, output_size) -> tuple[int, 
 
 @graph_function
 def _max_unpool_nd(x: Tensor, idx: Tensor, out: tuple):
-    """x and idx (N, C, *in) -> (N, C, *out): out.flat[idx[j]] = x[j], zeros elsewhere.
-
-    Composed as a comparison of every index with every output position (one reduction
-    over the J inputs per output, O(J * O) compares per plane): the value is that of the
-    last j naming the position (PyTorch's CPU loop writes in order), and the gradient is
-    PyTorch's ``grad_out.flat[idx[j]]`` for every j, duplicates included (a sum over the
-    same compare, attached with ``straight_through``)."""
+    """x and idx (N, C, *in) -> (N, C, *out): out.flat[idx[j]] = x[j], zeros elsewhere, the
+    last j naming a position winning (PyTorch's CPU loop writes in order); the gradient is
+    PyTorch's ``grad_out.flat[idx[j]]`` for every j (the ``scatter_set`` primitive)."""
     nb, c = x.shape[:2]
-    j = 1
-    for e in x.shape[2:]:
-        j *= e
     o = 1
     for e in out:
         o *= e
-    xf = _ops.reshape(x, (nb, c, j, 1))
-    hit = apply("eq", _ops.reshape(idx, (nb, c, j, 1)), _iota((1, 1, 1, o), 3))
-    last = apply("max", apply("where", hit, _iota((1, 1, j, 1), 2), -1), axes=(2,),
-                 keepdim=False)
-    val = apply("gather", _ops.reshape(xf, (nb, c, j)), apply("maximum", last, 0), axis=2)
-    val = apply("where", apply("ge", last, 0), val, 0)
-    if x.requires_grad:
-        total = apply("sum", apply("where", hit, xf, 0), axes=(2,), keepdim=False)
-        val = apply("straight_through", val, total)
-    return _ops.reshape(val, (nb, c) + tuple(out))
+    y = apply("scatter_set", _ops.reshape(x, (nb, c, -1)), _ops.reshape(idx, (nb, c, -1)),
+              size=o)
+    return _ops.reshape(y, (nb, c) + tuple(out))
 
 
 def _max_unpool(fn: str, n: int, input: Tensor, indices: Tensor, kernel_size, stride,

@@ -37,7 +37,7 @@ from graphnn._creation import tensor
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _where, graph_function
-from graphnn.nn.functional.pooling import (_iota, _max_pool_nd, _ntuple, max_pool1d,
+from graphnn.nn.functional.pooling import (_max_pool_nd, _ntuple, max_pool1d,
                                            max_pool2d, max_pool3d, out_sizes, pool_input,
                                            tap)
 
