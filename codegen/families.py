@@ -486,8 +486,8 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
-    """One work-item per row: zeroes its ``size`` outputs, then writes each value at its
-    index in order (the last wins); indices outside the row are skipped."""
+    """One work-item per row: zeroes its ``size`` outputs, then writes (or adds) each value
+    at its index in order (the last wins); indices outside the row are skipped."""
     w = KernelWriter(graph, name)
     node = g.anchor
     x, idx = graph.args(node)
@@ -504,7 +504,8 @@ def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
                 f"for (long j = 0; j < {width}; j++) {{",
                 f"  long i = {w.load(idx, lead + ['j'])};",
                 f"  if (i >= 0 && i < {size}) "
-                f"{w.buf(node, write=True)}[{w.address(node, lead + ['i'])}] = "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + ['i'])}] "
+                f"{'+=' if graph.attrs(node).get('accumulate') else '='} "
                 f"{w.load(x, lead + ['j'])};",
                 "}"]
     return w, *_geometry_1d(rows, d)

@@ -246,7 +246,19 @@ def _pool_grad_ref(a, at):
 
 
 def _pool_vjp(c, g):
-    return [g.op("max_pool2d_grad", c.args[0], **c.attrs)]
+    at = c.attrs
+    (kh, kw), (sh, sw), (dh, dw) = at["kernel"], at["stride"], at["dilation"]
+    if sh >= (kh - 1) * dh + 1 and sw >= (kw - 1) * dw + 1:
+        return [g.op("max_pool2d_grad", c.args[0], **at)]
+    # overlapping windows: max_pool2d_grad would find, for every input element, the
+    # argmax of every window holding it (O(k^4) per element: 260 ms for the backward of
+    # MaxPool2d(3, 2, 1) on (8, 64, 56, 56)). Instead each window's argmax once, and its
+    # gradient added there by a scatter over each plane, PyTorch's own scheme.
+    n, ch, h, w = c.types[0].shape
+    oh, ow = g.shape[2:]
+    idx = c.args[0].op("max_pool2d_argmax", **at).reshape((n, ch, oh * ow))
+    dx = g.reshape((n, ch, oh * ow)).op("scatter_set", idx, size=h * w, accumulate=True)
+    return [dx.reshape((n, ch, h, w))]
 
 
 register(OpDef("max_pool2d", Kind.OUT_EWISE_FUSABLE, 1, _pool_shape,
@@ -296,7 +308,10 @@ def _scatter_ref(a, at):
     r = np.arange(rows.shape[0])
     for j in range(rows.shape[1]):          # in order: the last index naming a position wins
         ok = (pos[:, j] >= 0) & (pos[:, j] < at["size"])
-        out[r[ok], pos[ok, j]] = rows[ok, j]
+        if at.get("accumulate"):
+            np.add.at(out, (r[ok], pos[ok, j]), rows[ok, j])
+        else:
+            out[r[ok], pos[ok, j]] = rows[ok, j]
     return out.reshape(x.shape[:-1] + (at["size"],))
 
 
@@ -304,12 +319,14 @@ def _scatter_vjp(c, g):
     return [g.op("gather", c.args[1], axis=len(c.types[0].shape) - 1), None]
 
 
-# max_unpool: out[..., idx[..., j]] = x[..., j] along the last axis, zeros elsewhere. Opaque
+# max_unpool: out[..., idx[..., j]] = x[..., j] along the last axis, zeros elsewhere (``+=``
+# with ``accumulate``: the max_pool2d gradient for overlapping windows). Opaque
 # (no epilogue joins it): each work-item owns a row, zeroes it and writes its values at
 # computed positions in order, O(size + J) per row. Composing it would compare every index
 # with every position (O(size * J): 2.7 s for an unpooling to (8, 64, 56, 56)). Indices
 # outside [0, size) are skipped (callers check them on the host where they can).
 register(OpDef("scatter_set", Kind.OPAQUE, 2, _scatter_shape, lambda args, at: args[0].dtype,
                _scatter_vjp, _scatter_ref, "scatter_set",
-               doc="zeros(..., size) with x[..., j] written at idx[..., j] along the last "
-                   "axis (the last j wins); its gradient gathers at idx"))
+               doc="zeros(..., size) with x[..., j] written (the last j wins) or, with "
+                   "attrs['accumulate'], added at idx[..., j] along the last axis; its "
+                   "gradient gathers at idx"))

@@ -274,7 +274,7 @@ def _max_unpool_nd(x: Tensor, idx: Tensor, out: tuple):
     for e in out:
         o *= e
     y = apply("scatter_set", _ops.reshape(x, (nb, c, -1)), _ops.reshape(idx, (nb, c, -1)),
-              size=o)
+              size=o, accumulate=False)
     return _ops.reshape(y, (nb, c) + tuple(out))
 
 
