@@ -243,3 +243,37 @@ def test_inference_kernel_counts():
             before = graphnn.stats().launches
             module(x)
             assert graphnn.stats().launches - before == kernels, module
+
+
+def test_pool_unpool_in_one_graph():
+    """Indices made and consumed inside one traced forward (an encoder-decoder): pooling
+    with indices, unpooling at them, convolutions around; every gradient against PyTorch."""
+    def make(T):
+        T.manual_seed(0)
+
+        class Net(T.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = T.nn.Conv2d(2, 3, 3, padding=1)
+                self.pool = T.nn.MaxPool2d(3, 2, 1, return_indices=True)
+                self.unpool = T.nn.MaxUnpool2d(3, 2, 1)
+
+            def forward(self, x):
+                y, i = self.pool(T.relu(self.conv(x)))
+                return self.unpool(y * 2, i, output_size=x.shape[-2:]) - x.mean()
+
+        return Net()
+
+    tnet, gnet = make(torch), make(graphnn)
+    gnet.load_state_dict({k: graphnn.tensor(v.numpy()) for k, v in tnet.state_dict().items()})
+    x = randn(2, 2, 7, 9, seed=9)
+    xg, xt = graphnn.tensor(x).requires_grad_(), torch.tensor(x).requires_grad_()
+    og, ot = gnet(xg), tnet(xt)
+    np.testing.assert_allclose(og.detach().numpy(), ot.detach().numpy(), rtol=1e-4, atol=1e-5)
+    g = randn(*ot.shape, seed=10)
+    og.backward(graphnn.tensor(g))
+    ot.backward(torch.tensor(g))
+    np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for (name, pg), pt in zip(gnet.named_parameters(), tnet.parameters()):
+        np.testing.assert_allclose(pg.grad.numpy(), pt.grad.numpy(), rtol=1e-4, atol=1e-4,
+                                   err_msg=name)
