@@ -8,12 +8,14 @@ less one when ceil_mode lets the last window start past the input and its left p
 How they are built:
 
 - 2-d: the ``max_pool2d`` primitive (its VJP routes each window's gradient to the first
-  maximum, as PyTorch's CPU kernel does) and, for ``return_indices``, ``max_pool2d_argmax``
-  (the position ``h * W + w`` of that maximum, int64).
+  maximum, as PyTorch's CPU kernel does: ``max_pool2d_grad``, or for overlapping windows
+  the argmax and an accumulating ``scatter_set``) and, for ``return_indices``,
+  ``max_pool2d_argmax`` (the position ``h * W + w`` of that maximum, int64).
 - 1-d: the 2-d primitives on ``(N, C, 1, L)`` with ``(1, k)`` windows.
 - 3-d: the 2-d primitives on each depth plane (``(N, C*D, H, W)``), then a running
   maximum over the ``kD`` depth taps (strided slices of the pooled planes, depth padding
-  as -inf): elementwise compares and selects that fuse into one kernel. A later tap wins
+  as -inf): elementwise compares and selects (one kernel without depth padding; a padded
+  tap's placement is stored by a kernel of its own, as it has two users). A later tap wins
   only when strictly greater, so ties keep the lowest depth and, within its plane, the
   first (h, w): the first maximum in (d, h, w) order, PyTorch's choice for both the index
   and the gradient (routed through the selects and the 2-d VJP).
@@ -105,13 +107,13 @@ def _pool2d(x: Tensor, k, s, p, d, ceil: bool, indices: bool):
     return (y, apply("max_pool2d_argmax", x, **at)) if indices else (y, None)
 
 
-def tap(x: Tensor, axes, outs, starts, steps, fill) -> Tensor:
+def tap(x: Tensor, axes, outs, starts, steps, fill) -> Tensor | None:
     """``x`` read at ``o * step + start`` along each of ``axes`` for o < out (start may be
-    negative: padding), ``fill`` where that is outside x: a strided slice of x placed by
-    ``slice_grad`` (zeros elsewhere) and, for another fill, a select on the output
-    position. Read straight from x (no padded copy, which a consumer could only read
-    through a materialised buffer), so a sum or a chain of selects over taps fuses into
-    one kernel."""
+    negative: padding), ``fill`` where that is outside x (None when no o reads x): a
+    strided slice of x placed by ``slice_grad`` (zeros elsewhere) and, for another fill, a
+    select on the output position. Read straight from x (no padded copy, which a consumer
+    could only read through a materialised buffer), so a sum of taps fuses into one
+    kernel."""
     shape = list(x.shape)
     place, full = [0] * x.dim(), list(shape)           # slice_grad's offsets and shape
     starts_, stops_, steps_ = [0] * x.dim(), list(shape), [1] * x.dim()
