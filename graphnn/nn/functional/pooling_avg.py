@@ -9,8 +9,8 @@ from primitives (no kernels of their own).
   input placed with zeros (``pooling.tap``), in one elementwise kernel; the divisor is a
   constant of the output positions (the product of per-dim factors). Summing per dim
   (``kH + kW`` terms) would read the first stage's result through a strided view, which
-  needs it materialised: two kernels and a buffer, measured slower than one kernel with
-  nine loads for 3 x 3 windows.
+  needs it materialised: a second kernel and a buffer of the input's size (the first
+  version, which also padded the input first, took 4 kernels for ``AvgPool2d(3, 2, 1)``).
 - ``lp_pool*d``: PyTorch's formula on top of it,
   ``(sign(f) * relu(|f|) * prod(kernel)) ** (1 / p)`` with ``f = avg_pool(x ** p)``;
   ``p = inf`` is max pooling of ``|x|``.
