@@ -97,7 +97,7 @@ def _gather_shape(args, at):
 
 
 def _gather_vjp(c, g):
-    # one-hot construction: dx[.., j, ..] = sum_k g[.., k, ..] * (index[.., k, ..] == j)
+    # dx[.., j, ..] = sum_k g[.., k, ..] * (index[.., k, ..] == j)
     x_t, idx_t = c.types
     ax = c.attrs["axis"]
     ishape = idx_t.shape
@@ -106,14 +106,14 @@ def _gather_vjp(c, g):
         pos = Sym(g.graph, g.graph.add("iota", (), {"shape": x_t.shape, "axis": ax,
                                                    "dtype": idx_t.dtype.name}, name=g.scope))
         return [pos.eq(c.args[1]).op("where", g, 0.0), None]
-    wide = ishape[:ax + 1] + (x_t.shape[ax],) + ishape[ax + 1:]
-    keyed = ishape[:ax + 1] + (1,) + ishape[ax + 1:]
-    idx = c.args[1].reshape(keyed)
-    pos = Sym(g.graph, g.graph.add("iota", (), {"shape": wide, "axis": ax + 1,
-                                               "dtype": idx_t.dtype.name}, name=g.scope))
-    hit = pos.eq(idx)
-    contrib = hit.op("where", g.reshape(keyed), 0.0)
-    dx = contrib.sum((ax,)).reshape(ishape[:ax] + (x_t.shape[ax],) + ishape[ax + 1:])
+    # several indices per row: add g at them (scatter_set, a row per work-item, O(L + J)
+    # per row); a one-hot sum compared every index with every position, O(L * J) per row
+    # (the backward of index_select, flip or adaptive max pooling)
+    rank = len(ishape)
+    perm = tuple(d for d in range(rank) if d != ax) + (ax,)
+    back = tuple(range(ax)) + (rank - 1,) + tuple(range(ax, rank - 1))
+    dx = g.permute(perm).op("scatter_set", c.args[1].permute(perm), size=x_t.shape[ax],
+                            accumulate=True).permute(back)
     if dx.shape != x_t.shape:
         # an index smaller than the input outside ``axis`` reads only a leading block of it
         dx = dx.op("slice_grad", shape=x_t.shape, starts=(0,) * len(x_t.shape),
