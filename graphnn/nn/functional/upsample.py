@@ -14,12 +14,10 @@ Every mode is separable, so each spatial dim is resized on its own, from the las
   four taps around ``floor(src)``, clamped to the input, with Keys' cubic convolution
   coefficients (A = -0.75).
 - A nearest map that repeats each element r times (out = r * in and index ``o // r``) is an
-  expand and a reshape: exact, and its gradient is a sum. Any other map is a product with
-  a constant ``(in, out)`` matrix holding the weights (a one-hot matrix for nearest): one GEMM
-  forward and two backward, O(in * out) per row, which on this device beats gathers whose
-  gradient would compare every output with every input anyway. A product also multiplies
-  the zero weights with the input, so an inf or nan spreads along its row (PyTorch's
-  gather-based kernels keep it local).
+  expand and a reshape: exact, and its gradient is a sum. Any other dim is a weighted sum
+  of gathers along it with constant indices and weights (one for nearest, two for linear,
+  four for bicubic); the gathers' gradient adds at the indices (``scatter_set``). Each
+  resized dim after the first reads the previous one's result, so takes a kernel more.
 - ``area`` is ``adaptive_avg_pool``."""
 from __future__ import annotations
 
@@ -29,6 +27,7 @@ import numpy as np
 
 from graphnn import _ops
 from graphnn._creation import tensor
+from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import graph_function
 from graphnn.nn.functional.pooling_avg import (adaptive_avg_pool1d, adaptive_avg_pool2d,
@@ -50,11 +49,10 @@ def _scale(size: int, out: int, align_corners: bool, scale) -> np.float32:
     return _F32(size) / _F32(out)
 
 
-def resize_matrix(size: int, out: int, mode: str, align_corners: bool, scale):
-    """(size, out) weights with ``y[o] = sum_i x[i] * m[i, o]`` along one dim, or the int
-    r when the map is ``o // r`` (nearest repeats)."""
+def resize_taps(size: int, out: int, mode: str, align_corners: bool, scale):
+    """Along one dim: ``y[o] = sum_t w_t[o] * x[idx_t[o]]`` as [(idx_t, w_t)] (w None: 1),
+    or the int r when the map is ``o // r`` (nearest repeats)."""
     o = np.arange(out)
-    m = np.zeros((size, out), np.float64)
     if mode in ("nearest", "nearest-exact"):
         s = _scale(size, out, False, scale)
         if mode == "nearest" and out == size:
@@ -67,8 +65,7 @@ def resize_matrix(size: int, out: int, mode: str, align_corners: bool, scale):
             idx = np.minimum(np.floor((o + 0.5) * np.float64(s)).astype(np.int64), size - 1)
         if out % size == 0 and np.array_equal(idx, o // (out // size)):
             return out // size
-        m[idx, o] = 1.0
-        return m
+        return [(idx, None)]
     s = _scale(size, out, align_corners, scale)
     cubic = mode == "bicubic"
     if align_corners:
@@ -80,10 +77,7 @@ def resize_matrix(size: int, out: int, mode: str, align_corners: bool, scale):
     base = np.minimum(np.floor(src).astype(np.int64), size - 1)
     lam = np.clip(src - base.astype(_F32), 0, 1).astype(_F32)
     if not cubic:
-        nxt = base + (base < size - 1)
-        np.add.at(m, (base, o), 1 - lam)
-        np.add.at(m, (nxt, o), lam)
-        return m
+        return [(base, 1 - lam), (base + (base < size - 1), lam)]
     a = _F32(-0.75)
 
     def near(x):   # |x| <= 1
@@ -93,15 +87,13 @@ def resize_matrix(size: int, out: int, mode: str, align_corners: bool, scale):
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
     coeffs = [far(lam + 1), near(lam), near(1 - lam), far(2 - lam)]
-    for j, c in enumerate(coeffs):
-        np.add.at(m, (np.clip(base - 1 + j, 0, size - 1), o), c)
-    return m
+    return [(np.clip(base - 1 + j, 0, size - 1), c) for j, c in enumerate(coeffs)]
 
 
 @graph_function
 def _resize(x: Tensor, out: tuple, mode: str, align_corners: bool, scales: tuple):
     n = len(out)
-    maps = [resize_matrix(x.shape[2 + d], out[d], mode, align_corners, scales[d])
+    maps = [resize_taps(x.shape[2 + d], out[d], mode, align_corners, scales[d])
             for d in range(n)]
     y = x
     reps = [m if isinstance(m, int) else 1 for m in maps]
@@ -119,14 +111,20 @@ def _resize(x: Tensor, out: tuple, mode: str, align_corners: bool, scales: tuple
         if isinstance(maps[d], int):
             continue
         axis = 2 + d
-        w = tensor(maps[d].astype(np.float32)).to(x.dtype)
-        if axis == y.dim() - 1:
-            y = _ops.matmul(y, w)
-            continue
-        perm = [a for a in range(y.dim()) if a != axis] + [axis]
-        back = list(range(y.dim() - 1))
-        back.insert(axis, y.dim() - 1)
-        y = _ops.permute(_ops.matmul(_ops.permute(y, perm), w), back)
+        full = list(y.shape)
+        full[axis] = out[d]
+        lead = [1] * y.dim()
+        lead[axis] = out[d]
+        total = None
+        for idx, w in maps[d]:
+            ix = _ops.expand(_ops.reshape(tensor(idx.astype(np.int64)), tuple(lead)),
+                             tuple(full))
+            v = apply("gather", y, ix, axis=axis)
+            if w is not None:
+                v = v * _ops.reshape(tensor(np.asarray(w, np.float32)).to(x.dtype),
+                                     tuple(lead))
+            total = v if total is None else total + v
+        y = total
     return y
 
 
