@@ -17,9 +17,8 @@ from primitives (no kernels of their own).
 - ``adaptive_avg_pool*d``: window ``i`` of ``out`` over ``L`` is
   ``[floor(i * L / out), ceil((i + 1) * L / out))``. Dims where ``out`` divides ``L`` are
   split by a reshape and averaged by one reduction (``(1, 1)`` of a ``(8, 512, 7, 7)`` map is
-  one reduction kernel); any other dim is a product with a constant ``(L, out)`` averaging
-  matrix (a GEMM forward and backward: O(L * out) per row instead of O(L), fine for the
-  small maps adaptive pooling is used on).
+  one reduction kernel); any other dim sums its longest window's number of gathered taps
+  (taps past a shorter window's end masked) and divides by the window sizes.
 - ``adaptive_max_pool*d``: dims that divide are ``max_pool`` with ``kernel = stride =
   L / out`` (its kernels); otherwise, per dim from the last, the ``K`` taps of each window
   (``K`` its longest window; shorter windows repeat their last element, which leaves the
@@ -205,16 +204,25 @@ def _adaptive_avg_nd(x: Tensor, out: tuple):
         if size % o == 0:
             continue
         start, end = _windows(size, o)
-        pos = np.arange(size)[:, None]
-        avg = ((pos >= start) & (pos < end)) / (end - start).astype(np.float64)
-        # the pooled dim last, a product with the (L, out) averaging matrix, and back
+        # window taps gathered along the dim; taps past a short window's end are masked
+        # (a select, not a zero weight, so an inf elsewhere stays out of the window)
         axis = 2 + d
-        perm = [a for a in range(n + 2) if a != axis] + [axis]
-        moved = _ops.matmul(_ops.permute(y, perm),
-                            tensor(avg.astype(np.float32)).to(x.dtype))
-        back = list(range(n + 1))
-        back.insert(axis, n + 1)
-        y = _ops.permute(moved, back)
+        full = list(y.shape)
+        full[axis] = o
+        lead = [1] * y.dim()
+        lead[axis] = o
+        total = None
+        for t in range(int((end - start).max())):
+            idx = np.minimum(start + t, end - 1)
+            ix = _ops.expand(_ops.reshape(tensor(idx.astype(np.int64)), tuple(lead)),
+                             tuple(full))
+            v = apply("gather", y, ix, axis=axis)
+            if (start + t >= end).any():
+                keep = tensor((start + t < end).reshape(lead))
+                v = apply("where", keep, v, 0)
+            total = v if total is None else total + v
+        count = tensor((end - start).astype(np.float32).reshape(lead)).to(x.dtype)
+        y = total / count
     return y
 
 
