@@ -5,9 +5,9 @@ gradients, fusion and codegen for free. Composite functions called outside a tra
 Argument checks run before anything is traced or launched and raise PyTorch's error types
 with its wording, prefixed by the module path when called inside a module.
 
-One module per layer family: ``activation``, ``conv`` (linear, convolution), ``pooling`` and ``pooling_avg``, ``upsample``,
-``loss``, ``norm``, ``dropout``, ``sparse``, ``distance``; ``_base`` holds what they
-share."""
+One module per layer family: ``activation``, ``conv`` (linear, convolution), ``pooling``
+and ``pooling_avg``, ``upsample``, ``loss``, ``norm``, ``dropout``, ``sparse``,
+``distance``; ``_base`` holds what they share."""
 from __future__ import annotations
 
 from graphnn._tensor import Tensor
