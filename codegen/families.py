@@ -419,18 +419,29 @@ def _pool_attrs(graph: Graph, node: int):
     return at["kernel"], at["stride"], at["padding"], at["dilation"]
 
 
-def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect):
+def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = False):
+    """One work-item per pooled value: the window's maximum, or with ``argmax`` the
+    position ``h * W + w`` of its first maximum (strict ``>``: PyTorch's row-major scan)."""
     w = KernelWriter(graph, name)
     node = g.anchor
     x = graph.args(node)[0]
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_attrs(graph, node)
     h, wd = graph.type(x).shape[2:]
-    t = graph.type(node).dtype
+    t = graph.type(x).dtype
     total = graph.type(node).numel
     _linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
-    w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};",
+    keep = "if (xv > best) { best = xv; at = hh * %s + ww; }" % wd if argmax else \
+        "if (xv > best) best = xv;"
+    w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};"]
+    if argmax:
+        # a window of only -inf reports its first tap inside the input, as PyTorch does
+        w.lines += [f"long h0 = {idx[2]} * {sh} - {ph}, w0 = {idx[3]} * {sw} - {pw};",
+                    f"if (h0 < 0) h0 += (-h0 + {dh - 1}) / {dh} * {dh};",
+                    f"if (w0 < 0) w0 += (-w0 + {dw - 1}) / {dw} * {dw};",
+                    f"long at = h0 * {wd} + w0;"]
+    w.lines += [
                 f"for (long u = 0; u < {kh}; u++) {{",
                 f"  long hh = {idx[2]} * {sh} - {ph} + u * {dh};",
                 f"  if (hh < 0 || hh >= {h}) continue;",
@@ -438,10 +449,14 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect):
                 f"    long ww = {idx[3]} * {sw} - {pw} + v * {dw};",
                 f"    if (ww < 0 || ww >= {wd}) continue;",
                 f"    {t.cl} xv = {w.load(x, [idx[0], idx[1], 'hh', 'ww'])};",
-                "    if (xv > best) best = xv;",
+                "    " + keep,
                 "  }", "}"]
-    _epilogue(w, g, node, "best", idx, [m for m in g.members if m != node])
+    _epilogue(w, g, node, "at" if argmax else "best", idx, [m for m in g.members if m != node])
     return w, *_geometry_1d(total, d)
+
+
+def max_pool2d_argmax(graph: Graph, g: Group, name: str, d: Dialect):
+    return max_pool2d(graph, g, name, d, argmax=True)
 
 
 def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
@@ -486,6 +501,32 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
     return w, *_geometry_1d(total, d)
 
 
+def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
+    """One work-item per row: zeroes its ``size`` outputs, then writes (or adds) each value
+    at its index in order (the last wins); indices outside the row are skipped."""
+    w = KernelWriter(graph, name)
+    node = g.anchor
+    x, idx = graph.args(node)
+    shape = graph.type(node).shape
+    size, width = shape[-1], graph.type(x).shape[-1]
+    rows = math.prod(shape[:-1])
+    _linear_guard(w, rows)
+    lines, lead = decompose("gid", tuple(shape[:-1]) or (1,), "r")
+    w.lines += lines
+    lead = lead if len(shape) > 1 else []
+    zero = literal(0, graph.type(node).dtype)
+    w.lines += [f"for (long o = 0; o < {size}; o++) "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + ['o'])}] = {zero};",
+                f"for (long j = 0; j < {width}; j++) {{",
+                f"  long i = {w.load(idx, lead + ['j'])};",
+                f"  if (i >= 0 && i < {size}) "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + ['i'])}] "
+                f"{'+=' if graph.attrs(node).get('accumulate') else '='} "
+                f"{w.load(x, lead + ['j'])};",
+                "}"]
+    return w, *_geometry_1d(rows, d)
+
+
 FAMILIES = {
     "elementwise": elementwise, "reduce": reduce, "gemm": gemm, "conv2d": conv2d,
     "conv2d_input_grad": conv2d_input_grad, "conv2d_weight_grad": conv2d_weight_grad,
@@ -493,4 +534,5 @@ FAMILIES = {
     # a list of kernels, launched in order
     "scatter_add": _scatter.scatter_add,
     "argsort": _sort.argsort,
+    "max_pool2d_argmax": max_pool2d_argmax, "scatter_set": scatter_set,
 }

@@ -351,6 +351,13 @@ INDEX = [
          [M34[:2], GIDX, M34[1:]]),
     Case("sort", lambda T, a: T.sort(a, 1, True).values, [A234]),        # distinct values
     Case("topk", lambda T, a: a.topk(2, 0, largest=False).values, [M43]),
+    # max_pool2d_argmax (with max_pool2d and its gradient): (2, 3, 4) is an unbatched plane
+    Case("max_pool2d_argmax", lambda T, a: T.nn.functional.max_pool2d(
+        a, 2, 1, padding=1, return_indices=True), [A234]),
+    # scatter_set: random positions, several named twice (the last value wins, every copy
+    # gets the gradient)
+    Case("scatter_set", lambda T, a, i: T.nn.functional.max_unpool1d(a, i, 2),
+         [A234, ints(2, 3, 4, low=0, high=8, seed=13)]),
 ]
 
 # -- comparisons and where -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from graphnn.ir.views import VIEW_OPS
 # ops whose gradient is deliberately not defined (integer/boolean results, or second-order
 # through max_pool2d) must say so with the explicit marker, never by omission
 _NON_DIFF = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "argmax", "iota", "rand",
-             "randint", "max_pool2d_grad", "imod", "argsort"}
+             "randint", "max_pool2d_grad", "imod", "argsort", "max_pool2d_argmax"}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -46,7 +46,8 @@ def test_registry_covers_the_design_set():
     for name in ("add", "mul", "maximum", "exp", "log", "tanh", "where", "cast", "sum", "max",
                  "reshape", "permute", "expand", "slice", "matmul", "conv2d",
                  "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad",
-                 "gather", "logsumexp", "pad", "pad_grad"):
+                 "max_pool2d_argmax", "scatter_set",
+                 "gather", "logsumexp", "pad", "pad_grad", "scatter_add", "argsort"):
         assert name in REGISTRY
 
 
@@ -64,6 +65,10 @@ def test_references_match_torch(rng):
     ref = torch.nn.functional.max_pool2d(torch.tensor(x), (3, 2), (2, 2), (1, 1),
                                          ceil_mode=True).numpy()
     np.testing.assert_allclose(ours, ref)
+    ours = REGISTRY["max_pool2d_argmax"].ref([x], pat)
+    ref = torch.nn.functional.max_pool2d(torch.tensor(x), (3, 2), (2, 2), (1, 1),
+                                         ceil_mode=True, return_indices=True)[1].numpy()
+    np.testing.assert_array_equal(ours, ref)
     lse = REGISTRY["logsumexp"].ref([x], dict(axes=(1, 3), keepdim=False))
     np.testing.assert_allclose(lse, torch.logsumexp(torch.tensor(x), (1, 3)).numpy(),
                                rtol=1e-5)

@@ -1,4 +1,5 @@
-"""Ops with kernels of their own: matmul, 2-D convolution and its gradients, max pooling."""
+"""Ops with kernels of their own: matmul, 2-D convolution and its gradients, max pooling
+(values, their gradient, and the argmax indices), and the scatter behind max_unpool."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import numpy as np
 
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
-from graphnn.ir.types import promote
+from graphnn.ir.types import int64, promote
 
 
 # -- matmul -----------------------------------------------------------------------------
@@ -270,7 +271,19 @@ def _pool_grad_ref(a, at):
 
 
 def _pool_vjp(c, g):
-    return [g.op("max_pool2d_grad", c.args[0], **c.attrs)]
+    at = c.attrs
+    (kh, kw), (sh, sw), (dh, dw) = at["kernel"], at["stride"], at["dilation"]
+    if sh >= (kh - 1) * dh + 1 and sw >= (kw - 1) * dw + 1:
+        return [g.op("max_pool2d_grad", c.args[0], **at)]
+    # overlapping windows: max_pool2d_grad would find, for every input element, the
+    # argmax of every window holding it (O(k^4) per element: 260 ms for the backward of
+    # MaxPool2d(3, 2, 1) on (8, 64, 56, 56)). Instead each window's argmax once, and its
+    # gradient added there by a scatter over each plane, PyTorch's own scheme.
+    n, ch, h, w = c.types[0].shape
+    oh, ow = g.shape[2:]
+    idx = c.args[0].op("max_pool2d_argmax", **at).reshape((n, ch, oh * ow))
+    dx = g.reshape((n, ch, oh * ow)).op("scatter_set", idx, size=h * w, accumulate=True)
+    return [dx.reshape((n, ch, h, w))]
 
 
 register(OpDef("max_pool2d", Kind.OUT_EWISE_FUSABLE, 1, _pool_shape,
@@ -281,3 +294,65 @@ register(OpDef("max_pool2d_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: ar
                lambda args, at: args[0].dtype, NOT_DIFFERENTIABLE, _pool_grad_ref,
                "max_pool2d_grad",
                doc="(grad_out, input) -> grad_in: each window's gradient to its first maximum"))
+
+
+def _pool_argmax_ref(a, at):
+    x = a[0]
+    first = pool_windows(x, at).argmax(-1)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (at["kernel"], at["stride"], at["padding"],
+                                              at["dilation"])
+    oh, ow = first.shape[2:]
+    r = np.arange(oh)[:, None] * sh + (first // kw) * dh - ph
+    s = np.arange(ow)[None, :] * sw + (first % kw) * dw - pw
+    return (r * x.shape[3] + s).astype(np.int64)
+
+
+# the indices PyTorch's max_pool2d(return_indices=True) gives: the first maximum of each
+# window (row-major scan) as a position in the flattened H x W plane. A kernel of its own
+# (the value kernel's loop, keeping the position) rather than a composition: a compare per
+# window tap against the pooled value would need kH*kW strided reads and a chain of selects.
+register(OpDef("max_pool2d_argmax", Kind.OUT_EWISE_FUSABLE, 1, _pool_shape,
+               lambda args, at: int64, NOT_DIFFERENTIABLE, _pool_argmax_ref,
+               "max_pool2d_argmax",
+               doc="h * W + w of each kH x kW window's first maximum in (N, C, H, W)"))
+
+
+# -- scatter ------------------------------------------------------------------------------
+def _scatter_shape(args, at):
+    x, idx = args
+    if tuple(x.shape) != tuple(idx.shape) or not x.shape:
+        raise ValueError(f"scatter_set: values {list(x.shape)} and indices "
+                         f"{list(idx.shape)} must have the same non-empty shape")
+    return tuple(x.shape[:-1]) + (at["size"],)
+
+
+def _scatter_ref(a, at):
+    x, idx = a
+    rows = x.reshape(-1, x.shape[-1])
+    pos = idx.reshape(rows.shape).astype(np.int64)
+    out = np.zeros((rows.shape[0], at["size"]), x.dtype)
+    r = np.arange(rows.shape[0])
+    for j in range(rows.shape[1]):          # in order: the last index naming a position wins
+        ok = (pos[:, j] >= 0) & (pos[:, j] < at["size"])
+        if at.get("accumulate"):
+            np.add.at(out, (r[ok], pos[ok, j]), rows[ok, j])
+        else:
+            out[r[ok], pos[ok, j]] = rows[ok, j]
+    return out.reshape(x.shape[:-1] + (at["size"],))
+
+
+def _scatter_vjp(c, g):
+    return [g.op("gather", c.args[1], axis=len(c.types[0].shape) - 1), None]
+
+
+# max_unpool: out[..., idx[..., j]] = x[..., j] along the last axis, zeros elsewhere (``+=``
+# with ``accumulate``: the max_pool2d gradient for overlapping windows). Opaque
+# (no epilogue joins it): each work-item owns a row, zeroes it and writes its values at
+# computed positions in order, O(size + J) per row. Composing it would compare every index
+# with every position (O(size * J): 2.7 s for an unpooling to (8, 64, 56, 56)). Indices
+# outside [0, size) are skipped (callers check them on the host where they can).
+register(OpDef("scatter_set", Kind.OPAQUE, 2, _scatter_shape, lambda args, at: args[0].dtype,
+               _scatter_vjp, _scatter_ref, "scatter_set",
+               doc="zeros(..., size) with x[..., j] written (the last j wins) or, with "
+                   "attrs['accumulate'], added at idx[..., j] along the last axis; its "
+                   "gradient gathers at idx"))

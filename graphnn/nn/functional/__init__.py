@@ -5,9 +5,9 @@ gradients, fusion and codegen for free. Composite functions called outside a tra
 Argument checks run before anything is traced or launched and raise PyTorch's error types
 with its wording, prefixed by the module path when called inside a module.
 
-One module per layer family: ``activation``, ``conv`` (linear, convolution, pooling),
-``loss``, ``norm``, ``dropout``, ``sparse``, ``distance``; ``_base`` holds what they
-share."""
+One module per layer family: ``activation``, ``conv`` (linear), ``conv_nd`` (convolution),
+``pad``, ``pooling`` and ``pooling_avg``, ``upsample``, ``loss``, ``norm``, ``dropout``,
+``sparse``, ``distance``; ``_base`` holds what they share."""
 from __future__ import annotations
 
 from graphnn._tensor import Tensor
@@ -25,8 +25,11 @@ from graphnn.nn.functional.loss import _nll, _reduce  # noqa: F401
 from graphnn.nn.functional.loss_pointwise import *  # noqa: F401,F403
 from graphnn.nn.functional.norm import *  # noqa: F401,F403
 from graphnn.nn.functional.pad import *  # noqa: F401,F403
+from graphnn.nn.functional.pooling import *  # noqa: F401,F403
+from graphnn.nn.functional.pooling_avg import *  # noqa: F401,F403
 from graphnn.nn.functional.shape import *  # noqa: F401,F403
 from graphnn.nn.functional.sparse import *  # noqa: F401,F403
+from graphnn.nn.functional.upsample import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import log_softmax, softmax
 
 Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim, dtype=dtype)

@@ -1,4 +1,4 @@
-"""Linear layers and pooling (convolutions: ``conv_nd``)."""
+"""Linear layers (convolutions: ``conv_nd``; pooling: ``pooling``)."""
 from __future__ import annotations
 
 from graphnn import _ops
@@ -49,23 +49,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
 
 
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
-    """Max over kH x kW windows. input (N, C, H, W) or (C, H, W); stride defaults to
-    kernel_size; output size as in PyTorch's MaxPool2d docs."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
-    if input.dim() not in (3, 4):
-        raise RuntimeError(f"{_where('max_pool2d')}non-empty 3D or 4D (batch mode) tensor expected for "
-                           f"input, but got: {list(input.shape)}")
-    unbatched = input.dim() == 3
-    x = _ops.unsqueeze(input, 0) if unbatched else input
-    k = _pair(kernel_size, "kernel_size")
-    s = _pair(stride, "stride") if stride is not None and stride != [] else k
-    out = apply("max_pool2d", x, kernel=k, stride=s, padding=_pair(padding, "padding"),
-                dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
-    return _ops._named(_ops.squeeze(out, 0) if unbatched else out,
-                       "MaxPool2DWithIndicesBackward0")
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -30,11 +30,16 @@ from graphnn.nn.modules.padding import (CircularPad1d, CircularPad2d, CircularPa
                                         ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
                                         ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
                                         ZeroPad1d, ZeroPad2d, ZeroPad3d)
-from graphnn.nn.modules.pooling import MaxPool2d
+from graphnn.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d,
+                                     AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                                     AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+                                     LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d,
+                                     MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from graphnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphnn.nn.modules.shape import (ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle,
                                       Unflatten, Unfold)
 from graphnn.nn.modules.sparse import Embedding, EmbeddingBag
+from graphnn.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from graphnn.nn.modules.transformer import (MultiheadAttention, Transformer,
                                             TransformerDecoder, TransformerDecoderLayer,
                                             TransformerEncoder, TransformerEncoderLayer)
