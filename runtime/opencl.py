@@ -180,7 +180,8 @@ class OpenCLRuntime:
         return self.build_source(program.source, program.options)
 
     def build_source(self, source: str, options) -> cl.Program:
-        options = list(options)
+        # GRAPHNN_CL_OPTIONS: extra build options (e.g. -cl-opt-disable while debugging)
+        options = list(options) + os.environ.get("GRAPHNN_CL_OPTIONS", "").split()
         key = hashlib.sha256("\0".join([source, *options, self.info.platform,
                                         self.info.name, self.info.driver]).encode()).hexdigest()
         if key in self._programs:

@@ -113,6 +113,22 @@ ROWS = [
     ("activations", traced(lambda a: F.gelu(a) + F.gelu(a, approximate="tanh") * F.elu(a, 0.5)
      + F.softplus(a, 2.0) * F.mish(a) + F.logsigmoid(a) + F.silu(a) * F.selu(a) +
      F.celu(a, 2.0) + F.hardswish(a) + F.softsign(a)), [r(2, 3, scale=2.0)]),
+    # the primitives of padding, pooling, upsampling, scatter and sort
+    ("pad_modes", traced(lambda a: F.pad(a, (1, 2, 2, 1), mode="reflect") + F.pad(
+        a, (1, 2, 2, 1), mode="replicate") * F.pad(a, (1, 2, 2, 1), mode="circular")),
+     [r(1, 2, 3, 4)]),
+    ("scatter_add", lambda a, s: a.scatter_add(1, graphnn.tensor(IDX), s),
+     [r(2, 4), r(2, 3, seed=1)]),
+    ("sort_topk", traced(lambda a: a.sort(1).values * 2 + a.topk(4, 1).values * a),
+     [spread(2, 4)]),
+    ("max_pool_unpool", traced(lambda x: F.max_unpool2d(
+        *F.max_pool2d(x, 2, return_indices=True), 2) * x), [spread(1, 2, 4, 4)]),
+    ("avg_adaptive_bilinear", traced(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+     + F.adaptive_avg_pool2d(x, 3) * F.interpolate(x, size=(3, 3), mode="bilinear")),
+     [r(1, 1, 5, 5)]),
+    ("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1,
+                                                         output_padding=1),
+     [r(1, 2, 3, 3), r(2, 1, 3, 3, seed=1)]),
 ]
 
 

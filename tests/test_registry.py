@@ -40,6 +40,7 @@ def test_op_has_every_rule(name):
         assert all(f"a{i}" in text for i in range(op.nargs)), f"{name}: vector template"
     assert all(0 <= i for i in op.indexed_reads)
     assert op.flops is None or op.kind == Kind.OUT_EWISE_FUSABLE
+    assert op.side_sum is None or op.kind == Kind.OUT_EWISE_FUSABLE
 
 
 def test_registry_covers_the_design_set():

@@ -64,7 +64,10 @@ register(OpDef("matmul", Kind.OUT_EWISE_FUSABLE, 2, _mm_shape,
                lambda args, at: promote(args[0].dtype, args[1].dtype), _mm_vjp, _mm_ref,
                "gemm", doc="matrix product of 2-D, or batched 3-D, operands; ta/tb read an "
                            "operand's last two dims transposed", grad_name="Mm",
-               flops=_mm_flops))
+               flops=_mm_flops,
+               # dW = dY^T X of a Linear: its bias gradient, dY summed over the batch
+               side_sum=lambda args, at: (0, (0,)) if at["ta"] and len(args[0].shape) == 2
+               else None))
 
 
 # -- 2-D convolution --------------------------------------------------------------------
@@ -204,7 +207,9 @@ register(OpDef("conv2d_input_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: 
 register(OpDef("conv2d_weight_grad", Kind.OUT_EWISE_FUSABLE, 2, lambda args, at: at["shape"],
                lambda args, at: args[0].dtype, _weight_grad_vjp, _weight_grad_ref,
                "conv2d_weight_grad", doc="d conv2d / d weight: (input, grad_out) -> weight",
-               flops=lambda args, out, at: _conv_flops(args[1].shape, out.shape)))
+               flops=lambda args, out, at: _conv_flops(args[1].shape, out.shape),
+               # a Conv2d's bias gradient: dY summed over N, H and W
+               side_sum=lambda args, at: (1, (0, 2, 3))))
 
 
 # -- max pooling ------------------------------------------------------------------------

@@ -78,6 +78,10 @@ class OpDef:
     # kernel anchors: flops of one launch from (argument types, result type, attrs); None:
     # one per element computed
     flops: Optional[Callable[[list[TensorType], TensorType, dict], int]] = None
+    # kernel anchors: ``(argument, axes)`` of a sum of that argument that the kernel can
+    # accumulate alongside its own result (a bias gradient next to the weight gradient), from
+    # (argument types, attrs); None: no such sum
+    side_sum: Optional[Callable[[list[TensorType], dict], Optional[tuple]]] = None
 
 
 REGISTRY: dict[str, OpDef] = {}

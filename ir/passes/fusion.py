@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
-from graphnn.ir.ops import Kind, get
+from graphnn.ir.ops import REGISTRY, Kind, get
 from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
@@ -232,20 +232,23 @@ def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
     return n in outputs or bool(graph.user_nodes(n))
 
 
-# (anchor op, which argument is the summed value, the summed axes): the bias gradient of a
-# Linear (sum over the batch of dY, next to dW = dY^T X) or of a Conv2d (sum over N, H, W
-# of dY, next to conv2d_weight_grad(X, dY)) is one more accumulation in the dW kernel
-_SIDE_SUMS = {"matmul": (0, (0,)), "conv2d_weight_grad": (1, (0, 2, 3))}
+def _side_sum(graph: Graph, anchor: int):
+    """The anchor op's ``side_sum`` rule: (argument, axes) of a sum its kernel can add."""
+    rule = get(graph.op(anchor)).side_sum if graph.op(anchor) in REGISTRY else None
+    return rule([graph.type(a) for a in graph.args(anchor)], graph.attrs(anchor)) \
+        if rule is not None else None
 
 
 def _fuse_side_sums(graph: Graph, groups: dict[int, Group],
                     group_of: dict[int, Group]) -> None:
+    """A bias gradient (a sum that only feeds outputs) joins the weight-gradient kernel
+    that reads the same value, as its anchor's ``side_sum`` rule allows."""
     outputs = set(graph.outputs)
     by_source: dict[int, list[Group]] = {}      # summed value -> anchor groups that read it
     for g in groups.values():
-        if g.anchor is not None and graph.op(g.anchor) in _SIDE_SUMS:
-            arg, _ = _SIDE_SUMS[graph.op(g.anchor)]
-            by_source.setdefault(graph.args(g.anchor)[arg], []).append(g)
+        side = _side_sum(graph, g.anchor) if g.anchor is not None else None
+        if side is not None:
+            by_source.setdefault(graph.args(g.anchor)[side[0]], []).append(g)
     for r in [g for g in groups.values() if g.kind == "reduce"]:
         node = r.anchor
         if graph.op(node) != "sum" or r.prologue or r.members != [node] or \
@@ -255,12 +258,7 @@ def _fuse_side_sums(graph: Graph, groups: dict[int, Group],
         for g in by_source.get(src, []):
             if g.side is not None:
                 continue
-            _, axes = _SIDE_SUMS[graph.op(g.anchor)]
-            at = graph.attrs(g.anchor)
-            if tuple(graph.attrs(node)["axes"]) != axes:
-                continue
-            if graph.op(g.anchor) == "matmul" and not (at["ta"] and len(graph.type(src).shape)
-                                                       == 2):
+            if tuple(graph.attrs(node)["axes"]) != _side_sum(graph, g.anchor)[1]:
                 continue
             g.side = node
             group_of[node] = g
