@@ -43,7 +43,7 @@ def pair(array: np.ndarray, requires_grad: bool = False):
 # cuts PoCL's build time by 40% (tests/test_attention.py: 99 s -> 60 s with cold caches) and
 # keeps the suite within its time budget; the source and the kernel families are the same.
 OPTIMISED_SUITES = ("test_kernels_", "test_boundaries_", "test_fuzz_", "test_lenet",
-                    "test_oclgrind", "test_runtime", "test_split_reduce", "test_dynamic_sizes")
+                    "test_oclgrind", "test_runtime", "test_split_reduce")
 _USER_OPTIONS = os.environ.get("GRAPHNN_CL_OPTIONS")
 
 
