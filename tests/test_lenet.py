@@ -63,7 +63,8 @@ def test_training_step_launches_and_syncs(rng):
     step()
     per_step = rt.launches - launches
     assert rt.syncs == syncs, "a training step must not wait for the device"
-    assert per_step <= 26, f"{per_step} kernel launches per LeNet training step"
+    # 5 forward, 3 loss, 11 backward, 1 for the SGD update of all ten parameters
+    assert per_step <= 20, f"{per_step} kernel launches per LeNet training step"
 
 
 def test_inference_is_five_fused_kernels():

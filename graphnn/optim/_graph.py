@@ -34,8 +34,11 @@ from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host
 
 _CACHE: dict = {}
 
-MAX_CHUNK = 8
-ALONE = 1 << 14     # elements from which a parameter gets a graph (and kernel) of its own
+# as many parts as a horizontal kernel holds; a parameter of ALONE elements or more gets a
+# graph (and kernel) of its own. LeNet-5's ten parameters (the largest 69,120 elements) are
+# one graph and one launch a step; a 384 x 384 matrix runs alone.
+MAX_CHUNK = 16
+ALONE = 1 << 17
 
 
 def chunk_size(n_scalars: int, n_state: int) -> int:
