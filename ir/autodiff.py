@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphnn.ir.builder import Sym, unbroadcast
-from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.graph import LEAF_OPS, PLACEHOLDERS, Graph
 from graphnn.ir.ops import NOT_DIFFERENTIABLE, VJPContext, get
+from graphnn.ir.views import VIEW_OPS, resolve
 
 
 @dataclass
@@ -149,6 +150,16 @@ def _placed_run(graph: Graph, run: list, full: tuple, ax: int) -> Sym:
     return joined.op("slice_grad", shape=full, starts=starts, steps=(1,) * len(full))
 
 
+def _views_of_input(graph: Graph, n: int) -> bool:
+    """A view of a graph input that a saved output could not alias (it would be copied)."""
+    v = resolve(graph, n)
+    if v is not None and v.is_alias:
+        return False
+    while graph.op(n) in VIEW_OPS:
+        n = graph.args(n)[0]
+    return graph.op(n) in PLACEHOLDERS
+
+
 def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list[int],
            wrt_grads: list[Sym | None]) -> BackwardSplit:
     bwd = Graph()
@@ -163,6 +174,12 @@ def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list
         if n in forward_nodes:
             if joint.op(n) == "const":
                 mapping[n] = bwd.add_const(joint.attrs(n)["value"], joint.type(n))
+            elif joint.op(n) in VIEW_OPS and _views_of_input(joint, n):
+                # a view of an input (x[t] of an unrolled loop) is taken again from the
+                # saved input: saved itself, it would be copied out of the forward once
+                # per step
+                mapping[n] = bwd.add(joint.op(n), [value(joint.args(n)[0])], joint.attrs(n),
+                                     name=joint.name(n), type=joint.type(n))
             else:
                 saved.append(n)
                 mapping[n] = bwd.add_input(joint.type(n), name=joint.name(n) or f"saved%{n}")

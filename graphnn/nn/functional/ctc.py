@@ -31,8 +31,9 @@ _CHECKED = "(while checking arguments for ctc_loss_allocate_outputs)"
 
 def _lse(*xs: Tensor) -> Tensor:
     """log(sum(exp(x))) of equally shaped tensors, elementwise. The maximum is detached: the
-    gradient of m + log(sum(exp(x - m))) does not depend on m, and without it the gradient
-    is exactly the softmax weights."""
+    gradient of m + log(sum(exp(x - m))) does not depend on m, so it is exactly the softmax
+    weights, and the backward reads only the exponentials and their sum (stored by the
+    frame's kernel), not the shifted inputs, which the kernel can then recompute."""
     m = xs[0]
     for x in xs[1:]:
         m = _ops.maximum(m, x)
@@ -73,12 +74,20 @@ def _reduce(loss, target_lengths, reduction):
 
 
 @graph_function
-def _ctc(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
-    """Per-sample losses (N,) of log_probs (T, N, C) and padded targets (N, S)."""
+def _frames(input_lengths, steps):
+    """(T, N, 1): frame t is within sample n's input."""
+    il = _ops.to_dtype(input_lengths, int64)
+    return _ops.unsqueeze(_iota((steps, il.shape[0]), 0) < _ops.unsqueeze(il, 0), 2)
+
+
+@graph_function
+def _ctc(log_probs, targets, active, target_lengths, blank, zero_infinity):
+    """Per-sample losses (N,) of log_probs (T, N, C) and padded targets (N, S); ``active``
+    (T, N, 1) marks the frames within each input. It is an input of the graph so that the
+    backward reads each frame's mask as a view of it rather than a copy saved per frame."""
     T, N, _ = log_probs.shape
     S = targets.shape[1]
     L = 2 * S + 1
-    il = _ops.to_dtype(input_lengths, int64)
     tl = _ops.to_dtype(target_lengths, int64)
     targets = _ops.to_dtype(targets, int64)
     in_target = _iota((N, S), 1) < _ops.unsqueeze(tl, 1)                   # (N, S)
@@ -99,8 +108,6 @@ def _ctc(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity
     # every frame's log-probabilities at l', gathered once
     lp = apply("gather", log_probs, _ops.expand(_ops.unsqueeze(ext, 0), (T, N, L)), axis=2)
     lp = _ops.maximum(lp, _NEG)         # -inf inputs (probability 0) stay finite
-    active = _iota((T, N), 0) < _ops.unsqueeze(il, 0)                     # t < input length
-    active = _ops.unsqueeze(active, 2)
     # alpha before the first frame: log 1 at s = 0, so frame 0 takes s = 0 and s = 1
     alpha = _ops.where(_iota((N, L), 1) == 0, 0.0, _NEG)
     for t in range(T):
@@ -239,7 +246,9 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
         targets, s_max, concatenated = zeros((n, 1), dtype=int64), 1, False
     if concatenated:
         targets = _pad_targets(targets, tl, int(s_max))
-    loss = _ctc(log_probs, targets, il, tl, int(blank), bool(zero_infinity))
+    active = _tensor(np.arange(T)[:, None, None] < il_host[None, :, None]) \
+        if il_host is not None else _frames(il, T)
+    loss = _ctc(log_probs, targets, active, tl, int(blank), bool(zero_infinity))
     if reduction != "none":
         return _reduce(loss, tl, reduction)
     return _ops.squeeze(loss, 0) if not batched else loss
