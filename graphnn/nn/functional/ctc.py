@@ -106,8 +106,9 @@ def _ctc(log_probs, targets, active, target_lengths, blank, zero_infinity):
     skip = apply("logical_and", skip, apply("logical_and", apply("ne", ext, blank),
                                              apply("ne", ext, prev)))
     # every frame's log-probabilities at l', gathered once
-    lp = apply("gather", log_probs, _ops.expand(_ops.unsqueeze(ext, 0), (T, N, L)), axis=2)
-    lp = _ops.maximum(lp, _NEG)         # -inf inputs (probability 0) stay finite
+    # (clamped first: -inf inputs, probability 0, stay finite)
+    lp = apply("gather", _ops.maximum(log_probs, _NEG),
+               _ops.expand(_ops.unsqueeze(ext, 0), (T, N, L)), axis=2)
     # alpha before the first frame: log 1 at s = 0, so frame 0 takes s = 0 and s = 1
     alpha = _ops.where(_iota((N, L), 1) == 0, 0.0, _NEG)
     for t in range(T):
