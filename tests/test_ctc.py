@@ -1,7 +1,7 @@
 """CTC loss against PyTorch 2.13 on the same inputs: values for every reduction and both
 target layouts, the gradient with respect to log_probs (given directly and through a
 log_softmax), impossible alignments with and without zero_infinity, repeated labels,
-unbatched input and the bad-input errors. Three compiled CTC graphs in all: cases share
+unbatched input, a traced module and the bad-input errors. Four recursion graphs in all: cases share
 shapes so that the layouts and reductions reuse one recursion."""
 from __future__ import annotations
 
@@ -141,3 +141,38 @@ def test_errors_match_pytorch():
         msg = str(expected.value).split("\n")[0]
         assert str(got.value).endswith(msg), f"case {i}: {got.value!r} vs {msg!r}"
         assert "ctc_loss" in str(got.value) or i == 15, f"case {i} names no function"
+
+
+def _head(lib):
+    """A linear head and CTC in one traced forward: the lengths are traced tensors, so
+    their bounds are checked at every call and the concatenated targets are padded to
+    their total length."""
+
+    class Head(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(3, C)
+            self.ctc = lib.nn.CTCLoss(reduction="sum")
+
+        def forward(self, x, targets, input_lengths, target_lengths):
+            return self.ctc(self.lin(x).log_softmax(2), targets, input_lengths,
+                            target_lengths)
+
+    return Head()
+
+
+def test_inside_a_traced_module():
+    head_g, head_t = _head(G), _head(torch)
+    head_t.lin.load_state_dict({k: torch.tensor(v.detach().numpy())
+                                for k, v in head_g.lin.state_dict().items()})
+    x = R.standard_normal((6, 3, 3)).astype(np.float32)
+    targets, il, tl = np.array([1, 2, 3, 3, 4]), [6, 5, 3], [2, 2, 1]
+    ours = head_g(G.tensor(x), G.tensor(targets), G.tensor(il), G.tensor(tl))
+    ref = head_t(torch.tensor(x), torch.tensor(targets), torch.tensor(il), torch.tensor(tl))
+    ours.backward()
+    ref.backward()
+    assert_close(ours, ref, what="traced value")
+    assert_close(head_g.lin.weight.grad, head_t.lin.weight.grad, what="traced weight gradient")
+    with pytest.raises(RuntimeError, match="Head: Expected input_lengths to have value at "
+                                           "most 6, but got value 7"):
+        head_g(G.tensor(x), G.tensor(targets), G.tensor([7, 5, 3]), G.tensor(tl))
