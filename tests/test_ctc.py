@@ -1,8 +1,8 @@
 """CTC loss against PyTorch 2.13 on the same inputs: values for every reduction and both
 target layouts, the gradient with respect to log_probs (given directly and through a
 log_softmax), impossible alignments with and without zero_infinity, repeated labels,
-unbatched input, a traced module and the bad-input errors. Four recursion graphs in all: cases share
-shapes so that the layouts and reductions reuse one recursion."""
+unbatched input, a traced module and the bad-input errors. Four recursion graphs in all:
+cases share shapes so that the layouts and reductions reuse one recursion."""
 from __future__ import annotations
 
 import numpy as np
