@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphnn.ir.builder import Sym, unbroadcast
-from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.graph import LEAF_OPS, PLACEHOLDERS, Graph
 from graphnn.ir.ops import NOT_DIFFERENTIABLE, VJPContext, get
+from graphnn.ir.views import VIEW_OPS, resolve
 
 
 @dataclass
@@ -46,15 +47,18 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
     active = live & needed
 
     grads: dict[int, Sym] = {}
+    placed: dict[int, list[Sym]] = {}     # slice_grad contributions, joined when read
     grad_outputs = []
     for pos, o in enumerate(fwd.outputs):
         if o in active and differentiable(fwd, o) and pos not in grad_outputs:
             gin = joint.add("input", (), {}, name=f"grad_out{pos}", type=fwd.type(o))
             joint.inputs.append(gin)
             grad_outputs.append(pos)
-            _accumulate(grads, o, Sym(joint, gin, fwd.name(o)))
+            _accumulate(grads, placed, o, Sym(joint, gin, fwd.name(o)))
 
     for n in reversed(fwd.topo()):
+        if n in placed:
+            _join_placed(grads, placed, n)
         if n not in grads or fwd.op(n) in LEAF_OPS:
             continue
         op = get(fwd.op(n))
@@ -70,8 +74,11 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
             if ga is None or a not in active or not differentiable(fwd, a):
                 continue
             ga = unbroadcast(ga, fwd.type(a).shape).cast(fwd.type(a).dtype)
-            _accumulate(grads, a, ga)
+            _accumulate(grads, placed, a, ga)
 
+    for w in wrt_nodes:
+        if w in placed:
+            _join_placed(grads, placed, w)
     return _split(fwd, joint, forward_nodes, grad_outputs,
                   [grads.get(w) for w in wrt_nodes])
 
@@ -91,8 +98,66 @@ def _live(fwd: Graph, wrt_nodes: list[int]) -> set[int]:
     return live
 
 
-def _accumulate(grads: dict[int, Sym], node: int, g: Sym) -> None:
+def _accumulate(grads: dict[int, Sym], placed: dict[int, list[Sym]], node: int,
+                g: Sym) -> None:
+    if g.graph.op(g.id) == "slice_grad" and all(st == 1 for st in g.graph.attrs(g.id)["steps"]):
+        placed.setdefault(node, []).append(g)
+        return
     grads[node] = grads[node] + g if node in grads else g
+
+
+def _join_placed(grads: dict[int, Sym], placed: dict[int, list[Sym]], node: int) -> None:
+    """Adds the slice_grad contributions to ``node``'s gradient. Those that tile a run of
+    one axis (the steps of a loop unrolled over ``x[t]``) become one ``concat`` placed by a
+    single ``slice_grad``: summed one by one, T placed slices cost T buffers of the full
+    size and a T-term sum (an unrolled recursion over T frames wrote O(T^2) elements)."""
+    parts = placed.pop(node)
+    graph = parts[0].graph
+    runs: dict = {}
+    rest = []
+    for p in parts:
+        full, start = graph.attrs(p.id)["shape"], graph.attrs(p.id)["starts"]
+        shape = graph.type(graph.args(p.id)[0]).shape
+        axes = [d for d in range(len(full)) if shape[d] != full[d] or start[d] != 0]
+        if len(axes) != 1:
+            rest.append(p)
+            continue
+        runs.setdefault((tuple(full), axes[0]), []).append((start[axes[0]], shape[axes[0]], p))
+    for (full, ax), pieces in runs.items():
+        pieces.sort(key=lambda x: x[0])
+        run: list = []
+        for piece in pieces + [None]:
+            if piece is not None and run and piece[0] == run[-1][0] + run[-1][1]:
+                run.append(piece)
+                continue
+            if len(run) > 1:
+                rest.append(_placed_run(graph, run, full, ax))
+            else:
+                rest.extend(r[2] for r in run)
+            run = [piece] if piece is not None else []
+    for p in rest:
+        grads[node] = grads[node] + p if node in grads else p
+
+
+def _placed_run(graph: Graph, run: list, full: tuple, ax: int) -> Sym:
+    first = run[0][2]
+    args = [Sym(graph, graph.args(r[2].id)[0], first.scope) for r in run]
+    joined = args[0].op("concat", *args[1:], axis=ax)
+    start, stop = run[0][0], run[-1][0] + run[-1][1]
+    if start == 0 and stop == full[ax]:
+        return joined
+    starts = tuple(start if d == ax else 0 for d in range(len(full)))
+    return joined.op("slice_grad", shape=full, starts=starts, steps=(1,) * len(full))
+
+
+def _views_of_input(graph: Graph, n: int) -> bool:
+    """A view of a graph input that a saved output could not alias (it would be copied)."""
+    v = resolve(graph, n)
+    if v is not None and v.is_alias:
+        return False
+    while graph.op(n) in VIEW_OPS:
+        n = graph.args(n)[0]
+    return graph.op(n) in PLACEHOLDERS
 
 
 def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list[int],
@@ -109,6 +174,12 @@ def _split(fwd: Graph, joint: Graph, forward_nodes: set[int], grad_outputs: list
         if n in forward_nodes:
             if joint.op(n) == "const":
                 mapping[n] = bwd.add_const(joint.attrs(n)["value"], joint.type(n))
+            elif joint.op(n) in VIEW_OPS and _views_of_input(joint, n):
+                # a view of an input (x[t] of an unrolled loop) is taken again from the
+                # saved input: saved itself, it would be copied out of the forward once
+                # per step
+                mapping[n] = bwd.add(joint.op(n), [value(joint.args(n)[0])], joint.attrs(n),
+                                     name=joint.name(n), type=joint.type(n))
             else:
                 saved.append(n)
                 mapping[n] = bwd.add_input(joint.type(n), name=joint.name(n) or f"saved%{n}")

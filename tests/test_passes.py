@@ -121,3 +121,29 @@ def test_horizontal_kernel_reads_scalars_at_zero_in_every_part():
     a, b = M()(s, x)
     assert abs(a.item() - 0.6) < 1e-6
     np.testing.assert_allclose(b.numpy(), np.arange(40) * 2.0, rtol=1e-6)
+
+
+class _Unrolled(graphnn.nn.Module):
+    """A recursion over the rows of a parameter, as a loop over time steps writes it."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.w = graphnn.nn.Parameter(graphnn.randn(steps, 3))
+
+    def forward(self, x):
+        h = x
+        for t in range(self.w.shape[0]):
+            h = (h * self.w[t]).tanh()
+        return h.sum()
+
+
+def test_gradients_of_unrolled_slices_join_in_one_concat():
+    # the T rows' gradients are concatenated, not placed into T full-size buffers and summed
+    # (T slice_grad kernels and one T-term sum: O(T^2) elements)
+    graphnn.manual_seed(0)
+    fwd, bwd = dump_model(_Unrolled(8), [(3,)], train=True)
+    # the rows the backward reads are views of the saved parameter, not copies per step
+    assert not any("copy" in launch.ops for launch in fwd.program.launches)
+    ops = [op for launch in bwd.program.launches for op in launch.ops]
+    assert "concat" in ops and "slice_grad" not in ops
+    assert max(launch.ops.count("add") for launch in bwd.program.launches) <= 1

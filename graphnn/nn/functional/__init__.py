@@ -18,6 +18,7 @@ from graphnn.nn.functional.activation import _softmax_dim  # noqa: F401
 from graphnn.nn.functional.attention import *  # noqa: F401,F403
 from graphnn.nn.functional.conv import *  # noqa: F401,F403
 from graphnn.nn.functional.conv_nd import *  # noqa: F401,F403
+from graphnn.nn.functional.ctc import *  # noqa: F401,F403
 from graphnn.nn.functional.distance import *  # noqa: F401,F403
 from graphnn.nn.functional.dropout import *  # noqa: F401,F403
 from graphnn.nn.functional.loss import *  # noqa: F401,F403

@@ -17,7 +17,7 @@ from graphnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatch
                                      LazyModuleMixin)
 from graphnn.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from graphnn.nn.modules.linear import Bilinear, Identity, Linear
-from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss,
+from graphnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CTCLoss,
                                      CrossEntropyLoss, GaussianNLLLoss, HingeEmbeddingLoss,
                                      HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,
                                      MSELoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
