@@ -10,7 +10,7 @@ import math
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
-from graphnn.ir.symbolic import SymInt, positive, start_kernel
+from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
 from graphnn.ir.types import DType, bool_, contiguous_strides, promote
 from graphnn.ir.views import VIEW_OPS, resolve
 
@@ -58,6 +58,22 @@ def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str],
         else:
             lines.append(f"long {name} = {rest} % {shape[d]}; {rest} /= {shape[d]};")
     return lines, names
+
+
+def launch_1d(n: int, d) -> tuple[tuple[int], tuple[int]]:
+    """(global, local) sizes of a launch of one work-item per element of ``n``: the global
+    size rounded up to the dialect's work-group size (``Dialect.local_1d``)."""
+    local = d.local_1d(n)
+    return ((n + local - 1) // local * local,), (local,)
+
+
+def start_1d(w: "KernelWriter", n: int, d) -> None:
+    """Declares ``gid``, the work-item's element, with an early return past ``n`` only where
+    ``launch_1d`` rounds the launch up beyond it (always for a symbolic ``n``): the test
+    kept PoCL from vectorising elementwise kernels whose size the work-group divides."""
+    w.lines.append("long gid = get_global_id(0);")
+    if is_symbolic(n) or n % d.local_1d(n):
+        w.lines.append(f"if (gid >= {n}) return;")
 
 
 class KernelWriter:

@@ -12,7 +12,7 @@ from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
-from graphnn.codegen.emit import KernelWriter, decompose, literal
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.passes.fusion import Group
@@ -23,11 +23,6 @@ from graphnn.ir.views import resolve
 def _linear_guard(w: KernelWriter, n: int) -> None:
     w.lines.append("long gid = get_global_id(0);")
     w.lines.append(f"if (gid >= {n}) return;")
-
-
-def _geometry_1d(n: int, d: Dialect) -> tuple[tuple[int], tuple[int]]:
-    local = d.local_1d(n)
-    return ((n + local - 1) // local * local,), (local,)
 
 
 def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[str],
@@ -43,16 +38,14 @@ def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[st
 def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     n = math.prod(g.domain)
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(n) or n % d.local_1d(n):
-        w.lines.append(f"if (gid >= {n}) return;")
+    start_1d(w, n, d)
     lines, idx = decompose("gid", g.domain, "i")
     w.lines += lines
     w.flat[(tuple(idx), tuple(g.domain))] = "gid"
     w.emit_members(g.members, idx)
     for s in g.stores:
         w.store(s, idx)
-    return w, *_geometry_1d(n, d)
+    return w, *launch_1d(n, d)
 
 
 REDUCE_WIDTH = 16    # the vectorised sum loads float16 vectors ...
@@ -147,7 +140,7 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     total = _vec.hsum(w, "vs", vw, t)
     w.lines.append(f"acc += {total};")
     _epilogue(w, g, r, "acc", out_idx, [m for m in g.members if m != r])
-    return w, *_geometry_1d(n_out, d)
+    return w, *launch_1d(n_out, d)
 
 
 def reduce(graph: Graph, g: Group, name: str, d: Dialect):
@@ -216,7 +209,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append(f"long res = best % {red_shape[0]};")
         result = "res"
     _epilogue(w, g, r, result, out_idx, [m for m in g.members if m != r])
-    return w, *_geometry_1d(n_out, d)
+    return w, *launch_1d(n_out, d)
 
 
 def gemm(graph: Graph, g: Group, name: str, d: Dialect):
@@ -314,7 +307,7 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
     if tail is None:
         conv_at(idx[2], idx[3], "")
         _epilogue(w, g, cv, "acc", idx, epi)
-        return w, *_geometry_1d(total, d)
+        return w, *launch_1d(total, d)
     pat = graph.attrs(tail)
     (pkh, pkw), (psh, psw), (pph, ppw), (pdh, pdw) = (pat["kernel"], pat["stride"],
                                                       pat["padding"], pat["dilation"])
@@ -343,7 +336,7 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
     w.temps[tail] = "best"
     if tail in g.stores:
         w.store(tail, idx)
-    return w, *_geometry_1d(total, d)
+    return w, *launch_1d(total, d)
 
 
 def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
@@ -376,7 +369,7 @@ def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
                 f"{w.load(wt, ['oc', 'icl', 'u', 'v'])};",
                 "    }", "  }", "}"]
     _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
-    return w, *_geometry_1d(total, d)
+    return w, *launch_1d(total, d)
 
 
 def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
@@ -411,7 +404,7 @@ def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
                 f"{w.load(gy, ['b', idx[0], 'p', 'q'])};",
                 "    }", "  }", "}"]
     _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
-    return w, *_geometry_1d(total, d)
+    return w, *launch_1d(total, d)
 
 
 def _pool_attrs(graph: Graph, node: int):
@@ -452,7 +445,7 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
                 "    " + keep,
                 "  }", "}"]
     _epilogue(w, g, node, "at" if argmax else "best", idx, [m for m in g.members if m != node])
-    return w, *_geometry_1d(total, d)
+    return w, *launch_1d(total, d)
 
 
 def max_pool2d_argmax(graph: Graph, g: Group, name: str, d: Dialect):
@@ -498,7 +491,7 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
                 f"acc += {w.load(gy, [n0, c0, 'p', 'q'])};",
                 "  }", "}"]
     _epilogue(w, g, node, "acc", idx, [m for m in g.members if m != node])
-    return w, *_geometry_1d(total, d)
+    return w, *launch_1d(total, d)
 
 
 def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
@@ -524,7 +517,7 @@ def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
                 f"{'+=' if graph.attrs(node).get('accumulate') else '='} "
                 f"{w.load(x, lead + ['j'])};",
                 "}"]
-    return w, *_geometry_1d(rows, d)
+    return w, *launch_1d(rows, d)
 
 
 FAMILIES = {

@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, decompose
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.symbolic import is_symbolic
 
 
 def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
@@ -19,9 +18,7 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
     starts = [0]
     for part in g.parts:
         starts.append(starts[-1] + math.prod(part.domain))
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(total) or total % d.local_1d(total):
-        w.lines.append(f"if (gid >= {total}) return;")
+    start_1d(w, total, d)
 
     def dispatch(lo: int, hi: int) -> None:
         begin = len(w.lines)
@@ -38,8 +35,7 @@ def horizontal(graph: Graph, g: Group, name: str, d: Dialect):
             w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
 
     dispatch(0, len(g.parts))
-    local = d.local_1d(total)
-    return w, ((total + local - 1) // local * local,), (local,)
+    return w, *launch_1d(total, d)
 
 
 def _part(w: KernelWriter, p: int, part: Group, start) -> None:

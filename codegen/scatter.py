@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, decompose
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.symbolic import is_symbolic
 
 _INT64_PRAGMA = "#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable"
 
@@ -49,23 +48,16 @@ inline void gnn_atomic_add_long(volatile __global long* p, long v) {
 }
 
 
-def _local(n, d: Dialect) -> int:
-    return d.local_1d(n)
-
-
 def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     shape = graph.type(node).shape
     n = math.prod(shape)
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(n) or n % _local(n, d):
-        w.lines.append(f"if (gid >= {n}) return;")
+    start_1d(w, n, d)
     lines, idx = decompose("gid", shape, "i")
     w.lines += lines
     w.flat[(tuple(idx), tuple(shape))] = "gid"
     w.store(node, idx, w.value(graph.args(node)[0], idx))
-    local = _local(n, d)
-    return w, ((n + local - 1) // local * local,), (local,)
+    return w, *launch_1d(n, d)
 
 
 def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
@@ -84,9 +76,7 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     shape = graph.type(index).shape
     size = graph.type(node).shape[axis]
     n = math.prod(shape)
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(n) or n % _local(n, d):
-        w.lines.append(f"if (gid >= {n}) return;")
+    start_1d(w, n, d)
     lines, idx = decompose("gid", shape, "i")
     w.lines += lines
     w.lines.append(f"long j = (long)({w.load(index, idx)});")
@@ -97,8 +87,7 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     value = w.load(src, idx)
     w.lines.append(f"gnn_atomic_add_{ct}({w.buf(node, write=True)} + "
                    f"({w.address(node, out)}), {value});")
-    local = _local(n, d)
-    return w, ((n + local - 1) // local * local,), (local,)
+    return w, *launch_1d(n, d)
 
 
 def scatter_add(graph: Graph, g: Group, name: str, d: Dialect):

@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, decompose
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.symbolic import is_symbolic
 
 
 def _rank(graph: Graph, g: Group, name: str, d: Dialect):
@@ -31,10 +30,7 @@ def _rank(graph: Graph, g: Group, name: str, d: Dialect):
     t = graph.type(x).dtype
     w = KernelWriter(graph, name)
     n = math.prod(shape)
-    local = d.local_1d(n)
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(n) or n % local:
-        w.lines.append(f"if (gid >= {n}) return;")
+    start_1d(w, n, d)
     lines, idx = decompose("gid", shape, "i")
     w.lines += lines
     me = w.load(x, idx)
@@ -59,7 +55,7 @@ def _rank(graph: Graph, g: Group, name: str, d: Dialect):
     out = list(idx)
     out[axis] = "rank"
     w.lines.append(f"{w.buf(node, write=True)}[{w.address(node, out)}] = {idx[axis]};")
-    return w, ((n + local - 1) // local * local,), (local,)
+    return w, *launch_1d(n, d)
 
 
 RANK_MAX = 16
@@ -87,10 +83,7 @@ def _heap(graph: Graph, g: Group, name: str, d: Dialect):
     rows = math.prod(rows_shape)
     t = graph.type(x).dtype
     w = KernelWriter(graph, name)
-    local = d.local_1d(rows)
-    w.lines.append("long gid = get_global_id(0);")
-    if is_symbolic(rows) or rows % local:
-        w.lines.append(f"if (gid >= {rows}) return;")
+    start_1d(w, rows, d)
     lines, idx = decompose("gid", rows_shape, "i")
     w.lines += lines
 
@@ -125,7 +118,7 @@ def _heap(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines.append(f"        {o('r')} = pc; {o('c')} = pr; r = c;")
     w.lines.append("    }")
     w.lines.append("}")
-    return w, ((rows + local - 1) // local * local,), (local,)
+    return w, *launch_1d(rows, d)
 
 
 def argsort(graph: Graph, g: Group, name: str, d: Dialect):
