@@ -190,13 +190,19 @@ def _max_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, dila
     k, s, p, d = window_args(fn, n, kernel_size, stride, padding, dilation)
     out_sizes(fn, x, k, s, p, d, ceil_mode)
     out = _max_pool_nd(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
+    return max_result(out, return_indices, unbatched, input,
+                      {1: "SqueezeBackward1", 2: "MaxPool2DWithIndicesBackward0",
+                       3: "MaxPool3DWithIndicesBackward0"}[n])
+
+
+def max_result(out, return_indices: bool, unbatched: bool, input: Tensor, grad_name: str):
+    """A max pooling's values (and indices with ``return_indices``) without the batch
+    dimension an unbatched ``input`` was given, the values named ``grad_name``."""
     y, i = out if return_indices else (out, None)
     if unbatched:
         y = _ops.squeeze(y, 0)
         i = _ops.squeeze(i, 0) if i is not None else None
-    name = {1: "SqueezeBackward1", 2: "MaxPool2DWithIndicesBackward0",
-            3: "MaxPool3DWithIndicesBackward0"}[n]
-    y = _ops._named(y, name, input)
+    y = _ops._named(y, grad_name, input)
     return (y, i) if return_indices else y
 
 

@@ -36,7 +36,7 @@ from graphnn._creation import tensor
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _where, graph_function
-from graphnn.nn.functional.pooling import (_max_pool_nd, _ntuple, max_pool1d,
+from graphnn.nn.functional.pooling import (_max_pool_nd, _ntuple, max_result, max_pool1d,
                                            max_pool2d, max_pool3d, out_sizes, pool_input,
                                            tap)
 
@@ -289,15 +289,9 @@ def _adaptive_max_nd(x: Tensor, out: tuple, indices: bool):
 
 def _adaptive_max(fn: str, n: int, input: Tensor, output_size, return_indices: bool):
     x, unbatched, out = _adaptive_args(fn, n, input, output_size)
-    r = _adaptive_max_nd(x, out, bool(return_indices))
-    y, i = r if return_indices else (r, None)
-    if unbatched:
-        y = _ops.squeeze(y, 0)
-        i = _ops.squeeze(i, 0) if i is not None else None
-    name = {1: "SqueezeBackward1", 2: "AdaptiveMaxPool2DBackward0",
-            3: "AdaptiveMaxPool3DBackward0"}[n]
-    y = _ops._named(y, name, input)
-    return (y, i) if return_indices else y
+    return max_result(_adaptive_max_nd(x, out, bool(return_indices)), return_indices,
+                      unbatched, input, {1: "SqueezeBackward1", 2: "AdaptiveMaxPool2DBackward0",
+                                         3: "AdaptiveMaxPool3DBackward0"}[n])
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
