@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import count_kernels, cpu_model  # noqa: E402
 
 CASES = ["mlp10", "mlp20", "mlp40", "mlp80", "bert", "lstm"]
 PHASES = ["trace", "autodiff", "passes", "codegen", "build"]
@@ -177,23 +179,13 @@ def _build(case: str):
 def child(case: str) -> None:
     import graphnn as G
     from graphnn.runtime import get_runtime
-    from graphnn.runtime import opencl
 
     G.manual_seed(0)
     net, loss_fn = _build(case)
     opt = G.optim.SGD(net.parameters(), lr=0.01)
     rt = get_runtime()
     rt.finish()
-    kernels = {"distinct": 0, "launches": 0, "source_bytes": 0}
-    build = opencl.OpenCLRuntime.executable
-
-    def counting(self, program, label=""):
-        kernels["distinct"] += program.source.count("__kernel void")
-        kernels["launches"] += len(program.launches)
-        kernels["source_bytes"] += len(program.source)
-        return build(self, program, label)
-
-    opencl.OpenCLRuntime.executable = counting
+    kernels = count_kernels()
     G.reset_stats()
     start = time.perf_counter()
     opt.zero_grad()
@@ -259,17 +251,6 @@ def run_case(case: str, timeout: float) -> dict:
                 break
             out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def table(results: dict) -> list[str]:

@@ -21,6 +21,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import count_kernels  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -38,7 +41,6 @@ def main() -> None:
     import torch
     import graphnn as G
     import graphnn.nn.functional as F
-    from graphnn.runtime import opencl
     torch.set_num_threads(2)
 
     rng = np.random.default_rng(0)
@@ -47,16 +49,7 @@ def main() -> None:
     il = rng.integers(a.T - a.T // 4, a.T + 1, a.N)
     tl = rng.integers(a.S // 2, a.S + 1, a.N)
 
-    kernels = {"distinct": 0, "launches": 0, "source_bytes": 0}
-    build = opencl.OpenCLRuntime.executable
-
-    def counting(self, program, label=""):
-        kernels["distinct"] += program.source.count("__kernel void")
-        kernels["launches"] += len(program.launches)
-        kernels["source_bytes"] += len(program.source)
-        return build(self, program, label)
-
-    opencl.OpenCLRuntime.executable = counting
+    kernels = count_kernels()
 
     def ours():
         x = G.tensor(logits, requires_grad=True)

@@ -9,7 +9,9 @@ read-back of the (small) result, taken in interleaved rounds.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import sys
 import time
 from unittest import mock
 
@@ -20,6 +22,9 @@ import graphnn as G
 from graphnn.codegen.dialect import Dialect
 from graphnn.ir.passes import PassOptions
 from graphnn.runtime import get_runtime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_model  # noqa: E402
 
 # a leading 1 keeps every size static (a longer leading dimension is the symbolic batch)
 CASES = [
@@ -40,16 +45,6 @@ class Graph(G.nn.Module):
 
     def forward(self, x):
         return self.fn(x)
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def median_ms(fn, steps: int) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_model  # noqa: E402
 
 COLD = r"""
 import sys, time, numpy as np
@@ -57,16 +58,6 @@ def median_ms(fn, sync, steps: int) -> float:
         sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _forward_rows(name: str, g_model, t_model, g_inputs, t_inputs, steps: int, rt) -> str:
