@@ -22,6 +22,7 @@ from graphnn._random import (bernoulli, multinomial, normal, rand, rand_like,  #
 from graphnn._stats import Stats, reset_stats, stats  # noqa: E402
 from graphnn import cuda, distributions  # noqa: E402
 from graphnn import utils  # noqa: E402
+from graphnn import distributed  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 
 _random.install(Tensor)

@@ -172,7 +172,10 @@ class _Backward:
         return [(pos, split.forward.type(split.forward.outputs[pos]))
                 for pos in split.grad_outputs]
 
-    def run_backward(self, node, grads: list) -> list:
+    def run_backward(self, node, grads: list, ready: dict | None = None) -> list:
+        """The gradients for ``node.inputs``. ``ready``: input position -> callback(buffer),
+        called as soon as the kernel that writes that input's gradient has been enqueued
+        (autograd's grad-buffer hooks)."""
         split = self.entry[0]
         if node.saved is None:
             raise RuntimeError("Trying to backward through the graph a second time (or directly "
@@ -181,7 +184,15 @@ class _Backward:
                                "the graph a second time.")
         if self.entry[2] is None:
             self.entry[2] = build_executable(self.cg.rt, split.backward, self.cg.label + ".bwd")
-        outs = self.entry[2].run(list(node.saved) + [g._dense()[0] for g in grads])
+        by_output = None
+        if ready:
+            by_output = {}
+            for i, callback in ready.items():
+                idx = split.grad_index[i]
+                if idx is not None:
+                    by_output.setdefault(idx, []).append(callback)
+        outs = self.entry[2].run(list(node.saved) + [g._dense()[0] for g in grads],
+                                 ready=by_output)
         bwd = split.backward
         result, seen = [], set()
         for idx in split.grad_index:

@@ -319,7 +319,9 @@ class Tensor:
         memo[id(self)] = new
         new._set_state(self._type, _new_storage(buf, self._type), None, self._requires_grad)
         own = {"_type", "_storage", "_offset", "_strides", "_version_counter", "_sym", "_base",
-               "_view_chain", "_base_seen", "_requires_grad", "_grad_fn", "_out_index", "grad"}
+               "_view_chain", "_base_seen", "_requires_grad", "_grad_fn", "_out_index", "grad",
+               # hooks belong to the original (a DDP reducer must not be deep-copied)
+               "_post_accumulate_grad_hooks", "_grad_buffer_hooks"}
         for k, v in self.__dict__.items():
             if k not in own:
                 new.__dict__[k] = copy.deepcopy(v, memo)

@@ -110,13 +110,18 @@ class BackwardNode:
 
 
 def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
-    """Accumulates gradients of ``tensors`` into the ``.grad`` of the leaves they depend on."""
+    """Accumulates gradients of ``tensors`` into the ``.grad`` of the leaves they depend on.
+
+    A leaf's post-accumulate-grad hooks run once, after the last tape node that contributes
+    to it ran (PyTorch's AccumulateGrad fires once per backward); callbacks queued with
+    ``queue_callback`` during the walk run at its end."""
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors)
     pending: dict[tuple[int, int], Tensor] = {}
     roots = []
+    direct = []
     for t, g in zip(tensors, grad_tensors):
         given = g
         if not t.requires_grad:
@@ -133,30 +138,95 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
         if t.grad_fn is None:
             # .grad must not share storage with the caller's gradient tensor
             _accumulate_leaf(t, g if given is None else g.detach().clone())
+            direct.append(t)
             continue
         node, idx = t.grad_fn, t._out_index
         key = (id(node), idx)
         pending[key] = pending[key] + g if key in pending else g
         roots.append(node)
     order = _topo(roots)
-    for node in order:
-        outs = node.compiled.grad_outputs_types()
-        grads = [pending.pop((id(node), pos), None) for pos, _ in outs]
-        if all(g is None for g in grads):
-            continue
-        grads = [g if g is not None else Tensor._full(t, 0) for g, (_, t) in zip(grads, outs)]
-        node.check_saved()
-        results = node.compiled.run_backward(node, grads)
-        for t, edge, g in zip(node.inputs, node.edges, results):
-            if g is None:
+    last = _last_contributors(order)
+    outer = getattr(_state, "callbacks", None)
+    _state.callbacks = []
+    try:
+        _post_accumulate(direct)
+        for k, node in enumerate(order):
+            outs = node.compiled.grad_outputs_types()
+            grads = [pending.pop((id(node), pos), None) for pos, _ in outs]
+            if all(g is None for g in grads):
+                _post_accumulate([t for t in node.inputs if last.get(id(t)) == k])
                 continue
-            if edge is not None:
-                key = (id(edge[0]), edge[1])
-                pending[key] = pending[key] + g if key in pending else g
-            elif t.requires_grad:
-                _accumulate_leaf(t, g)
-        if not retain_graph:
-            node.saved = None
+            grads = [g if g is not None else Tensor._full(t, 0)
+                     for g, (_, t) in zip(grads, outs)]
+            node.check_saved()
+            results = node.compiled.run_backward(node, grads, _early_hooks(node, k, last))
+            final = []
+            for t, edge, g in zip(node.inputs, node.edges, results):
+                if edge is not None:
+                    if g is not None:
+                        key = (id(edge[0]), edge[1])
+                        pending[key] = pending[key] + g if key in pending else g
+                elif t.requires_grad:
+                    if g is not None:
+                        _accumulate_leaf(t, g)
+                    if last.get(id(t)) == k:
+                        final.append(t)
+            if not retain_graph:
+                node.saved = None
+            _post_accumulate(final)
+        for callback in _state.callbacks:
+            callback()
+    finally:
+        _state.callbacks = outer
+
+
+def queue_callback(callback) -> None:
+    """Runs ``callback()`` once the running ``backward`` has walked the whole tape
+    (PyTorch's ``Variable._execution_engine.queue_callback``: DDP waits for its gradient
+    reductions there). Raises RuntimeError outside a backward pass."""
+    callbacks = getattr(_state, "callbacks", None)
+    if callbacks is None:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    callbacks.append(callback)
+
+
+def _last_contributors(order: list[BackwardNode]) -> dict[int, int]:
+    """id(leaf) -> position in ``order`` of the last node that sends it a gradient."""
+    last: dict[int, int] = {}
+    for k, node in enumerate(order):
+        for t, edge in zip(node.inputs, node.edges):
+            if edge is None:
+                last[id(t)] = k
+    return last
+
+
+def _early_hooks(node: BackwardNode, k: int, last: dict[int, int]) -> dict | None:
+    """Input position -> callback(buffer) for the leaves whose final gradient is this node's
+    output buffer as it is (no gradient yet, no later contributor, one input slot): a hook
+    registered with ``_register_grad_buffer_hook`` sees that buffer as soon as the compiled
+    backward enqueued the kernel that writes it, before the rest of the backward graph."""
+    ready = None
+    seen: set[int] = set()
+    for i, (t, edge) in enumerate(zip(node.inputs, node.edges)):
+        if edge is not None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        hooks = getattr(t, "_grad_buffer_hooks", None)
+        if hooks and t.grad is None and last.get(id(t)) == k and \
+                sum(u is t for u in node.inputs) == 1:
+            ready = ready or {}
+            ready[i] = lambda buf, t=t, hooks=tuple(hooks.values()): [h(t, buf) for h in hooks]
+    return ready
+
+
+def _post_accumulate(leaves: list) -> None:
+    done: set[int] = set()
+    for t in leaves:
+        hooks = getattr(t, "_post_accumulate_grad_hooks", None)
+        if hooks and id(t) not in done:
+            done.add(id(t))
+            for hook in list(hooks.values()):
+                hook(t)
 
 
 def _accumulate_leaf(t, g) -> None:
@@ -165,6 +235,35 @@ def _accumulate_leaf(t, g) -> None:
             t.grad = g.detach()
         else:
             t.grad = t.grad + g
+
+
+def _register_hook(t, attr: str, hook):
+    from graphnn.nn.hooks import RemovableHandle   # plain dict handles, no graphnn imports
+
+    if t.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                           "tensors")
+    hooks = t.__dict__.setdefault(attr, {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """``hook(tensor)`` runs after this leaf's gradient was accumulated into ``.grad`` in a
+    backward pass, once per pass. Returns a handle whose ``remove()`` unregisters it.
+    Raises RuntimeError on a non-leaf tensor."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    return _register_hook(self, "_post_accumulate_grad_hooks", hook)
+
+
+def _register_grad_buffer_hook(t, hook):
+    """``hook(tensor, buffer)``: the device buffer that will become this leaf's ``.grad`` in
+    the running backward, called when the kernel writing it has been enqueued. graphnn's
+    own hook (DDP stages gradients for communication from it); reading the buffer must go
+    through the runtime's queue, which orders it after that kernel."""
+    return _register_hook(t, "_grad_buffer_hooks", hook)
 
 
 def _topo(roots: list[BackwardNode]) -> list[BackwardNode]:
@@ -213,3 +312,4 @@ def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False)
 
 
 Tensor.backward = _tensor_backward
+Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook

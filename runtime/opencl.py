@@ -38,6 +38,17 @@ STRIDED_COPY_SOURCE = "\n".join(
     "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
 
 
+class _Done:
+    """The event of a command that had nothing to do."""
+
+    @staticmethod
+    def wait() -> None:
+        pass
+
+
+_DONE = _Done()
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
 
@@ -125,6 +136,17 @@ class OpenCLRuntime:
             cl.enqueue_copy(self.queue, out, buf.cl, is_blocking=True)
         self._synced()
         return out
+
+    def read_async(self, buf: DeviceBuffer, out: np.ndarray):
+        """Enqueues a copy of the first ``out.nbytes`` bytes of ``buf`` into the contiguous
+        host array ``out`` and returns its event (``wait()``); the in-order queue runs it
+        after every kernel enqueued so far. ``out`` must stay alive and untouched until
+        the event completed."""
+        if not out.nbytes:
+            return _DONE
+        event = cl.enqueue_copy(self.queue, out, buf.cl, is_blocking=False)
+        self.queue.flush()      # start the device on what is queued: the caller will wait
+        return event
 
     def fill(self, t: TensorType, value) -> DeviceBuffer:
         buf = self.alloc(t)
@@ -233,13 +255,20 @@ class OpenCLExecutable:
             for i, (ctype, value) in enumerate(launch.sizes, start=len(launch.args)):
                 kernel.set_arg(i, (np.int32 if ctype == "int" else np.int64)(value))
         self.allocs, self.frees = _liveness(program)
+        self.done = _outputs_done(program)
 
-    def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:
+    def run(self, inputs: list[DeviceBuffer], ready: dict | None = None) -> list[DeviceBuffer]:
+        """Enqueues every launch; returns the output buffers. ``ready``: output position ->
+        callbacks(buffer), each called right after the launch that last touches that output
+        is enqueued, so that what it enqueues (a read) runs before the launches after it."""
         rt, prog = self.rt, self.program
+        if ready:
+            _call_ready(ready, self.done[-1], prog, dict(zip(prog.inputs, inputs)))
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
         queue, profiler = rt.queue, rt.profiler
-        for launch, kernel, bound, name, allocs, frees in zip(
-                prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees):
+        for launch, kernel, bound, name, allocs, frees, done in zip(
+                prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees,
+                self.done):
             for node in allocs:
                 env[node] = rt.alloc(prog.buffers[node])
             for i, node in enumerate(launch.args):
@@ -251,10 +280,32 @@ class OpenCLExecutable:
                                             launch.local_size)
             if profiler is not None:
                 profiler.record(name, ev)
+            if ready and done:
+                _call_ready(ready, done, prog, env)
             for node in frees:     # the in-order queue makes immediate reuse safe
                 del env[node]
         rt.launches += len(prog.launches)
         return [env[base] for base, _ in prog.outputs]
+
+
+def _outputs_done(program: Program) -> list[list[int]]:
+    """Per launch, the output positions whose buffer no later launch touches (their values
+    are final once it ran); one more list at the end for outputs no launch touches (an
+    input passed through)."""
+    last: dict[int, int] = {}
+    for i, launch in enumerate(program.launches):
+        for node in launch.args:
+            last[node] = i
+    done: list[list[int]] = [[] for _ in range(len(program.launches) + 1)]
+    for pos, (base, _) in enumerate(program.outputs):
+        done[last.get(base, -1)].append(pos)
+    return done
+
+
+def _call_ready(ready: dict, positions: list[int], prog: Program, env: dict) -> None:
+    for pos in positions:
+        for callback in ready.get(pos, ()):
+            callback(env[prog.outputs[pos][0]])
 
 
 def _liveness(program: Program) -> tuple[list[list[int]], list[list[int]]]:

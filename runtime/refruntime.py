@@ -16,6 +16,12 @@ class HostBuffer:
         self.array = array
 
 
+class _Done:
+    @staticmethod
+    def wait() -> None:
+        pass
+
+
 class ReferenceRuntime:
     kind = "reference"
 
@@ -37,6 +43,11 @@ class ReferenceRuntime:
 
     def download(self, buf: HostBuffer, t: TensorType) -> np.ndarray:
         return buf.array[:t.numel].view(t.dtype.np).reshape(t.shape).copy()
+
+    def read_async(self, buf: HostBuffer, out: np.ndarray) -> "_Done":
+        """The OpenCL runtime's ``read_async``: here the copy is done at once."""
+        out[...] = buf.array[:out.size].view(out.dtype).reshape(out.shape)
+        return _Done()
 
     def fill(self, t: TensorType, value) -> HostBuffer:
         return HostBuffer(np.full(t.numel, value, t.dtype.np))
@@ -66,10 +77,14 @@ class ReferenceExecutable:
         self.graph = graph
         self.program = None
 
-    def run(self, inputs: list[HostBuffer]) -> list[HostBuffer]:
+    def run(self, inputs: list[HostBuffer], ready: dict | None = None) -> list[HostBuffer]:
         arrays = [b.array[:self.graph.type(n).numel].reshape(self.graph.type(n).shape)
                   for b, n in zip(inputs, self.graph.inputs)]
-        return [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
+        outs = [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
+        for pos, callbacks in (ready or {}).items():    # all outputs are final at once
+            for callback in callbacks:
+                callback(outs[pos])
+        return outs
 
 
 def _strided(flat: np.ndarray, layout, shape) -> np.ndarray:

@@ -6,6 +6,7 @@ from graphnn.nn.modules import __all__ as _modules_all
 from graphnn.nn.parameter import (Buffer, Parameter, UninitializedBuffer,
                                   UninitializedParameter)
 from graphnn.nn import utils  # noqa: E402
+from graphnn.nn import parallel  # noqa: E402
 
 __all__ = ["Buffer", "Module", "Parameter", "UninitializedParameter", "UninitializedBuffer", "functional",
-           "init", "utils"] + list(_modules_all)
+           "init", "parallel", "utils"] + list(_modules_all)

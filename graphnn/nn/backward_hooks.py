@@ -23,8 +23,12 @@ class _Boundary:
     def grad_outputs_types(self):
         return list(enumerate(self.types))
 
-    def run_backward(self, node, grads: list) -> list:
-        return self.fn(grads)
+    def run_backward(self, node, grads: list, ready: dict | None = None) -> list:
+        results = self.fn(grads)
+        for i, callback in (ready or {}).items():
+            if results[i] is not None:
+                callback(results[i]._dense()[0])
+        return results
 
 
 def _identity(tensors: list, fn) -> list:
