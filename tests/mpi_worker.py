@@ -38,8 +38,7 @@ def mlp(seed: int):
     import graphnn as torch
 
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 5),
-                               torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
 
 
 def train(model, opt, steps: list):
@@ -79,7 +78,7 @@ def collectives(dist, torch, rank: int, out: dict) -> None:
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     out["all_reduce_bool_MAX"] = t.numpy()
     wide = torch.tensor(data["wide"])
-    view = wide.t()[1:3]                        # a strided view: written back in place
+    view = wide[1:3]                            # a view: written back into its base
     work = dist.all_reduce(view, op=dist.ReduceOp.SUM, async_op=True)
     work.wait()
     out["all_reduce_view"] = wide.numpy()
@@ -136,7 +135,7 @@ def ddp(dist, torch, rank: int, out: dict) -> None:
     from graphnn.utils.data import DistributedSampler
 
     model = mlp(seed=rank)      # different weights per rank: DDP takes rank 0's
-    # a cap of 64 bytes makes three buckets of two parameters
+    # a cap of 64 bytes makes two buckets, one per layer
     net = DDP(model, bucket_cap_mb=64 / 2**20)
     out["buckets"] = np.array(len(net.reducer.buckets))
     out["init"] = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
@@ -150,7 +149,7 @@ def ddp(dist, torch, rank: int, out: dict) -> None:
     torch.manual_seed(rank)
     bn_model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4))
     if rank == 1:
-        bn_model[1].running_mean.fill_(5.0)
+        bn_model[1].running_mean.data = torch.full((4,), 5.0)
     bn = DDP(bn_model)
     out["bn_init"] = bn_model[1].running_mean.numpy()
     w = bn_model[0].weight.detach().numpy()
@@ -172,7 +171,7 @@ def main() -> None:
     import graphnn.distributed as dist
 
     if scenario == "timeout":
-        dist.init_process_group("mpi", timeout=timedelta(seconds=2))
+        dist.init_process_group("mpi", timeout=timedelta(seconds=1))
     else:
         dist.init_process_group(backend="mpi")
     rank = dist.get_rank()
@@ -192,6 +191,8 @@ def main() -> None:
             time.sleep(60)      # alive but never joins: rank 0's all_reduce must time out
         dist.all_reduce(torch.ones(3))
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **out)
+    if os.environ.get("MPI_WORKER_STATS"):
+        print(rank, torch.stats(), flush=True)
     dist.destroy_process_group()
 
 

@@ -33,6 +33,9 @@ def mpirun(scenario: str, outdir: Path, timeout: float) -> subprocess.CompletedP
     assert exe, "mpirun not found: pip install 'graphnn[mpi]' (the test extra installs it)"
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                POCL_MAX_PTHREAD_COUNT="1", PYTHONUNBUFFERED="1")
+    # the module-scoped fixture runs before conftest's per-test build options: use the
+    # options the single-process reference in this file builds with (one cached binary)
+    env.setdefault("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
     cmd = [exe, "-n", "2", "--oversubscribe", "--allow-run-as-root", sys.executable,
            str(WORKER), scenario, str(outdir)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -69,7 +72,7 @@ def test_collectives_match_numpy(ranks):
             np.testing.assert_allclose(got[key], want, rtol=1e-6, err_msg=f"{key} rank {r}")
         mine = mpi_worker.inputs(r)["wide"]
         view = mine.copy()
-        view.T[1:3] = a["wide"].T[1:3] + b["wide"].T[1:3]
+        view[1:3] = a["wide"][1:3] + b["wide"][1:3]
         np.testing.assert_allclose(got["all_reduce_view"], view, rtol=1e-6)
         summed = a["scatter"][r] + b["scatter"][r]
         np.testing.assert_allclose(got["reduce_scatter_SUM"], summed, rtol=1e-6)
@@ -121,10 +124,10 @@ def test_ddp_matches_single_process_on_concatenated_batch(ranks):
         np.testing.assert_allclose(got["params"], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
     for got in ranks:
-        assert got["buckets"] == 3
+        assert got["buckets"] == 2
         # every gradient of a synced step was staged from inside the compiled backward;
         # after no_sync the gradients are accumulated first and read afterwards
-        assert list(got["early"]) == [6, 6, 6, 0]
+        assert list(got["early"]) == [4, 4, 4, 0]
 
 
 def _joined(step: int):
@@ -175,14 +178,14 @@ def test_failing_rank_aborts_the_job():
 
 
 def test_collective_times_out_instead_of_hanging():
-    """Rank 1 never joins rank 0's all_reduce: rank 0 raises after its 2 s timeout."""
+    """Rank 1 never joins rank 0's all_reduce: rank 0 raises after its 1 s timeout."""
     out = Path(os.environ.get("TMPDIR", "/tmp"))
     start = time.monotonic()
     proc = mpirun("timeout", out, timeout=60)
     elapsed = time.monotonic() - start
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
-    assert "DistBackendError: all_reduce: rank 0 of 2 waited 2 s for the other ranks and " \
+    assert "DistBackendError: all_reduce: rank 0 of 2 waited 1 s for the other ranks and " \
         "timed out" in text, text
     assert elapsed < 30, f"the job took {elapsed:.0f} s to stop"
 
