@@ -93,7 +93,6 @@ def worker_overlap(steps: int, cap: float | None) -> None:
         start = time.perf_counter()
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
-        backward_start = time.perf_counter()
         loss.backward()
         opt.step()
         get_runtime().finish()
@@ -108,7 +107,6 @@ def worker_overlap(steps: int, cap: float | None) -> None:
         exposed.append(max(t.reduced for t in tl) - last_data)
         comm.append(total)
         step_ms.append(end - start)
-        del backward_start
     if dist.get_rank() == 0:
         print(f"RESULT overlap {len(net.reducer.buckets)} {statistics.median(comm)} "
               f"{statistics.median(shares)} {statistics.median(exposed)} "
@@ -134,7 +132,7 @@ def main() -> None:
     ap.add_argument("--cap", type=float, default=None)
     args = ap.parse_args()
     if args.worker == "allreduce":
-        return worker_allreduce(max(args.rounds, 5))
+        return worker_allreduce(max(args.rounds, 10))
     if args.worker == "overlap":
         return worker_overlap(args.steps, args.cap)
 

@@ -414,3 +414,25 @@ def test_in_place_after_use_keeps_the_recorded_history():
     z.sum().backward()
     tz.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_post_accumulate_grad_hook_fires_once_with_the_final_gradient():
+    """A leaf used by two tape nodes: PyTorch's hook runs once per backward, after both
+    contributions were accumulated, and sees the accumulated ``.grad`` on the next pass."""
+    arr = np.array([0.5, -1.0, 2.0], np.float32)
+    seen = {}
+    for lib in (graphnn, torch):
+        w = lib.tensor(arr, requires_grad=True)
+        calls = []
+        handle = w.register_post_accumulate_grad_hook(
+            lambda p, calls=calls: calls.append(p.grad.detach().numpy().copy()))
+        for _ in range(2):
+            ((w * 2).sum() + (w * w).sum()).backward()
+        handle.remove()
+        ((w * 2).sum()).backward()
+        seen[lib.__name__] = calls
+        with pytest.raises(RuntimeError, match="non-leaf"):
+            (w * 2).register_post_accumulate_grad_hook(lambda p: None)
+    assert len(seen["graphnn"]) == 2
+    for ours, ref in zip(seen["graphnn"], seen["torch"]):
+        np.testing.assert_allclose(ours, ref, rtol=1e-6)

@@ -19,9 +19,7 @@ import pytest
 import graphnn
 import graphnn.distributed as dist
 from graphnn.utils.data import DistributedSampler
-
-sys.path.insert(0, str(Path(__file__).parent))
-import mpi_worker  # noqa: E402
+from tests import mpi_worker
 
 WORKER = Path(__file__).parent / "mpi_worker.py"
 BIN = Path(sys.executable).parent
