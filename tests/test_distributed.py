@@ -161,11 +161,10 @@ def test_sampler_defaults_come_from_the_group(ranks):
         np.testing.assert_array_equal(got["sampler"], list(ref))
 
 
-def test_failing_rank_aborts_the_job():
+def test_failing_rank_aborts_the_job(tmp_path):
     """An exception on rank 1 stops rank 0, which is waiting in all_reduce, at once."""
-    out = Path(os.environ.get("TMPDIR", "/tmp"))
     start = time.monotonic()
-    proc = mpirun("raise", out, timeout=60)
+    proc = mpirun("raise", tmp_path, timeout=60)
     elapsed = time.monotonic() - start
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
@@ -175,11 +174,10 @@ def test_failing_rank_aborts_the_job():
     assert elapsed < 30, f"the job took {elapsed:.0f} s to stop"
 
 
-def test_collective_times_out_instead_of_hanging():
+def test_collective_times_out_instead_of_hanging(tmp_path):
     """Rank 1 never joins rank 0's all_reduce: rank 0 raises after its 1 s timeout."""
-    out = Path(os.environ.get("TMPDIR", "/tmp"))
     start = time.monotonic()
-    proc = mpirun("timeout", out, timeout=60)
+    proc = mpirun("timeout", tmp_path, timeout=60)
     elapsed = time.monotonic() - start
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
