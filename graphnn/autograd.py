@@ -146,6 +146,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
         roots.append(node)
     order = _topo(roots)
     last = _last_contributors(order)
+    got: set[int] = set()       # leaves that received a gradient in this pass
     outer = getattr(_state, "callbacks", None)
     _state.callbacks = []
     try:
@@ -154,7 +155,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
             outs = node.compiled.grad_outputs_types()
             grads = [pending.pop((id(node), pos), None) for pos, _ in outs]
             if all(g is None for g in grads):
-                _post_accumulate([t for t in node.inputs if last.get(id(t)) == k])
+                _post_accumulate([t for t in node.inputs
+                                  if last.get(id(t)) == k and id(t) in got])
                 continue
             grads = [g if g is not None else Tensor._full(t, 0)
                      for g, (_, t) in zip(grads, outs)]
@@ -169,7 +171,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
                 elif t.requires_grad:
                     if g is not None:
                         _accumulate_leaf(t, g)
-                    if last.get(id(t)) == k:
+                        got.add(id(t))
+                    if last.get(id(t)) == k and id(t) in got:
                         final.append(t)
             if not retain_graph:
                 node.saved = None

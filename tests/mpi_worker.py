@@ -38,7 +38,8 @@ def mlp(seed: int):
     import graphnn as torch
 
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    # both layers 6 x 6: no_sync's gradient accumulation compiles one add per shape
+    return torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.ReLU(), torch.nn.Linear(6, 6))
 
 
 def train(model, opt, steps: list):
@@ -160,9 +161,39 @@ def ddp(dist, torch, rank: int, out: dict) -> None:
         out[f"bn_mean_{s}"] = bn_model[1].running_mean.numpy()
         out[f"bn_var_{s}"] = bn_model[1].running_var.numpy()
 
+    unused(torch, rank, out)
     sampler = DistributedSampler(list(range(11)), shuffle=True, seed=3)
     sampler.set_epoch(2)
     out["sampler"] = np.array(list(sampler))
+
+
+def unused(torch, rank: int, out: dict) -> None:
+    """A parameter no forward uses: PyTorch's error without find_unused_parameters; with
+    it the others are averaged and the unused one keeps no gradient."""
+    import graphnn.nn.functional as F
+    from graphnn.nn.parallel import DistributedDataParallel as DDP
+
+    class WithUnused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = mlp(seed=0)
+            self.spare = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.body(x)
+
+    x, y = batch(rank, 0)
+    for find in (False, True):
+        model = WithUnused()
+        net = DDP(model, find_unused_parameters=find)
+        try:
+            F.cross_entropy(net(torch.tensor(x)), torch.tensor(y)).backward()
+            out[f"unused_{find}"] = np.array("no error")
+        except RuntimeError as e:
+            out[f"unused_{find}"] = np.array(str(e))
+    out["unused_spare_grad_is_none"] = np.array(model.spare.weight.grad is None)
+    out["unused_grads"] = np.concatenate([p.grad.numpy().ravel()
+                                          for p in model.body.parameters()])
 
 
 def main() -> None:

@@ -152,6 +152,22 @@ def test_ddp_broadcasts_rank0_buffers(ranks):
     assert not np.allclose(r0["bn_mean_1"], r1["bn_mean_1"])  # each rank's own batch
 
 
+def test_ddp_unused_parameters(ranks):
+    """Without find_unused_parameters PyTorch's error on every rank; with it the used
+    parameters get the average of both ranks' gradients and the unused one none."""
+    model = mpi_worker.mlp(seed=0)
+    x, y = _joined(0)
+    graphnn.nn.functional.cross_entropy(model(graphnn.tensor(x)), graphnn.tensor(y)).backward()
+    want = np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
+    for got in ranks:
+        assert "Expected to have finished reduction in the prior iteration" in \
+            str(got["unused_False"])
+        assert "find_unused_parameters=True" in str(got["unused_False"])
+        assert str(got["unused_True"]) == "no error"
+        assert got["unused_spare_grad_is_none"]
+        np.testing.assert_allclose(got["unused_grads"], want, rtol=1e-5, atol=1e-7)
+
+
 def test_sampler_defaults_come_from_the_group(ranks):
     import torch.utils.data as tud
 

@@ -116,7 +116,7 @@ class Reducer:
             self._stage(p, buf)
 
     def _accumulated(self, p: Tensor) -> None:
-        if self.armed and id(p) not in self.staged:
+        if self.armed and id(p) not in self.staged and p.grad is not None:
             self._stage(p, p.grad._dense()[0])
 
     def _stage(self, p: Tensor, buf) -> None:
@@ -155,11 +155,10 @@ class Reducer:
         self.armed = False
         missing = [p for p in self.params if id(p) not in self.staged]
         if missing and not self.find_unused:
-            names = len(missing)
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting "
                 "a new one. This error indicates that your module has parameters that were "
-                f"not used in producing loss ({names} of {len(self.params)} parameters got "
+                f"not used in producing loss ({len(missing)} of {len(self.params)} parameters got "
                 "no gradient). You can enable unused parameter detection by passing the "
                 "keyword argument `find_unused_parameters=True` to "
                 "`graphnn.nn.parallel.DistributedDataParallel`, and by making sure all "
