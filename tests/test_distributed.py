@@ -1,7 +1,7 @@
 """``graphnn.distributed``, ``DistributedDataParallel`` and ``DistributedSampler``.
 
 The two-rank checks run ``tests/mpi_worker.py`` under ``mpirun -n 2`` (one launch per
-scenario, each with a hard timeout) and compare what the ranks saved with numpy and with a
+scenario, in one test each, with a hard timeout) and compare what the ranks saved with numpy and with a
 single-process graphnn run on the concatenated batches. The sampler is checked against
 PyTorch's in this process."""
 from __future__ import annotations
@@ -39,16 +39,21 @@ def mpirun(scenario: str, outdir: Path, timeout: float) -> subprocess.CompletedP
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def ranks(tmp_path_factory):
-    """The ``main`` scenario's results, one dict per rank."""
-    out = tmp_path_factory.mktemp("mpi")
-    proc = mpirun("main", out, timeout=240)
+def test_two_ranks(tmp_path):
+    """One launch of the ``main`` scenario (a module fixture would launch once per xdist
+    worker); each check below reads what both ranks saved."""
+    proc = mpirun("main", tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(2)]
+    check_collectives_match_numpy(ranks)
+    check_bad_input_raises_alike_on_every_rank(ranks)
+    check_ddp_matches_single_process_on_concatenated_batch(ranks)
+    check_ddp_broadcasts_rank0_buffers(ranks)
+    check_ddp_unused_parameters(ranks)
+    check_sampler_defaults_come_from_the_group(ranks)
 
 
-def test_collectives_match_numpy(ranks):
+def check_collectives_match_numpy(ranks: list[dict]) -> None:
     a, b = mpi_worker.inputs(0), mpi_worker.inputs(1)
     expect = {
         "all_reduce_f32_SUM": a["f32"] + b["f32"],
@@ -79,7 +84,7 @@ def test_collectives_match_numpy(ranks):
         assert got["async_completed"] and got["rank"] == r and got["world"] == 2
 
 
-def test_bad_input_raises_alike_on_every_rank(ranks):
+def check_bad_input_raises_alike_on_every_rank(ranks: list[dict]) -> None:
     want = {
         "shape": "RuntimeError: all_reduce: argument 'tensor' has shape [2, 3] and dtype "
                  "float32 on rank 0 but shape [3] and dtype float32 on rank 1",
@@ -101,7 +106,7 @@ def test_bad_input_raises_alike_on_every_rank(ranks):
         np.testing.assert_array_equal(got["after_errors"], [2.0, 2.0])
 
 
-def test_ddp_matches_single_process_on_concatenated_batch(ranks):
+def check_ddp_matches_single_process_on_concatenated_batch(ranks: list[dict]) -> None:
     """DDP's parameters after synced steps and a no_sync accumulation step equal one
     process's trained on both ranks' samples at once, from rank 0's initial weights."""
     import graphnn.nn.functional as F  # noqa: F401  (train() imports it too)
@@ -134,7 +139,7 @@ def _joined(step: int):
     return np.concatenate([x0, x1]), np.concatenate([y0, y1])
 
 
-def test_ddp_broadcasts_rank0_buffers(ranks):
+def check_ddp_broadcasts_rank0_buffers(ranks: list[dict]) -> None:
     """BatchNorm statistics: rank 0's at construction, and before every forward, each rank
     then adding its own batch (PyTorch's default forward_sync_buffers)."""
     r0, r1 = ranks
@@ -152,7 +157,7 @@ def test_ddp_broadcasts_rank0_buffers(ranks):
     assert not np.allclose(r0["bn_mean_1"], r1["bn_mean_1"])  # each rank's own batch
 
 
-def test_ddp_unused_parameters(ranks):
+def check_ddp_unused_parameters(ranks: list[dict]) -> None:
     """Without find_unused_parameters PyTorch's error on every rank; with it the used
     parameters get the average of both ranks' gradients and the unused one none."""
     model = mpi_worker.mlp(seed=0)
@@ -168,7 +173,7 @@ def test_ddp_unused_parameters(ranks):
         np.testing.assert_allclose(got["unused_grads"], want, rtol=1e-5, atol=1e-7)
 
 
-def test_sampler_defaults_come_from_the_group(ranks):
+def check_sampler_defaults_come_from_the_group(ranks: list[dict]) -> None:
     import torch.utils.data as tud
 
     for r, got in enumerate(ranks):
