@@ -241,8 +241,6 @@ def main() -> None:
             time.sleep(60)      # alive but never joins: rank 0's all_reduce must time out
         dist.all_reduce(torch.ones(3))
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **out)
-    if os.environ.get("MPI_WORKER_STATS"):
-        print(rank, torch.stats(), flush=True)
     dist.destroy_process_group()
 
 
