@@ -82,3 +82,5 @@ def numel(t) -> int:
 
 
 __version__ = "0.1.0"
+
+from graphnn import dump  # noqa: E402  (callable: graphnn.dump(model, *example_inputs))

@@ -17,6 +17,7 @@ from graphnn.ir.passes import run_pipeline
 from graphnn.ir.symbolic import plain
 from graphnn.ir.types import TensorType
 from graphnn.runtime import get_runtime
+from graphnn.runtime.debug import LOG, debug_level
 
 # op name -> PyTorch's grad_fn class stem, so that reprs read like PyTorch's
 # counters read by graphnn.stats(); seconds by compile phase
@@ -43,12 +44,22 @@ def build_executable(rt, graph: Graph, label: str):
     passes = time.perf_counter()
     program = lower(g, rt.dialect)
     codegen = time.perf_counter()
+    build = rt.build_seconds
     exe = rt.executable(program, label)
     exe.fused_graph = g
     STATS["compiles"] += 1
     STATS["passes_seconds"] += passes - start
     STATS["codegen_seconds"] += codegen - passes
     STATS["compile_seconds"] += time.perf_counter() - start
+    level = debug_level()
+    if level:
+        LOG.info("compiled %s: %d nodes, %d kernels, %d launches in %.3f s (passes %.3f, "
+                 "codegen %.3f, device build %.3f)", label or "graph", len(g),
+                 len(getattr(g, "groups", [])), len(program.launches),
+                 time.perf_counter() - start, passes - start, codegen - passes,
+                 rt.build_seconds - build)
+        if level >= 3:
+            LOG.info("OpenCL source of %s:\n%s", label or "graph", program.source)
     return exe
 
 

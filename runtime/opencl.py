@@ -16,6 +16,7 @@ import pyopencl as cl
 from graphnn.codegen import CPU, GPU, Dialect, Program
 from graphnn.ir.types import TensorType
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
+from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
 
 
@@ -233,13 +234,18 @@ class OpenCLExecutable:
             for i, (ctype, value) in enumerate(launch.sizes, start=len(launch.args)):
                 kernel.set_arg(i, (np.int32 if ctype == "int" else np.int64)(value))
         self.allocs, self.frees = _liveness(program)
+        self.debug = debug_level()      # GRAPHNN_DEBUG=2: every launch logged with its time
 
-    def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:
+    def run(self, inputs: list[DeviceBuffer], observe=None) -> list[DeviceBuffer]:
+        """Enqueues every launch; returns the output buffers. ``observe(i, event)``, when
+        given, is called after launch ``i`` is enqueued and the buffers it last read are
+        released (the dump tool's memory timeline and per-launch profile)."""
         rt, prog = self.rt, self.program
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
         queue, profiler = rt.queue, rt.profiler
-        for launch, kernel, bound, name, allocs, frees in zip(
-                prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees):
+        debug = self.debug
+        for li, (launch, kernel, bound, name, allocs, frees) in enumerate(zip(
+                prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees)):
             for node in allocs:
                 env[node] = rt.alloc(prog.buffers[node])
             for i, node in enumerate(launch.args):
@@ -253,6 +259,10 @@ class OpenCLExecutable:
                 profiler.record(name, ev)
             for node in frees:     # the in-order queue makes immediate reuse safe
                 del env[node]
+            if observe is not None:
+                observe(li, ev)
+            if debug >= 2:
+                log_launch(name, launch, ev)
         rt.launches += len(prog.launches)
         return [env[base] for base, _ in prog.outputs]
 
