@@ -2,6 +2,7 @@
 run as a ``CompiledGraph`` (forward executable, lazily compiled backward executable)."""
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Callable
@@ -82,6 +83,9 @@ class CompiledGraph:
         self.rt = get_runtime()
         self._infer = None
         self._train: dict[tuple[int, ...], list] = {}
+        # which executables the latest call ran (graphnn.compile's .graph and .kernels)
+        self.last_call = 0
+        self.last_wrt: tuple[int, ...] = ()
 
     def inference(self):
         if self._infer is None:
@@ -103,6 +107,7 @@ class CompiledGraph:
         bufs = [b for b, _ in dense]
         wrt = tuple(i for i, t in enumerate(inputs) if t.requires_grad) \
             if autograd.is_grad_enabled() else ()
+        self.last_call, self.last_wrt = next(_CALLS), wrt
         if not wrt:
             return self._results(self.inference().run(bufs), inputs)
         entry = self.training(wrt)
@@ -211,6 +216,13 @@ class _Backward:
 
 # -- caches -------------------------------------------------------------------------------
 _CACHE: dict = {}
+_CALLS = itertools.count(1)
+
+
+def latest(cache: dict) -> "CompiledGraph | None":
+    """The compiled graph in ``cache`` (a module's ``_compiled``) that ran last."""
+    entries = [cg for cg, _ in cache.values() if cg.last_call]
+    return max(entries, key=lambda cg: cg.last_call, default=None)
 
 
 def signature(tensors: list) -> tuple:

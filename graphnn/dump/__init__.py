@@ -117,6 +117,7 @@ def dump(model, *example_inputs, format: str = "text", train: bool = False,
     from graphnn._tensor import Tensor
     from graphnn.nn.module import Module
 
+    model = getattr(model, "_orig_mod", model)      # graphnn.compile's wrapper
     if not isinstance(model, Module):
         raise TypeError(f"dump: model must be a graphnn.nn.Module, got {type(model).__name__}")
     for i, t in enumerate(example_inputs):

@@ -55,19 +55,22 @@ def as_dot(report, max_nodes: int = MAX_NODES) -> str:
     lines = ["digraph graphnn {", '  rankdir=TB; compound=true; newrank=true;',
              '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica",'
              ' fontsize=10];', '  edge [fontname="Helvetica", fontsize=8, color="#555555"];']
+    edges = []
     for d in report.graphs:
         lines.append(f"  subgraph {_q('cluster_' + d.label)} {{")
         lines.append(f"    label={_q(d.label)}; fontname=\"Helvetica-Bold\"; style=dashed;")
-        if len(d.graph) > max_nodes:
-            lines += _collapsed(d, max_nodes)
-        else:
-            lines += _full(d, times)
+        # nodes inside the clusters; edges at the top level, where tools that read DOT
+        # without clusters (networkx via pydot) see them
+        body, more = _collapsed(d, max_nodes) if len(d.graph) > max_nodes else _full(d, times)
+        lines += body
+        edges += more
         lines.append("  }")
+    lines += edges
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _full(d: Dumped, times: dict) -> list[str]:
+def _full(d: Dumped, times: dict) -> tuple[list[str], list[str]]:
     g, label = d.graph, d.label
     names = group_kernel(d)
     by_group: dict[int, list[int]] = {}
@@ -104,20 +107,22 @@ def _full(d: Dumped, times: dict) -> list[str]:
                    f"fillcolor={_q(color)}; color=\"#888888\";")
         out += [node(n, "      ") for n in members]
         out.append("    }")
+    edges = []
     for n in g.topo():
-        for k, a in enumerate(g.args(n)):
+        for a in g.args(n):
+            # a value read from memory by another kernel: drawn heavier
             crosses = is_compute(g, a) and g.meta(a).get("group") != g.meta(n).get("group")
             style = ', penwidth=2, color="#1f5fa8"' if crosses else ""
-            out.append(f"    {_q(f'{label}_{a}')} -> {_q(f'{label}_{n}')} "
-                       f"[tooltip={_q(_type(g, a))}{style}];")
+            edges.append(f"  {_q(f'{label}_{a}')} -> {_q(f'{label}_{n}')} "
+                         f"[tooltip={_q(_type(g, a))}{style}];")
     for i, o in enumerate(g.outputs):
         out.append(f"    {_q(f'{label}_out{i}')} [label={_q(f'output {i}')}, shape=ellipse, "
                    'fillcolor="#eeeeee"];')
-        out.append(f"    {_q(f'{label}_{o}')} -> {_q(f'{label}_out{i}')};")
-    return out
+        edges.append(f"  {_q(f'{label}_{o}')} -> {_q(f'{label}_out{i}')};")
+    return out, edges
 
 
-def _collapsed(d: Dumped, max_nodes: int) -> list[str]:
+def _collapsed(d: Dumped, max_nodes: int) -> tuple[list[str], list[str]]:
     g, label = d.graph, d.label
     members: dict[str, list[int]] = {}
     for n in g.topo():
@@ -136,9 +141,8 @@ def _collapsed(d: Dumped, max_nodes: int) -> list[str]:
         for a in g.args(n):
             if a in box and n in box and box[a] != box[n]:
                 edges.add((box[a], box[n]))
-    for a, b in sorted(edges):
-        out.append(f"    {_q(f'{label}_m_{a}')} -> {_q(f'{label}_m_{b}')};")
-    return out
+    return out, [f"  {_q(f'{label}_m_{a}')} -> {_q(f'{label}_m_{b}')};"
+                 for a, b in sorted(edges)]
 
 
 def as_svg(dot_source: str) -> str:
