@@ -36,13 +36,12 @@ def _label(graph: Graph, n: int) -> str:
 
 
 def module_of(graph: Graph, n: int, depth: int = 1) -> str:
-    """The module a node belongs to, cut to ``depth`` components: a parameter's module is
-    its name without the last component (``fc1.weight`` -> ``fc1``)."""
+    """The module a node belongs to, cut to ``depth`` components: a parameter's or buffer's
+    module is its name without the last component (``fc1.weight`` -> ``fc1``); the
+    model's own inputs (``arg0``) belong to none."""
     name = graph.name(n)
-    if graph.op(n) == "param" and "." in name:
-        name = name.rsplit(".", 1)[0]
-    elif graph.op(n) in PLACEHOLDERS:
-        return ""
+    if graph.op(n) in PLACEHOLDERS:
+        name = name.rsplit(".", 1)[0] if "." in name else ""
     return ".".join(name.split(".")[:depth]) if name else ""
 
 

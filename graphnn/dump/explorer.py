@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 
+from graphnn.dump.dot import module_of
 from graphnn.dump.info import group_kernel, source_line
 from graphnn.dump.jsondoc import jsonable
-from graphnn.ir.graph import PLACEHOLDERS
 
 
 def _kv(key: str, value) -> dict:
@@ -24,13 +24,9 @@ def _kv(key: str, value) -> dict:
 
 def namespace(graph, n: int) -> str:
     """Module path as a Model Explorer namespace: ``layer1.0.conv1`` -> ``layer1/0/conv1``
-    (a parameter sits in its module's namespace; graph inputs at the top)."""
-    name = graph.name(n)
-    if graph.op(n) == "param" and "." in name:
-        name = name.rsplit(".", 1)[0]
-    elif graph.op(n) in PLACEHOLDERS:
-        return ""
-    return name.replace(".", "/")
+    (parameters and buffers sit in their module's namespace, the model's inputs at the
+    top)."""
+    return module_of(graph, n, depth=1 << 16).replace(".", "/")
 
 
 def graphs(report) -> dict:
