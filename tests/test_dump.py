@@ -17,7 +17,7 @@ import graphnn.nn as nn
 from graphnn.cli import main
 from graphnn.dump import DumpError, build_report, example_inputs, render, why_not_fused
 from graphnn.dump.dot import as_dot
-from graphnn.dump.jsondoc import document, schema
+from graphnn.dump.jsondoc import schema
 from graphnn.ir.passes.fusion import REASONS
 from tests import models
 

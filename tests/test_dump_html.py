@@ -60,19 +60,15 @@ def test_renders_searches_and_collapses(page, tmp_path):
     html = dom(path, "", tmp_path)
     assert int(body(html, "units")) == len(shown) == html.count('class="unit')
     assert html.count('<li class="kernel') == len(dumped.program.launches) > 1
-    # search by op: exactly the relu nodes match, the rest are dimmed
-    html = dom(path, "search=relu", tmp_path)
+    # search by op with module 1 (the BatchNorm) collapsed: exactly the relu nodes match,
+    # the rest are dimmed, and the module's nodes are one box
     relus = [n for n in g.nodes() if g.op(n) == "relu"]
-    assert int(body(html, "matches")) == len(relus) >= 1
-    assert len(re.findall(r'class="unit [^"]*match', html)) == len(relus)
-    # search by shape
-    html = dom(path, "search=[2,4,4,4]", tmp_path)
-    assert int(body(html, "matches")) == sum(
-        1 for n in shown if str(g.type(n)).endswith("[2,4,4,4]"))
-    # collapse module 1 (the BatchNorm): its nodes become one box
     bn = [n for n in shown if g.name(n) == "1" or g.name(n).startswith("1.")]
-    html = dom(path, "collapse=1", tmp_path)
-    assert re.search(r'class="unit module collapsed"[^>]*data-module="1"', html)
+    assert relus and bn and not set(relus) & set(bn)
+    html = dom(path, "search=relu&collapse=1", tmp_path)
+    assert int(body(html, "matches")) == len(relus)
+    assert len(re.findall(r'class="unit [^"]*match', html)) == len(relus)
+    assert re.search(r'class="unit module collapsed[^"]*"[^>]*data-module="1"', html)
     assert int(body(html, "units")) == len(shown) - len(bn) + 1
 
 
@@ -81,12 +77,20 @@ def test_kernel_and_node_selection_link_both_ways(page, tmp_path):
     g = dumped.graph
     launch = dumped.program.launches[-1]
     members = [n for n in g.groups[launch.group].nodes() if g.op(n) != "const"]
-    html = dom(path, f"kernel={launch.kernel}", tmp_path)
+    # a kernel highlights its nodes and shows their Python lines and its source; the
+    # search by shape runs alongside
+    html = dom(path, f"kernel={launch.kernel}&search=[2,4,4,4]", tmp_path)
     assert int(body(html, "highlighted")) == len(members)
     assert f"__kernel void {launch.kernel}(" in html
     lines = {g.meta(n)["line"] for n in members}
     assert lines and all(line in html for line in lines)
+    assert int(body(html, "matches")) == sum(
+        1 for n in shown_nodes(g) if str(g.type(n)).endswith("[2,4,4,4]")) > 0
     # a node selects its kernel in the list
     node = members[0]
     html = dom(path, f"node={node}", tmp_path)
     assert re.search(rf'class="kernel sel" data-kernel="{launch.kernel}"', html)
+
+
+def shown_nodes(g) -> list[int]:
+    return [n for n in g.nodes() if g.op(n) != "const"]

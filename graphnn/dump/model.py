@@ -136,10 +136,11 @@ def example_inputs(shapes: list[tuple[int, ...]], dtypes: list[str] | None = Non
 
 def trace_model(model, inputs: list, train: bool = False, after: str | None = None,
                 dialect=None, snapshots: bool = False) -> Traced:
-    """Traces ``model(*inputs)``, differentiates it when ``train`` (gradients with respect to
-    what requires grad: the parameters, and inputs that require grad), runs the passes up to ``after`` and lowers each
-    graph with ``dialect`` (default: the chosen device's). ``snapshots`` keeps the graph's
-    text after every pass. Raises DumpError for an unknown pass name."""
+    """Traces ``model(*inputs)``, differentiates it when ``train`` (gradients of what
+    requires grad: the parameters, and inputs that require grad), runs the passes up to
+    ``after`` and lowers each graph with ``dialect`` (default: the chosen device's).
+    ``snapshots`` keeps the graph's text after every pass. Raises DumpError for an unknown
+    pass name."""
     import graphnn
     from graphnn import _compile
     from graphnn.runtime import get_runtime

@@ -21,7 +21,9 @@ function el(tag, attrs, text) {
 
 function graph() { return DATA.graphs[state.graph]; }
 function nodeById(g) { const m = new Map(); g.nodes.forEach(n => m.set(n.id, n)); return m; }
-function kernelByName(g, name) { return g.kernels.find(k => k.name === name) || null; }
+// launches of deduplicated kernels share a name: the selection is a launch index
+function kernelIndexByName(g, name) { return g.kernels.findIndex(k => k.name === name); }
+function kernelOfNode(g, n) { return g.kernels.findIndex(k => k.group === n.group); }
 
 // module paths of a node, outermost first: "layer1.0.conv1" -> layer1, layer1.0, ...
 function modulePaths(n) {
@@ -139,7 +141,9 @@ function draw() {
   const {xy, width, height} = layout(units, edges);
   const svg = el("svg:svg", {width, height, id: "canvas"});
   const hlNodes = new Set();
-  if (state.kernel) { const k = kernelByName(g, state.kernel); if (k) k.nodes.forEach(x => hlNodes.add(x)); }
+  if (state.kernel !== null && g.kernels[state.kernel]) {
+    g.kernels[state.kernel].nodes.forEach(x => hlNodes.add(x));
+  }
   const q = state.search.trim().toLowerCase();
   const matches = q ? g.nodes.filter(n => n.op !== "const" &&
       (`%${n.node} ${n.op} ${n.type} ${n.scope}`).toLowerCase().includes(q)) : [];
@@ -226,20 +230,22 @@ function numbered(text) {
   return pre;
 }
 
-function selectKernel(name) {
-  state.kernel = name; state.node = null; draw(); details();
+function selectKernel(index) {
+  state.kernel = index; state.node = null; draw(); details();
 }
 
 function selectNode(id) {
   const n = nodeById(graph()).get(id);
-  state.node = id; state.kernel = n && n.kernel ? n.kernel : null; draw(); details();
+  const k = n && n.group !== null ? kernelOfNode(graph(), n) : -1;
+  state.node = id; state.kernel = k >= 0 ? k : null; draw(); details();
 }
 
 function details() {
   const side = document.getElementById("side");
   side.replaceChildren();
   const g = graph(), byId = nodeById(g);
-  const sel = section(state.node !== null ? "Node" : state.kernel ? "Kernel" : "Selection");
+  const sel = section(state.node !== null ? "Node" : state.kernel !== null ? "Kernel"
+                                                                            : "Selection");
   sel.id = "details";
   if (state.node !== null) {
     const n = byId.get(state.node);
@@ -248,7 +254,7 @@ function details() {
     sel.append(el("div", {}, `module: ${n.scope || "-"}`));
     if (n.line) sel.append(el("div", {class: "pyline"}, `${n.line}  ${n.src}`));
   }
-  const k = state.kernel ? kernelByName(g, state.kernel) : null;
+  const k = state.kernel !== null ? g.kernels[state.kernel] || null : null;
   if (k) {
     sel.append(el("h2", {}, `kernel ${k.name}`));
     sel.append(el("div", {class: "ops"}, `${k.ops.join(", ")} - ${k.flops} flops, ` +
@@ -269,13 +275,13 @@ function details() {
   }
   const ks = section("Kernels");
   const ul = el("ul", {class: "kernels"});
-  g.kernels.forEach(kk => {
-    const li = el("li", {class: "kernel" + (kk.name === state.kernel ? " sel" : ""),
-                         "data-kernel": kk.name});
+  g.kernels.forEach((kk, i) => {
+    const li = el("li", {class: "kernel" + (i === state.kernel ? " sel" : ""),
+                         "data-kernel": kk.name, "data-index": i});
     li.style.borderLeftColor = COLORS[kk.group % COLORS.length];
     li.append(el("b", {}, kk.name), el("div", {class: "ops"}, kk.ops.join(", ") +
       (kk.time_us !== undefined ? `  -  ${kk.time_us.toFixed(1)} us` : "")));
-    li.addEventListener("click", () => selectKernel(kk.name));
+    li.addEventListener("click", () => selectKernel(i));
     ul.append(li);
   });
   ks.append(ul);
@@ -301,12 +307,12 @@ function profileTable() {
   s.append(el("div", {}, `${p.launches_per_call} launches per call, ` +
     `${p.total_us.toFixed(1)} us per call (median of ${p.runs}); compile ` +
     Object.entries(p.compile_seconds).map(([k, v]) => `${k} ${v.toFixed(3)} s`).join(", ")));
-  const rows = DATA.graphs.flatMap(g => g.kernels.map(k => {
+  const rows = DATA.graphs.flatMap(g => g.kernels.map((k, i) => {
     const r = el("tr", {class: "click"});
     [g.label, k.name, k.time_us.toFixed(1), (100 * k.share).toFixed(1) + "%", k.bytes,
      k.gbps.toFixed(2), k.flops, k.gflops.toFixed(2)].forEach((v, i) =>
       r.append(el("td", {class: i > 1 ? "num" : ""}, String(v))));
-    r.addEventListener("click", () => { showGraph(g.label); selectKernel(k.name); });
+    r.addEventListener("click", () => { showGraph(g.label); selectKernel(i); });
     return r;
   }));
   table(s, ["graph", "kernel", "us", "share", "bytes", "GB/s", "flops", "GFLOP/s"], rows);
@@ -396,7 +402,10 @@ function init() {
     .forEach(m => state.collapsed.add(m));
   else if (collapse) collapse.split(",").forEach(m => state.collapsed.add(m));
   if (params.has("search")) { state.search = params.get("search"); search.value = state.search; }
-  if (params.has("kernel")) state.kernel = params.get("kernel");
+  if (params.has("kernel")) {
+    const i = kernelIndexByName(graph(), params.get("kernel"));
+    state.kernel = i >= 0 ? i : null;
+  }
   if (params.has("node")) { selectNode(Number(params.get("node"))); return; }
   draw();
   details();
