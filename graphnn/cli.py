@@ -92,6 +92,9 @@ def _dump(args) -> int:
             data.write_text(node_data(report))
             sys.stderr.write(f"wrote {args.output} and {data} (Model Explorer node data)\n")
         return 0
+    if args.format == "explorer" and report.profile is not None:
+        sys.stderr.write("graphnn dump: the kernel-time node data is written beside the graph "
+                         "file: give -o PATH\n")
     sys.stdout.write(text)
     return 0
 

@@ -180,7 +180,9 @@ def test_fusion_report_comes_from_the_pass_and_covers_every_read():
 def test_bad_arguments_name_the_argument(capsys):
     for argv, message in [(["--after", "fusion"], "--after must be one of"),
                           (["--input", "4,6", "--dtype", "f32", "--dtype", "f64"], "--dtype"),
-                          (["--input", "4,x"], "--input takes comma-separated sizes")]:
+                          (["--input", "4,x"], "--input takes comma-separated sizes"),
+                          (["--input", "4,7"], "--input/--dtype: tracing Sequential on "
+                                               "inputs (float32[4, 7]) failed")]:
         args = ["dump", MODELS + ":mlp"] + (argv if "--input" in argv else
                                             ["--input", "4,6"] + argv)
         with pytest.raises(SystemExit) as e:

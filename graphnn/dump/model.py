@@ -84,7 +84,7 @@ def load_model(spec: str):
     if not hasattr(module, attr):
         raise DumpError(f"model: {path} defines no {attr!r}")
     obj = getattr(module, attr)
-    if inspect.isclass(obj) or callable(obj):
+    if not isinstance(obj, Module) and (inspect.isclass(obj) or callable(obj)):
         try:
             obj = obj()
         except TypeError as e:
@@ -153,9 +153,15 @@ def trace_model(model, inputs: list, train: bool = False, after: str | None = No
         dialect = rt.dialect or CPU     # the reference interpreter has no kernels: show CPU's
     model.train(train)
     start = time.perf_counter()
-    with graphnn.set_grad_enabled(train):
-        cg, captured = _compile.trace(model._call_forward, inputs, {}, type(model).__name__,
-                                      model._names())
+    try:
+        with graphnn.set_grad_enabled(train):
+            cg, captured = _compile.trace(model._call_forward, inputs, {},
+                                          type(model).__name__, model._names())
+    except (RuntimeError, TypeError, ValueError, IndexError) as e:
+        # most often inputs of the wrong shape or dtype for the model
+        given = ", ".join(f"{t.dtype.name}{list(t.shape)}" for t in inputs)
+        raise DumpError(f"--input/--dtype: tracing {type(model).__name__} on inputs "
+                        f"({given}) failed: {e}") from e
     traced = Traced(type(model).__name__, [], list(inputs), list(captured), None, dialect,
                     rt.info.short, trace_seconds=time.perf_counter() - start)
     if train:
