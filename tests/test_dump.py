@@ -3,6 +3,7 @@ DOT parsed back with pydot and networkx, SVG, Model Explorer's format, per-pass 
 fusion report recorded by the fusion pass, errors, ``graphnn.compile`` and GRAPHNN_DEBUG."""
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,28 @@ class FiveReads(nn.Module):
         e = x.exp()
         y = (e * 2 + e * 3) * e - e + e.relu()
         return (x @ x.t()).t().tanh(), y
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("name, factory, shapes", [
+    ("dump_mlp_train", models.mlp, [(4, 6)]),
+    ("dump_conv_bn_train", models.conv_bn_block, [(2, 2, 8, 8)])])
+def test_golden_table_and_fusion_report(name, factory, shapes):
+    """The table and the fusion pass's reasons for a training step, as golden text
+    (GRAPHNN_UPDATE_GOLDEN=1 rewrites it; review the diff): it documents which reads
+    between kernels remain and why."""
+    from graphnn.codegen import CPU
+
+    graphnn.manual_seed(0)
+    rep = build_report(factory(), example_inputs(shapes), train=True, why_not_fused=True,
+                       dialect=CPU)
+    text = render(rep, "table")
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("GRAPHNN_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
 
 
 def test_table_has_fx_columns_and_the_kernel_of_each_node():

@@ -12,6 +12,7 @@ import numpy as np
 
 from graphnn.dump.model import DumpError, Dumped, Traced
 from graphnn.ir.graph import LEAF_OPS
+from graphnn.ir.passes import PIPELINE
 from graphnn.ir.symbolic import plain
 from graphnn.ir.views import VIEW_OPS
 
@@ -101,7 +102,7 @@ class DeviceRunner:
         if self.rt.kind != "opencl":
             raise DumpError("--profile, --memory and --check run kernels: choose an OpenCL "
                             "device (GRAPHNN_DEVICE), not the reference interpreter")
-        if any(d.program is None or len(d.passes) < 7 for d in traced.graphs):
+        if any(d.program is None or len(d.passes) < len(PIPELINE) for d in traced.graphs):
             raise DumpError("--profile, --memory and --check run the whole pass pipeline: "
                             "drop --after")
         self.traced = traced
