@@ -22,6 +22,9 @@ from graphnn.dump.jsondoc import schema
 from graphnn.ir.passes.fusion import REASONS
 from tests import models
 
+# pydot's parser still calls pyparsing's old names
+pytestmark = pytest.mark.filterwarnings("ignore:'setParseAction' deprecated")
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = str(ROOT / "tests" / "models.py")
 
