@@ -84,4 +84,3 @@ def numel(t) -> int:
 __version__ = "0.1.0"
 
 from graphnn import dump  # noqa: E402  (callable: graphnn.dump(model, *example_inputs))
-from graphnn._compiled_module import CompiledModule, compile  # noqa: E402,A001

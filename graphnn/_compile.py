@@ -83,7 +83,7 @@ class CompiledGraph:
         self.rt = get_runtime()
         self._infer = None
         self._train: dict[tuple[int, ...], list] = {}
-        # which executables the latest call ran (graphnn.compile's .graph and .kernels)
+        # which executables the latest call ran (graphnn.dump.compiled's .graph, .kernels)
         self.last_call = 0
         self.last_wrt: tuple[int, ...] = ()
 

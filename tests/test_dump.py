@@ -1,6 +1,6 @@
 """The dump tool's formats and API, without running kernels: table, JSON against its schema,
 DOT parsed back with pydot and networkx, SVG, Model Explorer's format, per-pass diffs, the
-fusion report recorded by the fusion pass, errors, ``graphnn.compile`` and GRAPHNN_DEBUG."""
+fusion report recorded by the fusion pass, errors, ``graphnn.dump.compiled`` and GRAPHNN_DEBUG."""
 import json
 import logging
 import os
@@ -231,25 +231,29 @@ def test_bad_arguments_name_the_argument(capsys):
         graphnn.dump(models.mlp(), graphnn.zeros(4, 6), format="pdf")
 
 
-def test_python_api_and_compiled_model_graph():
+def test_python_api_and_the_graphs_of_a_call():
     graphnn.manual_seed(0)
     net = models.mlp()
     x = graphnn.randn(4, 6)
     text = graphnn.dump(net, x)
     assert "k0_matmul_add_relu: matmul, add, relu  # 0" in text
-    compiled = graphnn.compile(net)
-    with pytest.raises(RuntimeError, match="call the compiled model first"):
-        compiled.graph
+    view = graphnn.dump.compiled(net)
+    with pytest.raises(RuntimeError, match="call the model first"):
+        view.graph
     with graphnn.no_grad():
-        out = compiled(x)
-    assert out.shape == (4, 3) and compiled.training is net.training
-    assert list(compiled.graphs) == ["inference"]
-    assert [k.ops for k in compiled.kernels] == [["matmul", "add", "relu"], ["matmul", "add"]]
-    g = compiled.graph
-    assert {g.op(n) for k in compiled.kernels for n in k.nodes} == {"matmul", "add", "relu"}
-    compiled(x).sum().backward()
-    assert list(compiled.graphs) == ["forward", "backward"]
-    assert graphnn.dump(compiled, x, format="table").count("k1_matmul_add") == 2
+        out = net(x)
+    assert out.shape == (4, 3)
+    assert list(view.graphs) == ["inference"]
+    assert [k.ops for k in view.kernels] == [["matmul", "add", "relu"], ["matmul", "add"]]
+    g = view.graph
+    assert {g.op(n) for k in view.kernels for n in k.nodes} == {"matmul", "add", "relu"}
+    net(x).sum().backward()
+    assert list(view.graphs) == ["forward", "backward"]
+    assert [k.name for k in view.kernels] == [
+        launch.kernel for d in graphnn.dump.trace_model(net, [x], train=True).graphs
+        for launch in d.program.launches]
+    with pytest.raises(TypeError, match="must be a graphnn.nn.Module"):
+        graphnn.dump.compiled(lambda t: t)
 
 
 def test_debug_levels_log_compiles_launches_and_source(monkeypatch, caplog):

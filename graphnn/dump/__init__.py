@@ -13,6 +13,7 @@ import sys
 import types
 from dataclasses import dataclass
 
+from graphnn.dump.compiled import CompiledView, compiled
 from graphnn.dump.info import (KernelInfo, UnfusedRead, kernel_infos, kernel_sources,
                                why_not_fused)
 from graphnn.dump.model import (DumpError, Dumped, Traced, dump_model, example_inputs,
@@ -117,7 +118,6 @@ def dump(model, *example_inputs, format: str = "text", train: bool = False,
     from graphnn._tensor import Tensor
     from graphnn.nn.module import Module
 
-    model = getattr(model, "_orig_mod", model)      # graphnn.compile's wrapper
     if not isinstance(model, Module):
         raise TypeError(f"dump: model must be a graphnn.nn.Module, got {type(model).__name__}")
     for i, t in enumerate(example_inputs):
@@ -140,7 +140,7 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["FORMATS", "DumpError", "Dumped", "KernelInfo", "Report", "Traced", "UnfusedRead",
-           "as_table", "as_text", "build_report", "dump", "dump_model", "example_inputs",
-           "kernel_infos", "kernel_sources", "load_model", "parse_shape", "render",
-           "trace_model", "why_not_fused"]
+__all__ = ["FORMATS", "CompiledView", "DumpError", "Dumped", "KernelInfo", "Report", "Traced",
+           "UnfusedRead", "as_table", "as_text", "build_report", "compiled", "dump",
+           "dump_model", "example_inputs", "kernel_infos", "kernel_sources", "load_model",
+           "parse_shape", "render", "trace_model", "why_not_fused"]
