@@ -41,8 +41,10 @@ def _np_reduce(fn):
 
 
 # the first extremum of the run wins, as in PyTorch's max/argmax
-_KEEP_MAX = "if (r == 0 || v > acc) { acc = v; best = r; }"
-_KEEP_MIN = "if (r == 0 || v < acc) { acc = v; best = r; }"
+# NaN wins, at its first position (torch.amax and argmax): v != v is the NaN test without
+# a builtin call
+_KEEP_MAX = "if (r == 0 || v > acc || (v != v && acc == acc)) { acc = v; best = r; }"
+_KEEP_MIN = "if (r == 0 || v < acc || (v != v && acc == acc)) { acc = v; best = r; }"
 
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
                "reduce", doc="sum over attrs['axes']", grad_name="Sum",
