@@ -204,7 +204,8 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
                    "r++) {")
     w.lines += ["    " + line for line in body_lines + computed]
     w.lines.append(f"    {acc_t} v = {values[0]};")
-    w.lines.append(f"    {fold.step}")
+    step = fold.float_step if t_src.is_float and fold.float_step else fold.step
+    w.lines.append(f"    {step}")
     for a, v in zip(accs[1:], values[1:]):      # siblings are sums (fusion._merge_sibling)
         w.lines.append(f"    {a} += {v};")
     w.lines.append("}")

@@ -6,6 +6,8 @@ import math
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import REGISTRY, Kind
 from graphnn.ir.passes.dce import dead_code_elimination
+from graphnn.ir.types import broadcast_shapes
+from graphnn.ir.views import VIEW_OPS
 
 # a slice pushed below elementwise ops copies the chain it crosses: bound the copy
 PUSH_DEPTH = 8
@@ -52,9 +54,15 @@ def simplify(graph: Graph) -> bool:
 
 
 def _elementwise(graph: Graph, n: int) -> bool:
+    """An op computed at each output index from its arguments broadcast to the output."""
     op = graph.op(n)
-    return op in REGISTRY and REGISTRY[op].kind in (Kind.ELEMWISE, Kind.BROADCAST) and \
-        bool(graph.args(n))
+    if op not in REGISTRY or op in VIEW_OPS or not graph.args(n) or \
+            REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST):
+        return False
+    shape: tuple[int, ...] = ()
+    for a in graph.args(n):
+        shape = broadcast_shapes(shape, graph.type(a).shape)
+    return shape == graph.type(n).shape
 
 
 def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
