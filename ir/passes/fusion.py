@@ -17,6 +17,7 @@ Values read through views are always materialised.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -40,12 +41,17 @@ class Group:
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
     side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
+    # reduce: sibling sums over the same index space, folded in the anchor's loop
+    siblings: list[int] = field(default_factory=list)
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
         return self.prologue + self.members + ([self.side] if self.side is not None else [])
+
+    def anchors(self) -> list[int]:
+        return ([self.anchor] if self.anchor is not None else []) + self.siblings
 
 
 def _compute(graph: Graph, n: int) -> bool:
@@ -76,14 +82,17 @@ def materialize_views(graph: Graph) -> bool:
 
 
 _CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
+MAX_SIBLINGS = 7        # sums folded into one reduction loop besides its anchor
+MAX_USERS = 8           # users of a cheap value that each compute it again (recompute_cheap)
 
 
 def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
     """Clones an elementwise node (or a view of a single value) whose users are all
     elementwise or reductions, once per extra user, so that each consumer's kernel recomputes it instead
     of reading it from memory. Visiting consumers first lets cheap chains be recomputed
-    whole; ``max_clones`` bounds the growth. Graph outputs are never cloned."""
-    outputs = set(graph.outputs)
+    whole; ``max_clones`` bounds the growth. A graph output keeps its first user, whose
+    kernel stores it (BatchNorm's centred input, saved for the backward graph, is stored by
+    the statistics' reduction loop); the clones are not outputs."""
     clones = 0
 
     def elementwise(n: int) -> bool:
@@ -94,14 +103,14 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
             _compute(graph, n) and get(graph.op(n)).kind == Kind.REDUCE)
 
     for n in reversed(graph.topo()):
-        if n in outputs or graph.op(n) in LEAF_OPS:
+        if graph.op(n) in LEAF_OPS:
             continue
         view = resolve(graph, n) if graph.op(n) in VIEW_OPS else None
         scalar_view = view is not None and graph.type(view.base).numel == 1
         if not (elementwise(n) or scalar_view):
             continue
         users = graph.users(n)
-        if len({u for u, _ in users}) < 2 or len(users) > 4 or \
+        if len({u for u, _ in users}) < 2 or len(users) > MAX_USERS or \
                 not all(absorbs(u) for u, _ in users):
             continue
         first = users[0][0]
@@ -153,12 +162,33 @@ def fuse(graph: Graph) -> bool:
         (dst.prologue if into_prologue else dst.members)[:0] = src.members
         del groups[id(src)]
 
+    # reach[n]: the anchors n depends on, as a bitset (anchor_bit); a group may not take a
+    # node that reads a value depending on the group's own anchors (a cycle of kernels)
+    reach: dict[int, int] = {}
+    anchor_bit: dict[int, int] = {}
+
+    def bits(g: Group) -> int:
+        return sum(1 << anchor_bit[a] for a in g.anchors())
+
+    def acyclic(g: Group, n: int) -> bool:
+        """n may join g: no argument from outside g depends on g's anchors."""
+        own = bits(g)
+        return not any(group_of.get(a) is not g and reach[a] & own for a in graph.args(n))
+
+    sums: dict[tuple, list[Group]] = {}     # sibling candidates by their index space
+
     for n in graph.topo():
+        r = 0
+        for a in graph.args(n):
+            r |= reach[a] | (1 << anchor_bit[a] if a in anchor_bit else 0)
+        reach[n] = r
         if not _compute(graph, n):
             continue
         op = get(graph.op(n))
         shape = graph.type(n).shape
         args = graph.args(n)
+        if op.kind in (Kind.OUT_EWISE_FUSABLE, Kind.OPAQUE, Kind.REDUCE):
+            anchor_bit[n] = len(anchor_bit)
         if op.kind == Kind.OUT_EWISE_FUSABLE:
             a = args[0]
             src = joinable_tip(a, n) if op.name == "max_pool2d" else None
@@ -176,9 +206,12 @@ def fuse(graph: Graph) -> bool:
         if op.kind == Kind.REDUCE:
             g = new("reduce", shape, n, anchor=n)
             src = joinable_tip(args[0], n)
+            # a prologue member that is also a graph output is stored from inside the loop:
+            # each input element is visited once
             if src is not None and src.kind == "elementwise" and src.domain == \
-                    graph.type(args[0]).shape and not any(m in outputs for m in src.members):
+                    graph.type(args[0]).shape:
                 absorb(g, src, into_prologue=True)
+            _merge_sibling(graph, g, sums, group_of, groups, reach, bits)
             continue
         # an elementwise-computable node: join the groups of single-use producers
         skip = op.indexed_reads       # read at a transformed index: materialised
@@ -195,7 +228,12 @@ def fuse(graph: Graph) -> bool:
                             ew_srcs.append(src)
                 continue
             src = joinable_tip(a, n) if i not in skip else None
-            if src is None or src in ew_srcs or src is anchor_src:
+            if src is None and i not in skip and group_of.get(a) is not None and \
+                    group_of[a].kind == "reduce" and a in group_of[a].members:
+                # a reduction's epilogue is a DAG at the output index: any member's users
+                # can join it (a member that other kernels read is stored as well)
+                src = group_of[a]
+            if src is None or src in ew_srcs or src is anchor_src or not acyclic(src, n):
                 continue
             if src.kind == "elementwise":
                 stored_ok = all(graph.type(m).shape == shape for m in src.members
@@ -210,6 +248,10 @@ def fuse(graph: Graph) -> bool:
                 # loop, ((g0 + g1) + g2) + ..., then adds one step in each step's GEMM
                 # kernel (equal text for every step) instead of all T in the first one
                 anchor_src = src
+        if anchor_src is not None and _touches_reduce(graph, anchor_src, n, ew_srcs, group_of) \
+                and not _reads_settled(graph, anchor_src, [n] + [m for e in ew_srcs
+                                                                 for m in e.nodes()], group_of):
+            anchor_src = None
         if anchor_src is not None:
             g = anchor_src
             g.members.append(n)
@@ -223,6 +265,105 @@ def fuse(graph: Graph) -> bool:
     _fuse_side_sums(graph, groups, group_of)
     _finish(graph, list(groups.values()), group_of, outputs)
     return True
+
+
+def _sources(graph: Graph, g: Group, group_of: dict[int, Group]) -> set:
+    """What g's nodes read from outside g: producing groups and leaf nodes (through views)."""
+    inside = set(g.nodes())
+    out = set()
+    for m in g.nodes():
+        for a in graph.args(m):
+            while graph.op(a) in VIEW_OPS:
+                a = graph.args(a)[0]
+            if a in inside or graph.op(a) == "const":
+                continue
+            src = group_of.get(a)
+            out.add(("group", id(src)) if src is not None else ("node", a))
+    return out
+
+
+def _touches_reduce(graph: Graph, g: Group, n: int, ew_srcs: list[Group],
+                    group_of: dict[int, Group]) -> bool:
+    """n joining g adds an edge into or out of a reduction kernel. Reductions take epilogue
+    nodes that read any member and sibling sums, so such joins get the settled-reads test;
+    the other kernels' joins are the single-use chains they always were."""
+    if g.kind == "reduce":
+        return True
+    for m in [n] + [m for e in ew_srcs for m in e.nodes()]:
+        for a in graph.args(m):
+            while graph.op(a) in VIEW_OPS:
+                a = graph.args(a)[0]
+            src = group_of.get(a)
+            if src is not None and src is not g and src.kind == "reduce":
+                return True
+    return False
+
+
+def _reads_settled(graph: Graph, g: Group, nodes: list[int],
+                   group_of: dict[int, Group]) -> bool:
+    """``nodes`` may become part of g without a cycle of kernels: everything they read from
+    outside is a leaf, or a member of g, or a member of a kernel g already reads (which, the
+    kernels being acyclic now, cannot depend on g). A sound test that needs no closure of
+    the kernel graph: two reductions each taking a node that reads the other's result
+    (``clip_grad_norm_``'s sum of per-tensor norms) would otherwise deadlock."""
+    before = None
+    inside = set(nodes)
+    for m in nodes:
+        for a in graph.args(m):
+            while graph.op(a) in VIEW_OPS:
+                a = graph.args(a)[0]
+            src = group_of.get(a)
+            if a in inside or src is None or src is g:
+                continue
+            if before is None:
+                before = {id(x) for x in _sources_groups(graph, g, group_of)}
+            if id(src) not in before:
+                return False
+    return True
+
+
+def _sources_groups(graph: Graph, g: Group, group_of: dict[int, Group]) -> list[Group]:
+    out = []
+    inside = set(g.nodes())
+    for m in g.nodes():
+        for a in graph.args(m):
+            while graph.op(a) in VIEW_OPS:
+                a = graph.args(a)[0]
+            src = group_of.get(a)
+            if a not in inside and src is not None and src is not g:
+                out.append(src)
+    return out
+
+
+def _merge_sibling(graph: Graph, g: Group, sums: dict, group_of: dict[int, Group],
+                   groups: dict[int, Group], reach: dict[int, int], bits) -> None:
+    """Folds the new sum group ``g`` into an earlier sum over the same index space that reads
+    a value g reads too and that g does not depend on: one loop, one accumulator each.
+    BatchNorm's sum(x - K) and sum((x - K)^2), and the sums of its backward, read their
+    input once."""
+    n = g.anchor
+    fold = get(graph.op(n)).reducer
+    if not fold.sums or fold.index or fold.finish:
+        return
+    src = graph.args(n)[0]
+    at = graph.attrs(n)
+    key = (graph.type(src).shape, tuple(at["axes"]), at["keepdim"], graph.type(n).dtype)
+    reads = _sources(graph, g, group_of)
+    for cand in sums.get(key, []):
+        if id(cand) not in groups or reach[n] & bits(cand) or \
+                len(cand.siblings) >= MAX_SIBLINGS or \
+                not reads & _sources(graph, cand, group_of) or \
+                not _reads_settled(graph, cand, g.nodes(), group_of):
+            continue
+        cand.prologue += g.prologue
+        cand.members.append(n)
+        cand.siblings.append(n)
+        for m in g.prologue + g.members:
+            group_of[m] = cand
+        del groups[id(g)]
+        cand.tip = n
+        return
+    sums.setdefault(key, []).append(g)
 
 
 def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
@@ -285,14 +426,46 @@ def _order(graph: Graph):
     return graph.position().__getitem__
 
 
+def _schedule(graph: Graph, groups: list[Group], group_of: dict[int, Group]) -> list[Group]:
+    """The groups in an order where each runs after the groups it reads (a topological order
+    of the kernel graph, earliest tip first). A group's tip is not enough: a reduction that
+    took a later sibling is read by kernels placed between the two sums."""
+    key = _order(graph)
+    ids = {id(g): g for g in groups}
+    preds: dict[int, set[int]] = {id(g): set() for g in groups}
+    succs: dict[int, list[int]] = {id(g): [] for g in groups}
+    for g in groups:
+        for m in g.nodes():
+            for a in graph.args(m):
+                while graph.op(a) in VIEW_OPS:
+                    a = graph.args(a)[0]
+                src = group_of.get(a)
+                if src is not None and src is not g and id(src) not in preds[id(g)]:
+                    preds[id(g)].add(id(src))
+                    succs[id(src)].append(id(g))
+    ready = [(key(g.tip), id(g)) for g in groups if not preds[id(g)]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, gid = heapq.heappop(ready)
+        order.append(ids[gid])
+        for s_ in succs[gid]:
+            preds[s_].discard(gid)
+            if not preds[s_]:
+                heapq.heappush(ready, (key(ids[s_].tip), s_))
+    if len(order) != len(groups):
+        raise AssertionError("fusion made a cycle of kernels")
+    return order
+
+
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
     key = _order(graph)
-    groups.sort(key=lambda g: key(g.tip))
+    groups[:] = _schedule(graph, groups, group_of)
     for i, g in enumerate(groups):
         g.id = i
         g.members.sort(key=key)
         g.prologue.sort(key=key)
-        g.stores = [m for m in g.members
+        g.stores = [m for m in g.prologue + g.members
                     if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
         if g.side is not None:
             g.stores.append(g.side)
