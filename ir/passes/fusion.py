@@ -83,6 +83,7 @@ def materialize_views(graph: Graph) -> bool:
 
 _CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
 MAX_SIBLINGS = 7        # sums folded into one reduction loop besides its anchor
+SIBLING_SCAN = 8        # earlier sums over the same index space tried as a sibling's loop
 MAX_USERS = 8           # users of a cheap value that each compute it again (recompute_cheap)
 
 
@@ -349,7 +350,9 @@ def _merge_sibling(graph: Graph, g: Group, sums: dict, group_of: dict[int, Group
     at = graph.attrs(n)
     key = (graph.type(src).shape, tuple(at["axes"]), at["keepdim"], graph.type(n).dtype)
     reads = _sources(graph, g, group_of)
-    for cand in sums.get(key, []):
+    # the latest few: sums of one layer are near each other, and a bounded scan keeps an
+    # unrolled loop's hundreds of same-shaped bias-gradient sums linear
+    for cand in reversed(sums.get(key, [])[-SIBLING_SCAN:]):
         if id(cand) not in groups or reach[n] & bits(cand) or \
                 len(cand.siblings) >= MAX_SIBLINGS or \
                 not reads & _sources(graph, cand, group_of) or \
