@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, literal
+from graphnn.codegen.side import channel_index
 from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, lane, row_vector, \
     splat, vec_type, width_for
 from graphnn.codegen.vepi import store_vector, vector_epilogue, vector_ok
@@ -447,6 +448,7 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             w.lines.append(f"{vt} {both} = " + " + ".join(side[o]) + ";")
             total = hsum(w, both, width, t)
             w.lines.append(f"{w.buf(g.side, write=True)}"
-                           f"[{w.address(g.side, ['0', f'o0 + {o}', '0', '0'])}] = {total};")
+                           f"[{w.address(g.side, channel_index(graph, g.side, f'o0 + {o}'))}] = "
+                           f"{total};")
         w.lines.append("}")
     return w, (kh // ub, icg, oc // ob), (1, 1, 1)

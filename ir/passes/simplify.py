@@ -32,6 +32,13 @@ def simplify(graph: Graph) -> bool:
             repl = args[0]
         elif op == "permute" and tuple(graph.attrs(n)["dims"]) == tuple(range(len(t.shape))):
             repl = args[0]
+        elif op == "reshape" and _drops_kept_dims(graph, n):
+            # sum(x, keepdim=True).reshape(without its 1s) is sum(x, keepdim=False): the
+            # value keeps its reduction's index space, so a bias update can be the epilogue
+            # of the bias gradient's sum (unbroadcast and a bias's reshape leave this form)
+            r = args[0]
+            repl = graph.add(graph.op(r), graph.args(r), {**graph.attrs(r), "keepdim": False},
+                             name=graph.name(r), meta=graph.meta(r))
         elif op == "reshape" and graph.op(args[0]) == "reshape":
             graph.set_arg(n, 0, graph.args(args[0])[0])
             changed = True
@@ -96,3 +103,16 @@ def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
                                              "steps": tuple(steps)}, depth - 1))
     return graph.add(graph.op(n), new_args, graph.attrs(n), name=graph.name(n),
                      meta=graph.meta(n))
+
+
+def _drops_kept_dims(graph: Graph, n: int) -> bool:
+    """``n`` reshapes a keepdim reduction, its single user, to the reduction's shape
+    without the kept dims."""
+    r = graph.args(n)[0]
+    op = graph.op(r)
+    if op not in REGISTRY or REGISTRY[op].reducer is None or not graph.attrs(r).get("keepdim") \
+            or len(graph.users(r)) != 1 or r in graph.outputs:
+        return False
+    axes = set(graph.attrs(r)["axes"])
+    shape = graph.type(r).shape
+    return tuple(s for i, s in enumerate(shape) if i not in axes) == graph.type(n).shape
