@@ -193,6 +193,11 @@ def fuse(graph: Graph) -> bool:
         if op.kind == Kind.OUT_EWISE_FUSABLE:
             a = args[0]
             src = joinable_tip(a, n) if op.name == "max_pool2d" else None
+            if src is None and op.name == "max_pool2d" and group_of.get(a) is not None and \
+                    group_of[a].tip == a and _windows_cover(graph, n):
+                # the conv's result has other users too (a whole training step's backward
+                # reads it): the kernel stores every pre-pool value, so they can read that
+                src = group_of[a]
             if src is not None and src.kind == "conv2d" and src.tail is None and (
                     _windows_cover(graph, n) or not any(m in outputs for m in src.members)):
                 src.members.append(n)
