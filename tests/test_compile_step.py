@@ -24,8 +24,7 @@ def _model(L):
 OPTIMIZERS = {
     "sgd_momentum": lambda L, p: L.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1,
                                              weight_decay=1e-3),
-    "adam": lambda L, p: L.optim.Adam(p, lr=0.01, betas=(0.8, 0.9)),
-    "adamw_amsgrad": lambda L, p: L.optim.AdamW(p, lr=0.01, amsgrad=True),
+    "adamw_amsgrad": lambda L, p: L.optim.AdamW(p, lr=0.01, betas=(0.8, 0.9), amsgrad=True),
 }
 
 
