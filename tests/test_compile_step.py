@@ -109,3 +109,10 @@ def test_compiled_step_errors():
     with pytest.raises(RuntimeError, match="expected a Module or a function"):
         G.compile(3)
     assert G.compile(m) is m            # a Module already runs compiled
+    lbfgs = G.optim.LBFGS(m.parameters())
+
+    def lbfgs_step(x):
+        return lbfgs.step(lambda: m(x).sum())
+
+    with pytest.raises(RuntimeError, match="LBFGS.step cannot be part"):
+        G.compile(lbfgs_step)(G.ones(3, 2))
