@@ -23,6 +23,7 @@ from graphnn._stats import Stats, reset_stats, stats  # noqa: E402
 from graphnn import cuda, distributions  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
+from graphnn._step import compile  # noqa: E402  (a whole training step as one graph)
 
 _random.install(Tensor)
 from graphnn import _math  # noqa: E402  (after nn: its composites are graph functions)

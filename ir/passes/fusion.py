@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.ops import REGISTRY, Kind, get
+from graphnn.ir.passes.kernel_graph import merge_sibling, reads_settled, schedule, \
+    touches_reduce
 from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
@@ -48,6 +50,7 @@ REASONS = {
     "shorter_epilogue": "the consumer reads two kernels' results and joined the one with the "
                         "shorter epilogue",
     "not_tip": "the value is not the last one its kernel computes",
+    "cycle": "joining would make two kernels each wait for the other",
 }
 
 
@@ -74,12 +77,17 @@ class Group:
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
     side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
+    # reduce: sibling sums over the same index space, folded in the anchor's loop
+    siblings: list[int] = field(default_factory=list)
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
         return self.prologue + self.members + ([self.side] if self.side is not None else [])
+
+    def anchors(self) -> list[int]:
+        return ([self.anchor] if self.anchor is not None else []) + self.siblings
 
 
 def _compute(graph: Graph, n: int) -> bool:
@@ -110,15 +118,17 @@ def materialize_views(graph: Graph) -> bool:
 
 
 _CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
+MAX_USERS = 8           # users of a cheap value that each compute it again (recompute_cheap)
 
 
 def recompute_cheap(graph: Graph, max_clones: int = 64) -> dict[int, str]:
     """Clones an elementwise node (or a view of a single value) whose users are all
     elementwise or reductions, once per extra user, so that each consumer's kernel recomputes
     it instead of reading it from memory. Visiting consumers first lets cheap chains be
-    recomputed whole; ``max_clones`` bounds the growth. Graph outputs are never cloned.
-    Returns, per elementwise value with several users left uncloned, why it was not."""
-    outputs = set(graph.outputs)
+    recomputed whole; ``max_clones`` bounds the growth. A graph output keeps its first user,
+    whose kernel stores it (BatchNorm's centred input, saved for the backward graph, is
+    stored by the statistics' reduction loop); the clones are not outputs. Returns, per
+    elementwise value with several users left uncloned, why it was not."""
     clones = 0
     kept: dict[int, str] = {}
 
@@ -139,11 +149,8 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> dict[int, str]:
         users = graph.users(n)
         if len({u for u, _ in users}) < 2:
             continue
-        if n in outputs:
-            kept[n] = "a graph output: stored, never recomputed"
-            continue
-        if len(users) > 4:
-            kept[n] = f"{len(users)} reads: recomputation stops at 4"
+        if len(users) > MAX_USERS:
+            kept[n] = f"{len(users)} reads: recomputation stops at {MAX_USERS}"
             continue
         other = next((u for u, _ in users if not absorbs(u)), None)
         if other is not None:
@@ -215,15 +222,41 @@ def fuse(graph: Graph) -> bool:
         (dst.prologue if into_prologue else dst.members)[:0] = src.members
         del groups[id(src)]
 
+    # reach[n]: the anchors n depends on, as a bitset (anchor_bit); a group may not take a
+    # node that reads a value depending on the group's own anchors (a cycle of kernels)
+    reach: dict[int, int] = {}
+    anchor_bit: dict[int, int] = {}
+
+    def bits(g: Group) -> int:
+        return sum(1 << anchor_bit[a] for a in g.anchors())
+
+    def acyclic(g: Group, n: int) -> bool:
+        """n may join g: no argument from outside g depends on g's anchors."""
+        own = bits(g)
+        return not any(group_of.get(a) is not g and reach[a] & own for a in graph.args(n))
+
+    sums: dict[tuple, list[Group]] = {}     # sibling candidates by their index space
+
     for n in graph.topo():
+        r = 0
+        for a in graph.args(n):
+            r |= reach[a] | (1 << anchor_bit[a] if a in anchor_bit else 0)
+        reach[n] = r
         if not _compute(graph, n):
             continue
         op = get(graph.op(n))
         shape = graph.type(n).shape
         args = graph.args(n)
+        if op.kind in (Kind.OUT_EWISE_FUSABLE, Kind.OPAQUE, Kind.REDUCE):
+            anchor_bit[n] = len(anchor_bit)
         if op.kind == Kind.OUT_EWISE_FUSABLE:
             a = args[0]
-            src = joinable_tip(a, n) if op.name == "max_pool2d" else None
+            covered = op.name == "max_pool2d" and group_of.get(a) is not None and \
+                group_of[a].tip == a and _windows_cover(graph, n)
+            # the conv's result may have other users too (a whole training step's backward
+            # reads it) when the kernel stores every pre-pool value
+            src = group_of[a] if covered else \
+                joinable_tip(a, n) if op.name == "max_pool2d" else None
             if src is not None and src.kind == "conv2d" and src.tail is None and (
                     _windows_cover(graph, n) or not any(m in outputs for m in src.members)):
                 src.members.append(n)
@@ -252,17 +285,16 @@ def fuse(graph: Graph) -> bool:
                 note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
                 continue
             src = joinable_tip(a, n)
-            if src is None:
-                continue
-            if src.kind != "elementwise":
+            if src is not None and src.kind != "elementwise":
                 note(a, n, "reduction_boundary", f"the producer is a {src.kind} kernel")
-            elif src.domain != graph.type(a).shape:
+            elif src is not None and src.domain != graph.type(a).shape:
                 note(a, n, "reduction_boundary",
                      f"its kernel runs over {list(src.domain)}, not {list(graph.type(a).shape)}")
-            elif any(m in outputs for m in src.members):
-                note(a, n, "stored_output", "a reduction's prologue is never stored")
-            else:
+            elif src is not None:
+                # a prologue member that is also a graph output is stored from inside the
+                # loop: each input element is visited once
                 absorb(g, src, into_prologue=True)
+            merge_sibling(graph, g, sums, group_of, groups, reach, bits)
             continue
         # an elementwise-computable node: join the groups of single-use producers
         skip = op.indexed_reads       # read at a transformed index: materialised
@@ -283,7 +315,13 @@ def fuse(graph: Graph) -> bool:
             if i in skip:
                 note(_base(graph, a), n, "indexed_read", f"{op.name} argument {i}")
                 continue
-            src = joinable_tip(a, n)
+            member = group_of.get(a)
+            if member is not None and member.kind == "reduce" and a in member.members:
+                # a reduction's epilogue is a DAG at the output index: any member's users
+                # can join it (a member that other kernels read is stored as well)
+                src = member
+            else:
+                src = joinable_tip(a, n)
             if src is None or src in ew_srcs or src is anchor_src:
                 continue
             if src.kind == "elementwise":
@@ -303,6 +341,8 @@ def fuse(graph: Graph) -> bool:
                      f"{list(src.domain)} into {list(shape)}")
             elif get(graph.op(src.anchor)).kind == Kind.OPAQUE:
                 note(a, n, "opaque", f"{graph.op(src.anchor)} kernel")
+            elif not acyclic(src, n):
+                note(a, n, "cycle", "another argument is computed from this kernel's result")
             elif anchor_src is None or len(src.members) <= len(anchor_src.members):
                 # of two kernels whose result n reads, join the one with the shorter
                 # epilogue (the later one on a tie): a gradient summed over the steps of a
@@ -313,6 +353,12 @@ def fuse(graph: Graph) -> bool:
                 anchor_src = src
             else:
                 note(a, n, "shorter_epilogue", f"joined %{anchor_src.tip}'s kernel")
+        if anchor_src is not None and touches_reduce(graph, anchor_src, n, ew_srcs, group_of) \
+                and not reads_settled(graph, anchor_src, [n] + [m for e in ew_srcs
+                                                                for m in e.nodes()], group_of):
+            note(anchor_src.tip, n, "cycle", "it reads values of kernels that may depend on "
+                 f"%{anchor_src.tip}'s kernel")
+            anchor_src = None
         if anchor_src is not None:
             g = anchor_src
             g.members.append(n)
@@ -398,12 +444,12 @@ def _order(graph: Graph):
 
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
     key = _order(graph)
-    groups.sort(key=lambda g: key(g.tip))
+    groups[:] = schedule(graph, groups, group_of, key)
     for i, g in enumerate(groups):
         g.id = i
         g.members.sort(key=key)
         g.prologue.sort(key=key)
-        g.stores = [m for m in g.members
+        g.stores = [m for m in g.prologue + g.members
                     if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
         if g.side is not None:
             g.stores.append(g.side)
