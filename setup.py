@@ -15,4 +15,6 @@ def _packages() -> tuple[list[str], dict[str, str]]:
 
 
 packages, package_dir = _packages()
-setup(packages=packages, package_dir=package_dir)
+# the dump tool's JSON schema and its HTML viewer's script and style sheet
+setup(packages=packages, package_dir=package_dir,
+      package_data={"graphnn.dump": ["*.json", "*.js", "*.css"]})

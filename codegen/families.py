@@ -144,11 +144,16 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
 
 
 def reduce(graph: Graph, g: Group, name: str, d: Dialect):
-    fast = _reduce_vec(graph, g, name, d)
+    """One work-item per output, a serial loop over its reduced run. The prologue is
+    computed in the loop (prologue values that are graph outputs are stored there: each input
+    element belongs to one run); sibling sums (``g.siblings``) fold their own values in the
+    same loop, one accumulator each."""
+    fast = _reduce_vec(graph, g, name, d) if not g.siblings else None
     if fast is not None:
         return fast
     w = KernelWriter(graph, name)
     r = g.anchor
+    anchors = g.anchors()
     op = graph.op(r)
     src = graph.args(r)[0]
     in_shape = graph.type(src).shape
@@ -173,43 +178,67 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     acc_t = (graph.type(src) if fold.index else graph.type(r)).dtype.cl
     body_lines, red_idx = decompose("r", red_shape, "k")
 
-    def element() -> str:
-        saved = dict(w.temps)
-        start = len(w.lines)
-        w.emit_members(g.prologue, in_idx)
-        v = w.value(src, in_idx)
-        computed = w.lines[start:]
-        del w.lines[start:]
-        w.temps = saved
-        return computed, v
+    # the loop body: prologue, its stored outputs, each accumulated value (temps are local)
+    saved = dict(w.temps)
+    start = len(w.lines)
+    w.emit_members(g.prologue, in_idx)
+    for s_ in g.stores:
+        if s_ in g.prologue:
+            w.store(s_, in_idx)
+    values = [w.value(graph.args(a)[0], in_idx) for a in anchors]
+    computed = w.lines[start:]
+    del w.lines[start:]
+    w.temps = saved
 
-    computed, v = element()
     t_src = graph.type(src).dtype
-    w.lines.append(f"{acc_t} acc = 0; long best = 0; {acc_t} run_max = "
+    accs = ["acc"] + [f"acc{i}" for i in range(1, len(anchors))]
+    w.lines.append(f"{acc_t} {' = 0, '.join(accs)} = 0; long best = 0; {acc_t} run_max = "
                    f"{literal(float('-inf'), t_src) if t_src.is_float else 0};")
     blocked = fold.sums and (is_symbolic(total) or total > SUM_BLOCK)
     if blocked:     # blocked summation, as in the vectorised sum: acc restarts per block
-        w.lines.append(f"{acc_t} blocks = 0;")
+        w.lines.append(f"{acc_t} {' = 0, '.join('b' + a for a in accs)} = 0;")
         w.lines.append(f"for (long rb = 0; rb < {total}; rb += {SUM_BLOCK}) {{")
         w.lines.append(f"long re = rb + {SUM_BLOCK} < {total} ? rb + {SUM_BLOCK} : {total};")
-        w.lines.append("acc = 0;")
+        w.lines.append(" ".join(f"{a} = 0;" for a in accs))
     w.lines.append(f"for (long r = {'rb' if blocked else 0}; r < {'re' if blocked else total}; "
                    "r++) {")
     w.lines += ["    " + line for line in body_lines + computed]
-    w.lines.append(f"    {acc_t} v = {v};")
-    w.lines.append(f"    {fold.step}")
+    w.lines.append(f"    {acc_t} v = {values[0]};")
+    step = fold.float_step if t_src.is_float and fold.float_step else fold.step
+    w.lines.append(f"    {step}")
+    for a, v in zip(accs[1:], values[1:]):      # siblings are sums (fusion._merge_sibling)
+        w.lines.append(f"    {a} += {v};")
     w.lines.append("}")
     if blocked:
-        w.lines.append("blocks += acc; }")
-        w.lines.append("acc = blocks;")
+        w.lines.append(" ".join(f"b{a} += {a};" for a in accs) + " }")
+        w.lines.append(" ".join(f"{a} = b{a};" for a in accs))
     if fold.finish:
         w.lines.append(fold.finish)
     result = "acc"
     if fold.index:
         w.lines.append(f"long res = best % {red_shape[0]};")
         result = "res"
-    _epilogue(w, g, r, result, out_idx, [m for m in g.members if m != r])
+    for a, acc in zip(anchors[1:], accs[1:]):
+        w.temps[a] = acc
+    _epilogue(w, g, r, result, out_idx, [m for m in g.members if m not in anchors])
+    for a in anchors[1:]:
+        if a in g.stores:
+            w.store(a, _sibling_index(graph, r, a, out_idx))
     return w, *launch_1d(n_out, d)
+
+
+def _sibling_index(graph: Graph, anchor: int, sibling: int, out_idx: list[str]) -> list[str]:
+    """The anchor's output index for a sibling sum that keeps its dims, or does not, the
+    other way (the same elements in the same order)."""
+    keep, own = graph.attrs(anchor)["keepdim"], graph.attrs(sibling)["keepdim"]
+    if keep == own:
+        return out_idx
+    axes = graph.attrs(anchor)["axes"]
+    if keep:
+        return [ix for i, ix in enumerate(out_idx) if i not in axes]
+    rank = len(graph.type(graph.args(anchor)[0]).shape)
+    it = iter(out_idx)
+    return ["0" if i in axes else next(it) for i in range(rank)]
 
 
 def gemm(graph: Graph, g: Group, name: str, d: Dialect):
@@ -329,7 +358,7 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
         if s != tail:
             w.store(s, full)
     last = w.temps[epi[-1]] if epi else "acc"
-    w.lines.append(f"if ({last} > best) best = {last};")
+    w.lines.append(f"if ({last} > best || {last} != {last}) best = {last};")
     w.temps = saved
     w.lines[start:] = ["    " + line for line in w.lines[start:]]
     w.lines.append("  }\n}")
@@ -425,8 +454,9 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
     _linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
-    keep = "if (xv > best) { best = xv; at = hh * %s + ww; }" % wd if argmax else \
-        "if (xv > best) best = xv;"
+    # a NaN is the window's maximum (its last one), as in PyTorch's CPU kernel
+    keep = "if (xv > best || xv != xv) { best = xv; at = hh * %s + ww; }" % wd if argmax else \
+        "if (xv > best || xv != xv) best = xv;"
     w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};"]
     if argmax:
         # a window of only -inf reports its first tap inside the input, as PyTorch does
@@ -485,7 +515,7 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
                 f"        long ww = q * {sw} - {pw} + e * {dw};",
                 f"        if (ww < 0 || ww >= {wd}) continue;",
                 f"        {t.cl} xv = {w.load(x, [n0, c0, 'hh', 'ww'])};",
-                "        if (xv > best || bh < 0) { best = xv; bh = hh; bw = ww; }",
+                "        if (xv > best || xv != xv || bh < 0) { best = xv; bh = hh; bw = ww; }",
                 "      }", "    }",
                 f"    if (bh == {idx[2]} && bw == {idx[3]}) "
                 f"acc += {w.load(gy, [n0, c0, 'p', 'q'])};",

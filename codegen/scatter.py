@@ -23,29 +23,33 @@ from graphnn.ir.passes.fusion import Group
 _INT64_PRAGMA = "#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable"
 
 # float atomics as compare-and-swap loops on the bits (an unchanged cell swaps at once);
-# the loop compares bits, so a NaN cell cannot spin forever
-_ATOMIC_ADD = {
-    "float": """inline void gnn_atomic_add_float(volatile __global float* p, float v) {
-    uint old = as_uint(*p), seen;
-    while ((seen = atomic_cmpxchg((volatile __global uint*)p, old,
-                                  as_uint(as_float(old) + v))) != old)
-        old = seen;
-}""",
-    "double": _INT64_PRAGMA + """
-inline void gnn_atomic_add_double(volatile __global double* p, double v) {
-    ulong old = as_ulong(*p), seen;
-    while ((seen = atom_cmpxchg((volatile __global ulong*)p, old,
-                                as_ulong(as_double(old) + v))) != old)
-        old = seen;
-}""",
-    "int": """inline void gnn_atomic_add_int(volatile __global int* p, int v) {
-    atomic_add(p, v);
-}""",
-    "long": _INT64_PRAGMA + """
-inline void gnn_atomic_add_long(volatile __global long* p, long v) {
-    atom_add(p, v);
-}""",
-}
+# the loop compares bits, so a NaN cell cannot spin forever. Products (scatter_mul) are
+# compare-and-swap loops for every type.
+_BITS = {"float": ("uint", "as_uint", "as_float", "atomic_cmpxchg"),
+         "double": ("ulong", "as_ulong", "as_double", "atom_cmpxchg"),
+         "int": ("int", "", "", "atomic_cmpxchg"),
+         "long": ("long", "", "", "atom_cmpxchg")}
+# (atom_max on long needs cl_khr_int64_extended_atomics: a compare-and-swap loop instead)
+_NATIVE = {("+", "int"): "atomic_add", ("+", "long"): "atom_add", ("max", "int"): "atomic_max"}
+_COMBINE = {"+": "{a} + {v}", "*": "{a} * {v}", "max": "({a} > {v} ? {a} : {v})"}
+_NAMES = {"+": "add", "*": "mul", "max": "max"}
+
+
+def _atomic(ct: str, op: str) -> tuple[str, str]:
+    """(function name, definition) of the atomic ``*p = combine(*p, v)`` for C type ``ct``
+    (``op``: "+", "*" or "max")."""
+    name = f"gnn_atomic_{_NAMES[op]}_{ct}"
+    pragma = _INT64_PRAGMA + "\n" if ct in ("double", "long") else ""
+    if (op, ct) in _NATIVE:
+        return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
+                      f"    {_NATIVE[(op, ct)]}(p, v);\n}}")
+    ut, to_u, to_t, cas = _BITS[ct]
+    new = _COMBINE[op].format(a=f"{to_t}(old)", v="v")
+    return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
+                  f"    {ut} old = {to_u}(*p), seen;\n"
+                  f"    while ((seen = {cas}((volatile __global {ut}*)p, old,\n"
+                  f"            {to_u}({new}))) != old)\n"
+                  f"        old = seen;\n}}")
 
 
 def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
@@ -64,15 +68,16 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     _, index, src = graph.args(node)
     axis = graph.attrs(node)["axis"]
     ct = graph.type(node).dtype.cl
-    if ct not in _ATOMIC_ADD:
-        raise TypeError(f"scatter_add: no OpenCL kernel for dtype "
-                        f"{graph.type(node).dtype.name}")
+    op = graph.op(node)
+    if ct not in _BITS:
+        raise TypeError(f"{op}: no OpenCL kernel for dtype {graph.type(node).dtype.name}")
     if ct in ("double", "long") and not d.int64_atomics:
-        raise RuntimeError(f"scatter_add on {graph.type(node).dtype.name} needs 64-bit atomics "
+        raise RuntimeError(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
                            f"(cl_khr_int64_base_atomics), which {d.device or 'this device'} "
                            "does not have")
     w = KernelWriter(graph, name)
-    w.preamble[f"GNN_ATOMIC_ADD_{ct.upper()}"] = _ATOMIC_ADD[ct]
+    fn, definition = _atomic(ct, {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+"))
+    w.preamble[fn.upper()] = definition
     shape = graph.type(index).shape
     size = graph.type(node).shape[axis]
     n = math.prod(shape)
@@ -85,7 +90,7 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     out = list(idx)
     out[axis] = "j"
     value = w.load(src, idx)
-    w.lines.append(f"gnn_atomic_add_{ct}({w.buf(node, write=True)} + "
+    w.lines.append(f"{fn}({w.buf(node, write=True)} + "
                    f"({w.address(node, out)}), {value});")
     return w, *launch_1d(n, d)
 

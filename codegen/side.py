@@ -48,5 +48,11 @@ def conv_weight_side(w: KernelWriter, graph: Graph, g: Group, oc: str,
     w.lines.append(f"      for (int sq = 0; sq < {w_}; sq++)")
     w.lines.append(f"        side += {w.load(gy, ['sn', oc, 'sp', 'sq'])};")
     w.lines.append(f"  {w.buf(g.side, write=True)}"
-                   f"[{w.address(g.side, ['0', oc, '0', '0'])}] = side;")
+                   f"[{w.address(g.side, channel_index(graph, g.side, oc))}] = side;")
     w.lines.append("}")
+
+
+def channel_index(graph: Graph, side: int, oc: str) -> list[str]:
+    """The index of channel ``oc`` in a conv bias gradient: (1, C, 1, 1) when the sum keeps
+    its dims, (C,) when it does not (simplify drops kept dims a reshape would remove)."""
+    return ["0", oc, "0", "0"] if len(graph.type(side).shape) == 4 else [oc]

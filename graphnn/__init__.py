@@ -24,6 +24,7 @@ from graphnn import cuda, distributions  # noqa: E402
 from graphnn import utils  # noqa: E402
 from graphnn import distributed  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
+from graphnn._step import compile  # noqa: E402  (a whole training step as one graph)
 
 _random.install(Tensor)
 from graphnn import _math  # noqa: E402  (after nn: its composites are graph functions)
@@ -83,3 +84,5 @@ def numel(t) -> int:
 
 
 __version__ = "0.1.0"
+
+from graphnn import dump  # noqa: E402  (callable: graphnn.dump(model, *example_inputs))

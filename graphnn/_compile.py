@@ -2,6 +2,7 @@
 run as a ``CompiledGraph`` (forward executable, lazily compiled backward executable)."""
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Callable
@@ -17,6 +18,7 @@ from graphnn.ir.passes import run_pipeline
 from graphnn.ir.symbolic import plain
 from graphnn.ir.types import TensorType
 from graphnn.runtime import get_runtime
+from graphnn.runtime.debug import LOG, debug_level
 
 # op name -> PyTorch's grad_fn class stem, so that reprs read like PyTorch's
 # counters read by graphnn.stats(); seconds by compile phase
@@ -43,12 +45,22 @@ def build_executable(rt, graph: Graph, label: str):
     passes = time.perf_counter()
     program = lower(g, rt.dialect)
     codegen = time.perf_counter()
+    build = rt.build_seconds
     exe = rt.executable(program, label)
     exe.fused_graph = g
     STATS["compiles"] += 1
     STATS["passes_seconds"] += passes - start
     STATS["codegen_seconds"] += codegen - passes
     STATS["compile_seconds"] += time.perf_counter() - start
+    level = debug_level()
+    if level:
+        LOG.info("compiled %s: %d nodes, %d kernels, %d launches in %.3f s (passes %.3f, "
+                 "codegen %.3f, device build %.3f)", label or "graph", len(g),
+                 len(getattr(g, "groups", [])), len(program.launches),
+                 time.perf_counter() - start, passes - start, codegen - passes,
+                 rt.build_seconds - build)
+        if level >= 3:
+            LOG.info("OpenCL source of %s:\n%s", label or "graph", program.source)
     return exe
 
 
@@ -71,6 +83,9 @@ class CompiledGraph:
         self.rt = get_runtime()
         self._infer = None
         self._train: dict[tuple[int, ...], list] = {}
+        # which executables the latest call ran (graphnn.dump.compiled's .graph, .kernels)
+        self.last_call = 0
+        self.last_wrt: tuple[int, ...] = ()
 
     def inference(self):
         if self._infer is None:
@@ -92,6 +107,7 @@ class CompiledGraph:
         bufs = [b for b, _ in dense]
         wrt = tuple(i for i, t in enumerate(inputs) if t.requires_grad) \
             if autograd.is_grad_enabled() else ()
+        self.last_call, self.last_wrt = next(_CALLS), wrt
         if not wrt:
             return self._results(self.inference().run(bufs), inputs)
         entry = self.training(wrt)
@@ -211,6 +227,13 @@ class _Backward:
 
 # -- caches -------------------------------------------------------------------------------
 _CACHE: dict = {}
+_CALLS = itertools.count(1)
+
+
+def latest(cache: dict) -> "CompiledGraph | None":
+    """The compiled graph in ``cache`` (a module's ``_compiled``) that ran last."""
+    entries = [cg for cg, _ in cache.values() if cg.last_call]
+    return max(entries, key=lambda cg: cg.last_call, default=None)
 
 
 def signature(tensors: list) -> tuple:

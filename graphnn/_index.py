@@ -231,7 +231,8 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None, *,
     """``input`` with ``input[... index[i] ...] = src[i]`` (or the number ``value``) for every
     position i of ``index``; ``reduce='add'`` adds instead. Indices should be distinct
     without ``reduce`` (PyTorch leaves repeats unspecified; here they sum).
-    ``reduce='multiply'`` raises NotImplementedError. Errors as ``torch.scatter``."""
+    ``reduce='multiply'`` multiplies (every repeat of an index takes part); like PyTorch it
+    has no derivative: its result does not require grad. Errors as ``torch.scatter``."""
     if src is None:
         src = value
     if src is None:
@@ -239,12 +240,12 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None, *,
     if reduce not in (None, "add", "multiply"):
         raise RuntimeError("reduce argument must be either add or multiply.")
     d = _scatter_checks(input, dim, index, src)
-    if reduce == "multiply":
-        raise NotImplementedError("scatter(reduce='multiply') is not implemented")
     if index.numel() == 0:
         return _views.clone(input)
     if not isinstance(src, Tensor):
         src = filled(tuple(index.shape), input.dtype, src)
+    if reduce == "multiply":
+        return apply("scatter_mul", input.detach(), index, src.detach(), axis=d)
     if reduce == "add":
         return _views._named(_scatter_add(input, d, index, src), "ScatterBackward0", input)
     hit = _scatter_add(filled(tuple(input.shape), float32, 0), d, index,

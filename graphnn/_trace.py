@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import weakref
 
-from graphnn._errors import GraphBreak, user_line
+from graphnn._errors import GraphBreak, user_frame, user_line
 from graphnn import _tensor
 from graphnn._tensor import Tensor
 from graphnn.ir.builder import Sym
@@ -183,8 +183,12 @@ class Tracer:
             where = self.scope_name or self.root_name
             where = f"{where}: " if where else ""
             raise RuntimeError(f"{where}{e}") from None
-        nid = self.graph.add(op, ids, attrs, name=self.scope_name,
-                             meta={"line": user_line()})
+        # the Python line that made the node: "file.py:12" for errors, the full path for the
+        # dump tool, which shows the line's text next to the kernel that computes it
+        frame = user_frame()
+        meta = {"line": f"{frame[0].rsplit('/', 1)[-1]}:{frame[1]}", "file": frame[0]} \
+            if frame else {"line": ""}
+        nid = self.graph.add(op, ids, attrs, name=self.scope_name, meta=meta)
         return self._made(Tensor._symbolic(Sym(self.graph, nid, self.scope_name),
                                            requires_grad))
 

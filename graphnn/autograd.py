@@ -119,6 +119,10 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
         tensors = [tensors]
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors)
+    from graphnn._trace import current
+    tracer = current()
+    if getattr(tracer, "whole_step", False):     # graphnn.compile: gradients in the graph
+        return tracer.backward(list(tensors), list(grad_tensors))
     pending: dict[tuple[int, int], Tensor] = {}
     roots = []
     direct = []

@@ -42,20 +42,37 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
     joint = fwd.copy()
     forward_nodes = set(joint.nodes())
     wrt_nodes = [fwd.inputs[i] for i in wrt]
-    live = _live(fwd, wrt_nodes)
-    needed = fwd.ancestors(fwd.outputs)
-    active = live & needed
-
-    grads: dict[int, Sym] = {}
-    placed: dict[int, list[Sym]] = {}     # slice_grad contributions, joined when read
-    grad_outputs = []
+    active = _live(fwd, wrt_nodes) & fwd.ancestors(fwd.outputs)
+    seeds, grad_outputs = [], []
     for pos, o in enumerate(fwd.outputs):
         if o in active and differentiable(fwd, o) and pos not in grad_outputs:
             gin = joint.add("input", (), {}, name=f"grad_out{pos}", type=fwd.type(o))
             joint.inputs.append(gin)
             grad_outputs.append(pos)
-            _accumulate(grads, placed, o, Sym(joint, gin, fwd.name(o)))
+            seeds.append((o, gin))
+    wrt_grads = _vjp_pass(fwd, joint, seeds, wrt_nodes, active)
+    return _split(fwd, joint, forward_nodes, grad_outputs, wrt_grads)
 
+
+def gradients(graph: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[int | None]:
+    """Adds to ``graph`` itself the nodes of the gradients of its values: ``seeds`` pairs a
+    value with the node of its cotangent (a loss and a constant 1), ``wrt`` names the nodes
+    to differentiate with respect to. Returns the gradient node of each (None where none
+    depends on it). ``graphnn.compile`` traces a whole training step this way: forward,
+    backward and the optimizer update in one graph."""
+    active = _live(graph, wrt) & graph.ancestors([v for v, _ in seeds])
+    grads = _vjp_pass(graph, graph, [(v, g) for v, g in seeds if v in active], wrt, active)
+    return [g.id if g is not None else None for g in grads]
+
+
+def _vjp_pass(fwd: Graph, joint: Graph, seeds: list[tuple[int, int]], wrt_nodes: list[int],
+              active: set[int]) -> list[Sym | None]:
+    """Runs each VJP rule in reverse topological order of ``fwd``, adding the gradient nodes
+    to ``joint`` (a copy of fwd, or fwd itself); returns the gradient of each wrt node."""
+    grads: dict[int, Sym] = {}
+    placed: dict[int, list[Sym]] = {}     # slice_grad contributions, joined when read
+    for value, seed in seeds:
+        _accumulate(grads, placed, value, Sym(joint, seed, fwd.name(value)))
     for n in reversed(fwd.topo()):
         if n in placed:
             _join_placed(grads, placed, n)
@@ -75,12 +92,10 @@ def differentiate(fwd: Graph, wrt: list[int]) -> BackwardSplit:
                 continue
             ga = unbroadcast(ga, fwd.type(a).shape).cast(fwd.type(a).dtype)
             _accumulate(grads, placed, a, ga)
-
     for w in wrt_nodes:
         if w in placed:
             _join_placed(grads, placed, w)
-    return _split(fwd, joint, forward_nodes, grad_outputs,
-                  [grads.get(w) for w in wrt_nodes])
+    return [grads.get(w) for w in wrt_nodes]
 
 
 def _live(fwd: Graph, wrt_nodes: list[int]) -> set[int]:

@@ -47,7 +47,21 @@ def _platforms() -> list:
         return []
 
 
+_DEVICES: list[DeviceInfo] | None = None
+
+
 def list_devices() -> list[DeviceInfo]:
+    """Every OpenCL device, enumerated once per process: the platforms and their devices do
+    not change while it runs. Querying every platform again (``graphnn.cuda.is_available()``)
+    while PoCL's worker threads run queued kernels was the one call in flight when a test
+    process died of a signal; once per process also keeps the query off the hot path."""
+    global _DEVICES
+    if _DEVICES is None:
+        _DEVICES = _enumerate()
+    return list(_DEVICES)
+
+
+def _enumerate() -> list[DeviceInfo]:
     out = []
     seen = set()
     for pi, p in enumerate(_platforms()):

@@ -16,6 +16,7 @@ import pyopencl as cl
 from graphnn.codegen import CPU, GPU, Dialect, Program
 from graphnn.ir.types import TensorType
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
+from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
 
 
@@ -256,19 +257,24 @@ class OpenCLExecutable:
                 kernel.set_arg(i, (np.int32 if ctype == "int" else np.int64)(value))
         self.allocs, self.frees = _liveness(program)
         self.done = _outputs_done(program)
+        self.debug = debug_level()      # GRAPHNN_DEBUG=2: every launch logged with its time
 
-    def run(self, inputs: list[DeviceBuffer], ready: dict | None = None) -> list[DeviceBuffer]:
+    def run(self, inputs: list[DeviceBuffer], ready: dict | None = None,
+            observe=None) -> list[DeviceBuffer]:
         """Enqueues every launch; returns the output buffers. ``ready``: output position ->
         callbacks(buffer), each called right after the launch that last touches that output
-        is enqueued, so that what it enqueues (a read) runs before the launches after it."""
+        is enqueued, so that what it enqueues (a read) runs before the launches after it.
+        ``observe(i, event)``, when given, is called after launch ``i`` is enqueued and the
+        buffers it last read are released (the dump tool's memory timeline and profile)."""
         rt, prog = self.rt, self.program
         if ready:
             _call_ready(ready, self.done[-1], prog, dict(zip(prog.inputs, inputs)))
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
         queue, profiler = rt.queue, rt.profiler
-        for launch, kernel, bound, name, allocs, frees, done in zip(
+        debug = self.debug
+        for li, (launch, kernel, bound, name, allocs, frees, done) in enumerate(zip(
                 prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees,
-                self.done):
+                self.done)):
             for node in allocs:
                 env[node] = rt.alloc(prog.buffers[node])
             for i, node in enumerate(launch.args):
@@ -284,6 +290,10 @@ class OpenCLExecutable:
                 _call_ready(ready, done, prog, env)
             for node in frees:     # the in-order queue makes immediate reuse safe
                 del env[node]
+            if observe is not None:
+                observe(li, ev)
+            if debug >= 2:
+                log_launch(name, launch, ev)
         rt.launches += len(prog.launches)
         return [env[base] for base, _ in prog.outputs]
 

@@ -12,6 +12,13 @@ from graphnn.ir.ops import get
 
 
 def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    env = interpret_all(graph, inputs)
+    return [env[o] for o in graph.outputs]
+
+
+def interpret_all(graph: Graph, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
+    """The value of every node (``graphnn dump --check`` compares them with the device's).
+    Raises ValueError when the number of inputs is not the graph's."""
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
     env: dict[int, np.ndarray] = {}
@@ -29,4 +36,4 @@ def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
             out = get(op).ref([env[a] for a in graph.args(n)], graph.attrs(n))
         # np.array, not np.ascontiguousarray: that one turns a 0-d result into shape (1,)
         env[n] = np.array(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np, order="C")
-    return [env[o] for o in graph.outputs]
+    return env

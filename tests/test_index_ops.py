@@ -150,6 +150,23 @@ def test_errors_match_torch(name, fn):
     assert str(gi.value).split("\n")[0] == str(ti.value).split("\n")[0].replace("\n", "")
 
 
-def test_reduce_multiply_is_not_implemented():
-    with pytest.raises(NotImplementedError):
-        G.tensor(X).scatter(0, G.tensor(SIDX), G.tensor(S[:2]), reduce="multiply")
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+def test_scatter_multiply_matches_torch(dtype):
+    """Products at repeated indices (every repeat takes part), a number as src, no
+    derivative (the result does not require grad), integer products exact."""
+    x = (X * 3).astype(dtype)
+    s = (S * 3).astype(dtype)
+    idx = np.array([[1, 2, 3, 4], [1, 2, 4, 1], [0, 2, 3, 1]])
+    outs = {}
+    for L in (torch, G):
+        xt = L.tensor(x, requires_grad=dtype.startswith("float"))
+        outs[L] = [xt.scatter(0, L.tensor(idx), L.tensor(s), reduce="multiply"),
+                   xt.scatter(1, L.tensor(idx[:, :2]), -2, reduce="multiply")]
+        if L is torch:
+            outs[L] = [o.detach() for o in outs[L]]
+    for o, t in zip(outs[G], outs[torch]):
+        assert not o.requires_grad
+        assert_close(o, t)
+    y = G.tensor(x)
+    y.scatter_(0, G.tensor(idx), G.tensor(s), reduce="multiply")
+    assert_close(y, outs[torch][0])

@@ -128,3 +128,30 @@ def test_reduction_statistics_match_pytorch(expr):
         results.append((y.detach().numpy().copy(), grad))
     assert_close(results[0][0], results[1][0], what="value")
     assert_close(results[0][1], results[1][1], atol=1e-4, what="grad")
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda L: L.nn.BatchNorm1d(4), (64, 4)),
+    (lambda L: L.nn.BatchNorm2d(3), (4, 3, 5, 5)),
+    (lambda L: L.nn.LayerNorm(16), (6, 16)),
+], ids=["batchnorm1d", "batchnorm2d", "layernorm"])
+def test_statistics_of_data_far_from_zero(make, shape):
+    """Mean 1000, standard deviation 1: the one-pass statistics (sums of x - K, K a value of
+    each run) keep float32 precision where E[x^2] - E[x]^2 would lose all of it. Compared with
+    PyTorch in float64 on the same float32 values."""
+    rng = np.random.default_rng(5)
+    x = (1000 + rng.standard_normal(shape)).astype(np.float32)
+    r = rng.standard_normal(shape).astype(np.float32)
+    t, g = make(torch).double(), make(G)
+    xt, xg = torch.tensor(x, dtype=torch.float64, requires_grad=True), \
+        G.tensor(x, requires_grad=True)
+    yt, yg = t(xt), g(xg)
+    assert_close(yg, yt.float(), atol=2e-3, what="output")
+    (yt * torch.tensor(r, dtype=torch.float64)).sum().backward()
+    (yg * G.tensor(r)).sum().backward()
+    assert_close(xg.grad, xt.grad.float(), atol=2e-3, what="input grad")
+    for (pname, p), q in zip(g.named_parameters(), t.parameters()):
+        assert_close(p.grad, q.grad.float(), atol=2e-3, what=f"{pname}.grad")
+    for k, v in t.state_dict().items():
+        if v.dtype == torch.float64:
+            assert_close(g.state_dict()[k], v.float(), what=k)

@@ -175,6 +175,10 @@ class GraphOptimizer(Optimizer):
         return loss
 
     def _update(self, params: list[Tensor], group: dict) -> None:
+        from graphnn._trace import current
+        tracer = current()
+        if getattr(tracer, "whole_step", False):
+            return self._traced_update(tracer, params, group)
         names = self._state_names(group)
         values = []
         stateless = not (self._STEP or names)
@@ -194,6 +198,48 @@ class GraphOptimizer(Optimizer):
         for idx in plan(params, chunk_size(len(values[0]), len(names))):
             self._run_chunk([params[i] for i in idx], [values[i] for i in idx], names,
                             statics)
+
+    def _advance(self, p: Tensor, st: dict) -> int:
+        """The step count after this step, stored in the state."""
+        if not self._STEP:
+            return 0
+        step = int(host_value(st["step"])) + 1
+        if isinstance(st["step"], Tensor):
+            set_host_scalar(st["step"], step)
+        else:   # a number from an old state dict: PyTorch keeps a tensor
+            st["step"] = host_scalar(float(step))
+        return step
+
+    def _traced_update(self, tracer, params: list[Tensor], group: dict) -> None:
+        """The update inside a whole-step trace (``graphnn.compile``): the rule on the traced
+        gradients, written in place. Each scalar is a 0-d holder tensor read by the graph;
+        a prelude run before every call points the holders at that step's values (cached
+        device scalars, so a repeated value uploads nothing) and advances the step counts."""
+        names = self._state_names(group)
+        stateless = not (self._STEP or names)
+        states = {id(p): ({} if stateless else self.state[p]) for p in params}
+        fresh = {id(p): self._prepare_state(p, states[id(p)], group) for p in params}
+        statics = dict(self._statics(group))
+        holders: dict[int, list[Tensor]] = {}
+        for p in params:
+            st = states[id(p)]
+            step = int(host_value(st["step"])) + 1 if self._STEP else 0
+            holders[id(p)] = [_holder(v, p) for v in
+                              self._scalars(group, st, step, fresh[id(p)])]
+
+        def prelude() -> None:
+            for p in params:
+                st = states[id(p)]
+                values = self._scalars(group, st, self._advance(p, st), fresh.pop(id(p), False))
+                for h, v in zip(holders[id(p)], values):
+                    h._storage.buf = _scalar(v, p)._storage.buf
+        tracer.preludes.append(prelude)
+        for p in params:
+            st = states[id(p)]
+            out = type(self)._rule(p, p.grad, [st[n] for n in names], holders[id(p)],
+                                   **statics)
+            for t, new in zip([p] + [st[n] for n in names], out):
+                t.copy_(new)
 
     def _run_chunk(self, params: list[Tensor], values: list[tuple], names: tuple[str, ...],
                    statics: tuple) -> None:
@@ -218,6 +264,16 @@ class GraphOptimizer(Optimizer):
             # node) share a buffer, which only the first may take
             t._write(buf, id(buf) not in used)
             used.add(id(buf))
+
+
+def _scalar(v, p: Tensor) -> Tensor:
+    return scalar_tensor(v, bool_) if isinstance(v, bool) else scalar_tensor(float(v), p.dtype)
+
+
+def _holder(v, p: Tensor) -> Tensor:
+    """A 0-d tensor of its own (captured as its own graph input) on a scalar's buffer."""
+    s = _scalar(v, p)
+    return Tensor._wrap(s._storage.buf, s._type)
 
 
 def lr_of(group: dict) -> float:

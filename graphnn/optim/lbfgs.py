@@ -206,7 +206,12 @@ class LBFGS(Optimizer):
 
     # -- the step -----------------------------------------------------------------------------
     def step(self, closure: Callable):
-        """Runs up to ``max_iter`` L-BFGS iterations; returns the first loss."""
+        """Runs up to ``max_iter`` L-BFGS iterations; returns the first loss. Raises
+        RuntimeError inside ``graphnn.compile``: its line search reads loss values."""
+        from graphnn._trace import current
+        if getattr(current(), "whole_step", False):
+            raise RuntimeError("LBFGS.step cannot be part of a graphnn.compile step: its line "
+                               "search reads loss values on the host; call it outside")
         if len(self.param_groups) != 1:
             raise AssertionError("Expected exactly one param_group, but got "
                                  f"{len(self.param_groups)}")

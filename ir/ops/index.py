@@ -63,6 +63,45 @@ register(OpDef("scatter_add", Kind.OPAQUE, 3, _scatter_add_shape, _scatter_add_d
                    "fused into another kernel"))
 
 
+
+def _scatter_mul_ref(a, at):
+    x, idx, src = a
+    out = np.array(x, copy=True)
+    if idx.size == 0:
+        return out
+    pos = list(np.indices(idx.shape, sparse=True))
+    pos[at["axis"]] = idx.astype(np.int64)
+    np.multiply.at(out, tuple(pos), src[tuple(slice(0, n) for n in idx.shape)])
+    return out
+
+
+def _scatter_mul_vjp(c, g):
+    raise RuntimeError("derivative for aten::scatter is not implemented")
+
+
+register(OpDef("scatter_mul", Kind.OPAQUE, 3, _scatter_add_shape, _scatter_add_dtype,
+               _scatter_mul_vjp, _scatter_mul_ref, "scatter_add",
+               doc="torch.scatter(self, axis, index, src, reduce='multiply'): scatter_add with "
+                   "products (a compare-and-swap loop per index element); PyTorch defines no "
+                   "derivative for it"))
+
+
+def _scatter_max_ref(a, at):
+    x, idx, src = a
+    out = np.array(x, copy=True)
+    if idx.size == 0:
+        return out
+    pos = list(np.indices(idx.shape, sparse=True))
+    pos[at["axis"]] = idx.astype(np.int64)
+    np.maximum.at(out, tuple(pos), src[tuple(slice(0, n) for n in idx.shape)])
+    return out
+
+
+register(OpDef("scatter_max", Kind.OPAQUE, 3, _scatter_add_shape, _scatter_add_dtype,
+               NOT_DIFFERENTIABLE, _scatter_max_ref, "scatter_add",
+               doc="scatter_add with the maximum (native atomic_max on integers): the last "
+                   "position of each index in index_put, O(indices + rows)"))
+
 # -- argsort ------------------------------------------------------------------------------
 def _argsort_ref(a, at):
     x, ax = a[0], at["axis"]

@@ -43,16 +43,20 @@ def _np_reduce(fn):
 # the first extremum of the run wins, as in PyTorch's max/argmax
 _KEEP_MAX = "if (r == 0 || v > acc) { acc = v; best = r; }"
 _KEEP_MIN = "if (r == 0 || v < acc) { acc = v; best = r; }"
+# floats: NaN wins, at its first position (torch.amax and argmax); v != v is the NaN test
+# without a builtin call (on integers the compiler warns that it is always false)
+_NAN_MAX = "if (r == 0 || v > acc || (v != v && acc == acc)) { acc = v; best = r; }"
+_NAN_MIN = "if (r == 0 || v < acc || (v != v && acc == acc)) { acc = v; best = r; }"
 
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
                "reduce", doc="sum over attrs['axes']", grad_name="Sum",
                reducer=Reducer("acc += v;", sums=True, splits=True)))
 register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
                _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)",
-               grad_name="Amax", reducer=Reducer(_KEEP_MAX, splits=True)))
+               grad_name="Amax", reducer=Reducer(_KEEP_MAX, _NAN_MAX, splits=True)))
 register(OpDef("min", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
                _np_reduce(np.min), "reduce", doc="minimum over attrs['axes'] (amin)",
-               grad_name="Amin", reducer=Reducer(_KEEP_MIN, splits=True)))
+               grad_name="Amin", reducer=Reducer(_KEEP_MIN, _NAN_MIN, splits=True)))
 
 
 def _argmax_ref(a, at):
@@ -63,7 +67,7 @@ def _argmax_ref(a, at):
 register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DIFFERENTIABLE,
                _argmax_ref, "reduce",
                doc="index of the first maximum along the single axis in attrs['axes']",
-               reducer=Reducer(_KEEP_MAX, index=True)))
+               reducer=Reducer(_KEEP_MAX, _NAN_MAX, index=True)))
 
 
 def _lse_ref(a, at):

@@ -44,6 +44,7 @@ class Reducer:
     position) and ``run_max`` (a running maximum, for log-sum-exp)."""
 
     step: str                  # folds ``v`` into ``acc``
+    float_step: str = ""       # the step for floating-point values, when NaN needs its own
     finish: str = ""           # runs once after the loop
     index: bool = False        # the result is the kept position ``best``, not ``acc``
     sums: bool = False         # a sum: vectorised loads and blocked summation apply

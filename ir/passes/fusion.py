@@ -22,9 +22,46 @@ from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.ops import REGISTRY, Kind, get
+from graphnn.ir.passes.kernel_graph import merge_sibling, reads_settled, schedule, \
+    touches_reduce
 from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
+# Why a value computed by one kernel is read from memory by another instead of being fused
+# into it. The fusion pass records one ``FusionDecision`` per such read as it decides
+# (``graph.fusion_decisions``), so ``graphnn dump --why-not-fused`` reports the pass's own
+# reasons rather than guessing them again afterwards.
+REASONS = {
+    "multiple_users": "the value has several users: it is stored once and each user reads it",
+    "layout_change": "read through a view (reshape, permute, expand, slice): the consumer "
+                     "reads the stored buffer with strides",
+    "indexed_read": "the consumer reads this argument at another index (gather, concat, pad, "
+                    "slice_grad...), so the argument is materialised",
+    "anchor_operand": "an anchor (matmul, conv, pooling) reads its operands at many indices: "
+                      "only elementwise epilogues join it",
+    "opaque": "scatter and sort kernels write at computed positions: nothing joins them",
+    "reduction_boundary": "only an elementwise prologue of the reduced operand's shape joins "
+                          "a reduction",
+    "broadcast": "the consumer's index space differs from the producer's kernel (broadcast "
+                 "or reduced shape)",
+    "stored_output": "the producer's kernel stores a graph output that this kernel could not "
+                     "write",
+    "pool_tail": "the convolution kernel cannot take this pooling as its tail",
+    "shorter_epilogue": "the consumer reads two kernels' results and joined the one with the "
+                        "shorter epilogue",
+    "not_tip": "the value is not the last one its kernel computes",
+    "cycle": "joining would make two kernels each wait for the other",
+}
+
+
+@dataclass(frozen=True)
+class FusionDecision:
+    """Why ``consumer`` reads ``producer`` (a value of another kernel) from memory."""
+
+    producer: int       # the materialised node (below any views)
+    consumer: int       # the node that reads it
+    reason: str         # a key of REASONS
+    detail: str = ""    # the specifics: user counts, shapes, the view op
 
 
 @dataclass
@@ -40,12 +77,17 @@ class Group:
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
     side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
+    # reduce: sibling sums over the same index space, folded in the anchor's loop
+    siblings: list[int] = field(default_factory=list)
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
         return self.prologue + self.members + ([self.side] if self.side is not None else [])
+
+    def anchors(self) -> list[int]:
+        return ([self.anchor] if self.anchor is not None else []) + self.siblings
 
 
 def _compute(graph: Graph, n: int) -> bool:
@@ -76,15 +118,19 @@ def materialize_views(graph: Graph) -> bool:
 
 
 _CHEAP = (Kind.ELEMWISE, Kind.BROADCAST)
+MAX_USERS = 8           # users of a cheap value that each compute it again (recompute_cheap)
 
 
-def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
+def recompute_cheap(graph: Graph, max_clones: int = 64) -> dict[int, str]:
     """Clones an elementwise node (or a view of a single value) whose users are all
-    elementwise or reductions, once per extra user, so that each consumer's kernel recomputes it instead
-    of reading it from memory. Visiting consumers first lets cheap chains be recomputed
-    whole; ``max_clones`` bounds the growth. Graph outputs are never cloned."""
-    outputs = set(graph.outputs)
+    elementwise or reductions, once per extra user, so that each consumer's kernel recomputes
+    it instead of reading it from memory. Visiting consumers first lets cheap chains be
+    recomputed whole; ``max_clones`` bounds the growth. A graph output keeps its first user,
+    whose kernel stores it (BatchNorm's centred input, saved for the backward graph, is
+    stored by the statistics' reduction loop); the clones are not outputs. Returns, per
+    elementwise value with several users left uncloned, why it was not."""
     clones = 0
+    kept: dict[int, str] = {}
 
     def elementwise(n: int) -> bool:
         return _compute(graph, n) and get(graph.op(n)).kind in _CHEAP
@@ -94,25 +140,34 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> bool:
             _compute(graph, n) and get(graph.op(n)).kind == Kind.REDUCE)
 
     for n in reversed(graph.topo()):
-        if n in outputs or graph.op(n) in LEAF_OPS:
+        if graph.op(n) in LEAF_OPS:
             continue
         view = resolve(graph, n) if graph.op(n) in VIEW_OPS else None
         scalar_view = view is not None and graph.type(view.base).numel == 1
         if not (elementwise(n) or scalar_view):
             continue
         users = graph.users(n)
-        if len({u for u, _ in users}) < 2 or len(users) > 4 or \
-                not all(absorbs(u) for u, _ in users):
+        if len({u for u, _ in users}) < 2:
+            continue
+        if len(users) > MAX_USERS:
+            kept[n] = f"{len(users)} reads: recomputation stops at {MAX_USERS}"
+            continue
+        other = next((u for u, _ in users if not absorbs(u)), None)
+        if other is not None:
+            kept[n] = f"read by %{other} ({graph.op(other)}), which cannot recompute it"
             continue
         first = users[0][0]
         for user, k in users:
-            if user == first or clones >= max_clones:
+            if user == first:
+                continue
+            if clones >= max_clones:
+                kept[n] = f"the pass's budget of {max_clones} recomputed values was spent"
                 continue
             c = graph.add(graph.op(n), graph.args(n), graph.attrs(n), name=graph.name(n),
                           type=graph.type(n), meta=graph.meta(n))
             graph.set_arg(user, k, c)
             clones += 1
-    return clones > 0
+    return kept
 
 
 def _through_views(graph: Graph, a: int) -> int:
@@ -123,17 +178,23 @@ def _through_views(graph: Graph, a: int) -> int:
 
 
 def fuse(graph: Graph) -> bool:
-    """Assigns every compute node to a group; sets ``graph.groups`` and ``meta['group']``."""
+    """Assigns every compute node to a group; sets ``graph.groups`` and ``meta['group']``,
+    and ``graph.fusion_decisions``: why each value read by another kernel stayed apart."""
     materialize_views(graph)
-    recompute_cheap(graph)
+    kept = recompute_cheap(graph)
     outputs = set(graph.outputs)
     group_of: dict[int, Group] = {}
     # by id(group), in creation order: absorbing a group deletes it in O(1) (a list's remove
     # made fusing a 128-step LSTM's backward take 6 s)
     groups: dict[int, Group] = {}
+    decisions: list[FusionDecision] = []
 
     def inner_users(n: int) -> list[int]:
         return graph.user_nodes(n)
+
+    def note(a: int, n: int, reason: str, detail: str = "") -> None:
+        if _compute(graph, a):
+            decisions.append(FusionDecision(a, n, reason, detail))
 
     def new(kind: str, domain, n: int, anchor=None) -> Group:
         g = Group(len(groups), kind, tuple(domain), anchor=anchor, members=[n], tip=n)
@@ -143,7 +204,15 @@ def fuse(graph: Graph) -> bool:
 
     def joinable_tip(a: int, n: int) -> Group | None:
         g = group_of.get(a)
-        if g is None or g.tip != a or inner_users(a) != [n]:
+        if g is None:
+            return None
+        users = inner_users(a)
+        if users != [n]:
+            why = f"read by {', '.join(f'%{u}' for u in users)}"
+            note(a, n, "multiple_users", why + (f"; {kept[a]}" if a in kept else ""))
+            return None
+        if g.tip != a:
+            note(a, n, "not_tip", f"its kernel goes on to %{g.tip}")
             return None
         return g
 
@@ -153,32 +222,79 @@ def fuse(graph: Graph) -> bool:
         (dst.prologue if into_prologue else dst.members)[:0] = src.members
         del groups[id(src)]
 
+    # reach[n]: the anchors n depends on, as a bitset (anchor_bit); a group may not take a
+    # node that reads a value depending on the group's own anchors (a cycle of kernels)
+    reach: dict[int, int] = {}
+    anchor_bit: dict[int, int] = {}
+
+    def bits(g: Group) -> int:
+        return sum(1 << anchor_bit[a] for a in g.anchors())
+
+    def acyclic(g: Group, n: int) -> bool:
+        """n may join g: no argument from outside g depends on g's anchors."""
+        own = bits(g)
+        return not any(group_of.get(a) is not g and reach[a] & own for a in graph.args(n))
+
+    sums: dict[tuple, list[Group]] = {}     # sibling candidates by their index space
+
     for n in graph.topo():
+        r = 0
+        for a in graph.args(n):
+            r |= reach[a] | (1 << anchor_bit[a] if a in anchor_bit else 0)
+        reach[n] = r
         if not _compute(graph, n):
             continue
         op = get(graph.op(n))
         shape = graph.type(n).shape
         args = graph.args(n)
+        if op.kind in (Kind.OUT_EWISE_FUSABLE, Kind.OPAQUE, Kind.REDUCE):
+            anchor_bit[n] = len(anchor_bit)
         if op.kind == Kind.OUT_EWISE_FUSABLE:
             a = args[0]
-            src = joinable_tip(a, n) if op.name == "max_pool2d" else None
+            covered = op.name == "max_pool2d" and group_of.get(a) is not None and \
+                group_of[a].tip == a and _windows_cover(graph, n)
+            # the conv's result may have other users too (a whole training step's backward
+            # reads it) when the kernel stores every pre-pool value
+            src = group_of[a] if covered else \
+                joinable_tip(a, n) if op.name == "max_pool2d" else None
             if src is not None and src.kind == "conv2d" and src.tail is None and (
                     _windows_cover(graph, n) or not any(m in outputs for m in src.members)):
                 src.members.append(n)
                 src.tail = src.tip = n
                 group_of[n] = src
             else:
+                if src is not None and src.kind == "conv2d":
+                    note(a, n, "pool_tail", "it already has a pooling tail" if src.tail
+                         is not None else "windows skip values the kernel also stores")
+                for i, b in enumerate(args):
+                    # a pool's input was judged above (users, or the conv kernel's tail)
+                    if not (op.name == "max_pool2d" and i == 0 and
+                            (src is None or src.kind == "conv2d")):
+                        note(_base(graph, b), n, "anchor_operand", f"{op.name} argument {i}")
                 new(op.cl, shape, n, anchor=n)
             continue
         if op.kind == Kind.OPAQUE:
+            for i, b in enumerate(args):
+                note(_base(graph, b), n, "opaque", f"{op.name} argument {i}")
             new(op.cl, shape, n, anchor=n)
             continue
         if op.kind == Kind.REDUCE:
             g = new("reduce", shape, n, anchor=n)
-            src = joinable_tip(args[0], n)
-            if src is not None and src.kind == "elementwise" and src.domain == \
-                    graph.type(args[0]).shape and not any(m in outputs for m in src.members):
+            a = args[0]
+            if graph.op(a) in VIEW_OPS:
+                note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
+                continue
+            src = joinable_tip(a, n)
+            if src is not None and src.kind != "elementwise":
+                note(a, n, "reduction_boundary", f"the producer is a {src.kind} kernel")
+            elif src is not None and src.domain != graph.type(a).shape:
+                note(a, n, "reduction_boundary",
+                     f"its kernel runs over {list(src.domain)}, not {list(graph.type(a).shape)}")
+            elif src is not None:
+                # a prologue member that is also a graph output is stored from inside the
+                # loop: each input element is visited once
                 absorb(g, src, into_prologue=True)
+            merge_sibling(graph, g, sums, group_of, groups, reach, bits)
             continue
         # an elementwise-computable node: join the groups of single-use producers
         skip = op.indexed_reads       # read at a transformed index: materialised
@@ -193,23 +309,56 @@ def fuse(graph: Graph) -> bool:
                             b not in outputs and len(graph.users(b)) == 1:
                         if src not in ew_srcs:
                             ew_srcs.append(src)
+                        continue
+                note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
                 continue
-            src = joinable_tip(a, n) if i not in skip else None
+            if i in skip:
+                note(_base(graph, a), n, "indexed_read", f"{op.name} argument {i}")
+                continue
+            member = group_of.get(a)
+            if member is not None and member.kind == "reduce" and a in member.members:
+                # a reduction's epilogue is a DAG at the output index: any member's users
+                # can join it (a member that other kernels read is stored as well)
+                src = member
+            else:
+                src = joinable_tip(a, n)
             if src is None or src in ew_srcs or src is anchor_src:
                 continue
             if src.kind == "elementwise":
-                stored_ok = all(graph.type(m).shape == shape for m in src.members
-                                if m in outputs)
-                if stored_ok and broadcast_shapes(src.domain, shape) == shape:
+                stored = [m for m in src.members if m in outputs
+                          and graph.type(m).shape != shape]
+                if stored:
+                    note(a, n, "stored_output", f"%{stored[0]} of shape "
+                         f"{list(graph.type(stored[0]).shape)}")
+                elif broadcast_shapes(src.domain, shape) != shape:
+                    note(a, n, "broadcast", f"{list(src.domain)} into {list(shape)}")
+                else:
                     ew_srcs.append(src)
-            elif src.tail is None and src.domain == shape and \
-                    get(graph.op(src.anchor)).kind != Kind.OPAQUE and (
-                        anchor_src is None or len(src.members) <= len(anchor_src.members)):
+            elif src.tail is not None:
+                note(a, n, "pool_tail", "a kernel with a pooling tail takes no epilogue")
+            elif src.domain != shape:
+                note(a, n, "reduction_boundary" if src.kind == "reduce" else "broadcast",
+                     f"{list(src.domain)} into {list(shape)}")
+            elif get(graph.op(src.anchor)).kind == Kind.OPAQUE:
+                note(a, n, "opaque", f"{graph.op(src.anchor)} kernel")
+            elif not acyclic(src, n):
+                note(a, n, "cycle", "another argument is computed from this kernel's result")
+            elif anchor_src is None or len(src.members) <= len(anchor_src.members):
                 # of two kernels whose result n reads, join the one with the shorter
                 # epilogue (the later one on a tie): a gradient summed over the steps of a
                 # loop, ((g0 + g1) + g2) + ..., then adds one step in each step's GEMM
                 # kernel (equal text for every step) instead of all T in the first one
+                if anchor_src is not None:
+                    note(anchor_src.tip, n, "shorter_epilogue", f"joined %{src.tip}'s kernel")
                 anchor_src = src
+            else:
+                note(a, n, "shorter_epilogue", f"joined %{anchor_src.tip}'s kernel")
+        if anchor_src is not None and touches_reduce(graph, anchor_src, n, ew_srcs, group_of) \
+                and not reads_settled(graph, anchor_src, [n] + [m for e in ew_srcs
+                                                                for m in e.nodes()], group_of):
+            note(anchor_src.tip, n, "cycle", "it reads values of kernels that may depend on "
+                 f"%{anchor_src.tip}'s kernel")
+            anchor_src = None
         if anchor_src is not None:
             g = anchor_src
             g.members.append(n)
@@ -222,7 +371,15 @@ def fuse(graph: Graph) -> bool:
             g.members.sort(key=_order(graph))
     _fuse_side_sums(graph, groups, group_of)
     _finish(graph, list(groups.values()), group_of, outputs)
+    graph.fusion_decisions = decisions
     return True
+
+
+def _base(graph: Graph, n: int) -> int:
+    """The node whose buffer a read of ``n`` touches: below any chain of views."""
+    while graph.op(n) in VIEW_OPS:
+        n = graph.args(n)[0]
+    return n
 
 
 def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
@@ -287,12 +444,12 @@ def _order(graph: Graph):
 
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
     key = _order(graph)
-    groups.sort(key=lambda g: key(g.tip))
+    groups[:] = schedule(graph, groups, group_of, key)
     for i, g in enumerate(groups):
         g.id = i
         g.members.sort(key=key)
         g.prologue.sort(key=key)
-        g.stores = [m for m in g.members
+        g.stores = [m for m in g.prologue + g.members
                     if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
         if g.side is not None:
             g.stores.append(g.side)

@@ -1,8 +1,16 @@
 """Small local rewrites: identity ops, view chains, constant arithmetic identities."""
 from __future__ import annotations
 
+import math
+
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import REGISTRY, Kind
 from graphnn.ir.passes.dce import dead_code_elimination
+from graphnn.ir.types import broadcast_shapes
+from graphnn.ir.views import VIEW_OPS
+
+# a slice pushed below elementwise ops copies the chain it crosses: bound the copy
+PUSH_DEPTH = 8
 
 
 def _const(graph: Graph, n: int):
@@ -24,6 +32,13 @@ def simplify(graph: Graph) -> bool:
             repl = args[0]
         elif op == "permute" and tuple(graph.attrs(n)["dims"]) == tuple(range(len(t.shape))):
             repl = args[0]
+        elif op == "reshape" and _drops_kept_dims(graph, n):
+            # sum(x, keepdim=True).reshape(without its 1s) is sum(x, keepdim=False): the
+            # value keeps its reduction's index space, so a bias update can be the epilogue
+            # of the bias gradient's sum (unbroadcast and a bias's reshape leave this form)
+            r = args[0]
+            repl = graph.add(graph.op(r), graph.args(r), {**graph.attrs(r), "keepdim": False},
+                             name=graph.name(r), meta=graph.meta(r))
         elif op == "reshape" and graph.op(args[0]) == "reshape":
             graph.set_arg(n, 0, graph.args(args[0])[0])
             changed = True
@@ -34,9 +49,70 @@ def simplify(graph: Graph) -> bool:
         elif op in ("mul", "add") and _const(graph, args[0]) == (1 if op == "mul" else 0) \
                 and graph.type(args[1]) == t:
             repl = args[1]
+        elif op == "slice" and _elementwise(graph, args[0]) and \
+                t.numel < graph.type(args[0]).numel:
+            repl = _slice_of(graph, args[0], graph.attrs(n), PUSH_DEPTH)
         if repl is not None and repl != n:
             graph.replace_all_uses(n, repl)
             changed = True
     if changed:
         dead_code_elimination(graph)
     return changed
+
+
+def _elementwise(graph: Graph, n: int) -> bool:
+    """An op computed at each output index from its arguments broadcast to the output."""
+    op = graph.op(n)
+    if op not in REGISTRY or op in VIEW_OPS or not graph.args(n) or \
+            REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST):
+        return False
+    shape: tuple[int, ...] = ()
+    for a in graph.args(n):
+        shape = broadcast_shapes(shape, graph.type(a).shape)
+    return shape == graph.type(n).shape
+
+
+def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
+    """A node computing ``n[starts:stops:steps]``: a slice of an elementwise op becomes the op
+    of its arguments' slices. A small slice of a computed value (BatchNorm's shift, one value
+    per channel) then reads the values below it instead of making the whole value a stored
+    kernel output; the chain it crosses is computed again at the sliced positions only."""
+    t = graph.type(n)
+    if not _elementwise(graph, n) or depth == 0:
+        return graph.add("slice", [n], at)
+    rank = len(t.shape)
+    new_args = []
+    for a in graph.args(n):
+        sa = graph.type(a).shape
+        lead = rank - len(sa)
+        if math.prod(sa) == 1 and graph.op(a) == "const":
+            new_args.append(a)
+            continue
+        # aligned from the right; a broadcast dim (size 1 against a larger one) keeps its row
+        starts, stops, steps = [], [], []
+        for d in range(lead, rank):
+            if sa[d - lead] == 1 and t.shape[d] != 1:
+                starts.append(0), stops.append(1), steps.append(1)
+            else:
+                starts.append(at["starts"][d]), stops.append(at["stops"][d])
+                steps.append(at["steps"][d])
+        if all(b == 0 and e == s_ and st == 1 for b, e, st, s_ in zip(starts, stops, steps, sa)):
+            new_args.append(a)
+            continue
+        new_args.append(_slice_of(graph, a, {"starts": tuple(starts), "stops": tuple(stops),
+                                             "steps": tuple(steps)}, depth - 1))
+    return graph.add(graph.op(n), new_args, graph.attrs(n), name=graph.name(n),
+                     meta=graph.meta(n))
+
+
+def _drops_kept_dims(graph: Graph, n: int) -> bool:
+    """``n`` reshapes a keepdim reduction, its single user, to the reduction's shape
+    without the kept dims."""
+    r = graph.args(n)[0]
+    op = graph.op(r)
+    if op not in REGISTRY or REGISTRY[op].reducer is None or not graph.attrs(r).get("keepdim") \
+            or len(graph.users(r)) != 1 or r in graph.outputs:
+        return False
+    axes = set(graph.attrs(r)["axes"])
+    shape = graph.type(r).shape
+    return tuple(s for i, s in enumerate(shape) if i not in axes) == graph.type(n).shape

@@ -25,17 +25,17 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise ValueError("Expected more than 1 value per channel when training, got "
                              f"input size {Size(input.shape)!r}")
         axes = (0,) + tuple(range(2, input.dim()))
-        mean = _ops.mean(input, axes, keepdim=True)
-        centered = input - mean
-        var = _ops.mean(centered * centered, axes, keepdim=True)
+        mean, var = _moments(input, axes)
         if running_mean is not None and running_var is not None:
             from graphnn.autograd import no_grad
             with no_grad():
-                m = _ops.reshape(mean.detach(), (c,))
-                v = _ops.reshape(var.detach(), (c,)) * (count / (count - 1))
-                running_mean.mul_(1 - momentum).add_(m * momentum)
-                running_var.mul_(1 - momentum).add_(v * momentum)
-        out = centered * _ops.rsqrt(var + eps)
+                # updated in the statistics' (1, C, 1, ...) shape, so the update is part of
+                # the reduction kernel's epilogue; written back as (C,)
+                for r, stat in ((running_mean, mean), (running_var,
+                                                       var * (count / (count - 1)))):
+                    new = _ops.reshape(r, shape) * (1 - momentum) + stat.detach() * momentum
+                    r.copy_(_ops.reshape(new, (c,)))
+        out = (input - mean) * _ops.rsqrt(var + eps)
     else:
         out = (input - _ops.reshape(running_mean, shape)) * _ops.rsqrt(
             _ops.reshape(running_var, shape) + eps)
@@ -46,12 +46,27 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return out
 
 
+def _moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """Mean and biased variance of ``x`` over ``axes`` (keepdim), from one pass over ``x``.
+
+    Shifted data (Chan, Golub & LeVeque 1983): with K one value of each reduced run,
+    mean = K + E[x - K] and var = E[(x - K)^2] - E[x - K]^2. Both sums read the same
+    values, so they share one reduction kernel; K, drawn from the data, keeps the
+    cancellation of E[x^2] - E[x]^2 away. K is detached: the derivatives of mean and var
+    with respect to K are exactly zero, so this changes no gradient.
+    """
+    first = tuple(slice(0, 1) if i in axes else slice(None) for i in range(x.dim()))
+    k = x.detach()[first]
+    d = x - k
+    s1 = _ops.mean(d, axes, keepdim=True)
+    s2 = _ops.mean(d * d, axes, keepdim=True)
+    return k + s1, s2 - s1 * s1
+
+
 def _normalize(x: Tensor, axes: tuple[int, ...], eps: float):
     """(x - mean) / sqrt(var + eps) over ``axes`` (biased variance), and the statistics."""
-    mean = _ops.mean(x, axes, keepdim=True)
-    centered = x - mean
-    var = _ops.mean(centered * centered, axes, keepdim=True)
-    return centered * _ops.rsqrt(var + eps), mean, var
+    mean, var = _moments(x, axes)
+    return (x - mean) * _ops.rsqrt(var + eps), mean, var
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,

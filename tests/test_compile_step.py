@@ -1,0 +1,118 @@
+"""graphnn.compile: a whole training step (forward, loss, backward, optimizer update) as one
+graph, against PyTorch eager on the same weights and batches: the losses, the parameters,
+the gradients left in ``.grad``, the optimizer state and BatchNorm's buffers after several
+steps, with a learning rate changed between calls and a smaller last batch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import graphnn as G
+from graphnn import _compile
+
+from tests.conftest import assert_close
+
+
+def _model(L):
+    # (no bias before the BatchNorm: its gradient is zero up to rounding, which Adam's
+    # normalised step would amplify into noise)
+    return L.nn.Sequential(L.nn.Linear(6, 8, bias=False), L.nn.BatchNorm1d(8), L.nn.ReLU(),
+                           L.nn.Dropout(0.0), L.nn.Linear(8, 3))
+
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda L, p: L.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1,
+                                             weight_decay=1e-3),
+    "adamw_amsgrad": lambda L, p: L.optim.AdamW(p, lr=0.01, betas=(0.8, 0.9), amsgrad=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_compiled_step_matches_torch_eager(name):
+    torch.manual_seed(0)
+    tm = _model(torch)
+    gm = _model(G)
+    gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    runs = {}
+    for L, m in ((torch, tm), (G, gm)):
+        opt = OPTIMIZERS[name](L, m.parameters())
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = L.nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        if L is G:
+            step = G.compile(step)
+        rng = np.random.default_rng(1)
+        losses = []
+        for i, n in enumerate((5, 5, 5, 5, 3)):      # the last batch is smaller
+            if i == 2:
+                for group in opt.param_groups:         # a schedule, outside the step
+                    group["lr"] *= 0.5
+            x = rng.standard_normal((n, 6)).astype(np.float32)
+            y = rng.integers(0, 3, n)
+            losses.append(step(L.tensor(x), L.tensor(y)).detach())
+        runs[L] = (losses, m, opt)
+    (tl, tm, topt), (gl, gm, gopt) = runs[torch], runs[G]
+    for i, (a, b) in enumerate(zip(gl, tl)):
+        assert_close(a, b, rtol=1e-4, atol=1e-5, what=f"loss {i}")
+    for (k, a), b in zip(gm.state_dict().items(), tm.state_dict().values()):
+        assert_close(a, b, rtol=1e-4, atol=1e-5, what=k)
+    for (k, p), q in zip(gm.named_parameters(), tm.parameters()):
+        assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, what=f"{k}.grad")
+    for p, q in zip(gm.parameters(), tm.parameters()):
+        for key, v in topt.state[q].items():
+            assert_close(gopt.state[p][key], v, rtol=1e-4, atol=1e-6, what=f"state {key}")
+
+
+def test_compiled_step_traces_once_and_is_one_graph():
+    G.manual_seed(0)
+    m = G.nn.Sequential(G.nn.Linear(4, 4), G.nn.Tanh(), G.nn.Linear(4, 1))
+    opt = G.optim.SGD(m.parameters(), lr=0.05)
+
+    @G.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((m(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = G.randn(8, 4), G.randn(8, 1)
+    first = step(x, y).item()
+    traces = _compile.STATS["traces"]
+    later = [step(x, y).item() for _ in range(5)]
+    assert _compile.STATS["traces"] == traces        # one trace: forward, backward and step
+    assert later[-1] < first                          # it trains
+    assert len(step._cache) == 1
+    graph = next(iter(step._cache.values()))[0].graph
+    ops = {graph.op(n) for n in graph.nodes()}
+    assert "matmul" in ops and "tanh" in ops         # the forward ...
+    assert any(graph.op(n) == "mul" for n in graph.nodes())   # ... and its update
+
+
+def test_compiled_step_errors():
+    m = G.nn.Linear(2, 1)
+
+    def reads_value(x):
+        loss = m(x).sum()
+        if loss.item() > 0:
+            loss = loss * 2
+        return loss
+
+    with pytest.raises(RuntimeError, match="cannot be one graph"):
+        G.compile(reads_value)(G.ones(3, 2))
+    with pytest.raises(RuntimeError, match="expected a Module or a function"):
+        G.compile(3)
+    assert G.compile(m) is m            # a Module already runs compiled
+    lbfgs = G.optim.LBFGS(m.parameters())
+
+    def lbfgs_step(x):
+        return lbfgs.step(lambda: m(x).sum())
+
+    with pytest.raises(RuntimeError, match="LBFGS.step cannot be part"):
+        G.compile(lbfgs_step)(G.ones(3, 2))
