@@ -28,6 +28,8 @@ class DeviceInfo:
     fp16: bool
     is_gpu: bool
     int64_atomics: bool = False     # cl_khr_int64_base_atomics (64-bit atom_cmpxchg)
+    platform_version: str = ""      # "OpenCL 3.0 PoCL 3.0-rc2 Linux, ... LLVM 14.0.6"
+    max_alloc: int = 0              # CL_DEVICE_MAX_MEM_ALLOC_SIZE in bytes (0: unknown)
 
     @property
     def spec(self) -> str:
@@ -36,6 +38,12 @@ class DeviceInfo:
     @property
     def short(self) -> str:
         return f"{self.platform} / {self.name}"
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What a built binary depends on besides its source and options: a driver or PoCL
+        release changes a version string, PoCL's target CPU its device version."""
+        return (self.platform, self.platform_version, self.name, self.version, self.driver)
 
 
 def _platforms() -> list:
@@ -80,7 +88,8 @@ def _enumerate() -> list[DeviceInfo]:
                 d.driver_version.strip(), d.max_compute_units, d.global_mem_size,
                 d.local_mem_size, d.max_work_group_size, "cl_khr_fp64" in ext,
                 "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU),
-                "cl_khr_int64_base_atomics" in ext))
+                "cl_khr_int64_base_atomics" in ext, p.version.strip(),
+                d.max_mem_alloc_size))
     return out
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import hashlib
 import os
 import time
 from collections import defaultdict, deque
-from pathlib import Path
 
 import numpy as np
 import pyopencl as cl
 
 from graphnn.codegen import CPU, GPU, Dialect, Program
 from graphnn.ir.types import TensorType
+from graphnn.runtime import cache as program_cache
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
 from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
@@ -48,10 +47,6 @@ class _Done:
 
 
 _DONE = _Done()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
 
 
 class Profiler:
@@ -100,6 +95,7 @@ class OpenCLRuntime:
         self.launches = 0
         self.syncs = 0
         self.builds = 0             # programs built or loaded from the disk cache
+        self.source_builds = 0      # of those, built from source (not in the disk cache)
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
         # kernels still queued at exit would be compiled by PoCL's worker threads while the
@@ -205,18 +201,17 @@ class OpenCLRuntime:
     def build_source(self, source: str, options) -> cl.Program:
         # GRAPHNN_CL_OPTIONS: extra build options (e.g. -cl-opt-disable while debugging)
         options = list(options) + os.environ.get("GRAPHNN_CL_OPTIONS", "").split()
-        key = hashlib.sha256("\0".join([source, *options, self.info.platform,
-                                        self.info.name, self.info.driver]).encode()).hexdigest()
+        key = program_cache.program_key(source, options, self.info.identity)
         if key in self._programs:
             return self._programs[key]
         start = time.perf_counter()
-        path = cache_dir() / f"{key[:32]}.bin"
         prg = None
-        if path.exists():
+        binary = program_cache.load(key)
+        if binary is not None:
             try:
-                prg = cl.Program(self.context, [self.device], [path.read_bytes()])
+                prg = cl.Program(self.context, [self.device], [binary])
                 prg.build(options=options)
-            except cl.Error:
+            except cl.Error:    # a binary this driver refuses: build from source again
                 prg = None
         if prg is None:
             prg = cl.Program(self.context, source)
@@ -224,13 +219,8 @@ class OpenCLRuntime:
                 prg.build(options=options)
             except cl.RuntimeError as e:
                 raise RuntimeError(f"OpenCL build failed on {self.info.short}:\n{e}") from None
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(prg.get_info(cl.program_info.BINARIES)[0])
-                tmp.replace(path)
-            except OSError:
-                pass    # a read-only home only costs a rebuild next time
+            self.source_builds += 1
+            program_cache.store(key, prg.get_info(cl.program_info.BINARIES)[0])
         self.build_seconds += time.perf_counter() - start
         self.builds += 1
         self._programs[key] = prg

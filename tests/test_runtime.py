@@ -91,12 +91,12 @@ def test_build_cache_on_disk(tmp_path):
                            text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "28.0"
-    binaries = list(tmp_path.glob("*.bin"))
+    binaries = list(tmp_path.glob("*.prg"))
     assert binaries, "program binaries should be cached on disk"
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=300)
     assert second.stdout.strip() == "28.0"
-    assert sorted(tmp_path.glob("*.bin")) == sorted(binaries)
+    assert sorted(tmp_path.glob("*.prg")) == sorted(binaries)
 
 
 def test_reference_device_runs_a_model(rng):
