@@ -28,6 +28,7 @@ class DeviceInfo:
     fp16: bool
     is_gpu: bool
     int64_atomics: bool = False     # cl_khr_int64_base_atomics (64-bit atom_cmpxchg)
+    vector_width: int = 1           # preferred_vector_width_float: float lanes of one vector
 
     @property
     def spec(self) -> str:
@@ -66,7 +67,7 @@ def list_devices() -> list[DeviceInfo]:
                 d.driver_version.strip(), d.max_compute_units, d.global_mem_size,
                 d.local_mem_size, d.max_work_group_size, "cl_khr_fp64" in ext,
                 "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU),
-                "cl_khr_int64_base_atomics" in ext))
+                "cl_khr_int64_base_atomics" in ext, d.preferred_vector_width_float))
     return out
 
 
