@@ -46,6 +46,7 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
                       if m is not None and graph.name(m)), "")
         # a family returns one kernel, or a list of kernels launched in order (scatter_add)
         for writer, gsize, lsize in made if isinstance(made, list) else [made]:
+            buffers.update(writer.scratch)
             text = writer.source()
             kname = writer.name
             key = text.replace(f" {kname}(", " @(", 1)
@@ -54,11 +55,12 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
             else:
                 kernels[key] = kname
                 sources.append(text)
+            own = writer.ops is None      # a helper launch (a GEMM's packing) has its own ops
             launches.append(Launch(kname, tuple(int(x) for x in gsize),
                                    tuple(int(x) for x in lsize) if lsize else None,
-                                   list(writer.params), grp.id, ops, scope,
-                                   flops=int(_flops(graph, grp)),
-                                   bytes=int(_bytes(graph, writer.params)),
+                                   list(writer.params), grp.id, ops if own else writer.ops,
+                                   scope, flops=int(_flops(graph, grp)) if own else 0,
+                                   bytes=int(_bytes(writer, writer.params)),
                                    sizes=writer.sizes))
     outputs = []
     for o in graph.outputs:
@@ -70,8 +72,8 @@ def lower(graph: Graph, dialect: Dialect = CPU) -> Program:
     return Program(header + "\n".join(sources), launches, buffers, list(graph.inputs), outputs)
 
 
-def _bytes(graph: Graph, params: list[int]) -> int:
-    return sum(graph.type(p).numel * graph.type(p).dtype.itemsize for p in params)
+def _bytes(writer, params: list[int]) -> int:
+    return sum(writer.type_of(p).numel * writer.type_of(p).dtype.itemsize for p in params)
 
 
 def _flops(graph: Graph, grp) -> int:

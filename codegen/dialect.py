@@ -20,6 +20,14 @@ class Dialect:
     row_max: int = 64         # widest row a row-vectorised kernel unrolls (0: never)
     int64_atomics: bool = True  # cl_khr_int64_base_atomics: float64/int64 scatter_add
     device: str = ""          # the device's name, for errors about what it lacks
+    # the CPU kernels' SIMD target (codegen/blocking.py derives the GEMM's blocking from it):
+    # float lanes of one vector register (the device's preferred_vector_width_float), vector
+    # registers (16 on x86-64 without AVX-512), per-core L1 data and L2 cache bytes. The
+    # defaults are an AVX-512 Xeon's; the runtime sets a CPU device's own.
+    vector_width: int = 16
+    vector_registers: int = 32
+    l1_bytes: int = 32 << 10
+    l2_bytes: int = 1 << 20
 
     def pass_options(self):
         """What the IR passes should know of this device: the work-items a kernel needs to

@@ -11,7 +11,7 @@ import math
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
-from graphnn.ir.types import DType, bool_, contiguous_strides, promote
+from graphnn.ir.types import DType, TensorType, bool_, contiguous_strides, promote
 from graphnn.ir.views import VIEW_OPS, resolve
 
 
@@ -93,6 +93,10 @@ class KernelWriter:
         self.sizes: list[tuple[str, int]] = []
         self._size_names: dict[tuple, str] = {}
         self._positive: list[str] = []
+        # buffers no graph value owns (a GEMM's packed operand): negative ids -> their type;
+        # ``lower`` allocates them like stored values, for the launches that name them
+        self.scratch: dict[int, TensorType] = {}
+        self.ops: list[str] | None = None     # the launch's ops, if not its group's
         start_kernel(self)
 
     def size(self, n: SymInt) -> str:
@@ -130,6 +134,14 @@ class KernelWriter:
         if write:
             self.writable.add(node)
         return f"a{self.params.index(node)}"
+
+    def scratch_buf(self, sid: int, t: TensorType, write: bool = False) -> str:
+        """The parameter name of scratch buffer ``sid`` (a negative id) of type ``t``."""
+        self.scratch[sid] = t
+        return self.buf(sid, write)
+
+    def type_of(self, node: int) -> TensorType:
+        return self.scratch[node] if node < 0 else self.graph.type(node)
 
     def ctype(self, node: int) -> str:
         return self.graph.type(node).dtype.cl
@@ -312,7 +324,7 @@ class KernelWriter:
     def source(self) -> str:
         params = []
         for i, p in enumerate(self.params):
-            ct = self.graph.type(p).dtype.cl
+            ct = self.type_of(p).dtype.cl
             const = "" if p in self.writable else "const "
             params.append(f"__global {const}{ct}* restrict a{i}")
         params += [f"{ct} s{i}" for i, (ct, _) in enumerate(self.sizes)]

@@ -1,72 +1,101 @@
-"""Register-blocked GEMM kernels with explicit vectors (PoCL).
+"""Register-blocked GEMM kernels with explicit vectors (PoCL), 2-D and batched 3-D.
 
-Two layouts are vectorised:
+Two kernels, blocked for the device (``codegen/blocking.py``):
 
-- ``B`` contiguous along N (``C = A @ B``, B row-major): each work-item holds an
-  RM x (16*CN) block of C in ``floatN`` accumulators, broadcasting one element of A per row
-  and loading one vector of B's row per k step;
-- A and B both contiguous along K (``C = A @ B^T``, both row-major): each work-item holds
-  RM x RN dot products as ``floatN`` partial sums over K and reduces them at the end.
+- the broadcast kernel: each work-item holds an RM x (VN*W) block of C in ``floatW``
+  accumulators, broadcasting one element of A per row and loading VN vectors of B per k
+  step. B is read where it lies when it is contiguous along N and small, else from
+  *packed panels*: a first launch copies B (any layout: ``Linear``'s N x K weight is
+  transposed in registers) into ``[batch][N/(VN*W)][K][VN*W]``, zero-padded past N, so that
+  the k loop streams one contiguous panel that the work-group's row blocks share;
+- the dot-product kernel (A and B contiguous along K, B small): each work-item holds RM x
+  RN dot products as ``floatW`` partial sums over K, reduced at the end.
 
-Anything else (and non-float types) uses the generic scalar kernel. The elementwise
-epilogue runs per element with bounds guards for ragged M and N. A symbolic M or N (a batch:
+Work-groups are row blocks of one column tile (``row_group``): PoCL runs a group's
+work-items one after another on one core, so its panel of B is read from cache after the
+first. Anything else (non-float types, short rows) uses the generic scalar kernel. The
+elementwise epilogue runs once per vector where its members allow (``vepi``), else per
+element, with bounds guards for ragged M and N. A symbolic M or N (a batch:
 ``ir/symbolic.py``) is treated as ragged whatever its value, so that every batch size gets
 the same kernel text.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from graphnn.codegen.blocking import VEC_MIN, NBlock, kvec_blocking, nvec_blocking, pack_b, \
+    row_group
 from graphnn.codegen.conv import group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.side import gemm_side
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
-from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector, splat, \
+from graphnn.codegen.vec import INT_MAX, ZERO, fits_int, hsum, is_float, row_vector, splat, \
     vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
+from graphnn.ir.types import TensorType
 from graphnn.ir.views import resolve
 
-
-VEC_MIN = 8      # the vectorised dimension (N or K) must be at least this long
-
-
-def nvec_blocking(m: int, n: int) -> tuple[int, int, int]:
-    """B contiguous along N: (vector width, vectors per row, rows) of a work-item's C block."""
-    width = 16 if n >= 16 else 8
-    return width, 2 if n >= 4 * width else 1, _block(m, 8)
+_LANES = "0123456789abcdef"
 
 
-def kvec_blocking(m: int, n: int, k: int) -> tuple[int, int, int]:
-    """A and B contiguous along K: (vector width over K, rows, columns) of a work-item."""
-    return 16 if k >= 16 else 8, _block(m, 4), _block(n, 4)
+@dataclass(frozen=True)
+class Product:
+    """The matmul being written: operands, transposition flags and sizes (``batch`` 0 for a
+    2-D product)."""
+    a: int
+    b: int
+    ta: bool
+    tb: bool
+    m: int
+    n: int
+    k: int
+    batch: int
+    t: str            # the C type
+    itemsize: int
+
+    @property
+    def lead(self) -> list[str]:
+        """The batch index that leads every operand's index."""
+        return ["bz"] if self.batch else []
+
+    def a_index(self, row: str, k: str) -> list[str]:
+        return self.lead + ([k, row] if self.ta else [row, k])
+
+    def b_index(self, k: str, col: str) -> list[str]:
+        return self.lead + ([col, k] if self.tb else [k, col])
 
 
-def _local(tiles0: int, tiles1: int, cap: int = 4) -> int:
-    best = 1
-    for b in range(1, min(tiles0, cap) + 1):
-        if tiles0 % b == 0 and (tiles0 // b) * tiles1 >= 16:
-            best = b
-    return best
+def product(graph: Graph, mm: int) -> Product:
+    a, b = graph.args(mm)
+    at = graph.attrs(mm)
+    shape = graph.type(mm).shape
+    t = graph.type(mm).dtype
+    return Product(a, b, at["ta"], at["tb"], shape[-2], shape[-1],
+                   graph.type(a).shape[-2 if at["ta"] else -1],
+                   shape[0] if len(shape) == 3 else 0, t.cl, t.itemsize)
 
 
 def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
     mm = g.anchor
-    if len(graph.type(mm).shape) != 2:      # batched products use the generic kernel
+    p = product(graph, mm)
+    if d.row_max == 0 or not is_float(graph, mm, p.a, p.b) or \
+            not fits_int(graph, group_nodes(graph, g)) or 0 in (p.m, p.n, p.k) or \
+            len(graph.type(mm).shape) == 3 and p.batch == 0:
         return None
-    a, b = graph.args(mm)
-    at = graph.attrs(mm)
-    m_, n_ = graph.type(mm).shape
-    k_ = graph.type(a).shape[0 if at["ta"] else 1]
-    if d.row_max == 0 or not is_float(graph, mm, a, b) or \
-            not fits_int(graph, group_nodes(graph, g)) or 0 in (m_, n_, k_):
-        return None
-    va, vb = resolve(graph, a), resolve(graph, b)
-    if not at["tb"] and vb.strides[1] == 1 and n_ >= VEC_MIN:
-        return _gemm_nvec(graph, g, name, d, m_, n_, k_)
-    if not at["ta"] and at["tb"] and va.strides[1] == 1 and vb.strides[1] == 1 and \
-            k_ >= VEC_MIN:
-        return _gemm_kvec(graph, g, name, d, m_, n_, k_)
+    va, vb = resolve(graph, p.a), resolve(graph, p.b)
+    if p.n >= VEC_MIN:
+        blk = nvec_blocking(d, p.m, p.n, p.itemsize)
+        tn = -(-p.n // blk.cols)
+        if pack_b(d, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
+                max(p.batch, 1) * tn * blk.cols * p.k + 64 <= INT_MAX:
+            return _gemm_nvec(graph, g, name, d, p, blk, packed=True)
+        if not p.tb and vb.strides[-1] == 1:
+            return _gemm_nvec(graph, g, name, d, p, blk, packed=False)
+    if not p.ta and p.tb and va.strides[-1] == 1 and vb.strides[-1] == 1 and p.k >= VEC_MIN:
+        return _gemm_kvec(graph, g, name, d, p)
     return None
 
 
@@ -79,8 +108,23 @@ def _clamped(w: KernelWriter, var: str, base: str, count: int, limit: int) -> li
     return names
 
 
-def _vector_epilogues(w: KernelWriter, g: Group, mm: int, rows: int, width: int, nvec: int,
-                      vector, m_: int, n_: int, tn: int) -> bool:
+def _grid(d: Dialect, p: Product, tn: int, tm: int) -> tuple[tuple, tuple]:
+    """(global size, local size): work-groups of row blocks of one column tile; the row
+    tiles are rounded up to whole groups, whose extra rows the row guards skip."""
+    group = row_group(d, tn, tm)
+    rows = -(-tm // group) * group
+    lead = (p.batch,) if p.batch else ()
+    return (tn, rows) + lead, (1, group) + ((1,) if p.batch else ())
+
+
+def _ids(w: KernelWriter, p: Product) -> None:
+    w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
+    if p.batch:
+        w.lines.append("int bz = get_global_id(2);")
+
+
+def _vector_epilogues(w: KernelWriter, g: Group, mm: int, p: Product, rows: int, width: int,
+                      nvec: int, vector, tn: int, ragged_rows: bool) -> bool:
     """The epilogue on each row's ``nvec`` vectors ``vector(r, c)`` of ``width`` columns, if
     its members allow (``vepi.vector_ok``). Rows past M are skipped; the last column tile
     stores only its valid lanes."""
@@ -88,98 +132,231 @@ def _vector_epilogues(w: KernelWriter, g: Group, mm: int, rows: int, width: int,
     if not vector_ok(w.graph, g, mm, epi):
         return False
     tile = width * nvec
-    last = n_ - (tn - 1) * tile       # valid columns in the last tile
-    if is_symbolic(n_):
-        return False        # the ragged last tile's lanes would depend on N's value
+    last = p.n - (tn - 1) * tile       # valid columns in the last tile
     for r in range(rows):
-        if _ragged(m_, rows):
-            w.lines.append(f"if (i0 + {r} < {m_}) {{")
+        if ragged_rows:
+            w.lines.append(f"if (i0 + {r} < {p.m}) {{")
         for c in range(nvec):
-            ragged = (f"tj < {tn - 1}", max(0, min(width, last - c * width))) \
-                if n_ % tile else None
-            vector_epilogue(w, g, mm, vector(r, c), [f"(i0 + {r})", f"(j0 + {c * width})"],
+            if is_symbolic(p.n):     # the last tile's lanes are counted at run time
+                ragged = (f"j0 + {(c + 1) * width} <= {p.n}",
+                          f"{p.n} - j0 - {c * width}")
+            else:
+                ragged = (f"tj < {tn - 1}", max(0, min(width, last - c * width))) \
+                    if p.n % tile else None
+            vector_epilogue(w, g, mm, vector(r, c),
+                            p.lead + [f"(i0 + {r})", f"(j0 + {c * width})"],
                             width, width, epi, ragged=ragged)
-        if _ragged(m_, rows):
+        if ragged_rows:
             w.lines.append("}")
     return True
 
 
-def _ragged(size: int, block: int) -> bool:
-    """Whether blocks of ``block`` may run past ``size`` (always, for a symbolic size)."""
-    return bool(size % block) or is_symbolic(size)
+def _looped_epilogues(w: KernelWriter, g: Group, mm: int, p: Product, rows: int, width: int,
+                      nvec: int, acc, ragged_rows: bool) -> None:
+    """The scalar epilogue of each row as a loop over its columns, read from a private copy
+    of its vectors: one copy of the epilogue per row instead of per element (a 6 x 64 block
+    unrolled was 39 KB of source)."""
+    epi = [m for m in g.members if m != mm]
+    cols = width * nvec
+    for r in range(rows):
+        w.lines.append(f"{{ {p.t} row[{cols}];")
+        for c in range(nvec):
+            w.lines.append(f"  *(u_{vec_type(w, p.t, width)}*)(row + {c * width}) = "
+                           f"{acc[r][c]};")
+        guards = [f"j0 + c < {p.n}"] if p.n % cols or is_symbolic(p.n) else []
+        if ragged_rows:
+            guards.append(f"i0 + {r} < {p.m}")
+        w.lines.append(f"  for (int c = 0; c < {cols}; c++)" +
+                       (f" if ({' && '.join(guards)})" if guards else ""))
+        scalar_epilogue(w, g, mm, "row[c]", p.lead + [f"(i0 + {r})", "(j0 + c)"], epi)
+        w.lines.append("}")
 
 
-def _block(size: int, block: int) -> int:
-    """Rows per work-item: ``block``, or fewer for a short fixed size (a symbolic size keeps
-    ``block`` and relies on the bounds guards)."""
-    return block if size >= block or is_symbolic(size) else size
-
-
-def _epilogues(w: KernelWriter, g: Group, mm: int, rows: int, cols: int, value, m_: int,
-               n_: int) -> None:
+def _epilogues(w: KernelWriter, g: Group, mm: int, p: Product, rows: int, cols: int, value,
+               ragged_rows: bool) -> None:
     epi = [m for m in g.members if m != mm]
     for r in range(rows):
         for c in range(cols):
             conds = []
-            if _ragged(m_, rows):
-                conds.append(f"i0 + {r} < {m_}")
-            if _ragged(n_, cols):
-                conds.append(f"j0 + {c} < {n_}")
+            if ragged_rows:
+                conds.append(f"i0 + {r} < {p.m}")
+            if p.n % cols or is_symbolic(p.n):
+                conds.append(f"j0 + {c} < {p.n}")
             if conds:
                 w.lines.append(f"if ({' && '.join(conds)})")
-            scalar_epilogue(w, g, mm, value(r, c), [f"(i0 + {r})", f"(j0 + {c})"], epi)
+            scalar_epilogue(w, g, mm, value(r, c), p.lead + [f"(i0 + {r})", f"(j0 + {c})"],
+                            epi)
 
 
-def _gemm_nvec(graph, g, name, d, m_, n_, k_):
+def _rows_ragged(p: Product, rows: int, tiles: int) -> bool:
+    """Whether row blocks (``tiles`` of them, rounded up to whole work-groups) may run past M
+    (always, for a symbolic M)."""
+    return is_symbolic(p.m) or tiles * rows != p.m
+
+
+def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
     mm = g.anchor
-    a, b = graph.args(mm)
-    ta = graph.attrs(mm)["ta"]
-    t = graph.type(mm).dtype.cl
-    width, cn, rm = nvec_blocking(m_, n_)
-    tn, tm = -(-n_ // (width * cn)), -(-m_ // rm)
+    width, cn, rm = blk.width, blk.vectors, blk.rows
+    tn, tm = -(-p.n // blk.cols), -(-p.m // rm)
+    gsize, lsize = _grid(d, p, tn, tm)
+    ragged_rows = _rows_ragged(p, rm, gsize[1])
+    kernels = []
+    sid = -1 - g.id
+    panels = TensorType((max(p.batch, 1) * int(tn) * blk.cols * int(p.k),),
+                        graph.type(mm).dtype)
+    if packed:     # written first: a kernel being written owns the symbolic sizes printed
+        kernels.append(_pack(graph, name, d, p, blk, tn, sid, panels))
     w = KernelWriter(graph, name)
-    vt = vec_type(w, t, width)
-    w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
-    w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {width * cn};")
+    vt = vec_type(w, p.t, width)
+    _ids(w, p)
+    w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {blk.cols};")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
-    ia = _clamped(w, "ia", "i0", rm, m_)
+    ia = _clamped(w, "ia", "i0", rm, p.m)
     acc = [[f"c{r}_{c}" for c in range(cn)] for r in range(rm)]
     for row in acc:
-        w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(t, width)}" for x in row) + ";")
-    w.lines.append(f"for (int k = 0; k < {k_}; k++) {{")
-    bb = w.buf(resolve(graph, b).base)
+        w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(p.t, width)}" for x in row) + ";")
+    if packed:
+        sb = w.scratch_buf(sid, panels)
+        tile = f"bz * {tn} + tj" if p.batch else "tj"
+        w.lines.append(f"__global const {p.t}* bq = {sb} + ({tile}) * {p.k} * {blk.cols};")
+    ragged_n = is_symbolic(p.n) or p.n % blk.cols
+    if not packed and ragged_n:
+        # vectors of the last tile that start past N read from its last column (lanes never
+        # stored), so that no load reaches more than a vector past B's end
+        for c in range(1, cn):
+            w.lines.append(f"int jc{c} = min(j0 + {c * width}, {p.n - 1});")
+    w.lines.append(f"for (int k = 0; k < {p.k}; k++) {{")
+    bb = w.buf(resolve(graph, p.b).base) if not packed else None
     for c in range(cn):
-        addr = w.address(b, ["k", f"j0 + {c * width}"])
-        w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)({bb} + {addr});")
+        if packed:
+            ptr = f"bq + k * {blk.cols} + {c * width}"
+        else:
+            col = f"jc{c}" if ragged_n and c else f"j0 + {c * width}"
+            ptr = f"{bb} + {w.address(p.b, p.b_index('k', col))}"
+        w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)({ptr});")
     for r in range(rm):
-        av = w.load(a, ["k", ia[r]] if ta else [ia[r], "k"])
-        w.lines.append(f"  {t} av{r} = {av};")
+        w.lines.append(f"  {p.t} av{r} = {w.load(p.a, p.a_index(ia[r], 'k'))};")
         w.lines.append("  " + " ".join(f"{acc[r][c]} += av{r} * bv{c};" for c in range(cn)))
     w.lines.append("}")
-    if not _vector_epilogues(w, g, mm, rm, width, cn, lambda r, c: acc[r][c], m_, n_, tn):
-        _epilogues(w, g, mm, rm, width * cn,
-                   lambda r, c: lane(acc[r][c // width], c % width, width), m_, n_)
-    return w, (tn, tm), (_local(tn, tm), 1)
+    if not _vector_epilogues(w, g, mm, p, rm, width, cn, lambda r, c: acc[r][c], tn,
+                             ragged_rows):
+        _looped_epilogues(w, g, mm, p, rm, width, cn, acc, ragged_rows)
+    kernels.append((w, gsize, lsize))
+    return kernels if packed else kernels[0]
 
 
-def _gemm_kvec(graph, g, name, d, m_, n_, k_):
-    mm = g.anchor
-    a, b = graph.args(mm)
-    t = graph.type(mm).dtype.cl
-    width, rm, rn = kvec_blocking(m_, n_, k_)
-    tn, tm = -(-n_ // rn), -(-m_ // rm)
-    w = KernelWriter(graph, name)
+def _arg(w: KernelWriter, value: int) -> str:
+    """A size as a kernel argument: the packing kernels of one layout and vector block share
+    one text whatever the sizes (a program holds it once, PoCL compiles it once)."""
+    return f"{value}" if is_symbolic(value) else w.varying(int(value))
+
+
+def _arg_address(w: KernelWriter, node: int, index: list[str]) -> str:
+    """``KernelWriter.address`` with the offset and strides as arguments."""
+    view = resolve(w.graph, node)
+    terms = [_arg(w, view.offset)] if view.offset else []
+    for ix, size, stride in zip(index, view.shape, view.strides):
+        if size != 1 and stride != 0:
+            terms.append(ix if stride == 1 else f"({ix})*{_arg(w, stride)}")
+    return " + ".join(terms) if terms else "0"
+
+
+def _pack(graph, name, d, p: Product, blk: NBlock, tn: int, sid: int, panels: TensorType):
+    """The launch that packs B into ``[batch][tn][K][cols]`` panels, zero past N."""
+    w = KernelWriter(graph, f"{name}_pack")
+    w.ops = ["pack"]
+    vb = resolve(graph, p.b)
+    if p.tb and vb.strides[-1] == 1 and blk.width > 1:
+        return _pack_transposed(w, p, blk, tn, sid, panels)
+    # B contiguous along N, or any other layout: a work-item per (k, column panel)
+    sb = w.scratch_buf(sid, panels, write=True)
+    n_, k_ = _arg(w, p.n), _arg(w, p.k)
+    w.lines.append("int k = get_global_id(0), jp = get_global_id(1);")
+    if p.batch:
+        w.lines.append("int bz = get_global_id(2);")
+    tile = f"bz * {_arg(w, tn)} + jp" if p.batch else "jp"
+    w.lines.append(f"__global {p.t}* dst = {sb} + (({tile}) * {k_} + k) * {blk.cols};")
+    w.lines.append(f"int j0 = jp * {blk.cols};")
+    bb = w.buf(vb.base)
+    if not p.tb and vb.strides[-1] == 1:
+        vt = vec_type(w, p.t, blk.width)
+        w.lines.append(f"if (j0 + {blk.cols} <= {n_}) {{")
+        for c in range(blk.vectors):
+            ptr = f"{bb} + {_arg_address(w, p.b, p.b_index('k', f'j0 + {c * blk.width}'))}"
+            w.lines.append(f"  *(__global u_{vt}*)(dst + {c * blk.width}) = "
+                           f"*(__global const u_{vt}*)({ptr});")
+        w.lines.append("  return;")
+        w.lines.append("}")
+    w.lines.append(f"for (int c = 0; c < {blk.cols}; c++)")
+    at = _arg_address(w, p.b, p.b_index('k', f'min(j0 + c, {n_} - 1)'))
+    w.lines.append(f"  dst[c] = j0 + c < {n_} ? {bb}[{at}] : 0;")
+    return w, (p.k, tn) + ((p.batch,) if p.batch else ()), None
+
+
+def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int,
+                     panels: TensorType):
+    """B stored N x K (``Linear``'s weight): a work-item loads W rows of W elements along K
+    as vectors, transposes the W x W tile in registers by log2(W) rounds of even/odd
+    swizzles (compiled to shuffles, never calls) and stores W vectors of consecutive
+    columns. Rows past N are zeros; lanes past K are loaded (the buffer's slack) and never
+    stored."""
+    width, t = blk.width, p.t
     vt = vec_type(w, t, width)
-    w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
+    sb = w.scratch_buf(sid, panels, write=True)
+    bb = w.buf(resolve(w.graph, p.b).base)
+    n_, k_ = _arg(w, p.n), _arg(w, p.k)
+    w.lines.append("int jt = get_global_id(0), kt = get_global_id(1);")
+    if p.batch:
+        w.lines.append("int bz = get_global_id(2);")
+    w.lines.append(f"int j0 = jt * {width}, k0 = kt * {width};")
+    rows = []
+    for i in range(width):
+        ptr = f"{bb} + {_arg_address(w, p.b, p.b_index('k0', f'min(j0 + {i}, {n_} - 1)'))}"
+        w.lines.append(f"{vt} x0_{i} = j0 + {i} < {n_} ? *(__global const u_{vt}*)({ptr})"
+                       f" : {splat(t, width)};")
+        rows.append(f"x0_{i}")
+    # rounds of y[i] = (x[2i].even, x[2i + 1].even), y[i + W/2] = (x[2i].odd, x[2i + 1].odd):
+    # after log2(W) rounds x[k] is column k
+    half, step = width // 2, 0
+    while (1 << step) < width:
+        step += 1
+        for i in range(half):
+            a, b = rows[2 * i], rows[2 * i + 1]
+            w.lines.append(f"{vt} x{step}_{i} = ({vt})({a}.even, {b}.even), "
+                           f"x{step}_{i + half} = ({vt})({a}.odd, {b}.odd);")
+        rows = [f"x{step}_{i}" for i in range(width)]
+    tile = f"bz * {_arg(w, tn)} + j0 / {blk.cols}" if p.batch else f"j0 / {blk.cols}"
+    w.lines.append(f"__global {t}* dst = {sb} + (({tile}) * {k_} + k0) * {blk.cols} "
+                   f"+ j0 % {blk.cols};")
+    w.lines.append(f"if (k0 + {width} <= {k_}) {{")
+    for i in range(width):
+        w.lines.append(f"  *(__global u_{vt}*)(dst + {i * blk.cols}) = {rows[i]};")
+    w.lines.append("} else {")
+    for i in range(width):
+        w.lines.append(f"  if (k0 + {i} < {k_}) *(__global u_{vt}*)(dst + {i * blk.cols}) = "
+                       f"{rows[i]};")
+    w.lines.append("}")
+    return w, (tn * blk.vectors, -(-p.k // width)) + ((p.batch,) if p.batch else ()), None
+
+
+def _gemm_kvec(graph, g, name, d, p: Product):
+    mm = g.anchor
+    width, rm, rn = kvec_blocking(d, p.m, p.n, p.k, p.itemsize)
+    tn, tm = -(-p.n // rn), -(-p.m // rm)
+    gsize, lsize = _grid(d, p, tn, tm)
+    ragged_rows = _rows_ragged(p, rm, gsize[1])
+    w = KernelWriter(graph, name)
+    vt = vec_type(w, p.t, width)
+    _ids(w, p)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {rn};")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
-    ia = _clamped(w, "ia", "i0", rm, m_)
-    jb = _clamped(w, "jb", "j0", rn, n_)
+    ia = _clamped(w, "ia", "i0", rm, p.m)
+    jb = _clamped(w, "jb", "j0", rn, p.n)
     acc = [[f"c{r}_{c}" for c in range(rn)] for r in range(rm)]
     for row in acc:
-        w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(t, width)}" for x in row) + ";")
-    full = k_ // width * width
-    ba, bb = w.buf(resolve(graph, a).base), w.buf(resolve(graph, b).base)
+        w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(p.t, width)}" for x in row) + ";")
+    full = p.k // width * width
+    ba, bb = w.buf(resolve(graph, p.a).base), w.buf(resolve(graph, p.b).base)
 
     def step(av: list[str], bv: list[str]) -> None:
         for r in range(rm):
@@ -191,32 +368,32 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
         av, bv = [], []
         for r in range(rm):
             w.lines.append(f"  {vt} av{r} = *(__global const u_{vt}*)"
-                           f"({ba} + {w.address(a, [ia[r], 'k'])});")
+                           f"({ba} + {w.address(p.a, p.a_index(ia[r], 'k'))});")
             av.append(f"av{r}")
         for c in range(rn):
             w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)"
-                           f"({bb} + {w.address(b, [jb[c], 'k'])});")
+                           f"({bb} + {w.address(p.b, p.b_index('k', jb[c]))});")
             bv.append(f"bv{c}")
         step(av, bv)
         w.lines.append("}")
-    if full < k_:
-        cols = [full + j if full + j < k_ else ZERO for j in range(width)]
-        av = [row_vector(w, a, [ia[r]], cols, width, t) for r in range(rm)]
-        bv = [row_vector(w, b, [jb[c]], cols, width, t) for c in range(rn)]
+    if full < p.k:
+        cols = [full + j if full + j < p.k else ZERO for j in range(width)]
+        av = [row_vector(w, p.a, p.lead + [ia[r]], cols, width, p.t) for r in range(rm)]
+        bv = [row_vector(w, p.b, p.lead + [jb[c]], cols, width, p.t) for c in range(rn)]
         step(av, bv)
     sums = {}
     for r in range(rm):
         for c in range(rn):
-            sums[(r, c)] = hsum(w, acc[r][c], width, t)
-    if rn in (2, 4, 8, 16) and not is_symbolic(n_) and \
+            sums[(r, c)] = hsum(w, acc[r][c], width, p.t)
+    if rn in (2, 4, 8, 16) and not is_symbolic(p.n) and \
             vector_ok(graph, g, mm, [m for m in g.members if m != mm]):
-        rvt = vec_type(w, t, rn)
+        rvt = vec_type(w, p.t, rn)
         rows = []
         for r in range(rm):
             rows.append(w.fresh("row"))
             w.lines.append(f"{rvt} {rows[r]} = ({rvt})("
                            + ", ".join(sums[(r, c)] for c in range(rn)) + ");")
-        _vector_epilogues(w, g, mm, rm, rn, 1, lambda r, c: rows[r], m_, n_, tn)
-        return w, (tn, tm), (_local(tn, tm), 1)
-    _epilogues(w, g, mm, rm, rn, lambda r, c: sums[(r, c)], m_, n_)
-    return w, (tn, tm), (_local(tn, tm), 1)
+        _vector_epilogues(w, g, mm, p, rm, rn, 1, lambda r, c: rows[r], tn, ragged_rows)
+        return w, gsize, lsize
+    _epilogues(w, g, mm, p, rm, rn, lambda r, c: sums[(r, c)], ragged_rows)
+    return w, gsize, lsize

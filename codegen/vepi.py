@@ -128,15 +128,27 @@ def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width
         off += size
 
 
+def store_lanes(w: KernelWriter, node: int, index: list[str], value: str, width: int,
+                count: str, t: str) -> None:
+    """Stores the first ``count`` lanes of ``value``, a number known only at run time (a
+    symbolic size's ragged last tile), through a private copy of the vector."""
+    ptr = f"{w.buf(node, write=True)} + {w.address(node, index)}"
+    lanes_ = w.fresh("l")
+    # (the unaligned vector type: a private array is only aligned for its elements)
+    w.lines.append(f"{{ {t} {lanes_}[{width}]; *(u_{vec_type(w, t, width)}*){lanes_} = {value};")
+    w.lines.append(f"  for (int q = 0; q < {count}; q++) ({ptr})[q] = {lanes_}[q]; }}")
+
+
 def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: list[str],
                     width: int, valid: int, members: list[int], store: bool = True,
-                    ragged: tuple[str, int] | None = None) -> str:
+                    ragged: tuple[str, int | str] | None = None) -> str:
     """Runs ``members`` on the vector ``acc`` of ``width`` lanes whose last-dim index starts at
     ``index[-1]``; lanes from ``valid`` on are past the end and never stored. ``ragged`` =
-    (C condition, lanes) stores only that many lanes where the condition holds (a last tile
-    known only at run time). Returns the name of the last member's vector."""
+    (C condition, lanes) stores only that many lanes unless the condition holds (a last tile
+    known only at run time); lanes given as a C expression are counted at run time. Returns
+    the name of the last member's vector."""
     graph = w.graph
-    if ragged is not None and ragged[1] >= valid:
+    if ragged is not None and isinstance(ragged[1], int) and ragged[1] >= valid:
         ragged = None
     t = graph.type(anchor).dtype.cl
     vt = vec_type(w, t, width)
@@ -161,7 +173,10 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
                 cond, part = ragged
                 w.lines.append(f"if ({cond}) {{")
                 store_vector(w, s, index, val, width, valid, t)
-                if part > 0:
+                if isinstance(part, str):
+                    w.lines.append("} else {")
+                    store_lanes(w, s, index, val, width, part, t)
+                elif part > 0:
                     w.lines.append("} else {")
                     store_vector(w, s, index, val, width, part, t)
                 w.lines.append("}")

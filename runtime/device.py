@@ -30,6 +30,7 @@ class DeviceInfo:
     int64_atomics: bool = False     # cl_khr_int64_base_atomics (64-bit atom_cmpxchg)
     platform_version: str = ""      # "OpenCL 3.0 PoCL 3.0-rc2 Linux, ... LLVM 14.0.6"
     max_alloc: int = 0              # CL_DEVICE_MAX_MEM_ALLOC_SIZE in bytes (0: unknown)
+    vector_width: int = 1           # preferred_vector_width_float: float lanes of one vector
 
     @property
     def spec(self) -> str:
@@ -89,7 +90,7 @@ def _enumerate() -> list[DeviceInfo]:
                 d.local_mem_size, d.max_work_group_size, "cl_khr_fp64" in ext,
                 "cl_khr_fp16" in ext, bool(d.type & cl.device_type.GPU),
                 "cl_khr_int64_base_atomics" in ext, p.version.strip(),
-                d.max_mem_alloc_size))
+                d.max_mem_alloc_size, d.preferred_vector_width_float))
     return out
 
 

@@ -17,6 +17,7 @@ from graphnn.runtime import cache as program_cache
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
 from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
+from graphnn.runtime.hostcpu import host_cpu
 
 
 # copies between strided layouts (views of a storage); the layout is read from ``m``:
@@ -47,6 +48,17 @@ class _Done:
 
 
 _DONE = _Done()
+
+
+def simd_target(info: DeviceInfo) -> dict:
+    """The CPU dialect's SIMD fields for a CPU device (PoCL: the host's registers and caches);
+    other devices (GPUs, the Oclgrind simulator running the CPU kernels) keep the defaults."""
+    if info.is_gpu:
+        return {}
+    cpu = host_cpu()
+    width = info.vector_width if info.vector_width in (4, 8, 16) else 4
+    return {"vector_width": width, "vector_registers": cpu.vector_registers,
+            "l1_bytes": cpu.l1_bytes, "l2_bytes": cpu.l2_bytes}
 
 
 class Profiler:
@@ -87,7 +99,7 @@ class OpenCLRuntime:
         self.dialect: Dialect = dataclasses.replace(
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
             max_work_group=info.max_work_group, fp64=info.fp64,
-            int64_atomics=info.int64_atomics, device=info.short)
+            int64_atomics=info.int64_atomics, device=info.short, **simd_target(info))
         self._programs: dict[str, cl.Program] = {}
         # in-flight uploads (event, host array): the array must live until its copy is done
         self._pending: deque = deque()

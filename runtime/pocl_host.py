@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from graphnn.runtime.hostcpu import host_cpu
+
 # pocl_get_llvm_cpu_name: push rbp; push rbx; sub rsp,8; call getHostCPUName; test rdx,rdx;
 # je fallback ... fallback: mov edi,8; mov ebx,7; lea rbp,[rip+"generic"]; jmp copy
 _HEAD = bytes.fromhex("55534883ec08e8")
@@ -36,19 +38,8 @@ def _pocl_library() -> Path | None:
     return Path(libs[0]) if libs else None
 
 
-def _host_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def _target_cpu() -> str:
-    flags = _host_flags()
+    flags = host_cpu().flags
     if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
         return "skylake-avx512"
     return "haswell" if {"avx2", "fma", "bmi2"} <= flags else "nehalem"

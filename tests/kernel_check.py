@@ -55,10 +55,10 @@ def _kernel_source(program, name: str) -> str:
 
 def row_path(program, launch) -> bool:
     """Whether a launch ran a row-vectorised kernel (conv/gemm/pool.py, the vectorised sum)
-    rather than the generic one: the generic kernels are 1-D launches (3-D for the batched
+    rather than the generic one: the generic kernels are 1-D launches (3-D for the generic
     GEMM) of scalar code."""
     if "matmul" in launch.ops:
-        return len(launch.global_size) == 2
+        return bool(_VECTOR.search(_kernel_source(program, launch.kernel)))
     if any(op in launch.ops for op in ANCHORS):
         return len(launch.global_size) == 3
     return bool(_VECTOR.search(_kernel_source(program, launch.kernel)))
@@ -91,10 +91,13 @@ def programs():
 
 def paths(progs, op: str) -> list[bool]:
     """row_path of every launch whose kernel computes ``op`` (a reduction op: only kernels
-    without an anchor)."""
+    without an anchor; ``pack``: True for each launch that packs a GEMM operand)."""
     out = []
     for prog in progs:
         for launch in prog.launches:
+            if op == "pack":      # a GEMM's B packed into panels: a launch of its own
+                out += [True] if launch.ops == ["pack"] else []
+                continue
             if op in launch.ops and (op in ANCHORS or
                                      not any(a in launch.ops for a in ANCHORS)):
                 out.append(row_path(prog, launch))
@@ -197,27 +200,34 @@ def chunks(params: list, size: int, key=lambda p: None) -> list:
     return out
 
 
-def dialect_for(name: str):
+def dialect_for(name: str, **simulated):
     """The ``name`` dialect with this device's numbers, as GRAPHNN_DIALECT=name gives it
-    (the static one on the numpy reference runtime)."""
+    (the static one on the numpy reference runtime), with the fields in ``simulated``
+    replaced: another CPU's vector width, registers or caches, whose kernels run on this
+    device all the same."""
     base = CPU if name == "cpu" else GPU
     own = getattr(get_runtime(), "dialect", None)
-    if own is None:
-        return base
-    return dataclasses.replace(base, compute_units=own.compute_units,
-                               max_work_group=own.max_work_group, fp64=own.fp64)
+    if own is not None:
+        base = dataclasses.replace(base, compute_units=own.compute_units,
+                                   max_work_group=own.max_work_group, fp64=own.fp64,
+                                   **{f: getattr(own, f) for f in SIMD_FIELDS})
+    return dataclasses.replace(base, **simulated)
+
+
+SIMD_FIELDS = ("vector_width", "vector_registers", "l1_bytes", "l2_bytes")
 
 
 @contextlib.contextmanager
-def dialect(name: str):
+def dialect(name: str, **simulated):
     """Graphs traced and compiled inside use the ``name`` dialect's kernels (without a new
-    process). Yields the dialect, or None on the numpy reference runtime."""
+    process), with ``simulated`` fields replaced (``dialect_for``). Yields the dialect, or
+    None on the numpy reference runtime."""
     rt = get_runtime()
     old = getattr(rt, "dialect", None)
     if old is None:
         yield None
         return
-    rt.dialect = dialect_for(name)
+    rt.dialect = dialect_for(name, **simulated)
     try:
         yield rt.dialect
     finally:

@@ -1,11 +1,14 @@
-"""GEMM kernels on both sides of every register-block, vector-width and tile boundary,
+"""GEMM kernels on both sides of every register-block, vector-width, panel and tile boundary,
 against PyTorch: the product and the gradients of both operands (which run the other
 layouts), for every transposition layout and batched 3-D products.
 
-Sizes come from codegen's choosers: ``nvec_blocking`` (B contiguous along N: vector width
-and vectors per row of a work-item's block, its rows), ``kvec_blocking`` (A and B
-contiguous along K: vector width over K, rows and columns per work-item), ``VEC_MIN`` and
-the dialect's ``gemm_tile`` for the generic kernel."""
+Sizes come from codegen's blocking functions (``codegen/blocking.py``) called with the
+dialect of the device under test, and with simulated CPUs: the same functions given
+another vector width and register count (an AVX-512 x86: 16 lanes, 32 registers; an
+AVX2-only one: 8 lanes, 16 registers), whose kernels run on this device all the same. Each
+target runs with an L2 so large that B is read where it lies and so small that every
+product packs B into panels first (``pack_b``). The dialects' ``gemm_tile`` sizes the
+generic kernel."""
 from __future__ import annotations
 
 from itertools import cycle
@@ -13,11 +16,16 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from graphnn.codegen import CPU, GPU
-from graphnn.codegen.gemm import VEC_MIN, kvec_blocking, nvec_blocking
-from tests.kernel_check import Case, around, check_all, chunks, dialect, matmul, prime_between
+from graphnn.codegen import GPU
+from graphnn.codegen.blocking import VEC_MIN, kvec_blocking, nvec_blocking, row_group
+from tests.kernel_check import SIMD_FIELDS, Case, around, check_all, chunks, dialect, \
+    dialect_for, matmul, prime_between
 
-LIMIT = 4 * CPU.row_max     # sizes scanned for the choosers' thresholds
+LIMIT = 256                 # sizes scanned for the choosers' thresholds
+UNPACKED, PACKED = {"l2_bytes": 1 << 40}, {"l2_bytes": 1}
+SIMULATED = {"avx512": {"vector_width": 16, "vector_registers": 32},
+             "avx2": {"vector_width": 8, "vector_registers": 16}}
+FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 
 
 def thresholds(choose, lo: int = 1) -> list[int]:
@@ -25,87 +33,124 @@ def thresholds(choose, lo: int = 1) -> list[int]:
     return [s for s in range(lo + 1, LIMIT) if choose(s) != choose(s - 1)]
 
 
-def nvec_n() -> list[int]:
+def beyond(w: int) -> list[int]:
+    """Sizes around a block of ``w`` and a prime that no block divides."""
+    return around(w) + [prime_between(w + 1, 2 * w + 1)]
+
+
+def nvec_n(d) -> list[int]:
     """N around VEC_MIN, around every column tile (width x vectors) and every size where the
     blocking changes, and a prime."""
-    tiles = {w * c for w, c, _ in (nvec_blocking(1, n) for n in range(VEC_MIN, LIMIT))}
+    tiles = {nvec_blocking(d, 1, n).cols for n in range(VEC_MIN, LIMIT)}
     sizes = {VEC_MIN - 1} | {s for t in tiles for s in around(t) if s >= VEC_MIN - 1}
-    sizes |= {s + d for s in thresholds(lambda n: nvec_blocking(1, n)[:2], VEC_MIN)
-              for d in (-1, 0, 1)}
+    sizes |= {s + e for s in thresholds(lambda n: nvec_blocking(d, 1, n), VEC_MIN)
+              for e in (-1, 0, 1)}
     return sorted(sizes | {prime_between(max(tiles), 2 * max(tiles))})
 
 
-def nvec_m() -> list[int]:
-    rows = max(nvec_blocking(m, VEC_MIN)[2] for m in range(1, LIMIT))
-    return around(rows) + [prime_between(rows + 1, 2 * rows + 1)]
-
-
-def kvec_k() -> list[int]:
-    """K around VEC_MIN and every vector width over K (a full part and a remainder)."""
-    widths = {kvec_blocking(1, 1, k)[0] for k in range(VEC_MIN, LIMIT)}
-    sizes = {VEC_MIN - 1} | {s for w in widths for s in around(w) if s >= VEC_MIN - 1}
-    return sorted(sizes | {prime_between(2 * max(widths) + 1, 3 * max(widths))})
-
-
-def kvec_mn() -> tuple[list[int], list[int]]:
-    rm = max(kvec_blocking(m, 1, VEC_MIN)[1] for m in range(1, LIMIT))
-    rn = max(kvec_blocking(1, n, VEC_MIN)[2] for n in range(1, LIMIT))
-    return (around(rm) + [prime_between(rm + 1, 2 * rm + 1)],
-            around(rn) + [prime_between(rn + 1, 2 * rn + 1)])
-
-
-def tile_sizes(tile: int) -> list[int]:
-    return around(tile) + [prime_between(tile + 1, 2 * tile + 1)]
-
-
-def zipped(main: list[int], *others: list[int]) -> list[tuple]:
-    """Every size of ``main`` once, the other dims cycling through theirs (offset so that
-    equal positions do not always meet)."""
-    its = [cycle(o[i % len(o):] + o[:i % len(o)]) for i, o in enumerate(others, 1)]
-    return [(s, *(next(it) for it in its)) for s in main]
+def group_m(d, n: int) -> int:
+    """An M whose row blocks do not fill whole work-groups of more than one row block
+    (rows past M in the last group), for N = ``n``."""
+    blk = nvec_blocking(d, 1 << 12, n)
+    tn = -(-n // blk.cols)
+    for tm in range(2, LIMIT):
+        group = row_group(d, tn, tm)
+        if group > 1 and tm % group:
+            return tm * blk.rows - 1
+    raise AssertionError("no row-group boundary below LIMIT")
 
 
 def case(m, n, k, ta=False, tb=False, batch=0, view=False, tag=""):
     cid = f"{tag}-m{m}n{n}k{k}" + ("-ta" if ta else "") + ("-tb" if tb else "") + \
         (f"-b{batch}" if batch else "") + ("-view" if view else "")
-    return pytest.param(dict(m=m, n=n, k=k, ta=ta, tb=tb, batch=batch, view=view, id=cid),
-                        id=cid)
+    return dict(m=m, n=n, k=k, ta=ta, tb=tb, batch=batch, view=view, id=cid)
 
 
-def cpu_cases() -> list:
-    out = [case(m, n, k, tag="nvec") for n, m, k in zipped(nvec_n(), nvec_m(), [1, 2, 7, 17])]
-    # A read transposed (ta): the same blocks, A's elements loaded down its columns
-    out += [case(m, n, k, ta=True, tag="nvec") for n, m, k in
-            zipped(nvec_n()[::3], nvec_m(), [3, 16])]
-    ms, ns = kvec_mn()
-    out += [case(m, n, k, tb=True, tag="kvec") for k, m, n in zipped(kvec_k(), ms, ns)]
-    # both transposed: the generic kernel and its tile
-    rm, rn = CPU.gemm_tile
-    out += [case(m, n, k, ta=True, tb=True, tag="generic") for m, n, k in
-            zipped(tile_sizes(rm), tile_sizes(rn), [1, 5, VEC_MIN + 1])]
-    # operands that are transposed views (strided reads), one size per combination
-    out += [case(9, 17, 16 + i, ta=ta, tb=tb, view=True, tag="view")
-            for i, (ta, tb) in enumerate(FLAGS)]
-    return out + batched_cases(CPU)
+def nvec_cases(d, ks, flags=((False, False),), tag="nvec") -> list[dict]:
+    """Every N of ``nvec_n`` once, M cycling around that N's row block, K through ``ks``."""
+    out = []
+    fl, kk = cycle(flags), cycle(ks)
+    for i, n in enumerate(nvec_n(d)):
+        ms = beyond(nvec_blocking(d, 1 << 12, n).rows)
+        ta, tb = next(fl)
+        out.append(case(ms[i % len(ms)], n, next(kk), ta, tb, tag=tag))
+    n = max(nvec_n(d))
+    return out + [case(group_m(d, n), n, 3, tag=f"{tag}-group")]
 
 
-FLAGS = [(False, False), (True, False), (False, True), (True, True)]
+def kvec_cases(d) -> list[dict]:
+    """A and B contiguous along K: K around VEC_MIN and every vector width over K (a full
+    part and a remainder), M and N around the block."""
+    widths = {kvec_blocking(d, 1, 1, k)[0] for k in range(VEC_MIN, LIMIT)}
+    ks = {VEC_MIN - 1} | {s for w in widths for s in around(w) if s >= VEC_MIN - 1}
+    ks = sorted(ks | {prime_between(2 * max(widths) + 1, 3 * max(widths))})
+    _, rm, rn = kvec_blocking(d, 1 << 12, 1 << 12, 64)
+    ms, ns = beyond(rm), beyond(rn)
+    return [case(ms[i % len(ms)], ns[(i + 1) % len(ns)], k, tb=True, tag="kvec")
+            for i, k in enumerate(ks)]
 
 
-def batched_cases(d) -> list:
-    """3-D products (the generic kernel with a batch dimension) around its tile."""
+def generic_cases(d, tag="generic") -> list[dict]:
+    """Both operands transposed and short rows: the generic kernel and its tile."""
     rm, rn = d.gemm_tile
-    sizes = zipped(tile_sizes(rm)[1:], tile_sizes(rn)[1:], [VEC_MIN + 1, 3, 16])
-    return [case(m, n, k, ta=ta, tb=tb, batch=b, tag="batched")
+    return [case(m, n, k, ta=True, tb=True, tag=tag) for m, n, k in
+            zip(beyond(rm), beyond(rn)[1:] + [1], cycle([1, 5, VEC_MIN + 1]))]
+
+
+def batched_cases(d, tag="batched") -> list[dict]:
+    """3-D products around the generic tile and the vector block, every layout."""
+    rm, rn = d.gemm_tile
+    blk = nvec_blocking(d, 1 << 12, 1 << 12)
+    sizes = [(m, n, k) for m, n, k in zip(beyond(rm)[1:], beyond(rn)[1:], cycle([9, 3, 16]))]
+    sizes += [(blk.rows + 1, blk.cols + 1, 5), (2 * blk.rows + 1, VEC_MIN, blk.width + 1)]
+    return [case(m, n, k, ta=ta, tb=tb, batch=b, tag=tag)
             for (m, n, k), (ta, tb), b in zip(sizes, cycle(FLAGS), cycle([1, 3, 2]))]
 
 
+def packed_cases(d, tag) -> list[dict]:
+    """Every product packs B: N around the panel, K around the vector width (the transposed
+    pack's tiles), every layout, and batched."""
+    blk = nvec_blocking(d, 1 << 12, 1 << 12)
+    ns = sorted({VEC_MIN, blk.width + 1, *beyond(blk.cols)} - {1})
+    ks = beyond(blk.width)
+    ms = beyond(blk.rows)
+    out = [case(ms[i % len(ms)], n, ks[i % len(ks)], ta, tb, tag=tag)
+           for i, (n, (ta, tb)) in enumerate(zip(ns, cycle(FLAGS)))]
+    return out + [case(blk.rows + 1, blk.cols + 3, blk.width - 1, tb=True, batch=2, tag=tag),
+                  case(3, VEC_MIN + 1, 2 * blk.width + 1, batch=3, tag=tag)]
+
+
+def views(tag="view") -> list[dict]:
+    """Operands that are transposed views (strided reads), one size per combination."""
+    return [case(9, 17, 16 + i, ta=ta, tb=tb, view=True, tag=tag)
+            for i, (ta, tb) in enumerate(FLAGS)]
+
+
+def targets() -> list[tuple[str, dict, list[dict]]]:
+    """(name, dialect fields, cases): this device B unpacked (every table) and packed, and
+    each simulated CPU whose blocking differs from this device's, unpacked and packed."""
+    dev = dialect_for("cpu")
+    own = {f: getattr(dev, f) for f in SIMD_FIELDS}
+    d = dialect_for("cpu", **UNPACKED)
+    out = [("device", UNPACKED, nvec_cases(d, [1, 2, 7, 17]) +
+            nvec_cases(d, [3, 16], [(True, False)], "nvec-ta")[::4] + kvec_cases(d) +
+            generic_cases(d) + views() + batched_cases(d)),
+           ("device-packed", PACKED, packed_cases(dialect_for("cpu", **PACKED), "packed"))]
+    for name, simd in SIMULATED.items():
+        if all(own[f] == v for f, v in simd.items()):
+            continue
+        d = dialect_for("cpu", **simd, **UNPACKED)
+        out.append((name, {**simd, **UNPACKED}, nvec_cases(d, [2, 9])[1::3] +
+                    kvec_cases(d)[1::3]))
+        out.append((f"{name}-packed", {**simd, **PACKED},
+                    packed_cases(dialect_for("cpu", **simd, **PACKED), "packed")[::2]))
+    return out
+
+
 def row_path(cs) -> bool:
-    """gemm.py's vectorised layouts: 2-D products with B contiguous along N (not tb) or A
-    and B contiguous along K (tb, not ta), the vectorised dimension long enough. A
-    transposed view of B is strided along N, and of A only changes A's element reads."""
-    if cs["batch"]:
-        return False
+    """gemm.py's vectorised layouts: B contiguous along N (not tb) or A and B contiguous
+    along K (tb, not ta), the vectorised dimension long enough. A transposed view of B is
+    strided along N, and of A only changes A's element reads."""
     if cs["view"]:
         return not cs["tb"] and cs["n"] >= VEC_MIN
     return not cs["tb"] and cs["n"] >= VEC_MIN or \
@@ -128,37 +173,56 @@ def gemm_case(cs, dtype, seed) -> Case:
     return Case(fn, [a, b], cs["id"], **tol)
 
 
-def run_gemm(chunk, name="cpu", dtype=np.float32):
-    """The products of ``chunk`` (cases whose forward takes the same path) in one graph."""
-    with dialect(name):
-        check_all([gemm_case(cs, dtype, i) for i, cs in enumerate(chunk)],
-                  expect={"matmul": name == "cpu" and row_path(chunk[0])})
+def run_gemm(chunk, name="cpu", dtype=np.float32, simulated=None, packed=False,
+             paths=True):
+    """The products of ``chunk`` (cases whose forward takes the same path, which ``paths``
+    asserts) in one graph."""
+    with dialect(name, **(simulated or {})) as d:
+        expect = {}
+        if name == "cpu" and paths:
+            expect["matmul"] = packed or row_path(chunk[0])
+            if packed and d is not None:
+                expect["pack"] = True
+        check_all([gemm_case(cs, dtype, i) for i, cs in enumerate(chunk)], expect=expect)
 
 
-def by_path(p):
-    return row_path(p.values[0])
+def params(size: int = 6) -> list:
+    out = []
+    for name, fields, cases in targets():
+        packed = fields["l2_bytes"] == PACKED["l2_bytes"]
+        tagged = [pytest.param((name, fields, packed, cs), id=f"{name}-{cs['id']}")
+                  for cs in cases]
+        out += chunks(tagged, size, lambda p: (p.values[0][0], p.values[0][2] or
+                                               row_path(p.values[0][3])))
+    return out
 
 
-CPU_CASES = cpu_cases()
-
-
-@pytest.mark.parametrize("chunk", chunks(CPU_CASES, 6, by_path))
+@pytest.mark.parametrize("chunk", params())
 def test_gemm_boundaries(chunk):
-    run_gemm(chunk)
+    (name, fields, packed, _), *_ = chunk
+    run_gemm([c[3] for c in chunk], simulated=fields, packed=packed)
 
 
-@pytest.mark.parametrize("chunk", chunks([c for c in CPU_CASES if c.id in (
-    "nvec-m17n15k2", "nvec-m7n65k7", "kvec-m9n7k15-tb", "generic-m9n7k1-ta-tb")], 4, by_path))
-def test_gemm_boundaries_float64(chunk):
-    run_gemm(chunk, dtype=np.float64)
+def test_gemm_boundaries_float64():
+    """A broadcast, a packed, a dot-product and a generic product in float64 (half the
+    lanes per vector)."""
+    d = dialect_for("cpu", **UNPACKED)
+    blk = nvec_blocking(d, 1 << 12, 1 << 12, 8)
+    chunk = [case(blk.rows + 1, blk.cols - 1, 2, tag="f64"),
+             case(9, 7, kvec_blocking(d, 9, 7, 64, 8)[0] + 1, tb=True, tag="f64"),
+             case(9, 7, 1, ta=True, tb=True, tag="f64")]
+    run_gemm(chunk, dtype=np.float64, simulated=UNPACKED, paths=False)
+    run_gemm([case(blk.rows - 1, blk.cols + 1, blk.width + 1, tb=True, tag="f64")],
+             dtype=np.float64, simulated=PACKED, packed=True)
 
 
 def gpu_cases() -> list:
     """The generic kernel's tile (the gpu dialect's gemm_tile) in every layout, batched."""
     rm, rn = GPU.gemm_tile
-    sizes = zipped(tile_sizes(rm), tile_sizes(rn), [1, VEC_MIN + 1, 2 * VEC_MIN + 1])
-    return [case(m, n, k, ta=ta, tb=tb, tag="gpu") for (m, n, k), (ta, tb) in
-            zip(sizes, cycle(FLAGS))] + batched_cases(GPU)[:2]
+    sizes = zip(beyond(rm), beyond(rn), cycle([1, VEC_MIN + 1, 2 * VEC_MIN + 1]))
+    return [pytest.param(case(m, n, k, ta=ta, tb=tb, tag="gpu"), id=f"gpu-m{m}n{n}k{k}")
+            for (m, n, k), (ta, tb) in zip(sizes, cycle(FLAGS))] + \
+        [pytest.param(c, id=c["id"]) for c in batched_cases(GPU, "gpu-batched")[:2]]
 
 
 @pytest.mark.parametrize("chunk", chunks(gpu_cases(), 4))

@@ -12,9 +12,10 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from graphnn.codegen.gemm import kvec_blocking, nvec_blocking
+from graphnn.codegen.blocking import kvec_blocking, nvec_blocking
 from graphnn.codegen.vec import width_for
-from tests.kernel_check import ROW_MAX, ROWS, Case, check_all, chunks, dialect, matmul
+from tests.kernel_check import ROW_MAX, ROWS, Case, check_all, chunks, dialect, dialect_for, \
+    matmul
 
 EPILOGUES = ["bias_relu", "mask", "strided", "minmax"]
 
@@ -91,9 +92,10 @@ def test_conv_residual_epilogue_boundaries(chunk):
 
 def nvec_cases() -> list:
     """Column counts whose last tile is ragged, around each tile the blocking picks."""
-    tiles = sorted({w * c for w, c, _ in (nvec_blocking(1, n) for n in range(8, 4 * ROW_MAX))})
+    dl = dialect_for("cpu")
+    tiles = sorted({nvec_blocking(dl, 1, n).cols for n in range(8, 4 * ROW_MAX)})
     ns = sorted({t + d for t in tiles for d in (1, t + 1)})
-    rows = max(nvec_blocking(m, 64)[2] for m in range(1, 64))
+    rows = max(nvec_blocking(dl, m, 64).rows for m in range(1, 64))
     ms = cycle([rows + 1, 2 * rows + 1, rows - 1])
     eps = cycle(EPILOGUES)
     return [param("nvec", "", m=next(ms), n=n, ep=next(eps)) for n in ns]
@@ -102,8 +104,9 @@ def nvec_cases() -> list:
 def kvec_cases() -> list:
     """A work-item's column count below, at and past its block (n % block), with K one
     vector and a remainder; float64 for the masks (long vectors)."""
-    k = 2 * kvec_blocking(1, 1, 64)[0] + 1
-    rn = max(kvec_blocking(1, n, k)[2] for n in range(1, 64))
+    d = dialect_for("cpu")
+    k = 2 * kvec_blocking(d, 1, 1, 64)[0] + 1
+    rn = max(kvec_blocking(d, 1, n, k)[2] for n in range(1, 64))
     eps = cycle(EPILOGUES)
     # 2: a vector of 2; rn - 1: scalar epilogue; rn + 1, 2 rn + 1: a ragged last tile
     out = [param("kvec", "", m=5, n=n, k=k, ep=next(eps))

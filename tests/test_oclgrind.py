@@ -38,6 +38,22 @@ print("scatter", x.scatter_add(0, G.tensor([[0, 4, 4], [4, 4, 0]]), ones).sum().
 v = np.random.default_rng(0).standard_normal((3, 40)).astype(np.float32)
 print("sorted", np.array_equal(G.tensor(v).sort(1).indices.numpy(), np.argsort(v, 1)),
       np.array_equal(G.tensor(v).argsort(0).numpy(), np.argsort(v, 0)))
+# GEMMs reading B from packed panels (an L2 taken as 1 byte packs every product): a Linear's
+# forward (its weight transposed into panels) and backward, and a batched product
+import dataclasses
+from graphnn.runtime import get_runtime
+rt = get_runtime()
+rt.dialect = dataclasses.replace(rt.dialect, l2_bytes=1)
+lin = nn.Linear(9, 17)
+x = G.randn(5, 9, requires_grad=True)
+out = lin(x).relu()
+out.sum().backward()
+a, b = G.randn(2, 5, 9, requires_grad=True), G.randn(2, 9, 17, requires_grad=True)
+(a @ b).sum().backward()
+w_, b_, x_ = (t.detach().numpy() for t in (lin.weight, lin.bias, x))
+print("packed", np.allclose(out.detach().numpy(), np.maximum(x_ @ w_.T + b_, 0), atol=1e-5),
+      np.allclose(a.grad.numpy(), np.ones((2, 5, 17)) @ b.detach().numpy().swapaxes(1, 2),
+                  atol=1e-5))
 """
 
 
@@ -54,6 +70,7 @@ def test_training_step_is_memory_safe(tmp_path, dialect):
     # 6 ones added; 1 + 2 at 1 and 3 at 3; 7 non-padding lookups of 17 ones
     assert "scatter 6.0 [0, 3, 0, 3] 119.0" in out.stdout
     assert "sorted True True" in out.stdout
+    assert "packed True True" in out.stdout
     report = (log.read_text() if log.exists() else "") + out.stderr
     for marker in ("Invalid read", "Invalid write", "data race", "Uninitialized value"):
         assert marker not in report, report[-3000:]

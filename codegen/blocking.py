@@ -1,0 +1,131 @@
+"""The CPU GEMM's blocking, derived from the device (``Dialect``'s SIMD fields).
+
+Nothing here is a constant for one CPU: the vector width is the device's, the register
+block is the best one that fits its vector registers, and whether B is packed follows its
+L2 size. Tests call these functions with other dialects to get the boundary sizes of other
+CPUs (``tests/test_boundaries_gemm.py``).
+
+The broadcast microkernel (B contiguous along N, or packed): a work-item holds ``rows`` x
+``vectors`` accumulators of ``width`` lanes; each k step loads ``vectors`` vectors of B and
+broadcasts one element of A per row. It needs rows * vectors + vectors + 1 registers and
+does rows * vectors FMAs per rows + vectors loaded values. Measured on a Zen 5 (32
+registers: 6 x 4 at 430 GFLOP/s per two cores of CPU time against 8 x 2 at 345-390 on BERT's
+shapes) and on the same machine with PoCL compiling for AVX2 (16 registers: 4 x 3 at 205,
+6 x 2 at 195, 8 x 2 spilling at 80), the rule picks the fastest block of both.
+
+The dot-product kernel (A and B contiguous along K): ``rows`` x ``cols`` accumulators of
+``width`` lanes plus one vector of A per row and one of B per column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphnn.codegen.dialect import Dialect
+from graphnn.ir.symbolic import is_symbolic
+
+VEC_MIN = 8        # the vectorised dimension (N or K) must be at least this long
+MAX_ROWS = 8       # rows per work-item: each row keeps an address in a general register
+MAX_VECTORS = 4
+
+
+@dataclass(frozen=True)
+class NBlock:
+    """A work-item's C block in the broadcast kernel: ``rows`` x ``vectors`` vectors of
+    ``width`` lanes; B panels are ``cols`` wide."""
+    width: int
+    vectors: int
+    rows: int
+
+    @property
+    def cols(self) -> int:
+        return self.width * self.vectors
+
+
+def lanes(d: Dialect, itemsize: int) -> int:
+    """Elements of ``itemsize`` bytes in one vector register (``vector_width`` counts
+    floats)."""
+    return max(1, d.vector_width * 4 // itemsize)
+
+
+def register_block(registers: int, max_vectors: int = MAX_VECTORS) -> tuple[int, int]:
+    """(rows, vectors) of the broadcast kernel: among the blocks whose accumulators, B
+    vectors and broadcast A value fit in ``registers``, the most FMAs per loaded value,
+    ties to the narrower panel."""
+    best, pick = None, (1, 1)
+    for v in range(1, max_vectors + 1):
+        for r in range(1, MAX_ROWS + 1):
+            if r * v + v + 1 > registers:
+                continue
+            key = (r * v / (r + v), -v)
+            if best is None or key > best:
+                best, pick = key, (r, v)
+    return pick
+
+
+def dot_block(registers: int) -> tuple[int, int]:
+    """(rows, cols) of the dot-product kernel: rows * cols accumulators plus one A vector
+    per row and one B vector per column fit the registers; the most FMAs per loaded vector,
+    ties to fewer columns. Columns are a power of two (the vector epilogue's row vector)."""
+    best, pick = None, (1, 1)
+    for c in (1, 2, 4, 8):
+        for r in range(1, MAX_ROWS + 1):
+            if r * c + r + c > registers:
+                continue
+            key = (r * c / (r + c), -c)
+            if best is None or key > best:
+                best, pick = key, (r, c)
+    return pick
+
+
+def _fit(size: int, block: int) -> int:
+    """``block``, or fewer for a short fixed size (a symbolic size keeps ``block`` and relies
+    on the bounds guards)."""
+    return block if is_symbolic(size) or size >= block else size
+
+
+def _width(d: Dialect, itemsize: int, n: int) -> int:
+    """The device's vector width, halved (down to 4 lanes) while a static run ``n`` is
+    shorter than one vector."""
+    width = lanes(d, itemsize)
+    while width > 4 and not is_symbolic(n) and n < width:
+        width //= 2
+    return width
+
+
+def nvec_blocking(d: Dialect, m: int, n: int, itemsize: int = 4) -> NBlock:
+    """The broadcast kernel's block for an M x N product."""
+    width = _width(d, itemsize, n)
+    most = MAX_VECTORS if is_symbolic(n) else max(1, min(MAX_VECTORS, n // width))
+    rows, vectors = register_block(d.vector_registers, most)
+    return NBlock(width, vectors, _fit(m, rows))
+
+
+def kvec_blocking(d: Dialect, m: int, n: int, k: int, itemsize: int = 4
+                  ) -> tuple[int, int, int]:
+    """The dot-product kernel's (vector width over K, rows, columns)."""
+    rows, cols = dot_block(d.vector_registers)
+    return _width(d, itemsize, k), _fit(m, rows), _fit(n, cols)
+
+
+def pack_b(d: Dialect, k: int, n: int, itemsize: int) -> bool:
+    """Whether the broadcast kernel reads B from packed panels ([N/cols][K][cols], one
+    launch before the product) instead of B itself. Work-groups of row blocks re-read
+    their column panel of B from cache; once B is as big as half the L2, panels of a
+    row-major B at a power-of-two stride fall into few cache sets and are re-fetched from
+    L3 (the product's speed halved at n = 1024 and fell by 3x at 2048 on a Zen 5), and
+    a B stored N x K (``Linear``'s weight) only reaches the broadcast kernel packed. A
+    symbolic size counts as 1: the choice must not depend on a batch's value, and products
+    summed over the batch (weight gradients) then keep their operands as they are."""
+    def static(s: int) -> int:
+        return 1 if is_symbolic(s) else s
+    return d.l2_bytes > 0 and 2 * static(k) * static(n) * itemsize >= d.l2_bytes
+
+
+def row_group(d: Dialect, tiles_n: int, tiles_m: int) -> int:
+    """Row blocks per work-group: work-items of a group run one after another on one core
+    and share their panel of B, so up to 8, while the launch keeps 4 work-groups per
+    compute unit to balance the cores."""
+    group = 8
+    while group > 1 and tiles_n * -(-tiles_m // group) < 4 * d.compute_units:
+        group //= 2
+    return group
