@@ -290,7 +290,7 @@ def _pack(graph, name, d, p: Product, blk: NBlock, tn: int, sid: int, panels: Te
     w.lines.append(f"for (int c = 0; c < {blk.cols}; c++)")
     at = _arg_address(w, p.b, p.b_index('k', f'min(j0 + c, {n_} - 1)'))
     w.lines.append(f"  dst[c] = j0 + c < {n_} ? {bb}[{at}] : 0;")
-    return w, (p.k, tn) + ((p.batch,) if p.batch else ()), None
+    return _pack_launch(w, (p.k, tn) + ((p.batch,) if p.batch else ()))
 
 
 def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int,
@@ -336,7 +336,19 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
         w.lines.append(f"  if (k0 + {i} < {k_}) *(__global u_{vt}*)(dst + {i * blk.cols}) = "
                        f"{rows[i]};")
     w.lines.append("}")
-    return w, (tn * blk.vectors, -(-p.k // width)) + ((p.batch,) if p.batch else ()), None
+    return _pack_launch(w, (tn * blk.vectors, -(-p.k // width)) + ((p.batch,) if p.batch else ()))
+
+
+def _pack_launch(w: KernelWriter, gsize: tuple) -> tuple:
+    """A packing launch with an explicit local size: up to 8 work-items along the first
+    dimension of known size. Left to PoCL (``None``), the local size of these kernels built
+    with ``-cl-opt-disable`` overflowed the stack of PoCL's worker threads (a segfault)."""
+    local = [1] * len(gsize)
+    for i, size in enumerate(gsize):
+        if not is_symbolic(size):
+            local[i] = max(g for g in range(1, 9) if int(size) % g == 0)
+            break
+    return w, gsize, tuple(local)
 
 
 def _gemm_kvec(graph, g, name, d, p: Product):

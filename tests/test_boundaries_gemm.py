@@ -228,3 +228,14 @@ def gpu_cases() -> list:
 @pytest.mark.parametrize("chunk", chunks(gpu_cases(), 4))
 def test_gemm_boundaries_gpu(chunk):
     run_gemm(chunk, name="gpu")
+
+
+def test_packing_built_without_optimisation(monkeypatch):
+    """The packing launches built with ``-cl-opt-disable`` (the layer suites' options, and a
+    user's GRAPHNN_CL_OPTIONS): a BERT feed-forward's ``Linear(384, 1536)`` on 18 tokens,
+    ``x @ W.T`` (the transposed pack) and ``x @ B`` (the plain pack). With the local size
+    left to PoCL, the transposed pack's work-groups overflowed the stack of PoCL's worker
+    threads and killed the process."""
+    monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
+    run_gemm([case(18, 1536, 384, tb=True, tag="O0"), case(18, 1536, 384, tag="O0")],
+             simulated=PACKED, packed=True)
