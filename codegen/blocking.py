@@ -83,7 +83,7 @@ def _fit(size: int, block: int) -> int:
     return block if is_symbolic(size) or size >= block else size
 
 
-def _width(d: Dialect, itemsize: int, n: int) -> int:
+def row_lanes(d: Dialect, itemsize: int, n: int) -> int:
     """The device's vector width, halved (down to 4 lanes) while a static run ``n`` is
     shorter than one vector."""
     width = lanes(d, itemsize)
@@ -94,7 +94,7 @@ def _width(d: Dialect, itemsize: int, n: int) -> int:
 
 def nvec_blocking(d: Dialect, m: int, n: int, itemsize: int = 4) -> NBlock:
     """The broadcast kernel's block for an M x N product."""
-    width = _width(d, itemsize, n)
+    width = row_lanes(d, itemsize, n)
     most = MAX_VECTORS if is_symbolic(n) else max(1, min(MAX_VECTORS, n // width))
     rows, vectors = register_block(d.vector_registers, most)
     return NBlock(width, vectors, _fit(m, rows))
@@ -104,7 +104,7 @@ def kvec_blocking(d: Dialect, m: int, n: int, k: int, itemsize: int = 4
                   ) -> tuple[int, int, int]:
     """The dot-product kernel's (vector width over K, rows, columns)."""
     rows, cols = dot_block(d.vector_registers)
-    return _width(d, itemsize, k), _fit(m, rows), _fit(n, cols)
+    return row_lanes(d, itemsize, k), _fit(m, rows), _fit(n, cols)
 
 
 def pack_b(d: Dialect, k: int, n: int, itemsize: int) -> bool:
