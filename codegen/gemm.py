@@ -210,6 +210,8 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
     vt = vec_type(w, p.t, width)
     _ids(w, p)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {blk.cols};")
+    if ragged_rows:     # the row blocks that round the launch up to whole work-groups
+        w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, p.m)
     acc = [[f"c{r}_{c}" for c in range(cn)] for r in range(rm)]
@@ -349,6 +351,8 @@ def _gemm_kvec(graph, g, name, d, p: Product):
     vt = vec_type(w, p.t, width)
     _ids(w, p)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {rn};")
+    if ragged_rows:
+        w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, p.m)
     jb = _clamped(w, "jb", "j0", rn, p.n)
