@@ -89,7 +89,7 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
     if p.n >= VEC_MIN:
         blk = nvec_blocking(d, p.m, p.n, p.itemsize)
         tn = -(-p.n // blk.cols)
-        if pack_b(d, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
+        if pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
                 max(p.batch, 1) * tn * blk.cols * p.k + 64 <= INT_MAX:
             return _gemm_nvec(graph, g, name, d, p, blk, packed=True)
         if not p.tb and vb.strides[-1] == 1:
