@@ -307,7 +307,9 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
     sb = w.scratch_buf(sid, panels, write=True)
     bb = w.buf(resolve(w.graph, p.b).base)
     n_, k_ = _arg(w, p.n), _arg(w, p.k)
-    w.lines.append("int jt = get_global_id(0), kt = get_global_id(1);")
+    # consecutive work-items (a work-group runs them in turn) step along K: W sequential
+    # streams, which the prefetchers follow, rather than W rows at a stride
+    w.lines.append("int kt = get_global_id(0), jt = get_global_id(1);")
     if p.batch:
         w.lines.append("int bz = get_global_id(2);")
     w.lines.append(f"int j0 = jt * {width}, k0 = kt * {width};")
@@ -338,7 +340,7 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
         w.lines.append(f"  if (k0 + {i} < {k_}) *(__global u_{vt}*)(dst + {i * blk.cols}) = "
                        f"{rows[i]};")
     w.lines.append("}")
-    return w, (tn * blk.vectors, -(-p.k // width)) + ((p.batch,) if p.batch else ()), None
+    return w, (-(-p.k // width), tn * blk.vectors) + ((p.batch,) if p.batch else ()), None
 
 
 def _gemm_kvec(graph, g, name, d, p: Product):
