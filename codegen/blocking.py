@@ -26,6 +26,7 @@ from graphnn.ir.symbolic import is_symbolic
 VEC_MIN = 8        # the vectorised dimension (N or K) must be at least this long
 MAX_ROWS = 8       # rows per work-item: each row keeps an address in a general register
 MAX_VECTORS = 4
+PACK_WEIGHT_BYTES = 1 << 20   # products summed over a batch pack B from this size on
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _fit(size: int, block: int) -> int:
     return block if is_symbolic(size) or size >= block else size
 
 
-def _width(d: Dialect, itemsize: int, n: int) -> int:
+def row_lanes(d: Dialect, itemsize: int, n: int) -> int:
     """The device's vector width, halved (down to 4 lanes) while a static run ``n`` is
     shorter than one vector."""
     width = lanes(d, itemsize)
@@ -94,7 +95,7 @@ def _width(d: Dialect, itemsize: int, n: int) -> int:
 
 def nvec_blocking(d: Dialect, m: int, n: int, itemsize: int = 4) -> NBlock:
     """The broadcast kernel's block for an M x N product."""
-    width = _width(d, itemsize, n)
+    width = row_lanes(d, itemsize, n)
     most = MAX_VECTORS if is_symbolic(n) else max(1, min(MAX_VECTORS, n // width))
     rows, vectors = register_block(d.vector_registers, most)
     return NBlock(width, vectors, _fit(m, rows))
@@ -104,21 +105,29 @@ def kvec_blocking(d: Dialect, m: int, n: int, k: int, itemsize: int = 4
                   ) -> tuple[int, int, int]:
     """The dot-product kernel's (vector width over K, rows, columns)."""
     rows, cols = dot_block(d.vector_registers)
-    return _width(d, itemsize, k), _fit(m, rows), _fit(n, cols)
+    return row_lanes(d, itemsize, k), _fit(m, rows), _fit(n, cols)
 
 
-def pack_b(d: Dialect, k: int, n: int, itemsize: int) -> bool:
+def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int) -> bool:
     """Whether the broadcast kernel reads B from packed panels ([N/cols][K][cols], one
     launch before the product) instead of B itself. Work-groups of row blocks re-read
     their column panel of B from cache; once B is as big as half the L2, panels of a
     row-major B at a power-of-two stride fall into few cache sets and are re-fetched from
     L3 (the product's speed halved at n = 1024 and fell by 3x at 2048 on a Zen 5), and
-    a B stored N x K (``Linear``'s weight) only reaches the broadcast kernel packed. A
-    symbolic size counts as 1: the choice must not depend on a batch's value, and products
-    summed over the batch (weight gradients) then keep their operands as they are."""
-    def static(s: int) -> int:
-        return 1 if is_symbolic(s) else s
-    return d.l2_bytes > 0 and 2 * static(k) * static(n) * itemsize >= d.l2_bytes
+    a B stored N x K (``Linear``'s weight) only reaches the broadcast kernel packed.
+
+    The choice must not depend on a batch's value (``ir/symbolic.py``): a symbolic N
+    counts as 1. A symbolic K is a batch summed over: a weight gradient, whose B is the
+    layer's input. Its size unknown, the choice follows the result's: B is packed for
+    weights of ``PACK_WEIGHT_BYTES`` or more (BERT's 768 x 768 at K = 4096: 209 -> 346
+    GFLOP/s per two cores of CPU time on a Zen 5), whatever the L2; smaller ones (LeNet's
+    120 x 576, where the launch costs more than it saves) read B as it is."""
+    if d.l2_bytes <= 0:
+        return False
+    if is_symbolic(k):
+        return not is_symbolic(m) and not is_symbolic(n) and \
+            m * n * itemsize >= PACK_WEIGHT_BYTES
+    return 2 * k * (1 if is_symbolic(n) else n) * itemsize >= d.l2_bytes
 
 
 def row_group(d: Dialect, tiles_n: int, tiles_m: int) -> int:

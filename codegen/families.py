@@ -10,6 +10,7 @@ from graphnn.codegen import pool as _pool
 from graphnn.codegen import scatter as _scatter
 from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
+from graphnn.codegen import vepi as _vepi
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
 from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal, start_1d
@@ -36,6 +37,9 @@ def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[st
 
 
 def elementwise(graph: Graph, g: Group, name: str, d: Dialect):
+    fast = _vepi.elementwise_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     n = math.prod(g.domain)
     start_1d(w, n, d)

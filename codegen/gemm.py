@@ -89,7 +89,7 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
     if p.n >= VEC_MIN:
         blk = nvec_blocking(d, p.m, p.n, p.itemsize)
         tn = -(-p.n // blk.cols)
-        if pack_b(d, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
+        if pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
                 max(p.batch, 1) * tn * blk.cols * p.k + 64 <= INT_MAX:
             return _gemm_nvec(graph, g, name, d, p, blk, packed=True)
         if not p.tb and vb.strides[-1] == 1:
@@ -210,6 +210,8 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
     vt = vec_type(w, p.t, width)
     _ids(w, p)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {blk.cols};")
+    if ragged_rows:     # the row blocks that round the launch up to whole work-groups
+        w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, p.m)
     acc = [[f"c{r}_{c}" for c in range(cn)] for r in range(rm)]
@@ -305,7 +307,9 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
     sb = w.scratch_buf(sid, panels, write=True)
     bb = w.buf(resolve(w.graph, p.b).base)
     n_, k_ = _arg(w, p.n), _arg(w, p.k)
-    w.lines.append("int jt = get_global_id(0), kt = get_global_id(1);")
+    # consecutive work-items (a work-group runs them in turn) step along K: W sequential
+    # streams, which the prefetchers follow, rather than W rows at a stride
+    w.lines.append("int kt = get_global_id(0), jt = get_global_id(1);")
     if p.batch:
         w.lines.append("int bz = get_global_id(2);")
     w.lines.append(f"int j0 = jt * {width}, k0 = kt * {width};")
@@ -336,7 +340,7 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
         w.lines.append(f"  if (k0 + {i} < {k_}) *(__global u_{vt}*)(dst + {i * blk.cols}) = "
                        f"{rows[i]};")
     w.lines.append("}")
-    return _pack_launch(w, (tn * blk.vectors, -(-p.k // width)) + ((p.batch,) if p.batch else ()))
+    return _pack_launch(w, (-(-p.k // width), tn * blk.vectors) + ((p.batch,) if p.batch else ()))
 
 
 def _pack_launch(w: KernelWriter, gsize: tuple) -> tuple:
@@ -361,6 +365,8 @@ def _gemm_kvec(graph, g, name, d, p: Product):
     vt = vec_type(w, p.t, width)
     _ids(w, p)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {rn};")
+    if ragged_rows:
+        w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     ia = _clamped(w, "ia", "i0", rm, p.m)
     jb = _clamped(w, "jb", "j0", rn, p.n)

@@ -36,7 +36,7 @@ def is_float(graph: Graph, *nodes: int) -> bool:
 def vec_type(w: KernelWriter, t: str, width: int) -> str:
     """The vector type name ``tN`` and, registered in the preamble, its unaligned alias."""
     if width > 1:
-        align = 8 if t == "double" else 4
+        align = {"double": 8, "long": 8, "ulong": 8, "uchar": 1, "char": 1}.get(t, 4)
         w.preamble[f"GNN_U_{t}{width}"] = \
             f"typedef {t}{width} __attribute__((aligned({align}))) u_{t}{width};"
     return f"{t}{width}" if width > 1 else t

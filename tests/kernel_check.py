@@ -48,9 +48,10 @@ _VECTOR = re.compile(r"\b(float|double)(2|4|8|16)\b")
 
 
 def _kernel_source(program, name: str) -> str:
+    """The kernel's text, up to its closing brace (the next kernel's typedefs follow)."""
     start = program.source.index(f"__kernel void {name}(")
-    end = program.source.find("__kernel void ", start + 1)
-    return program.source[start:end if end > 0 else None]
+    end = program.source.find("\n}\n", start)
+    return program.source[start:end + 2 if end > 0 else None]
 
 
 def row_path(program, launch) -> bool:

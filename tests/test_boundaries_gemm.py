@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from graphnn.codegen import GPU
-from graphnn.codegen.blocking import VEC_MIN, kvec_blocking, nvec_blocking, row_group
+from graphnn.codegen.blocking import PACK_WEIGHT_BYTES, VEC_MIN, kvec_blocking, nvec_blocking, \
+    pack_b, row_group
+from graphnn.ir.symbolic import SymInt
 from tests.kernel_check import SIMD_FIELDS, Case, around, check_all, chunks, dialect, \
     dialect_for, matmul, prime_between
 
@@ -108,16 +110,24 @@ def batched_cases(d, tag="batched") -> list[dict]:
 
 
 def packed_cases(d, tag) -> list[dict]:
-    """Every product packs B: N around the panel, K around the vector width (the transposed
-    pack's tiles), every layout, and batched."""
+    """Every product with a static K packs B: N around the panel, K around the vector width
+    (the transposed pack's tiles), every layout, and batched; and a B big enough that its
+    gradient, summed over the batch, packs too."""
     blk = nvec_blocking(d, 1 << 12, 1 << 12)
     ns = sorted({VEC_MIN, blk.width + 1, *beyond(blk.cols)} - {1})
     ks = beyond(blk.width)
     ms = beyond(blk.rows)
     out = [case(ms[i % len(ms)], n, ks[i % len(ks)], ta, tb, tag=tag)
            for i, (n, (ta, tb)) in enumerate(zip(ns, cycle(FLAGS)))]
+    # B's gradient sums over the batch (a symbolic K): packed for results of
+    # PACK_WEIGHT_BYTES, here k x n
+    n = blk.cols * 8 + 1
+    k = -(-PACK_WEIGHT_BYTES // (4 * n))
     return out + [case(blk.rows + 1, blk.cols + 3, blk.width - 1, tb=True, batch=2, tag=tag),
-                  case(3, VEC_MIN + 1, 2 * blk.width + 1, batch=3, tag=tag)]
+                  case(3, VEC_MIN + 1, 2 * blk.width + 1, batch=3, tag=tag),
+                  case(blk.rows + 1, n, k, tag=tag),
+                  # B a transposed view, strided along N: packed element by element
+                  case(blk.rows - 1, blk.width + 3, 5, tb=True, view=True, tag=tag)]
 
 
 def views(tag="view") -> list[dict]:
@@ -173,15 +183,26 @@ def gemm_case(cs, dtype, seed) -> Case:
     return Case(fn, [a, b], cs["id"], **tol)
 
 
-def run_gemm(chunk, name="cpu", dtype=np.float32, simulated=None, packed=False,
-             paths=True):
+def packs(d, cs, itemsize: int = 4) -> bool:
+    """Whether the forward product of ``cs`` packs B (``pack_b``), with the sizes that are
+    symbolic in it: the leading dimension of each (2-D) input, M of A, or K of A read
+    transposed, and N of B read transposed."""
+    m, n, k = cs["m"], cs["n"], cs["k"]
+    if not cs["batch"]:
+        m, k = (m, SymInt.dim(k)) if cs["ta"] else (SymInt.dim(m), k)
+        n = SymInt.dim(n) if cs["tb"] else n
+    return n >= VEC_MIN and pack_b(d, m, k, n, itemsize)
+
+
+def run_gemm(chunk, name="cpu", dtype=np.float32, simulated=None, paths=True):
     """The products of ``chunk`` (cases whose forward takes the same path, which ``paths``
     asserts) in one graph."""
     with dialect(name, **(simulated or {})) as d:
         expect = {}
-        if name == "cpu" and paths:
+        if name == "cpu" and paths and d is not None:
+            packed = packs(d, chunk[0], np.dtype(dtype).itemsize)
             expect["matmul"] = packed or row_path(chunk[0])
-            if packed and d is not None:
+            if packed:
                 expect["pack"] = True
         check_all([gemm_case(cs, dtype, i) for i, cs in enumerate(chunk)], expect=expect)
 
@@ -189,18 +210,16 @@ def run_gemm(chunk, name="cpu", dtype=np.float32, simulated=None, packed=False,
 def params(size: int = 6) -> list:
     out = []
     for name, fields, cases in targets():
-        packed = fields["l2_bytes"] == PACKED["l2_bytes"]
-        tagged = [pytest.param((name, fields, packed, cs), id=f"{name}-{cs['id']}")
-                  for cs in cases]
-        out += chunks(tagged, size, lambda p: (p.values[0][0], p.values[0][2] or
-                                               row_path(p.values[0][3])))
+        d = dialect_for("cpu", **fields)
+        tagged = [pytest.param((name, fields, cs), id=f"{name}-{cs['id']}") for cs in cases]
+        out += chunks(tagged, size, lambda p: (p.values[0][0], packs(d, p.values[0][2]),
+                                               row_path(p.values[0][2])))
     return out
 
 
 @pytest.mark.parametrize("chunk", params())
 def test_gemm_boundaries(chunk):
-    (name, fields, packed, _), *_ = chunk
-    run_gemm([c[3] for c in chunk], simulated=fields, packed=packed)
+    run_gemm([c[2] for c in chunk], simulated=chunk[0][1])
 
 
 def test_gemm_boundaries_float64():
@@ -212,8 +231,8 @@ def test_gemm_boundaries_float64():
              case(9, 7, kvec_blocking(d, 9, 7, 64, 8)[0] + 1, tb=True, tag="f64"),
              case(9, 7, 1, ta=True, tb=True, tag="f64")]
     run_gemm(chunk, dtype=np.float64, simulated=UNPACKED, paths=False)
-    run_gemm([case(blk.rows - 1, blk.cols + 1, blk.width + 1, tb=True, tag="f64")],
-             dtype=np.float64, simulated=PACKED, packed=True)
+    run_gemm([case(blk.rows - 1, blk.cols + 1, blk.width + 1, tag="f64")],
+             dtype=np.float64, simulated=PACKED)
 
 
 def gpu_cases() -> list:

@@ -136,7 +136,8 @@ register(OpDef("straight_through", Kind.ELEMWISE, 2, _same_shape, _same_dtype,
 
 register(OpDef("copy", Kind.ELEMWISE, 1, lambda args, at: args[0].shape, _same_dtype,
                lambda c, g: [g], lambda a, at: np.array(a[0], copy=True), "{0}",
-               doc="materialise a value into a fresh contiguous buffer", grad_name="Clone"))
+               doc="materialise a value into a fresh contiguous buffer", grad_name="Clone",
+               vector="{0}"))
 
 
 def _concat_shape(args, at):

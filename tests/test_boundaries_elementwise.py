@@ -1,0 +1,121 @@
+"""Elementwise kernels as vectors along their rows (``vepi.elementwise_rows``) on both sides
+of every vector width, against PyTorch: forward and gradients (themselves elementwise
+kernels), operands dense along the row, broadcast scalars, rows and columns, strided
+(transposed) operands, lane masks, float64, and a row length that is the symbolic batch
+(a 1-D input). Widths come from ``row_lanes`` for this device and a simulated 8-lane CPU;
+rows shorter than ``ROW_MIN`` take the scalar kernel."""
+from __future__ import annotations
+
+from itertools import cycle
+
+import numpy as np
+from graphnn.codegen.blocking import row_lanes
+from graphnn.codegen.vepi import ROW_MIN
+from tests.kernel_check import Case, check_all, dialect, dialect_for, prime_between
+
+EIGHT = {"vector_width": 8, "vector_registers": 16}
+
+
+def row_sizes(d) -> list[int]:
+    """Row lengths on both sides of ROW_MIN and of every length where ``row_lanes`` changes
+    its width, past one and two of the widest vectors, and a prime."""
+    changes = [n for n in range(ROW_MIN + 1, 256) if row_lanes(d, 4, n) !=
+               row_lanes(d, 4, n - 1)]
+    widest = row_lanes(d, 4, 1 << 12)
+    sizes = {ROW_MIN - 1, ROW_MIN, widest + 1, 2 * widest + 1}
+    sizes |= {s for n in changes for s in (n - 1, n)}
+    return sorted(sizes | {prime_between(2 * widest + 1, 3 * widest)})
+
+
+def own_kernel(x):
+    """``x`` plus a reduction's (zero) result: a chain that reads a kernel's output has a
+    kernel of its own (chains reading only graph inputs would share a horizontal one)."""
+    return x + x.sum() * 0.0
+
+
+def chain(kind: str):
+    """An elementwise chain over x (rows x n) and operands broadcast in several ways."""
+    def fn(lib, x, s, row, col, xt):
+        x = own_kernel(x)
+        if kind == "affine":        # a scalar, a row bias, relu
+            return (x * s + row).relu()
+        if kind == "mask":          # a comparison as a where condition, a column operand
+            return lib.where(x > col, x / (s * s + 1), -x)
+        return lib.maximum(x - xt.transpose(-1, -2), col) * 0.5    # a strided operand
+    return fn
+
+
+def cases(d, tag: str, skip=None) -> list[Case]:
+    """A chain per row length of ``row_sizes(d)``, less those of dialect ``skip`` that take
+    the same width there."""
+    rng = np.random.default_rng(len(tag))
+    out = []
+    kinds = cycle(["affine", "mask", "strided"])
+    sizes = row_sizes(d)
+    if skip is not None:
+        sizes = [n for n in sizes if n not in row_sizes(skip) or
+                 row_lanes(d, 4, n) != row_lanes(skip, 4, n)]
+    for i, n in enumerate(sizes):
+        rows = 3 if i % 2 else 1
+        kind = next(kinds)
+        x = rng.standard_normal((rows, n)).astype(np.float32)
+        arrays = [x, np.float32(rng.standard_normal()), rng.standard_normal(n),
+                  rng.standard_normal((rows, 1)), rng.standard_normal((n, rows))]
+        arrays = [np.asarray(a, np.float32) for a in arrays]
+        out.append(Case(chain(kind), arrays, f"{tag}-{kind}-{rows}x{n}"))
+    return out
+
+
+def broadcast(lib, x, s):
+    """A broadcast input as an output: a copy kernel whose every lane is one value."""
+    return s.expand(*x.shape)
+
+
+def symbolic(lib, x, s):
+    """A 1-D input: its length is the symbolic batch, the last vector ragged at run time."""
+    x = own_kernel(x)
+    return (x * s - 1.0).relu() + x.clone()
+
+
+def test_elementwise_row_boundaries():
+    d = dialect_for("cpu")
+    n = 2 * row_lanes(d, 4, 1 << 12) + 3
+    one = Case(symbolic, [np.random.default_rng(0).standard_normal(n).astype(np.float32),
+                          np.float32(1.5)], f"1-D {n}")
+    with dialect("cpu"):
+        check_all(cases(d, "device") + [one])
+
+
+def test_elementwise_row_boundaries_8_lanes():
+    """A CPU with 8-lane vectors (AVX2): the lengths where its width differs."""
+    d = dialect_for("cpu", **EIGHT)
+    with dialect("cpu", **EIGHT):
+        check_all(cases(d, "8-lanes", skip=dialect_for("cpu")))
+
+
+def test_elementwise_rows_float64():
+    rng = np.random.default_rng(1)
+    n = row_lanes(dialect_for("cpu"), 8, 1 << 12) + 1
+    arrays = [rng.standard_normal((2, n)), np.array(0.5), rng.standard_normal(n),
+              rng.standard_normal((2, 1)), rng.standard_normal((n, 2))]
+    with dialect("cpu"):
+        check_all([Case(chain(k), arrays, f"f64 {k}", rtol=1e-12, atol=1e-12)
+                   for k in ("affine", "mask")], expect={"relu": True})
+
+
+def test_elementwise_rows_are_vectors():
+    """The paths: rows of ROW_MIN and longer are vectors, shorter ones scalar code; a copy
+    of a broadcast value stores whole vectors."""
+    rng = np.random.default_rng(2)
+
+    def relu(lib, x):
+        return (own_kernel(x) * 2.0).relu()
+
+    for n, vector in ((ROW_MIN - 1, False), (ROW_MIN, True)):
+        with dialect("cpu"):
+            check_all([Case(relu, [rng.standard_normal((2, n)).astype(np.float32)])],
+                      train=False, expect={"relu": vector})
+    # alone in its graph (with others reading only graph inputs it joins a horizontal kernel)
+    with dialect("cpu"):
+        check_all([Case(broadcast, [np.zeros((2, 35), np.float32), np.float32(0.5)])],
+                  expect={"copy": True})
