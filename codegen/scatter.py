@@ -22,8 +22,8 @@ from graphnn.ir.passes.fusion import Group
 
 _INT64_PRAGMA = "#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable"
 
-# float atomics as compare-and-swap loops on the bits (an unchanged cell swaps at once);
-# the loop compares bits, so a NaN cell cannot spin forever. Products (scatter_mul) are
+# float atomics as compare-and-swap loops on the bits, starting from a guess of the cell's
+# value; the loop compares bits, so a NaN cell cannot spin forever. Products (scatter_mul) are
 # compare-and-swap loops for every type.
 _BITS = {"float": ("uint", "as_uint", "as_float", "atomic_cmpxchg"),
          "double": ("ulong", "as_ulong", "as_double", "atom_cmpxchg"),
@@ -45,8 +45,13 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
                       f"    {_NATIVE[(op, ct)]}(p, v);\n}}")
     ut, to_u, to_t, cas = _BITS[ct]
     new = _COMBINE[op].format(a=f"{to_t}(old)", v="v")
+    # no plain read of *p: it races with other work-items' swaps (Oclgrind's race check
+    # flags it). The first swap compares with a guess, the operation's identity (what a
+    # zero-filled gradient holds for sums); a wrong guess costs one more swap.
+    one = "1" if op == "*" else "0"
+    guess = {"float": f"{one}.0f", "double": f"{one}.0", "int": one, "long": f"{one}L"}[ct]
     return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
-                  f"    {ut} old = {to_u}(*p), seen;\n"
+                  f"    {ut} old = {to_u}({guess}), seen;\n"
                   f"    while ((seen = {cas}((volatile __global {ut}*)p, old,\n"
                   f"            {to_u}({new}))) != old)\n"
                   f"        old = seen;\n}}")
