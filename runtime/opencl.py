@@ -90,13 +90,20 @@ class OpenCLRuntime:
         self.builds = 0             # programs built or loaded from the disk cache
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
+        # GRAPHNN_POISON=1: every buffer a kernel will write is first filled with 0xFF bytes
+        # (a NaN in every float lane, -1 in every integer), so a kernel that reads memory
+        # nothing wrote gives NaN or a wild index where the test compares, on any device
+        self.poison = os.environ.get("GRAPHNN_POISON", "") not in ("", "0")
         # kernels still queued at exit would be compiled by PoCL's worker threads while the
         # process tears down its libraries (a segfault): drain the queue first
         atexit.register(self._drain)
 
     # -- memory ---------------------------------------------------------------------------
     def alloc(self, t: TensorType) -> DeviceBuffer:
-        return self.pool.alloc(t.numel * t.dtype.itemsize)
+        buf = self.pool.alloc(t.numel * t.dtype.itemsize)
+        if self.poison:
+            cl.enqueue_fill_buffer(self.queue, buf.cl, np.uint8(0xFF), 0, buf.cl.size)
+        return buf
 
     def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
         """A device buffer with ``array``'s values. The copy runs asynchronously, so the
