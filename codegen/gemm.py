@@ -42,9 +42,9 @@ def kvec_blocking(m: int, n: int, k: int) -> tuple[int, int, int]:
     return 16 if k >= 16 else 8, _block(m, 4), _block(n, 4)
 
 
-def _local(tiles0: int, tiles1: int, cap: int = 4) -> int:
+def _local(tiles0: int, tiles1: int, d: Dialect, cap: int = 4) -> int:
     best = 1
-    for b in range(1, min(tiles0, cap) + 1):
+    for b in range(1, min(tiles0, cap, d.max_work_group) + 1):
         if tiles0 % b == 0 and (tiles0 // b) * tiles1 >= 16:
             best = b
     return best
@@ -159,7 +159,7 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
     if not _vector_epilogues(w, g, mm, rm, width, cn, lambda r, c: acc[r][c], m_, n_, tn):
         _epilogues(w, g, mm, rm, width * cn,
                    lambda r, c: lane(acc[r][c // width], c % width, width), m_, n_)
-    return w, (tn, tm), (_local(tn, tm), 1)
+    return w, (tn, tm), (_local(tn, tm, d), 1)
 
 
 def _gemm_kvec(graph, g, name, d, m_, n_, k_):
@@ -217,6 +217,6 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
             w.lines.append(f"{rvt} {rows[r]} = ({rvt})("
                            + ", ".join(sums[(r, c)] for c in range(rn)) + ");")
         _vector_epilogues(w, g, mm, rm, rn, 1, lambda r, c: rows[r], m_, n_, tn)
-        return w, (tn, tm), (_local(tn, tm), 1)
+        return w, (tn, tm), (_local(tn, tm, d), 1)
     _epilogues(w, g, mm, rm, rn, lambda r, c: sums[(r, c)], m_, n_)
-    return w, (tn, tm), (_local(tn, tm), 1)
+    return w, (tn, tm), (_local(tn, tm, d), 1)

@@ -77,9 +77,8 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     if ct not in _BITS:
         raise TypeError(f"{op}: no OpenCL kernel for dtype {graph.type(node).dtype.name}")
     if ct in ("double", "long") and not d.int64_atomics:
-        raise RuntimeError(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
-                           f"(cl_khr_int64_base_atomics), which {d.device or 'this device'} "
-                           "does not have")
+        raise d.lacks(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
+                      "(cl_khr_int64_base_atomics)")
     w = KernelWriter(graph, name)
     fn, definition = _atomic(ct, {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+"))
     w.preamble[fn.upper()] = definition
@@ -93,7 +92,7 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     # indices are checked on the host; this keeps a stray one from writing out of bounds
     w.lines.append(f"if (j < 0 || j >= {size}) return;")
     out = list(idx)
-    out[axis] = "j"
+    out[axis] = "j" if w.it == "long" else f"({w.it})j"
     value = w.load(src, idx)
     w.lines.append(f"{fn}({w.buf(node, write=True)} + "
                    f"({w.address(node, out)}), {value});")

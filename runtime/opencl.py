@@ -13,29 +13,32 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from graphnn.codegen import CPU, GPU, Dialect, Program
+from graphnn.codegen import CPU, GPU, INT_INDEX_LIMIT, Dialect, Program
 from graphnn.ir.types import TensorType
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
 from graphnn.runtime.device import DeviceInfo
 
 
 # copies between strided layouts (views of a storage); the layout is read from ``m``:
-# [n, ndim, src offset, dst offset, shape..., src strides..., dst strides...]
-STRIDED_COPY_SOURCE = "\n".join(
-    f"__kernel void gnn_strided_copy{size}(__global {t} *dst, __global const {t} *src, "
-    "__global const long *m) {\n"
-    "  long i = get_global_id(0);\n"
-    "  if (i >= m[0]) return;\n"
-    "  int nd = (int)m[1];\n"
-    "  long s = m[2], d = m[3], r = i;\n"
-    "  for (int k = nd - 1; k >= 0; k--) {\n"
-    "    long q = r % m[4 + k];\n"
-    "    r /= m[4 + k];\n"
-    "    s += q * m[4 + nd + k];\n"
-    "    d += q * m[4 + 2 * nd + k];\n"
-    "  }\n"
-    "  dst[d] = src[s];\n"
-    "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
+# [n, ndim, src offset, dst offset, shape..., src strides..., dst strides...], indexed with
+# ``it`` (``int`` on a device without 64-bit index math)
+def strided_copy_source(it: str = "long") -> str:
+    return "\n".join(
+        f"__kernel void gnn_strided_copy{size}(__global {t} *dst, __global const {t} *src, "
+        f"__global const {it} *m) {{\n"
+        f"  {it} i = get_global_id(0);\n"
+        "  if (i >= m[0]) return;\n"
+        "  int nd = (int)m[1];\n"
+        f"  {it} s = m[2], d = m[3], r = i;\n"
+        "  for (int k = nd - 1; k >= 0; k--) {\n"
+        f"    {it} q = r % m[4 + k];\n"
+        "    r /= m[4 + k];\n"
+        "    s += q * m[4 + nd + k];\n"
+        "    d += q * m[4 + 2 * nd + k];\n"
+        "  }\n"
+        "  dst[d] = src[s];\n"
+        "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
+
 
 
 def cache_dir() -> Path:
@@ -80,7 +83,8 @@ class OpenCLRuntime:
         self.dialect: Dialect = dataclasses.replace(
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
             max_work_group=info.max_work_group, fp64=info.fp64,
-            int64_atomics=info.int64_atomics, device=info.short)
+            int64_atomics=info.int64_atomics, int64_index=info.int64_index,
+            local_mem=info.local_mem, device=info.short)
         self._programs: dict[str, cl.Program] = {}
         # in-flight uploads (event, host array): the array must live until its copy is done
         self._pending: deque = deque()
@@ -99,7 +103,14 @@ class OpenCLRuntime:
         atexit.register(self._drain)
 
     # -- memory ---------------------------------------------------------------------------
+    def _check_dtype(self, name: str) -> None:
+        """A float64 tensor on a device without double precision fails when it is made,
+        before any kernel could read it (as PyTorch's MPS device refuses float64)."""
+        if name == "float64" and not self.dialect.fp64:
+            raise self.dialect.lacks("float64 tensors need cl_khr_fp64 (double precision)")
+
     def alloc(self, t: TensorType) -> DeviceBuffer:
+        self._check_dtype(t.dtype.name)
         buf = self.pool.alloc(t.numel * t.dtype.itemsize)
         if self.poison:
             cl.enqueue_fill_buffer(self.queue, buf.cl, np.uint8(0xFF), 0, buf.cl.size)
@@ -110,6 +121,7 @@ class OpenCLRuntime:
         values are first copied on the host unless ``private`` says nobody else holds (and
         may change) the array: a caller's array, or a numpy view of a torch tensor that
         torch then updates in place, must be read as it is now."""
+        self._check_dtype(array.dtype.name)
         array = np.ascontiguousarray(array) if private else np.array(array, order="C")
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
@@ -157,13 +169,19 @@ class OpenCLRuntime:
         n = int(np.prod(shape)) if shape else 1
         if n == 0:
             return
-        meta = np.array([n, len(shape), src_layout[0], dst_layout[0], *shape,
-                         *src_layout[1], *dst_layout[1]], np.int64)
+        wide = self.dialect.int64_index
+        meta = [n, len(shape), src_layout[0], dst_layout[0], *shape, *src_layout[1],
+                *dst_layout[1]]
+        if not wide and max(map(abs, meta)) >= INT_INDEX_LIMIT:
+            raise self.dialect.lacks(f"a copy of {n} elements needs 64-bit index math")
         if self._strided is None:
-            self._strided = self.build_source(STRIDED_COPY_SOURCE, ())
+            self._strided = self.build_source(strided_copy_source("long" if wide else "int"),
+                                              ())
         kernel = cl.Kernel(self._strided, f"gnn_strided_copy{itemsize}")
-        kernel.set_args(dst.cl, src.cl, self.upload(meta, private=True).cl)
-        cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // 64) * 64,), (64,))
+        kernel.set_args(dst.cl, src.cl, self.upload(
+            np.array(meta, np.int64 if wide else np.int32), private=True).cl)
+        local = min(64, self.dialect.max_work_group)
+        cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // local) * local,), (local,))
         self.launches += 1
 
     def _drain(self) -> None:

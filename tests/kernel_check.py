@@ -205,7 +205,9 @@ def dialect_for(name: str):
     if own is None:
         return base
     return dataclasses.replace(base, compute_units=own.compute_units,
-                               max_work_group=own.max_work_group, fp64=own.fp64)
+                               max_work_group=own.max_work_group, fp64=own.fp64,
+                               int64_atomics=own.int64_atomics, int64_index=own.int64_index,
+                               local_mem=own.local_mem, device=own.device)
 
 
 @contextlib.contextmanager
