@@ -211,18 +211,25 @@ def optimizers(lib):
 
 
 def indexing(lib):
-    """Index writes and sorts: scatter_add in float64 and int64, both argsort kernels."""
+    """Index writes, sorts and long sums: int64 scatter_add, both argsort kernels, the
+    vectorised and the two-stage sums."""
     rng = _rng(12)
-    x = lib.zeros(5, 3, dtype=lib.float64)
-    s = x.scatter_add(0, _t(lib, np.array([[0, 4, 4], [4, 4, 0]])),
-                      lib.ones(2, 3, dtype=lib.float64))
     i = lib.zeros(4, dtype=lib.int64).index_add(0, _t(lib, np.array([1, 1, 3])),
                                                  _t(lib, np.array([1, 2, 3])))
     v = _t(lib, rng.standard_normal((3, 40)).astype(np.float32))
     r = _t(lib, rng.standard_normal((8, 3)).astype(np.float32))
     big = _t(lib, rng.standard_normal((3, 9000)).astype(np.float32))
-    return [_np(s), _np(i), _np(v.sort(1).indices), _np(v.sort(1).values),
-            _np(r.argsort(0)), _np(v.sum(1)), _np((big * big).sum()), _np(big.amax(0))]
+    return [_np(i), _np(v.sort(1).indices), _np(v.sort(1).values), _np(r.argsort(0)),
+            _np(v.sum(1)), _np((big * big).sum()), _np(big.amax(0))]
+
+
+def float64(lib):
+    """Double precision: scatter_add's 64-bit compare-and-swap, a softmax, a GEMM."""
+    x = lib.zeros(5, 3, dtype=lib.float64)
+    s = x.scatter_add(0, _t(lib, np.array([[0, 4, 4], [4, 4, 0]])),
+                      lib.ones(2, 3, dtype=lib.float64))
+    a = _t(lib, _rng(14).standard_normal((4, 6)))
+    return [_np(s), _np(a.softmax(1)), _np(a @ a.T)]
 
 
 def dropout(lib):
@@ -240,5 +247,5 @@ def dropout(lib):
 CASES = {"lenet": lenet, "mlp": mlp, "conv_bn_relu_pool": conv_bn_relu_pool,
          "decoder": decoder, "pooling": pooling, "lstm": lstm, "transformer": transformer,
          "embedding": embedding, "losses": losses, "optimizers": optimizers,
-         "indexing": indexing, "dropout": dropout}
+         "indexing": indexing, "float64": float64, "dropout": dropout}
 RANDOM = {"dropout"}

@@ -61,12 +61,12 @@ def main(out_dir: str, names: list[str]) -> None:
     for name in names or list(CASES):
         start = time.perf_counter()
         offset = log.stat().st_size if log.is_file() else 0
-        error = None
+        error = kind = None
         try:
             for i, a in enumerate(CASES[name](G)):
                 arrays[f"{name}/{i}"] = np.asarray(a)
-        except Exception:   # recorded and reported by the test, next to the other cases
-            error = traceback.format_exc()
+        except Exception as e:   # recorded and reported by the test, next to the others
+            error, kind = traceback.format_exc(), type(e).__name__
         rt.finish()
         report = ""
         if log.is_file():
@@ -74,7 +74,7 @@ def main(out_dir: str, names: list[str]) -> None:
                 f.seek(offset)
                 report = f.read()
         cases[name] = {"seconds": time.perf_counter() - start, "report": report,
-                       "error": error}
+                       "error": error, "error_type": kind}
         print(f"{name}: {cases[name]['seconds']:.1f} s", file=sys.stderr, flush=True)
     np.savez(out / "outputs.npz", **arrays)
     (out / "lane.json").write_text(json.dumps(

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the test models compared across devices (PoCL builds are the lane's costliest part)
 MODELS = ("lenet", "mlp", "conv_bn_relu_pool", "decoder", "lstm", "transformer")
 CROSS_RTOL = 1e-5
+LIMITED = bool(os.environ.get("GRAPHNN_LIMITS"))     # inherited by the lane's processes
 
 
 def _start(out: Path, device: str, dialect: str, cases=(), **env) -> subprocess.Popen:
@@ -114,7 +115,9 @@ def test_device_lane(tmp_path):
             case = info["cases"][name]
             where = f"[{dialect}] {name}"
             if case["error"]:
-                problems.append(f"{where} raised:\n{case['error'][-2000:]}")
+                # under GRAPHNN_LIMITS a case may need what the limited device lacks
+                if not (LIMITED and case["error_type"] == "DeviceFeatureError"):
+                    problems.append(f"{where} raised:\n{case['error'][-2000:]}")
                 continue
             if case["report"].strip():
                 problems.append(f"{where}: Oclgrind reported:\n{case['report'][:3000]}")
