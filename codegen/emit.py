@@ -12,7 +12,7 @@ import math
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
-from graphnn.ir.types import DType, bool_, contiguous_strides, promote
+from graphnn.ir.types import DType, bool_, contiguous_strides, result_type
 from graphnn.ir.views import VIEW_OPS, resolve
 
 
@@ -229,9 +229,7 @@ class KernelWriter:
             return f"({self.value(args[0], idx)} != 0)"
         d = get(op)
         if d.operand_dtype == "promote":
-            want = g.type(args[0]).dtype
-            for a in args[1:]:
-                want = promote(want, g.type(a).dtype)
+            want = result_type(*(g.type(a) for a in args))
         else:
             want = out_t
         vals = []
