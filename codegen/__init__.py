@@ -69,6 +69,13 @@ def _lower(graph: Graph, dialect: Dialect, uses_f64: bool) -> Program:
     sources, launches, buffers = [], [], {}
     kernels: dict[str, str] = {}      # kernel text with its name blanked -> kernel name
     for grp in graph.groups:
+        if grp.stores and all(plain(graph.type(s)).numel == 0 for s in grp.stores):
+            # nothing to write (an empty tensor): no kernel, whose index arithmetic would
+            # divide by the zero size and whose reductions would read past empty inputs;
+            # the runtime still allocates the empty buffers
+            for s in grp.stores:
+                buffers[s] = plain(graph.type(s))
+            continue
         ops = grp.ops(graph)
         name = f"k{grp.id}_" + "_".join(dict.fromkeys(ops))[:48].rstrip("_")
         family = FAMILIES[grp.kind]

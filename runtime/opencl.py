@@ -258,10 +258,15 @@ class OpenCLExecutable:
             for i, (ctype, value) in enumerate(launch.sizes, start=len(launch.args)):
                 kernel.set_arg(i, (np.int32 if ctype == "int" else np.int64)(value))
         self.allocs, self.frees = _liveness(program)
+        launched = {node for launch in program.launches for node in launch.args}
+        # buffers no launch writes: empty outputs, whose groups lower to no kernel
+        self.unlaunched = [node for node in program.buffers if node not in launched]
 
     def run(self, inputs: list[DeviceBuffer]) -> list[DeviceBuffer]:
         rt, prog = self.rt, self.program
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
+        for node in self.unlaunched:
+            env[node] = rt.alloc(prog.buffers[node])
         queue, profiler = rt.queue, rt.profiler
         for launch, kernel, bound, name, allocs, frees in zip(
                 prog.launches, self.kernels, self.bound, self.names, self.allocs, self.frees):
