@@ -94,3 +94,27 @@ def test_empty_outputs_launch_no_kernel():
     assert_close(x.sum(1), t.sum(1))
     assert tuple(x.softmax(1).shape) == (2, 0, 3)
     assert_close(x.amax(0, keepdim=True).reshape(-1), t.amax(0, keepdim=True).reshape(-1))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_with_every_target_ignored(weighted, smoothing):
+    """Found by the layer fuzzer: with every target ignored the mean loss is 0 / 0 (nan in
+    both) and PyTorch's gradient is zero; graphnn's was nan (0 * inf through the mask)."""
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    y = np.array([2, 2, 2])
+    w = np.array([1.0, 2.0, 0.5, 3.0], np.float32) if weighted else None
+    out = []
+    for lib in (G, torch):
+        xx = lib.tensor(x).requires_grad_()
+        loss = lib.nn.functional.cross_entropy(
+            xx, lib.tensor(y), weight=None if w is None else lib.tensor(w), ignore_index=2,
+            label_smoothing=smoothing)
+        loss.backward()
+        out.append((loss, xx.grad))
+    assert np.isnan(out[0][0].item()) and np.isnan(out[1][0].item())
+    assert_close(out[0][1], out[1][1])
+    ours, ref = G.tensor(x).requires_grad_(), torch.tensor(x).requires_grad_()
+    G.nn.functional.nll_loss(ours, G.tensor(y), ignore_index=2).backward()
+    torch.nn.functional.nll_loss(ref, torch.tensor(y), ignore_index=2).backward()
+    assert_close(ours.grad, ref.grad)
