@@ -252,6 +252,10 @@ def norm(a, p="fro", dim=None, keepdim=False, dtype=None):
         a = to_dtype(a, dtype)
     if isinstance(dim, int):
         dim = (dim,)
+    if p == "fro" and dim is not None and len(dim) > 2:
+        # PyTorch takes "fro" over more than two dims for a matrix norm, and refuses it
+        raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got "
+                           + " ".join(str(d) for d in dim))
     if p in ("fro", 2, 2.0):
         out = safe_sqrt(sum(mul(a, a), dim, keepdim))
     elif p == float("inf"):

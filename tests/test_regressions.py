@@ -118,3 +118,20 @@ def test_cross_entropy_with_every_target_ignored(weighted, smoothing):
     G.nn.functional.nll_loss(ours, G.tensor(y), ignore_index=2).backward()
     torch.nn.functional.nll_loss(ref, torch.tensor(y), ignore_index=2).backward()
     assert_close(ours.grad, ref.grad)
+
+
+@pytest.mark.parametrize("kw", [dict(dim=(0, 1, 2)), dict(p="fro", dim=(0, 1, 2)),
+                                dict(p=2, dim=(0, 1, 2)), dict(dim=(0, 2)),
+                                dict(p=1, dim=(2, 0, 1))])
+def test_frobenius_norm_over_three_dims_is_refused(kw):
+    """Found by the reduction fuzzer: PyTorch refuses the default "fro" norm over more than
+    two dims (a matrix norm); graphnn computed a vector norm."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    try:
+        ref = torch.tensor(x).norm(**kw)
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError) as ours:
+            G.tensor(x).norm(**kw)
+        assert str(ours.value) == str(e)
+        return
+    assert_close(G.tensor(x).norm(**kw), ref)
