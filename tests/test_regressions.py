@@ -135,3 +135,15 @@ def test_frobenius_norm_over_three_dims_is_refused(kw):
         assert str(ours.value) == str(e)
         return
     assert_close(G.tensor(x).norm(**kw), ref)
+
+
+def test_python_bounds_keep_float64_precision():
+    """Found by the elementwise fuzzer: a Python number meeting a float64 tensor through a
+    where (clamp's bounds) took its dtype from the bool condition and was rounded to
+    float32 (0.6 became 0.6000000238)."""
+    x = np.array([0.9, -0.9, 0.1])
+    for fn in (lambda lib, t: t.clamp(-0.7, 0.6), lambda lib, t: t.clamp(max=0.6),
+               lambda lib, t: lib.where(t > 0, 0.3, t)):
+        ours, ref = fn(G, G.tensor(x)), fn(torch, torch.tensor(x))
+        assert ours.dtype.name == "float64"
+        np.testing.assert_array_equal(ours.numpy(), ref.numpy())
