@@ -135,6 +135,8 @@ def row_group(d: Dialect, tiles_n: int, tiles_m: int) -> int:
     and share their panel of B, so up to 8, while the launch keeps 4 work-groups per
     compute unit to balance the cores."""
     group = 8
+    while group > d.max_work_group:
+        group //= 2
     while group > 1 and tiles_n * -(-tiles_m // group) < 4 * d.compute_units:
         group //= 2
     return group

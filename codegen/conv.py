@@ -65,10 +65,11 @@ def _divisor_at_most(n: int, cap: int) -> int:
     return max(b for b in range(1, min(n, cap) + 1) if n % b == 0)
 
 
-def _row_local(rows: int, others: int, cap: int = 4) -> int:
-    """Work-items per group along the row dimension: a few, but keep >= 16 groups."""
+def _row_local(rows: int, others: int, d: Dialect, cap: int = 4) -> int:
+    """Work-items per group along the row dimension: a few (within the device's work-group
+    size), but keep >= 16 groups."""
     best = 1
-    for b in range(1, min(rows, cap) + 1):
+    for b in range(1, min(rows, cap, d.max_work_group) + 1):
         if rows % b == 0 and (rows // b) * others >= 16:
             best = b
     return best
@@ -184,7 +185,7 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
     if tail is None:
         w.lines.append("int oh = r;")
         full_row("oh", True)
-        return w, (oh_n, nblk, n_), (_row_local(oh_n, nblk * n_), 1, 1)
+        return w, (oh_n, nblk, n_), (_row_local(oh_n, nblk * n_, d), 1, 1)
 
     pat = graph.attrs(tail)
     (pkh, pkw), (psh, psw), (pph, ppw), (pdh, pdw) = (pat["kernel"], pat["stride"],
@@ -262,7 +263,7 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
     if tail in g.stores and not tail_stored:
         for (o, q), b in best.items():
             w.store(tail, ["n", f"({oc0} + {o})", "r", str(q)], b)
-    return w, (p_h, nblk, n_), (_row_local(p_h, nblk * n_), 1, 1)
+    return w, (p_h, nblk, n_), (_row_local(p_h, nblk * n_, d), 1, 1)
 
 
 def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
@@ -339,13 +340,13 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             for k in range(nvec):
                 vector_epilogue(w, g, node, acc[c][k], ["n", f"({c0} + {c})", "h",
                                 str(k * width)], width, min(width, w_ - k * width), epi)
-        return w, (h_, nblk, n_), (_row_local(h_, nblk * n_), 1, 1)
+        return w, (h_, nblk, n_), (_row_local(h_, nblk * n_, d), 1, 1)
     for c in range(cb):
         for col in range(w_):
             k, j = divmod(col, width)
             scalar_epilogue(w, g, node, f"{acc[c][k]}.s{'0123456789abcdef'[j]}",
                             ["n", f"({c0} + {c})", "h", str(col)], epi)
-    return w, (h_, nblk, n_), (_row_local(h_, nblk * n_), 1, 1)
+    return w, (h_, nblk, n_), (_row_local(h_, nblk * n_, d), 1, 1)
 
 
 def _wgrad_blocks(ocg: int, icg: int, oc: int, kh: int, kw: int, nvec: int) -> tuple[int, int]:

@@ -10,15 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class DeviceFeatureError(RuntimeError):
+    """The device lacks a capability a tensor or kernel needs (float64, 64-bit index math,
+    64-bit atomics); raised before any kernel of the work runs, naming the device."""
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str                 # "cpu" or "gpu"
     compute_units: int
-    max_work_group: int
+    max_work_group: int       # work-items per work-group, every launch stays within it
     fp64: bool = True
     gemm_tile: tuple[int, int] = (4, 4)     # outputs per work-item (rows, cols)
     row_max: int = 64         # widest row a row-vectorised kernel unrolls (0: never)
     int64_atomics: bool = True  # cl_khr_int64_base_atomics: float64/int64 scatter_add
+    int64_index: bool = True  # 64-bit index arithmetic; without it kernels index with int
+    local_mem: int = 32768    # bytes of local memory (no family uses local memory yet)
     device: str = ""          # the device's name, for errors about what it lacks
     # the CPU kernels' SIMD target (codegen/blocking.py derives the GEMM's blocking from it):
     # float lanes of one vector register (the device's preferred_vector_width_float), vector
@@ -28,6 +35,9 @@ class Dialect:
     vector_registers: int = 32
     l1_bytes: int = 32 << 10
     l2_bytes: int = 1 << 20
+
+    def lacks(self, what: str) -> DeviceFeatureError:
+        return DeviceFeatureError(f"{what}, which device {self.device or self.name} lacks")
 
     def pass_options(self):
         """What the IR passes should know of this device: the work-items a kernel needs to
@@ -39,7 +49,7 @@ class Dialect:
 
     def local_1d(self, n: int) -> int:
         """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still
-        leaves several work-groups per compute unit."""
+        leaves several work-groups per compute unit, within the device's maximum."""
         target = 256 if self.name == "gpu" else 64
         size = 1
         while size * 2 <= min(target, self.max_work_group) and n >= size * 2 * \

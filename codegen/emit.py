@@ -6,12 +6,13 @@ from outside are read from their buffers through their strided view.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
-from graphnn.ir.types import DType, TensorType, bool_, contiguous_strides, promote
+from graphnn.ir.types import DType, TensorType, bool_, contiguous_strides, promote, result_type
 from graphnn.ir.views import VIEW_OPS, resolve
 
 
@@ -45,18 +46,38 @@ def literal(value, dtype: DType) -> str:
     return f"{int(value)}" + ("L" if dtype.name == "int64" else "")
 
 
+# The C type of index arithmetic in the kernels being written: ``long``, or ``int`` on a
+# device without 64-bit index math (``Dialect.int64_index``; ``lower`` checks the sizes fit)
+_INDEX = ["long"]
+
+
+def index_type() -> str:
+    return _INDEX[-1]
+
+
+@contextlib.contextmanager
+def indexing(ctype: str):
+    """Kernels written inside index with ``ctype`` (``long`` or ``int``)."""
+    _INDEX.append(ctype)
+    try:
+        yield
+    finally:
+        _INDEX.pop()
+
+
 def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str], list[str]]:
     """C statements that split linear index ``var`` into one index per dimension."""
     lines, names = [], []
     rest = f"{prefix}_r"
-    lines.append(f"long {rest} = {var};")
+    it = index_type()
+    lines.append(f"{it} {rest} = {var};")
     for d in range(len(shape) - 1, -1, -1):
         name = f"{prefix}{d}"
         names.insert(0, name)
         if d == 0:
-            lines.append(f"long {name} = {rest};")
+            lines.append(f"{it} {name} = {rest};")
         else:
-            lines.append(f"long {name} = {rest} % {shape[d]}; {rest} /= {shape[d]};")
+            lines.append(f"{it} {name} = {rest} % {shape[d]}; {rest} /= {shape[d]};")
     return lines, names
 
 
@@ -71,7 +92,7 @@ def start_1d(w: "KernelWriter", n: int, d) -> None:
     """Declares ``gid``, the work-item's element, with an early return past ``n`` only where
     ``launch_1d`` rounds the launch up beyond it (always for a symbolic ``n``): the test
     kept PoCL from vectorising elementwise kernels whose size the work-group divides."""
-    w.lines.append("long gid = get_global_id(0);")
+    w.lines.append(f"{w.it} gid = get_global_id(0);")
     if is_symbolic(n) or n % d.local_1d(n):
         w.lines.append(f"if (gid >= {n}) return;")
 
@@ -97,6 +118,7 @@ class KernelWriter:
         # ``lower`` allocates them like stored values, for the launches that name them
         self.scratch: dict[int, TensorType] = {}
         self.ops: list[str] | None = None     # the launch's ops, if not its group's
+        self.it = index_type()               # the C type of index arithmetic
         start_kernel(self)
 
     def size(self, n: SymInt) -> str:
@@ -205,7 +227,7 @@ class KernelWriter:
             own = self.align(n, idx)
             pos = self.value(args[1], idx)
             src = list(own)
-            src[at["axis"]] = f"(long)({pos})"
+            src[at["axis"]] = f"({self.it})({pos})"
             return self.load(args[0], src)
         if op == "slice_grad":
             return self._slice_grad(n, idx)
@@ -219,9 +241,7 @@ class KernelWriter:
             return f"({self.value(args[0], idx)} != 0)"
         d = get(op)
         if d.operand_dtype == "promote":
-            want = g.type(args[0]).dtype
-            for a in args[1:]:
-                want = promote(want, g.type(a).dtype)
+            want = result_type(*(g.type(a) for a in args))
         else:
             want = out_t
         vals = []

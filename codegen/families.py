@@ -22,7 +22,7 @@ from graphnn.ir.views import resolve
 
 
 def _linear_guard(w: KernelWriter, n: int) -> None:
-    w.lines.append("long gid = get_global_id(0);")
+    w.lines.append(f"{w.it} gid = get_global_id(0);")
     w.lines.append(f"if (gid >= {n}) return;")
 
 
@@ -196,15 +196,15 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
 
     t_src = graph.type(src).dtype
     accs = ["acc"] + [f"acc{i}" for i in range(1, len(anchors))]
-    w.lines.append(f"{acc_t} {' = 0, '.join(accs)} = 0; long best = 0; {acc_t} run_max = "
+    w.lines.append(f"{acc_t} {' = 0, '.join(accs)} = 0; {w.it} best = 0; {acc_t} run_max = "
                    f"{literal(float('-inf'), t_src) if t_src.is_float else 0};")
     blocked = fold.sums and (is_symbolic(total) or total > SUM_BLOCK)
     if blocked:     # blocked summation, as in the vectorised sum: acc restarts per block
         w.lines.append(f"{acc_t} {' = 0, '.join('b' + a for a in accs)} = 0;")
-        w.lines.append(f"for (long rb = 0; rb < {total}; rb += {SUM_BLOCK}) {{")
-        w.lines.append(f"long re = rb + {SUM_BLOCK} < {total} ? rb + {SUM_BLOCK} : {total};")
+        w.lines.append(f"for ({w.it} rb = 0; rb < {total}; rb += {SUM_BLOCK}) {{")
+        w.lines.append(f"{w.it} re = rb + {SUM_BLOCK} < {total} ? rb + {SUM_BLOCK} : {total};")
         w.lines.append(" ".join(f"{a} = 0;" for a in accs))
-    w.lines.append(f"for (long r = {'rb' if blocked else 0}; r < {'re' if blocked else total}; "
+    w.lines.append(f"for ({w.it} r = {'rb' if blocked else 0}; r < {'re' if blocked else total}; "
                    "r++) {")
     w.lines += ["    " + line for line in body_lines + computed]
     w.lines.append(f"    {acc_t} v = {values[0]};")
@@ -220,7 +220,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append(fold.finish)
     result = "acc"
     if fold.index:
-        w.lines.append(f"long res = best % {red_shape[0]};")
+        w.lines.append(f"{w.it} res = best % {red_shape[0]};")
         result = "res"
     for a, acc in zip(anchors[1:], accs[1:]):
         w.temps[a] = acc
@@ -261,17 +261,18 @@ def gemm(graph: Graph, g: Group, name: str, d: Dialect):
     rm, rn = d.gemm_tile
     tiles_n, tiles_m = -(-n_ // rn), -(-m_ // rm)
     t = graph.type(mm).dtype.cl
-    w.lines.append("long tj = get_global_id(0), ti = get_global_id(1), bz = get_global_id(2);")
+    it = w.it
+    w.lines.append(f"{it} tj = get_global_id(0), ti = get_global_id(1), bz = get_global_id(2);")
     w.lines.append(f"if (tj >= {tiles_n} || ti >= {tiles_m}) return;")
-    w.lines.append(f"long i0 = ti * {rm}, j0 = tj * {rn};")
+    w.lines.append(f"{it} i0 = ti * {rm}, j0 = tj * {rn};")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
     for r in range(rm):
-        w.lines.append(f"long ia{r} = min(i0 + {r}, (long)({m_ - 1}));")
+        w.lines.append(f"{it} ia{r} = min(i0 + {r}, ({it})({m_ - 1}));")
     for c in range(rn):
-        w.lines.append(f"long jb{c} = min(j0 + {c}, (long)({n_ - 1}));")
+        w.lines.append(f"{it} jb{c} = min(j0 + {c}, ({it})({n_ - 1}));")
     for r in range(rm):
         w.lines.append(f"{t} " + ", ".join(f"c{r}_{c} = 0" for c in range(rn)) + ";")
-    w.lines.append(f"for (long k = 0; k < {k_}; k++) {{")
+    w.lines.append(f"for ({it} k = 0; k < {k_}; k++) {{")
 
     def opnd(node, trans, row, col):
         return w.load(node, bz + ([col, row] if trans else [row, col]))
@@ -325,13 +326,13 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
     def conv_at(oh: str, ow: str, pad: str) -> None:
         xi = lambda ci, hh, ww: w.load(x, [idx[0], ci, hh, ww])  # noqa: E731
         w.lines.append(f"{pad}{t} acc = 0;")
-        w.lines.append(f"{pad}long cbase = ({idx[1]} / {ocg}) * {icg};")
-        w.lines.append(f"{pad}for (long ic = 0; ic < {icg}; ic++) {{")
-        w.lines.append(f"{pad}  for (long u = 0; u < {kh}; u++) {{")
-        w.lines.append(f"{pad}    long hh = {oh} * {sh} - {ph} + u * {dh};")
+        w.lines.append(f"{pad}{w.it} cbase = ({idx[1]} / {ocg}) * {icg};")
+        w.lines.append(f"{pad}for ({w.it} ic = 0; ic < {icg}; ic++) {{")
+        w.lines.append(f"{pad}  for ({w.it} u = 0; u < {kh}; u++) {{")
+        w.lines.append(f"{pad}    {w.it} hh = {oh} * {sh} - {ph} + u * {dh};")
         w.lines.append(f"{pad}    if (hh < 0 || hh >= {h}) continue;")
-        w.lines.append(f"{pad}    for (long v = 0; v < {kw}; v++) {{")
-        w.lines.append(f"{pad}      long ww = {ow} * {sw} - {pw} + v * {dw};")
+        w.lines.append(f"{pad}    for ({w.it} v = 0; v < {kw}; v++) {{")
+        w.lines.append(f"{pad}      {w.it} ww = {ow} * {sw} - {pw} + v * {dw};")
         w.lines.append(f"{pad}      if (ww < 0 || ww >= {wd}) continue;")
         w.lines.append(f"{pad}      acc += {xi('cbase + ic', 'hh', 'ww')} * "
                        f"{w.load(wt, [idx[1], 'ic', 'u', 'v'])};")
@@ -346,11 +347,11 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
                                                       pat["padding"], pat["dilation"])
     oh_, ow_ = graph.type(cv).shape[2:]
     w.lines.append(f"{t} best = {literal(float('-inf'), graph.type(cv).dtype)};")
-    w.lines.append(f"for (long pu = 0; pu < {pkh}; pu++) {{")
-    w.lines.append(f"  long oh = {idx[2]} * {psh} - {pph} + pu * {pdh};")
+    w.lines.append(f"for ({w.it} pu = 0; pu < {pkh}; pu++) {{")
+    w.lines.append(f"  {w.it} oh = {idx[2]} * {psh} - {pph} + pu * {pdh};")
     w.lines.append(f"  if (oh < 0 || oh >= {oh_}) continue;")
-    w.lines.append(f"  for (long pv = 0; pv < {pkw}; pv++) {{")
-    w.lines.append(f"    long ow = {idx[3]} * {psw} - {ppw} + pv * {pdw};")
+    w.lines.append(f"  for ({w.it} pv = 0; pv < {pkw}; pv++) {{")
+    w.lines.append(f"    {w.it} ow = {idx[3]} * {psw} - {ppw} + pv * {pdw};")
     w.lines.append(f"    if (ow < 0 || ow >= {ow_}) continue;")
     start = len(w.lines)
     conv_at("oh", "ow", "")
@@ -390,13 +391,13 @@ def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
     w.lines += [f"{t} acc = 0;",
-                f"long grp = {idx[1]} / {icg}, icl = {idx[1]} % {icg};",
-                f"for (long oc = grp * {ocg}; oc < (grp + 1) * {ocg}; oc++) {{",
-                f"  for (long u = 0; u < {kh}; u++) {{",
-                f"    long th = {idx[2]} + {ph} - u * {dh};",
+                f"{w.it} grp = {idx[1]} / {icg}, icl = {idx[1]} % {icg};",
+                f"for ({w.it} oc = grp * {ocg}; oc < (grp + 1) * {ocg}; oc++) {{",
+                f"  for ({w.it} u = 0; u < {kh}; u++) {{",
+                f"    {w.it} th = {idx[2]} + {ph} - u * {dh};",
                 f"    if (th < 0 || th % {sh} != 0 || th / {sh} >= {oh_}) continue;",
-                f"    for (long v = 0; v < {kw}; v++) {{",
-                f"      long tw = {idx[3]} + {pw} - v * {dw};",
+                f"    for ({w.it} v = 0; v < {kw}; v++) {{",
+                f"      {w.it} tw = {idx[3]} + {pw} - v * {dw};",
                 f"      if (tw < 0 || tw % {sw} != 0 || tw / {sw} >= {ow_}) continue;",
                 f"      acc += {w.load(gy, [idx[0], 'oc', f'th / {sh}', f'tw / {sw}'])} * "
                 f"{w.load(wt, ['oc', 'icl', 'u', 'v'])};",
@@ -425,13 +426,13 @@ def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
     conv_weight_side(w, graph, g, idx[0],
                      f"{idx[1]} == 0 && {idx[2]} == 0 && {idx[3]} == 0")
     w.lines += [f"{t} acc = 0;",
-                f"long ci = ({idx[0]} / {ocg}) * {icg} + {idx[1]};",
-                f"for (long b = 0; b < {n}; b++) {{",
-                f"  for (long p = 0; p < {oh_}; p++) {{",
-                f"    long hh = p * {sh} - {ph} + {idx[2]} * {dh};",
+                f"{w.it} ci = ({idx[0]} / {ocg}) * {icg} + {idx[1]};",
+                f"for ({w.it} b = 0; b < {n}; b++) {{",
+                f"  for ({w.it} p = 0; p < {oh_}; p++) {{",
+                f"    {w.it} hh = p * {sh} - {ph} + {idx[2]} * {dh};",
                 f"    if (hh < 0 || hh >= {h}) continue;",
-                f"    for (long q = 0; q < {ow_}; q++) {{",
-                f"      long ww = q * {sw} - {pw} + {idx[3]} * {dw};",
+                f"    for ({w.it} q = 0; q < {ow_}; q++) {{",
+                f"      {w.it} ww = q * {sw} - {pw} + {idx[3]} * {dw};",
                 f"      if (ww < 0 || ww >= {wd}) continue;",
                 f"      acc += {w.load(x, ['b', 'ci', 'hh', 'ww'])} * "
                 f"{w.load(gy, ['b', idx[0], 'p', 'q'])};",
@@ -464,16 +465,16 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
     w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};"]
     if argmax:
         # a window of only -inf reports its first tap inside the input, as PyTorch does
-        w.lines += [f"long h0 = {idx[2]} * {sh} - {ph}, w0 = {idx[3]} * {sw} - {pw};",
+        w.lines += [f"{w.it} h0 = {idx[2]} * {sh} - {ph}, w0 = {idx[3]} * {sw} - {pw};",
                     f"if (h0 < 0) h0 += (-h0 + {dh - 1}) / {dh} * {dh};",
                     f"if (w0 < 0) w0 += (-w0 + {dw - 1}) / {dw} * {dw};",
-                    f"long at = h0 * {wd} + w0;"]
+                    f"{w.it} at = h0 * {wd} + w0;"]
     w.lines += [
-                f"for (long u = 0; u < {kh}; u++) {{",
-                f"  long hh = {idx[2]} * {sh} - {ph} + u * {dh};",
+                f"for ({w.it} u = 0; u < {kh}; u++) {{",
+                f"  {w.it} hh = {idx[2]} * {sh} - {ph} + u * {dh};",
                 f"  if (hh < 0 || hh >= {h}) continue;",
-                f"  for (long v = 0; v < {kw}; v++) {{",
-                f"    long ww = {idx[3]} * {sw} - {pw} + v * {dw};",
+                f"  for ({w.it} v = 0; v < {kw}; v++) {{",
+                f"    {w.it} ww = {idx[3]} * {sw} - {pw} + v * {dw};",
                 f"    if (ww < 0 || ww >= {wd}) continue;",
                 f"    {t.cl} xv = {w.load(x, [idx[0], idx[1], 'hh', 'ww'])};",
                 "    " + keep,
@@ -503,20 +504,20 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines += lines
     n0, c0 = idx[0], idx[1]
     w.lines += [f"{t.cl} acc = 0;",
-                f"for (long u = 0; u < {kh}; u++) {{",
-                f"  long th = {idx[2]} + {ph} - u * {dh};",
+                f"for ({w.it} u = 0; u < {kh}; u++) {{",
+                f"  {w.it} th = {idx[2]} + {ph} - u * {dh};",
                 f"  if (th < 0 || th % {sh} != 0 || th / {sh} >= {oh_}) continue;",
-                f"  for (long v = 0; v < {kw}; v++) {{",
-                f"    long tw = {idx[3]} + {pw} - v * {dw};",
+                f"  for ({w.it} v = 0; v < {kw}; v++) {{",
+                f"    {w.it} tw = {idx[3]} + {pw} - v * {dw};",
                 f"    if (tw < 0 || tw % {sw} != 0 || tw / {sw} >= {ow_}) continue;",
-                f"    long p = th / {sh}, q = tw / {sw};",
+                f"    {w.it} p = th / {sh}, q = tw / {sw};",
                 # the window's first maximum, in PyTorch's row-major scan order
-                f"    {t.cl} best = {literal(float('-inf'), t)}; long bh = -1, bw = -1;",
-                f"    for (long a = 0; a < {kh}; a++) {{",
-                f"      long hh = p * {sh} - {ph} + a * {dh};",
+                f"    {t.cl} best = {literal(float('-inf'), t)}; {w.it} bh = -1, bw = -1;",
+                f"    for ({w.it} a = 0; a < {kh}; a++) {{",
+                f"      {w.it} hh = p * {sh} - {ph} + a * {dh};",
                 f"      if (hh < 0 || hh >= {h}) continue;",
-                f"      for (long e = 0; e < {kw}; e++) {{",
-                f"        long ww = q * {sw} - {pw} + e * {dw};",
+                f"      for ({w.it} e = 0; e < {kw}; e++) {{",
+                f"        {w.it} ww = q * {sw} - {pw} + e * {dw};",
                 f"        if (ww < 0 || ww >= {wd}) continue;",
                 f"        {t.cl} xv = {w.load(x, [n0, c0, 'hh', 'ww'])};",
                 "        if (xv > best || xv != xv || bh < 0) { best = xv; bh = hh; bw = ww; }",
@@ -542,12 +543,15 @@ def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
     w.lines += lines
     lead = lead if len(shape) > 1 else []
     zero = literal(0, graph.type(node).dtype)
-    w.lines += [f"for (long o = 0; o < {size}; o++) "
+    # the index is compared in its own type: narrowed first, a wild one could land in range
+    ct = w.ctype(idx)
+    at = "i" if ct == w.it else f"({w.it})i"
+    w.lines += [f"for ({w.it} o = 0; o < {size}; o++) "
                 f"{w.buf(node, write=True)}[{w.address(node, lead + ['o'])}] = {zero};",
-                f"for (long j = 0; j < {width}; j++) {{",
-                f"  long i = {w.load(idx, lead + ['j'])};",
+                f"for ({w.it} j = 0; j < {width}; j++) {{",
+                f"  {ct} i = {w.load(idx, lead + ['j'])};",
                 f"  if (i >= 0 && i < {size}) "
-                f"{w.buf(node, write=True)}[{w.address(node, lead + ['i'])}] "
+                f"{w.buf(node, write=True)}[{w.address(node, lead + [at])}] "
                 f"{'+=' if graph.attrs(node).get('accumulate') else '='} "
                 f"{w.load(x, lead + ['j'])};",
                 "}"]

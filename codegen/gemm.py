@@ -269,7 +269,7 @@ def _pack(graph, name, d, p: Product, blk: NBlock, tn: int, sid: int, panels: Te
     w.ops = ["pack"]
     vb = resolve(graph, p.b)
     if p.tb and vb.strides[-1] == 1 and blk.width > 1:
-        return _pack_transposed(w, p, blk, tn, sid, panels)
+        return _pack_transposed(w, d, p, blk, tn, sid, panels)
     # B contiguous along N, or any other layout: a work-item per (k, column panel)
     sb = w.scratch_buf(sid, panels, write=True)
     n_, k_ = _arg(w, p.n), _arg(w, p.k)
@@ -292,11 +292,11 @@ def _pack(graph, name, d, p: Product, blk: NBlock, tn: int, sid: int, panels: Te
     w.lines.append(f"for (int c = 0; c < {blk.cols}; c++)")
     at = _arg_address(w, p.b, p.b_index('k', f'min(j0 + c, {n_} - 1)'))
     w.lines.append(f"  dst[c] = j0 + c < {n_} ? {bb}[{at}] : 0;")
-    return _pack_launch(w, (p.k, tn) + ((p.batch,) if p.batch else ()))
+    return _pack_launch(w, d, (p.k, tn) + ((p.batch,) if p.batch else ()))
 
 
-def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int,
-                     panels: TensorType):
+def _pack_transposed(w: KernelWriter, d: Dialect, p: Product, blk: NBlock, tn: int,
+                     sid: int, panels: TensorType):
     """B stored N x K (``Linear``'s weight): a work-item loads W rows of W elements along K
     as vectors, transposes the W x W tile in registers by log2(W) rounds of even/odd
     swizzles (compiled to shuffles, never calls) and stores W vectors of consecutive
@@ -340,17 +340,20 @@ def _pack_transposed(w: KernelWriter, p: Product, blk: NBlock, tn: int, sid: int
         w.lines.append(f"  if (k0 + {i} < {k_}) *(__global u_{vt}*)(dst + {i * blk.cols}) = "
                        f"{rows[i]};")
     w.lines.append("}")
-    return _pack_launch(w, (-(-p.k // width), tn * blk.vectors) + ((p.batch,) if p.batch else ()))
+    lead = (p.batch,) if p.batch else ()
+    return _pack_launch(w, d, (-(-p.k // width), tn * blk.vectors) + lead)
 
 
-def _pack_launch(w: KernelWriter, gsize: tuple) -> tuple:
-    """A packing launch with an explicit local size: up to 8 work-items along the first
-    dimension of known size. Left to PoCL (``None``), the local size of these kernels built
-    with ``-cl-opt-disable`` overflowed the stack of PoCL's worker threads (a segfault)."""
+def _pack_launch(w: KernelWriter, d: Dialect, gsize: tuple) -> tuple:
+    """A packing launch with an explicit local size: up to 8 work-items (within the
+    device's work-group limit) along the first dimension of known size. Left to PoCL
+    (``None``), the local size of these kernels built with ``-cl-opt-disable`` overflowed
+    the stack of PoCL's worker threads (a segfault)."""
     local = [1] * len(gsize)
     for i, size in enumerate(gsize):
         if not is_symbolic(size):
-            local[i] = max(g for g in range(1, 9) if int(size) % g == 0)
+            local[i] = max(g for g in range(1, min(8, d.max_work_group) + 1)
+                           if int(size) % g == 0)
             break
     return w, gsize, tuple(local)
 

@@ -42,7 +42,7 @@ def _part(w: KernelWriter, p: int, part: Group, start) -> None:
     lines, idx = decompose(f"gid - {start}" if p else "gid", part.domain, f"p{p}_")
     w.lines += lines
     if p:
-        w.lines.append(f"long p{p}_flat = gid - {start};")
+        w.lines.append(f"{w.it} p{p}_flat = gid - {start};")
     if part.domain:
         # (a 0-d part's index tuple is empty for every part: its values sit at 0)
         w.flat[(tuple(idx), tuple(part.domain))] = f"p{p}_flat" if p else "gid"

@@ -37,7 +37,7 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             and 2 * p_h <= h_ \
             and tt in (float32, float64) and graph.type(gy).dtype == tt \
             and vector_ok(graph, g, node, epi):
-        return _grad_rows_2x2(graph, g, name, epi)
+        return _grad_rows_2x2(graph, g, name, epi, d)
     w = KernelWriter(graph, name)
     w.lines.append("int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);")
     rows, oks = [], []
@@ -98,10 +98,10 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
         for col in range(w_):
             scalar_epilogue(w, g, node, zero, ["n", "c", "h", str(col)], epi)
         w.lines.append("}")
-    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, cap=8), 1, 1)
+    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, d, cap=8), 1, 1)
 
 
-def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int]):
+def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int], d: Dialect):
     """2x2 windows, stride 2: vectors of ``width`` input columns (``width / 2`` windows).
     The window maximum's position is found on the even/odd lanes of the two rows, the
     gradient lands in the lanes of that position, and the epilogue runs on whole vectors."""
@@ -153,4 +153,4 @@ def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int]):
                             min(width, w_ - k * width), epi)
         w.lines.append("}")
         w.lines.append("}")
-    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, cap=8), 1, 1)
+    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, d, cap=8), 1, 1)

@@ -22,8 +22,8 @@ from graphnn.ir.passes.fusion import Group
 
 _INT64_PRAGMA = "#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable"
 
-# float atomics as compare-and-swap loops on the bits (an unchanged cell swaps at once);
-# the loop compares bits, so a NaN cell cannot spin forever. Products (scatter_mul) are
+# float atomics as compare-and-swap loops on the bits, starting from a guess of the cell's
+# value; the loop compares bits, so a NaN cell cannot spin forever. Products (scatter_mul) are
 # compare-and-swap loops for every type.
 _BITS = {"float": ("uint", "as_uint", "as_float", "atomic_cmpxchg"),
          "double": ("ulong", "as_ulong", "as_double", "atom_cmpxchg"),
@@ -45,8 +45,13 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
                       f"    {_NATIVE[(op, ct)]}(p, v);\n}}")
     ut, to_u, to_t, cas = _BITS[ct]
     new = _COMBINE[op].format(a=f"{to_t}(old)", v="v")
+    # no plain read of *p: it races with other work-items' swaps (Oclgrind's race check
+    # flags it). The first swap compares with a guess, the operation's identity (what a
+    # zero-filled gradient holds for sums); a wrong guess costs one more swap.
+    one = "1" if op == "*" else "0"
+    guess = {"float": f"{one}.0f", "double": f"{one}.0", "int": one, "long": f"{one}L"}[ct]
     return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
-                  f"    {ut} old = {to_u}(*p), seen;\n"
+                  f"    {ut} old = {to_u}({guess}), seen;\n"
                   f"    while ((seen = {cas}((volatile __global {ut}*)p, old,\n"
                   f"            {to_u}({new}))) != old)\n"
                   f"        old = seen;\n}}")
@@ -72,9 +77,8 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     if ct not in _BITS:
         raise TypeError(f"{op}: no OpenCL kernel for dtype {graph.type(node).dtype.name}")
     if ct in ("double", "long") and not d.int64_atomics:
-        raise RuntimeError(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
-                           f"(cl_khr_int64_base_atomics), which {d.device or 'this device'} "
-                           "does not have")
+        raise d.lacks(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
+                      "(cl_khr_int64_base_atomics)")
     w = KernelWriter(graph, name)
     fn, definition = _atomic(ct, {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+"))
     w.preamble[fn.upper()] = definition
@@ -88,7 +92,7 @@ def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     # indices are checked on the host; this keeps a stray one from writing out of bounds
     w.lines.append(f"if (j < 0 || j >= {size}) return;")
     out = list(idx)
-    out[axis] = "j"
+    out[axis] = "j" if w.it == "long" else f"({w.it})j"
     value = w.load(src, idx)
     w.lines.append(f"{fn}({w.buf(node, write=True)} + "
                    f"({w.address(node, out)}), {value});")

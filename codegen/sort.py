@@ -37,8 +37,8 @@ def _rank(graph: Graph, g: Group, name: str, d: Dialect):
     other = list(idx)
     other[axis] = "j"
     w.lines.append(f"{t.cl} v = {me};")
-    w.lines.append("long rank = 0;")
-    w.lines.append(f"for (long j = 0; j < {n_row}; j++) {{")
+    w.lines.append(f"{w.it} rank = 0;")
+    w.lines.append(f"for ({w.it} j = 0; j < {n_row}; j++) {{")
     w.lines.append(f"    {t.cl} u = {w.load(x, other)};")
     # u sorts before v: strictly before in the order, or equal and earlier in the row
     first, second = ("v", "u") if at["descending"] else ("u", "v")
@@ -95,21 +95,22 @@ def _heap(graph: Graph, g: Group, name: str, d: Dialect):
     out = w.buf(node, write=True)
     o = lambda k: f"{out}[{w.address(node, at_pos(k))}]"  # noqa: E731
     xv = lambda k: w.load(x, at_pos(k))                   # noqa: E731
-    w.lines.append(f"for (long j = 0; j < {n}; j++) {o('j')} = j;")
+    it = w.it
+    w.lines.append(f"for ({it} j = 0; j < {n}; j++) {o('j')} = j;")
     # heap with the position that sorts last at the root: first build it (sifting down
     # from n/2 - 1 to 0), then move the root to the end n - 1 times, sifting after each
-    w.lines.append(f"for (long step = 0; step < {n // 2 + n - 1}; step++) {{")
-    w.lines.append("    long r, end;")
+    w.lines.append(f"for ({it} step = 0; step < {n // 2 + n - 1}; step++) {{")
+    w.lines.append(f"    {it} r, end;")
     w.lines.append(f"    if (step < {n // 2}) {{ r = {n // 2 - 1} - step; end = {n}; }}")
     w.lines.append(f"    else {{ end = {n - 1} - (step - {n // 2}); r = 0;")
-    w.lines.append(f"        long top = {o('0')}; {o('0')} = {o('end')}; {o('end')} = top; }}")
+    w.lines.append(f"        {it} top = {o('0')}; {o('0')} = {o('end')}; {o('end')} = top; }}")
     w.lines.append("    while (1) {")
-    w.lines.append("        long c = 2 * r + 1;")
+    w.lines.append(f"        {it} c = 2 * r + 1;")
     w.lines.append("        if (c >= end) break;")
-    w.lines.append(f"        long pc = {o('c')}, pr = {o('r')};")
+    w.lines.append(f"        {it} pc = {o('c')}, pr = {o('r')};")
     w.lines.append(f"        {t.cl} vc = {xv('pc')}, vr = {xv('pr')};")
     w.lines.append("        if (c + 1 < end) {")
-    w.lines.append(f"            long pd = {o('(c + 1)')}; {t.cl} vd = {xv('pd')};")
+    w.lines.append(f"            {it} pd = {o('(c + 1)')}; {t.cl} vd = {xv('pd')};")
     cond = _before(t, "pc", "pd", "vc", "vd", at["descending"])
     w.lines.append(f"            if ({cond}) {{ c = c + 1; pc = pd; vc = vd; }}")
     w.lines.append("        }")

@@ -48,12 +48,14 @@ def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = 
     if isinstance(data, T):
         data = data.detach()._host()
     arr = np.asarray(data)
+    # numpy arrays and numpy scalars keep their dtype (np.float64(0.1) is float64, as in
+    # PyTorch); Python numbers take the defaults
+    typed = isinstance(data, (np.ndarray, np.generic))
     if dtype is None:
         if arr.dtype.kind == "f":
-            dtype = float32 if arr.dtype != np.float64 or not isinstance(data, np.ndarray) \
-                else by_name("float64")
+            dtype = float32 if arr.dtype != np.float64 or not typed else by_name("float64")
         elif arr.dtype.kind in "iu":
-            dtype = int64 if not isinstance(data, np.ndarray) else _np_dtype(arr.dtype)
+            dtype = int64 if not typed else _np_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = by_name("bool")
         else:

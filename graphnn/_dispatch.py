@@ -56,7 +56,10 @@ def _freeze(attrs: dict) -> tuple:
 
 def apply(op: str, *args, **attrs):
     """Applies IR op ``op`` to tensors and Python scalars; returns one Tensor."""
-    ref = next((a for a in args if isinstance(a, Tensor)), None)
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    # Python scalars take their dtype from the operands they meet, which a where's bool
+    # condition is not (x.clamp(max=0.6) of a float64 x had a float32 0.6)
+    ref = next((a for a in tensors if a.dtype != bool_), tensors[0] if tensors else None)
     ref_dtype = ref.dtype if ref is not None else float32
     requires = autograd.is_grad_enabled() and any(
         isinstance(a, Tensor) and a.requires_grad for a in args)

@@ -252,6 +252,10 @@ def norm(a, p="fro", dim=None, keepdim=False, dtype=None):
         a = to_dtype(a, dtype)
     if isinstance(dim, int):
         dim = (dim,)
+    if p == "fro" and dim is not None and len(dim) > 2:
+        # PyTorch takes "fro" over more than two dims for a matrix norm, and refuses it
+        raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got "
+                           + " ".join(str(d) for d in dim))
     if p in ("fro", 2, 2.0):
         out = safe_sqrt(sum(mul(a, a), dim, keepdim))
     elif p == float("inf"):
@@ -280,13 +284,27 @@ except AttributeError:
     pass
 
 
+def _check_extremum(op: str, a, dim) -> None:
+    """PyTorch's errors for a maximum, minimum or arg-extremum over nothing: no dim given
+    for an empty tensor, or a reduced dim of size 0 (named as the caller wrote it). A dim
+    that is not reduced may be empty: the result is then empty too."""
+    if dim is None or dim == ():
+        if a.numel() == 0:
+            arg = op.startswith("arg")
+            raise (IndexError if arg else RuntimeError)(
+                f"{op}(): Expected reduction dim to be specified for input.numel() == 0."
+                + ("" if arg else " Specify the reduction dim with the 'dim' argument."))
+        return
+    for d in (dim if isinstance(dim, (tuple, list)) else (dim,)):
+        if a.dim() and a.shape[norm_dim(d, a.dim())] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def _reduce_minmax(op: str, a, dim=None, keepdim=False):
     T = Tensor
     if isinstance(dim, T):
         return apply("maximum" if op == "max" else "minimum", a, dim)
-    if a.numel() == 0:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
-                           "== 0. Specify the reduction dim with the 'dim' argument.")
+    _check_extremum(op, a, dim)
     if dim is None:
         return _named(apply(op, a, axes=tuple(range(a.dim())), keepdim=False),
                       op.title() + "Backward1", a) if a.dim() else a
@@ -312,21 +330,24 @@ def min(a, dim=None, keepdim=False):
 
 
 def amax(a, dim=None, keepdim=False):
+    _check_extremum("amax", a, dim)
     return apply("max", a, axes=_dims(dim, a.dim()), keepdim=keepdim)
 
 
 def amin(a, dim=None, keepdim=False):
+    _check_extremum("amin", a, dim)
     return apply("min", a, axes=_dims(dim, a.dim()), keepdim=keepdim)
 
 
-def argmax(a, dim=None, keepdim=False):
+def argmax(a, dim=None, keepdim=False, _op="argmax"):
+    _check_extremum(_op, a, dim)
     if dim is None:
         return apply("argmax", reshape(a, (-1,)), axes=(0,), keepdim=False)
     return apply("argmax", a, axes=(norm_dim(dim, a.dim()),), keepdim=keepdim)
 
 
 def argmin(a, dim=None, keepdim=False):
-    return argmax(neg(a), dim, keepdim)
+    return argmax(neg(a), dim, keepdim, _op="argmin")
 
 
 def cat(tensors, dim=0):

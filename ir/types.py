@@ -1,6 +1,7 @@
 """Scalar dtypes and tensor types of the IR."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,23 @@ def promote(a: DType, b: DType) -> DType:
         return a
     rank = {bool_: 0, int32: 1, int64: 2, float16: 3, float32: 4, float64: 5}
     return a if rank[a] >= rank[b] else b
+
+
+_CATEGORY = {"bool": 0, "int32": 1, "int64": 1, "float16": 2, "float32": 2, "float64": 2}
+
+
+def result_type(*types: "TensorType") -> DType:
+    """PyTorch's result type of operands: the dimensioned ones decide within their category;
+    a zero-dim one (a 0-d tensor, or the constant of a Python scalar) only when its
+    category is higher. So a float64 0-d tensor plus a float32 tensor is float32, an int32
+    tensor plus a 0-d int64 tensor int32, a float 0-d tensor plus an int tensor float."""
+    dims = [t.dtype for t in types if t.shape != ()]
+    zeros = [t.dtype for t in types if t.shape == ()]
+    d = functools.reduce(promote, dims) if dims else None
+    z = functools.reduce(promote, zeros) if zeros else None
+    if d is None or z is None:
+        return d or z
+    return promote(d, z) if _CATEGORY[z.name] > _CATEGORY[d.name] else d
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class DeviceInfo:
     platform_version: str = ""      # "OpenCL 3.0 PoCL 3.0-rc2 Linux, ... LLVM 14.0.6"
     max_alloc: int = 0              # CL_DEVICE_MAX_MEM_ALLOC_SIZE in bytes (0: unknown)
     vector_width: int = 1           # preferred_vector_width_float: float lanes of one vector
+    int64_index: bool = True        # 64-bit index arithmetic (off only through limits)
+    limits: str = ""                # the GRAPHNN_LIMITS applied (runtime/limits.py)
 
     @property
     def spec(self) -> str:
@@ -38,7 +40,9 @@ class DeviceInfo:
 
     @property
     def short(self) -> str:
-        return f"{self.platform} / {self.name}"
+        """The name errors use; a limited device says so, since it is not what it says."""
+        limited = f" (GRAPHNN_LIMITS={self.limits})" if self.limits else ""
+        return f"{self.platform} / {self.name}{limited}"
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -66,7 +70,8 @@ def list_devices() -> list[DeviceInfo]:
     process died of a signal; once per process also keeps the query off the hot path."""
     global _DEVICES
     if _DEVICES is None:
-        _DEVICES = _enumerate()
+        from graphnn.runtime.limits import apply
+        _DEVICES = [apply(d) for d in _enumerate()]     # GRAPHNN_LIMITS, if set
     return list(_DEVICES)
 
 
@@ -161,6 +166,7 @@ def describe(devices: list[DeviceInfo] | None = None) -> str:
             f"{d.compute_units} compute units\n"
             f"      global memory {d.global_mem / 2**30:.1f} GiB, local memory "
             f"{d.local_mem // 1024} KiB, max work-group {d.max_work_group}, "
-            f"fp64 {'yes' if d.fp64 else 'no'}, fp16 {'yes' if d.fp16 else 'no'}")
+            f"fp64 {'yes' if d.fp64 else 'no'}, fp16 {'yes' if d.fp16 else 'no'}"
+            + (f"\n      limited by GRAPHNN_LIMITS={d.limits}" if d.limits else ""))
     lines.append("(* = default; choose with GRAPHNN_DEVICE=pocl|nvidia|oclgrind|cl:P:D|name)")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 import numpy as np
 import pyopencl as cl
 
-from graphnn.codegen import CPU, GPU, Dialect, Program
+from graphnn.codegen import CPU, GPU, INT_INDEX_LIMIT, Dialect, Program
 from graphnn.ir.types import TensorType
 from graphnn.runtime import cache as program_cache
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
@@ -21,22 +21,25 @@ from graphnn.runtime.hostcpu import host_cpu
 
 
 # copies between strided layouts (views of a storage); the layout is read from ``m``:
-# [n, ndim, src offset, dst offset, shape..., src strides..., dst strides...]
-STRIDED_COPY_SOURCE = "\n".join(
-    f"__kernel void gnn_strided_copy{size}(__global {t} *dst, __global const {t} *src, "
-    "__global const long *m) {\n"
-    "  long i = get_global_id(0);\n"
-    "  if (i >= m[0]) return;\n"
-    "  int nd = (int)m[1];\n"
-    "  long s = m[2], d = m[3], r = i;\n"
-    "  for (int k = nd - 1; k >= 0; k--) {\n"
-    "    long q = r % m[4 + k];\n"
-    "    r /= m[4 + k];\n"
-    "    s += q * m[4 + nd + k];\n"
-    "    d += q * m[4 + 2 * nd + k];\n"
-    "  }\n"
-    "  dst[d] = src[s];\n"
-    "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
+# [n, ndim, src offset, dst offset, shape..., src strides..., dst strides...], indexed with
+# ``it`` (``int`` on a device without 64-bit index math)
+def strided_copy_source(it: str = "long") -> str:
+    return "\n".join(
+        f"__kernel void gnn_strided_copy{size}(__global {t} *dst, __global const {t} *src, "
+        f"__global const {it} *m) {{\n"
+        f"  {it} i = get_global_id(0);\n"
+        "  if (i >= m[0]) return;\n"
+        "  int nd = (int)m[1];\n"
+        f"  {it} s = m[2], d = m[3], r = i;\n"
+        "  for (int k = nd - 1; k >= 0; k--) {\n"
+        f"    {it} q = r % m[4 + k];\n"
+        "    r /= m[4 + k];\n"
+        "    s += q * m[4 + nd + k];\n"
+        "    d += q * m[4 + 2 * nd + k];\n"
+        "  }\n"
+        "  dst[d] = src[s];\n"
+        "}\n" for size, t in ((1, "uchar"), (2, "ushort"), (4, "uint"), (8, "ulong")))
+
 
 
 class _Done:
@@ -99,7 +102,8 @@ class OpenCLRuntime:
         self.dialect: Dialect = dataclasses.replace(
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
             max_work_group=info.max_work_group, fp64=info.fp64,
-            int64_atomics=info.int64_atomics, device=info.short, **simd_target(info))
+            int64_atomics=info.int64_atomics, int64_index=info.int64_index,
+            local_mem=info.local_mem, device=info.short, **simd_target(info))
         self._programs: dict[str, cl.Program] = {}
         # in-flight uploads (event, host array): the array must live until its copy is done
         self._pending: deque = deque()
@@ -110,19 +114,34 @@ class OpenCLRuntime:
         self.source_builds = 0      # of those, built from source (not in the disk cache)
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
+        # GRAPHNN_POISON=1: every buffer a kernel will write is first filled with 0xFF bytes
+        # (a NaN in every float lane, -1 in every integer), so a kernel that reads memory
+        # nothing wrote gives NaN or a wild index where the test compares, on any device
+        self.poison = os.environ.get("GRAPHNN_POISON", "") not in ("", "0")
         # kernels still queued at exit would be compiled by PoCL's worker threads while the
         # process tears down its libraries (a segfault): drain the queue first
         atexit.register(self._drain)
 
     # -- memory ---------------------------------------------------------------------------
+    def _check_dtype(self, name: str) -> None:
+        """A float64 tensor on a device without double precision fails when it is made,
+        before any kernel could read it (as PyTorch's MPS device refuses float64)."""
+        if name == "float64" and not self.dialect.fp64:
+            raise self.dialect.lacks("float64 tensors need cl_khr_fp64 (double precision)")
+
     def alloc(self, t: TensorType) -> DeviceBuffer:
-        return self.pool.alloc(t.numel * t.dtype.itemsize)
+        self._check_dtype(t.dtype.name)
+        buf = self.pool.alloc(t.numel * t.dtype.itemsize)
+        if self.poison:
+            cl.enqueue_fill_buffer(self.queue, buf.cl, np.uint8(0xFF), 0, buf.cl.size)
+        return buf
 
     def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
         """A device buffer with ``array``'s values. The copy runs asynchronously, so the
         values are first copied on the host unless ``private`` says nobody else holds (and
         may change) the array: a caller's array, or a numpy view of a torch tensor that
         torch then updates in place, must be read as it is now."""
+        self._check_dtype(array.dtype.name)
         array = np.ascontiguousarray(array) if private else np.array(array, order="C")
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
@@ -181,13 +200,19 @@ class OpenCLRuntime:
         n = int(np.prod(shape)) if shape else 1
         if n == 0:
             return
-        meta = np.array([n, len(shape), src_layout[0], dst_layout[0], *shape,
-                         *src_layout[1], *dst_layout[1]], np.int64)
+        wide = self.dialect.int64_index
+        meta = [n, len(shape), src_layout[0], dst_layout[0], *shape, *src_layout[1],
+                *dst_layout[1]]
+        if not wide and max(map(abs, meta)) >= INT_INDEX_LIMIT:
+            raise self.dialect.lacks(f"a copy of {n} elements needs 64-bit index math")
         if self._strided is None:
-            self._strided = self.build_source(STRIDED_COPY_SOURCE, ())
+            self._strided = self.build_source(strided_copy_source("long" if wide else "int"),
+                                              ())
         kernel = cl.Kernel(self._strided, f"gnn_strided_copy{itemsize}")
-        kernel.set_args(dst.cl, src.cl, self.upload(meta, private=True).cl)
-        cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // 64) * 64,), (64,))
+        kernel.set_args(dst.cl, src.cl, self.upload(
+            np.array(meta, np.int64 if wide else np.int32), private=True).cl)
+        local = min(64, self.dialect.max_work_group)
+        cl.enqueue_nd_range_kernel(self.queue, kernel, (-(-n // local) * local,), (local,))
         self.launches += 1
 
     def _drain(self) -> None:
@@ -260,6 +285,9 @@ class OpenCLExecutable:
         self.allocs, self.frees = _liveness(program)
         self.done = _outputs_done(program)
         self.debug = debug_level()      # GRAPHNN_DEBUG=2: every launch logged with its time
+        launched = {node for launch in program.launches for node in launch.args}
+        # buffers no launch writes: empty outputs, whose groups lower to no kernel
+        self.unlaunched = [node for node in program.buffers if node not in launched]
 
     def run(self, inputs: list[DeviceBuffer], ready: dict | None = None,
             observe=None) -> list[DeviceBuffer]:
@@ -269,9 +297,11 @@ class OpenCLExecutable:
         ``observe(i, event)``, when given, is called after launch ``i`` is enqueued and the
         buffers it last read are released (the dump tool's memory timeline and profile)."""
         rt, prog = self.rt, self.program
-        if ready:
-            _call_ready(ready, self.done[-1], prog, dict(zip(prog.inputs, inputs)))
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
+        for node in self.unlaunched:
+            env[node] = rt.alloc(prog.buffers[node])
+        if ready:
+            _call_ready(ready, self.done[-1], prog, env)
         queue, profiler = rt.queue, rt.profiler
         debug = self.debug
         for li, (launch, kernel, bound, name, allocs, frees, done) in enumerate(zip(

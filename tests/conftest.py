@@ -63,3 +63,21 @@ def _build_options(request):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# Under GRAPHNN_LIMITS (a smaller device simulated on this one, runtime/limits.py) a test
+# that needs what the limited device lacks (float64, 64-bit index math or atomics) ends in
+# graphnn's DeviceFeatureError naming the device and the capability: that is the expected
+# outcome there, reported as a skip with the error's text, never as a pass.
+if os.environ.get("GRAPHNN_LIMITS"):
+    from graphnn.codegen import DeviceFeatureError
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed and call.excinfo is not None and \
+                call.excinfo.errisinstance(DeviceFeatureError):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0,
+                               f"GRAPHNN_LIMITS: {call.excinfo.value}")

@@ -211,6 +211,9 @@ def dialect_for(name: str, **simulated):
     if own is not None:
         base = dataclasses.replace(base, compute_units=own.compute_units,
                                    max_work_group=own.max_work_group, fp64=own.fp64,
+                                   int64_atomics=own.int64_atomics,
+                                   int64_index=own.int64_index, local_mem=own.local_mem,
+                                   device=own.device,
                                    **{f: getattr(own, f) for f in SIMD_FIELDS})
     return dataclasses.replace(base, **simulated)
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from graphnn.ir.builder import Sym
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, register
-from graphnn.ir.types import DType, TensorType, bool_, broadcast_shapes, by_name, float32, promote
+from graphnn.ir.types import DType, TensorType, bool_, broadcast_shapes, by_name, float32, \
+    result_type
 
 
 def _bshape(args: list[TensorType], attrs: dict) -> tuple:
@@ -23,10 +24,7 @@ def _float(args, attrs) -> DType:
 
 
 def _promote(args, attrs) -> DType:
-    out = args[0].dtype
-    for a in args[1:]:
-        out = promote(out, a.dtype)
-    return out
+    return result_type(*args)
 
 
 def _promote_float(args, attrs) -> DType:
@@ -186,7 +184,7 @@ binary("logical_and", "({0} && {1})", lambda a, at: np.logical_and(a[0], a[1]),
 
 # -- ternary and generators -------------------------------------------------------------
 register(OpDef(
-    "where", Kind.BROADCAST, 3, _bshape, lambda args, at: promote(args[1].dtype, args[2].dtype),
+    "where", Kind.BROADCAST, 3, _bshape, lambda args, at: result_type(args[1], args[2]),
     lambda c, g: [None, _where0(c.args[0], g, False), _where0(c.args[0], g, True)],
     lambda a, at: np.where(a[0], a[1], a[2]), "({0} ? {1} : {2})",
     doc="where(cond, x, y): x where cond is true, else y",

@@ -76,21 +76,25 @@ def _nll(logp_or_x, target, weight, reduction, ignore_index, from_logits):
         x = _ops.unsqueeze(x, 0)
         target = _ops.unsqueeze(target, 0)
     idx = _ops.unsqueeze(target, 1)
-    if ignore_index is None:    # no target is ignored: no mask
-        safe, w = idx, None
-    else:
-        valid = apply("ne", idx, ignore_index)
-        safe = apply("where", valid, idx, 0)
-        w = _ops.to_dtype(valid, x.dtype)
+    valid = None if ignore_index is None else apply("ne", idx, ignore_index)
+    safe = idx if valid is None else apply("where", valid, idx, 0)
     picked = apply("gather", x, safe, axis=1)
     if from_logits:
         picked = picked - apply("logsumexp", x, axes=(1,), keepdim=True)
+    w = None                    # each target's weight: the mean's denominator sums them
+    loss = -picked
     if weight is not None:
         wshape = (1, -1) + (1,) * (x.dim() - 2)
-        wt = apply("gather", _ops.expand(_ops.reshape(weight, wshape), tuple(x.shape)), safe,
-                   axis=1)
-        w = wt if w is None else w * wt
-    loss = _ops.squeeze(-(picked * w) if w is not None else -picked, 1)
+        w = apply("gather", _ops.expand(_ops.reshape(weight, wshape), tuple(x.shape)), safe,
+                  axis=1)
+        loss = loss * w
+    if valid is not None:
+        # ignored targets are selected out, not multiplied by 0: with every target ignored
+        # the mean is 0 / 0 (nan, as in PyTorch) but its gradient must stay 0, not 0 * inf
+        loss = _ops.where(valid, loss, 0.0)
+        vw = _ops.to_dtype(valid, x.dtype)
+        w = vw if w is None else w * vw
+    loss = _ops.squeeze(loss, 1)
     if c_axis == 0:
         loss = _ops.squeeze(loss, 0)
     if reduction == "mean":
