@@ -19,8 +19,8 @@ def user_line() -> str:
 # -- context in error messages ----------------------------------------------------------------
 # Every error a public module, function or optimizer raises names where it comes from and
 # the shapes of its tensor arguments. The checks raise PyTorch's type and wording; the
-# public boundary adds what the wording lacks: "Softmax: Dimension out of range (...)
-# (input: [3] float32)". Exceptions whose text is not a message are left alone.
+# public boundary adds what the wording lacks, in front: "Softmax (input: [3] float32):
+# Dimension out of range (...)". Exceptions whose text is not a message are left alone.
 _PLAIN = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError,
           AssertionError, ZeroDivisionError, MemoryError)
 
@@ -111,7 +111,9 @@ def tensor_arguments(fn, args: tuple, kwargs: dict) -> list:
     """``(parameter name, tensor)`` for the tensors among a call's arguments (also inside
     lists and tuples: ``torch.cat([a, b])`` gives ``tensors[0]``, ``tensors[1]``)."""
     import inspect
-    from graphnn._tensor import Tensor
+
+    def is_tensor(v) -> bool:     # (graphnn._tensor imports this module: no import back)
+        return hasattr(v, "_type") and hasattr(v, "_sym")
 
     try:
         bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
@@ -119,13 +121,17 @@ def tensor_arguments(fn, args: tuple, kwargs: dict) -> list:
         bound = {f"arg{i}": a for i, a in enumerate(args)} | dict(kwargs)
     out = []
     for name, value in bound.items():
-        if isinstance(value, Tensor):
+        if is_tensor(value):
             out.append((name, value))
         elif isinstance(value, (list, tuple)):
-            out += [(f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, Tensor)]
+            out += [(f"{name}[{i}]", v) for i, v in enumerate(value) if is_tensor(v)]
         elif isinstance(value, dict):   # **kwargs
-            out += [(k, v) for k, v in value.items() if isinstance(v, Tensor)]
+            out += [(k, v) for k, v in value.items() if is_tensor(v)]
     return out
+
+
+# graphnn._trace installs the test "is a trace being recorded" (it is a layer above this one)
+IN_TRACE: list = [lambda: False]
 
 
 def with_context(fn, where: str | None = None):
@@ -140,8 +146,7 @@ def with_context(fn, where: str | None = None):
         try:
             return fn(*args, **kwargs)
         except _PLAIN as e:
-            from graphnn._trace import current
-            if current() is None:
+            if not IN_TRACE[0]():
                 add_context(e, name, tensor_arguments(fn, args, kwargs))
             raise
 
