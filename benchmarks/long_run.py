@@ -104,6 +104,7 @@ def report(rows: list[dict], first: float, args) -> str:
         lines.append(f"| {r['step']} | {r['median']:.2f} | {r['p90']:.2f} | {r['rss']:.1f} | "
                      f"{r['live']} | {r['nbytes']} | {r['held']} | {r['objects']} | "
                      f"{r['blocks']} |")
+    load = os.getloadavg()
     warm = rows[1:] if len(rows) > 1 else rows
     meds = [r["median"] for r in warm]
     lines += ["", f"- first step (trace, compile, warm caches of this machine): {first:.1f} s",
@@ -111,7 +112,9 @@ def report(rows: list[dict], first: float, args) -> str:
               f"{warm[0]['rss']:.1f} -> {rows[-1]['rss']:.1f} MiB, live device buffers "
               f"{warm[0]['live']} -> {rows[-1]['live']}, Python objects "
               f"{warm[0]['objects']} -> {rows[-1]['objects']}; median step "
-              f"{min(meds):.2f}-{max(meds):.2f} ms per window", ""]
+              f"{min(meds):.2f}-{max(meds):.2f} ms per window",
+              f"- load average at the end (the machine is shared): {load[0]:.1f} / "
+              f"{load[1]:.1f} / {load[2]:.1f}", ""]
     return "\n".join(lines)
 
 
