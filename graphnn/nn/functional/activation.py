@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from graphnn._errors import warn
+from graphnn._errors import warn as _warn
 from graphnn import _inplace, _ops, autograd
 from graphnn._creation import seed_source
 from graphnn._dispatch import apply
@@ -433,7 +433,7 @@ def _glu(x: Tensor, d: int) -> Tensor:
 def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     """PyTorch's legacy implicit dim (0 for 0-, 1- and 3-D inputs, else 1), with its
     deprecation warning."""
-    warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+    _warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
          "to include dim=X as an argument.")
     return 0 if ndim in (0, 1, 3) else 1
 

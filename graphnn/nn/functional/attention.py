@@ -11,7 +11,7 @@ from graphnn._creation import zeros
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.types import bool_
-from graphnn.nn.functional._dtypes import cname
+from graphnn.nn.functional._dtypes import cname as _cname
 from graphnn.nn.functional._base import _where
 from graphnn.nn.functional.activation import softmax
 from graphnn.nn.functional.conv import linear
@@ -46,8 +46,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if not query.dtype == key.dtype == value.dtype:
         raise RuntimeError(f"{_where('scaled_dot_product_attention')}Expected query, key, and "
                            "value to have the same dtype, but got query.dtype: "
-                           f"{cname(query)} key.dtype: {cname(key)} and value.dtype: "
-                           f"{cname(value)} instead.")
+                           f"{_cname(query)} key.dtype: {_cname(key)} and value.dtype: "
+                           f"{_cname(value)} instead.")
     if query.shape[-1] != key.shape[-1]:    # q k^T: PyTorch's bmm error
         raise RuntimeError(f"{_where('scaled_dot_product_attention')}Expected size for first "
                            "two dimensions of batch2 tensor to be: "

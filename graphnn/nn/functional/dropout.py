@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 
-from graphnn._errors import warn
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
-from graphnn.nn.functional._dtypes import float_result
+from graphnn.nn.functional._dtypes import float_result as _float_result
 from graphnn.nn.functional._base import _maybe_inplace, _where
 
 # SELU's negative saturation value -lambda * alpha (Klambauer et al. 2017)
@@ -49,7 +49,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     _check_p(p)
     if not training or p == 0:
         return input
-    float_result(input)
+    _float_result(input)
     return _apply_mask(input, p, tuple(input.shape), False, inplace, "dropout_")
 
 
@@ -60,7 +60,7 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     _check_p(p)
     if not training or p == 0:
         return input
-    float_result(input)
+    _float_result(input)
     return _apply_mask(input, p, tuple(input.shape), True, inplace, "alpha_dropout_")
 
 
@@ -77,7 +77,7 @@ def _feature(input: Tensor, p: float, training: bool, inplace: bool, alpha: bool
                            "input")
     if not training or p == 0:
         return input
-    float_result(input)
+    _float_result(input)
     return _apply_mask(input, p, _feature_shape(input, batched), alpha, inplace, name)
 
 
@@ -93,7 +93,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
 
 
 def _deprecated_dims(name: str, dim: int, spatial: int) -> None:
-    warn(f"{name}: Received a {dim}-D input to {name}, which is deprecated and will "
+    _warn(f"{name}: Received a {dim}-D input to {name}, which is deprecated and will "
          f"result in an error in a future release. To retain the behavior and silence "
          f"this warning, please use dropout instead. Note that {name} exists to "
          f"provide channel-wise dropout on inputs with {spatial} spatial dimensions, a "
@@ -109,7 +109,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     if dim not in (3, 4):
         _deprecated_dims("dropout2d", dim, 2)
     if dim == 3:
-        warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+        _warn("dropout2d: Received a 3D input to dropout2d and assuming that "
              "channel-wise 1D dropout behavior is desired - input is interpreted as "
              "shape (N, C, L), where C is the channel dim. This behavior will change "
              "in a future release to interpret the input as one without a batch "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn._errors import warn
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._composites import cumsum
 from graphnn._dispatch import apply
 from graphnn.ir.types import int32, int64
 from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._trace import check_values
-from graphnn.nn.functional._dtypes import kernel_float
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.activation import log_softmax
 
@@ -20,7 +20,7 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
     pair, when given, decides the reduction."""
     if size_average is None and reduce is None:
         return reduction
-    warn("size_average and reduce args will be deprecated, please use "
+    _warn("size_average and reduce args will be deprecated, please use "
          f"reduction='{_legacy_string(size_average, reduce)}' instead.")
     return _legacy_string(size_average, reduce)
 
@@ -106,7 +106,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if input.dim() == 0:
         raise ValueError(f"{_where()}Expected 1 or more dimensions (got 0)")
-    kernel_float("nll_loss2d_forward_out_frame" if input.dim() > 2 else "nll_loss_out_frame",
+    _kernel_float("nll_loss2d_forward_out_frame" if input.dim() > 2 else "nll_loss_out_frame",
                  input)
     masked = _check_targets(input, target, "nll_loss", ignore_index)
     return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
@@ -124,7 +124,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise RuntimeError(f"{_where()}label_smoothing must be between 0.0 and 1.0. Got: "
                            f"{label_smoothing}")
     # the log_softmax over the classes runs first (its kernel: dim 1, the last of 2-D input)
-    kernel_float(f"log_softmax{'_lastdim' if input.dim() <= 2 else ''}_kernel_impl", input)
+    _kernel_float(f"log_softmax{'_lastdim' if input.dim() <= 2 else ''}_kernel_impl", input)
     if target.dtype.is_float:
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"{_where()}cross_entropy: expected target dtype to be Long or "
@@ -212,7 +212,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     input (N, C) or (C,) with class-index target (N,) or ()."""
     if p not in (1, 2):
         raise ValueError(f"{_where()}only p == 1 and p == 2 supported")
-    kernel_float("multi_margin_loss_cpu_kernel", input)
+    _kernel_float("multi_margin_loss_cpu_kernel", input)
     n_classes = input.shape[-1] if input.dim() else 1
     where = _where()
 
@@ -253,7 +253,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
                            reduction: str = "mean") -> Tensor:
     """sum over target classes j and non-target classes i of max(0, 1 - (x[y_j] - x[i])) /
     C; target (N, C) int64 lists the classes, ended by the first -1."""
-    kernel_float("multilabel_margin_loss_forward_out_frame", input)
+    _kernel_float("multilabel_margin_loss_forward_out_frame", input)
     if tuple(target.shape) != tuple(input.shape):
         raise RuntimeError(f"{_where()}inconsistent target size: {list(target.shape)} for "
                            f"input of size: {list(input.shape)}")
@@ -289,7 +289,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     """-mean over classes of y log sigmoid(x) + (1 - y) log sigmoid(-x), per sample."""
     if input.dim() == 0:
         raise IndexError(f"{_where()}Dimension specified as -1 but tensor has no dimensions")
-    kernel_float("log_sigmoid_cpu", input)
+    _kernel_float("log_sigmoid_cpu", input)
     return _multilabel_soft_margin(input, target, weight,
                                    _legacy_reduction(size_average, reduce, reduction))
 
@@ -304,7 +304,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     """mean((input - target)^2); shapes broadcast (PyTorch warns when they differ)."""
     if tuple(input.shape) != tuple(target.shape):
-        warn(f"Using a target size ({tuple(target.shape)}) that is different to the "
+        _warn(f"Using a target size ({tuple(target.shape)}) that is different to the "
              f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
              "results due to broadcasting. Please ensure they have the same size.")
     return _ops._named(_mse(input, target, _legacy_reduction(size_average, reduce, reduction)),

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import math
 
-from graphnn._errors import warn
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._creation import full_like
 from graphnn._dispatch import apply
 from graphnn._size import Size
 from graphnn._tensor import Tensor
-from graphnn.nn.functional._dtypes import float_result, kernel_float
+from graphnn.nn.functional._dtypes import float_result as _float_result
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.distance import pairwise_distance
 from graphnn.nn.functional.loss import _legacy_reduction, _reduce
@@ -29,12 +30,12 @@ def _into_input(fn: str, input: Tensor, target: Tensor) -> None:
         raise RuntimeError(f"{_where()}output with shape {list(input.shape)} doesn't match the "
                            f"broadcast shape {list(shape)}")
     if input.dtype.name in ("int64", "int32"):
-        float_result(input)
+        _float_result(input)
 
 
 def _warn_size(input: Tensor, target: Tensor) -> None:
     if tuple(input.shape) != tuple(target.shape):
-        warn(f"Using a target size ({Size(target.shape)}) that is different to the "
+        _warn(f"Using a target size ({Size(target.shape)}) that is different to the "
              f"input size ({Size(input.shape)}). This will likely lead to incorrect "
              "results due to broadcasting. Please ensure they have the same size.")
 
@@ -89,7 +90,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     if delta <= 0:
         raise RuntimeError(f"{_where()}huber_loss does not support non-positive values for "
                            "delta.")
-    float_result(input)     # PyTorch writes the loss into a tensor of input's dtype
+    _float_result(input)     # PyTorch writes the loss into a tensor of input's dtype
     _warn_size(input, target)
     if weight is not None:
         return _reduce(_huber(input, target, "none", delta) * weight, reduction)
@@ -118,7 +119,7 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     if not input.dtype.is_float:
         raise RuntimeError(f"{_where()}kl_div: Integral inputs not supported.")
     if reduction == "mean":
-        warn("reduction: 'mean' divides the total loss by both the batch size and the "
+        _warn("reduction: 'mean' divides the total loss by both the batch size and the "
              "support size.'batchmean' divides only by the batch size, and aligns "
              "with the KL div math definition.'mean' will be changed to behave the "
              "same as 'batchmean' in the next major release.")
@@ -230,7 +231,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{_where()}Target size ({Size(target.shape)}) must be the same as "
                          f"input size ({Size(input.shape)})")
-    kernel_float("log_sigmoid_cpu", input)
+    _kernel_float("log_sigmoid_cpu", input)
     return _bce_logits(input, target, weight, pos_weight,
                        _legacy_reduction(size_average, reduce, reduction))
 

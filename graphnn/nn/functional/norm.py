@@ -4,7 +4,8 @@ from __future__ import annotations
 from graphnn import _ops
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _where
-from graphnn.nn.functional._dtypes import kernel_float, mixed, scalar
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
+from graphnn.nn.functional._dtypes import mixed as _mixed, scalar as _scalar
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
@@ -25,8 +26,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if input.dim() < 2:
         raise ValueError(f"{_where()}batch_norm expects an input of at least 2 dims, got "
                          f"{input.dim()}")
-    kernel_float("batch_norm", input)
-    mixed(input, running_mean, running_var, weight, bias)
+    _kernel_float("batch_norm", input)
+    _mixed(input, running_mean, running_var, weight, bias)
     shape = (1, c) + (1,) * (input.dim() - 2)
     if c == 0 and running_mean is not None:     # PyTorch selects channel 0 of the stats
         raise IndexError(f"{_where()}select(): index 0 out of range for tensor of size [0] at "
@@ -76,8 +77,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     dims do not match."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
         tuple(int(s) for s in normalized_shape)
-    kernel_float("LayerNormKernelImpl", input)
-    mixed(input, weight, bias)
+    _kernel_float("LayerNormKernelImpl", input)
+    _mixed(input, weight, bias)
     if tuple(input.shape[input.dim() - len(shape):]) != shape or input.dim() < len(shape):
         raise RuntimeError(f"{_where()}Given normalized_shape={list(shape)}, expected input "
                            f"with shape [*, {', '.join(str(s) for s in shape)}], but got "
@@ -99,8 +100,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     if input.dim() < 2:
         raise RuntimeError(f"{_where()}Expected at least 2 dimensions for input tensor but "
                            f"received {input.dim()}")
-    kernel_float("GroupNormKernelImpl", input)
-    mixed(input, weight, bias)
+    _kernel_float("GroupNormKernelImpl", input)
+    _mixed(input, weight, bias)
     n, c = input.shape[0], input.shape[1]
     if num_groups <= 0:
         raise RuntimeError(f"{_where()}Expected num groups to be greater than 0, got "
@@ -138,8 +139,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     if input.dim() < 3:
         raise ValueError(f"{_where()}instance_norm expects an input of at least 3 dims, got "
                          f"{input.dim()}")
-    kernel_float("batch_norm", input)
-    mixed(input, running_mean, running_var, weight, bias)
+    _kernel_float("batch_norm", input)
+    _mixed(input, running_mean, running_var, weight, bias)
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     axes = tuple(range(2, input.dim()))
@@ -180,7 +181,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     if size <= 0:   # PyTorch pools the squares over a (size, 1, 1) window
         raise RuntimeError(f"{_where()}kernel size should be greater than zero, but got kT: "
                            f"{size} kH: 1 kW: 1 (size={size})")
-    kernel_float("avg_pool3d_out_frame", input, ints=True)
+    _kernel_float("avg_pool3d_out_frame", input, ints=True)
     if input.numel() == 0:
         return input
     c = input.shape[1]
@@ -209,7 +210,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
     inputs, IndexError for a ``dim`` out of range."""
     if not input.dtype.is_float:
         raise RuntimeError(f"{_where()}linalg.vector_norm: Expected a floating point or "
-                           f"complex tensor as input. Got {scalar(input)}")
+                           f"complex tensor as input. Got {_scalar(input)}")
     _ops.norm_dim(dim, input.dim())
     denom = _ops.clamp(_ops.norm(input, p, dim, keepdim=True), min=eps)
     return input / _ops.expand(denom, tuple(input.shape))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
-from graphnn.nn.functional._dtypes import kernel_float
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _pair, _where
 
 
@@ -71,7 +71,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     then kernel row, then kernel column), L blocks in row-major order."""
     if input.dim() == 0:    # PyTorch reads input.size(1) first
         raise IndexError(f"{_where()}Dimension specified as 1 but tensor has no dimensions")
-    kernel_float("im2col_out_cpu", input, bools=True)
+    _kernel_float("im2col_out_cpu", input, bools=True)
     if input.dim() not in (3, 4):
         raise RuntimeError(f"{_where()}Input Error: Only 3D or 4D input Tensors are supported "
                            f"(got {input.dim()}D)")
@@ -99,7 +99,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """col2im, the adjoint of unfold: (N, C kh kw, L) -> (N, C, H, W), overlapping blocks
     summed."""
-    kernel_float("col2im_out_cpu", input, bools=True)
+    _kernel_float("col2im_out_cpu", input, bools=True)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"{_where()}Input Error: Only unbatched (2D) or batched (3D) input "
                            f"Tensors are supported (got {input.dim()}D)")
