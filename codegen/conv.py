@@ -12,7 +12,7 @@ Shapes these paths do not cover return None and the caller uses the generic kern
 from __future__ import annotations
 
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, beats, literal
+from graphnn.codegen.emit import KernelWriter, literal
 from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, lane, row_vector, \
     splat, vec_type, width_for
 from graphnn.codegen.vepi import store_vector, vector_epilogue, vector_ok
@@ -209,13 +209,12 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
 
         def vpool(v: str, o: int, k: int) -> None:
             m = rowmax[(o, k)]
-            w.lines.append(f"{m} = {beats(v, m)} ? {v} : {m};")
+            w.lines.append(f"{m} = {v} > {m} ? {v} : {m};")
     else:
         w.lines.append(f"{tt.cl} " + ", ".join(f"{b} = {ninf}" for b in best.values()) + ";")
 
     def pool(v: str, o: int, col: int) -> list[str]:
-        return [f"if {beats(v, best[(o, q)])} {best[(o, q)]} = {v};"
-                for q in windows.get(col, [])]
+        return [f"if ({v} > {best[(o, q)]}) {best[(o, q)]} = {v};" for q in windows.get(col, [])]
 
     # the window's conv rows: one copy of the row code in a loop
     w.lines.append(f"for (int pa = 0; pa < {pkh}; pa++) {{")
@@ -237,7 +236,7 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
                 continue
             pv = w.fresh("p")
             ev, od = (f"{m}.even", f"{m}.odd") if half > 1 else (f"{m}.x", f"{m}.y")
-            w.lines.append(f"{ht} {pv} = {beats(od, ev)} ? {od} : {ev};")
+            w.lines.append(f"{ht} {pv} = {od} > {ev} ? {od} : {ev};")
             store_vector(w, tail, ["n", f"({oc0} + {o})", "r", str(k * half)], pv, half,
                          valid, t)
         tail_stored = True

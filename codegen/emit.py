@@ -29,13 +29,6 @@ _ASSUME = """#if defined(__clang__) && defined(POCL_DEVICE_ADDRESS_BITS)
 #endif"""
 
 
-def beats(a: str, b: str) -> str:
-    """C condition: ``a`` replaces the running maximum ``b``: it is greater, or it is NaN
-    and ``b`` is not (PyTorch's max, max pooling and argmax propagate NaN, the first NaN
-    winning). Works lane by lane on vectors; always false for NaN-free integers."""
-    return f"({a} > {b} || ({a} != {a} && {b} == {b}))"
-
-
 def literal(value, dtype: DType) -> str:
     if isinstance(value, SymInt):          # a size used as a value (a mean's divisor)
         return f"(({dtype.cl}){value})"

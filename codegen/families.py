@@ -12,8 +12,7 @@ from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
-from graphnn.codegen.emit import (KernelWriter, beats, decompose, launch_1d, literal,
-                                  start_1d)
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.passes.fusion import Group
@@ -330,7 +329,7 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
         if s != tail:
             w.store(s, full)
     last = w.temps[epi[-1]] if epi else "acc"
-    w.lines.append(f"if {beats(last, 'best')} best = {last};")
+    w.lines.append(f"if ({last} > best) best = {last};")
     w.temps = saved
     w.lines[start:] = ["    " + line for line in w.lines[start:]]
     w.lines.append("  }\n}")
@@ -426,8 +425,8 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
     _linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
-    keep = "if %s { best = xv; at = hh * %s + ww; }" % (beats("xv", "best"), wd) if argmax \
-        else f"if {beats('xv', 'best')} best = xv;"
+    keep = "if (xv > best) { best = xv; at = hh * %s + ww; }" % wd if argmax else \
+        "if (xv > best) best = xv;"
     w.lines += [f"{t.cl} best = {literal(float('-inf'), t)};"]
     if argmax:
         # a window of only -inf reports its first tap inside the input, as PyTorch does
@@ -486,7 +485,7 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
                 f"        long ww = q * {sw} - {pw} + e * {dw};",
                 f"        if (ww < 0 || ww >= {wd}) continue;",
                 f"        {t.cl} xv = {w.load(x, [n0, c0, 'hh', 'ww'])};",
-                f"        if ({beats('xv', 'best')} || bh < 0) {{ best = xv; bh = hh; bw = ww; }}",
+                "        if (xv > best || bh < 0) { best = xv; bh = hh; bw = ww; }",
                 "      }", "    }",
                 f"    if (bh == {idx[2]} && bw == {idx[3]}) "
                 f"acc += {w.load(gy, [n0, c0, 'p', 'q'])};",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from graphnn.codegen.conv import _range_check, _row_local, group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, beats, literal
+from graphnn.codegen.emit import KernelWriter, literal
 from graphnn.codegen.vec import ZERO, fits_int, row_vector, splat, vec_type, width_for
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
@@ -69,8 +69,7 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             if e == 0:
                 w.lines.append(f"{t} m{q} = x{q}_0; int i{q} = 0;")
             else:
-                w.lines.append(f"int u{q}_{e} = {beats(f'x{q}_{e}', f'm{q}')}; "
-                               f"i{q} = u{q}_{e} ? {e} : i{q}; "
+                w.lines.append(f"int u{q}_{e} = x{q}_{e} > m{q}; i{q} = u{q}_{e} ? {e} : i{q}; "
                                f"m{q} = u{q}_{e} ? x{q}_{e} : m{q};")
         w.lines.append(f"{t} g{q} = {w.load(gy, ['n', 'c', 'p', str(q)])};")
     epi = [m for m in g.members if m != node]
@@ -131,7 +130,7 @@ def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int]):
         w.lines.append(f"{ht} {m} = {xs[0]}; {it}{half} {i} = ({it}{half})(0);")
         for e in range(1, 4):
             u = w.fresh("u")
-            w.lines.append(f"{it}{half} {u} = {beats(xs[e], m)}; {i} = {u} ? ({it}{half})({e}) : "
+            w.lines.append(f"{it}{half} {u} = {xs[e]} > {m}; {i} = {u} ? ({it}{half})({e}) : "
                            f"{i}; {m} = {u} ? {xs[e]} : {m};")
         parts = []
         for e in range(4):

@@ -92,10 +92,9 @@ unary("abs", "({0} < 0 ? -{0} : {0})", lambda a, at: np.abs(a[0]),
       lambda c, g: [g * c.args[0].op("sign")], dtype=_same)
 unary("sign", "(({0} > 0) - ({0} < 0))", lambda a, at: np.sign(a[0]),
       lambda c, g: [g * 0.0], dtype=_same)
-# NaN < 0 is false: relu(NaN) is NaN, as PyTorch's
-unary("relu", "({0} < 0 ? 0 : {0})", lambda a, at: np.maximum(a[0], 0),
+unary("relu", "({0} > 0 ? {0} : 0)", lambda a, at: np.maximum(a[0], 0),
       lambda c, g: [_where0(c.out > 0.0, g, False)], dtype=_same,
-      vector="({0} < {zero} ? {zero} : {0})")
+      vector="({0} > {zero} ? {0} : {zero})")
 # Math that the ops above cannot compose exactly (PyTorch's derivatives.yaml for the VJPs).
 # OpenCL's builtins are out-of-line calls on PoCL, but these run once per element and are
 # exact to a few ulp, which no operator-only form of them is.
@@ -167,13 +166,10 @@ def _minmax_vjp(cmp: str):
     return vjp
 
 
-# a NaN in either argument is the result (PyTorch's maximum and minimum propagate NaN)
-binary("maximum", "({0} > {1} || {0} != {0} ? {0} : {1})",
-       lambda a, at: np.maximum(a[0], a[1]), _minmax_vjp("gt"),
-       vector="({0} > {1} || {0} != {0} ? {0} : {1})")
-binary("minimum", "({0} < {1} || {0} != {0} ? {0} : {1})",
-       lambda a, at: np.minimum(a[0], a[1]), _minmax_vjp("lt"),
-       vector="({0} < {1} || {0} != {0} ? {0} : {1})")
+binary("maximum", "({0} > {1} ? {0} : {1})", lambda a, at: np.maximum(a[0], a[1]),
+       _minmax_vjp("gt"), vector="({0} > {1} ? {0} : {1})")
+binary("minimum", "({0} < {1} ? {0} : {1})", lambda a, at: np.minimum(a[0], a[1]),
+       _minmax_vjp("lt"), vector="({0} < {1} ? {0} : {1})")
 
 for _name, _sym, _fn in [("eq", "==", np.equal), ("ne", "!=", np.not_equal),
                          ("lt", "<", np.less), ("le", "<=", np.less_equal),

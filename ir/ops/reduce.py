@@ -40,37 +40,18 @@ def _np_reduce(fn):
     return lambda a, at: fn(a[0], axis=tuple(at["axes"]), keepdims=at["keepdim"])
 
 
-def _np_extreme(fn, sign: int):
-    """np.max / np.min that give the identity (-inf / +inf, or the integer limits) over an
-    empty run, where numpy raises: an empty batch's values that no output reads."""
-    def ref(a, at):
-        x = a[0]
-        if x.size:
-            return fn(x, axis=tuple(at["axes"]), keepdims=at["keepdim"])
-        if x.dtype.kind == "f":
-            ident = -sign * np.inf
-        elif x.dtype.kind == "b":
-            ident = sign < 0
-        else:
-            info = np.iinfo(x.dtype)
-            ident = info.min if sign > 0 else info.max
-        return fn(x, axis=tuple(at["axes"]), keepdims=at["keepdim"], initial=ident)
-    return ref
-
-
-# the first extremum of the run wins, as in PyTorch's max/argmax; a NaN beats any number
-# (PyTorch propagates it), the first NaN winning
-_KEEP_MAX = "if (r == 0 || v > acc || (v != v && acc == acc)) { acc = v; best = r; }"
-_KEEP_MIN = "if (r == 0 || v < acc || (v != v && acc == acc)) { acc = v; best = r; }"
+# the first extremum of the run wins, as in PyTorch's max/argmax
+_KEEP_MAX = "if (r == 0 || v > acc) { acc = v; best = r; }"
+_KEEP_MIN = "if (r == 0 || v < acc) { acc = v; best = r; }"
 
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
                "reduce", doc="sum over attrs['axes']", grad_name="Sum",
                reducer=Reducer("acc += v;", sums=True, splits=True)))
 register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
-               _np_extreme(np.max, 1), "reduce", doc="maximum over attrs['axes'] (amax)",
+               _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)",
                grad_name="Amax", reducer=Reducer(_KEEP_MAX, splits=True)))
 register(OpDef("min", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
-               _np_extreme(np.min, -1), "reduce", doc="minimum over attrs['axes'] (amin)",
+               _np_reduce(np.min), "reduce", doc="minimum over attrs['axes'] (amin)",
                grad_name="Amin", reducer=Reducer(_KEEP_MIN, splits=True)))
 
 
@@ -88,10 +69,9 @@ register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DI
 def _lse_ref(a, at):
     x = a[0]
     axes = tuple(at["axes"])
-    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
-    safe = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - safe), axis=axes, keepdims=True)) + safe
-    out = np.where(np.isfinite(m), out, np.nan)
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return out if at["keepdim"] else np.squeeze(out, axis=axes)
 
 
@@ -102,12 +82,9 @@ def _lse_vjp(c, g):
 
 register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _lse_vjp,
                _lse_ref, "reduce",
-               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum; "
-                   "NaN where the maximum is infinite (the softmax family's x - max is NaN "
-                   "there in PyTorch, and every user of this op is that family)",
+               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum",
                # online log-sum-exp: rescale the running sum whenever the maximum grows
                reducer=Reducer("if (v > run_max) { acc = acc * exp(run_max - v) + 1; "
                                "run_max = v; } else { acc += exp(v - run_max); }",
-                               # run_max - run_max: 0, or NaN for an infinite maximum
-                               finish="acc = (run_max - run_max == 0) ? run_max + log(acc) "
-                                      ": run_max - run_max;")))
+                               finish="acc = (run_max == -INFINITY) ? run_max : "
+                                      "run_max + log(acc);")))
