@@ -25,6 +25,7 @@ from graphnn import utils  # noqa: E402
 from graphnn import distributed  # noqa: E402
 from graphnn.serialization import load, save  # noqa: E402
 from graphnn._step import compile  # noqa: E402  (a whole training step as one graph)
+from graphnn.runtime.buffers import OutOfMemoryError  # noqa: E402
 
 _random.install(Tensor)
 from graphnn import _math  # noqa: E402  (after nn: its composites are graph functions)
@@ -82,6 +83,12 @@ def is_tensor(obj) -> bool:
 def numel(t) -> int:
     return t.numel()
 
+
+from graphnn._errors import wrap_public as _wrap_public  # noqa: E402
+
+# errors of every public function name it and its tensor arguments' shapes
+_wrap_public(globals(), "graphnn", skip={"load", "save", "manual_seed", "is_tensor", "numel",
+                                         "stats", "reset_stats"})
 
 __version__ = "0.1.0"
 

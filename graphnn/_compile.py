@@ -17,7 +17,7 @@ from graphnn.ir.ops import REGISTRY
 from graphnn.ir.passes import run_pipeline
 from graphnn.ir.symbolic import plain
 from graphnn.ir.types import TensorType
-from graphnn.runtime import get_runtime
+from graphnn.runtime import device_name_of, get_runtime
 from graphnn.runtime.debug import LOG, debug_level
 
 # op name -> PyTorch's grad_fn class stem, so that reprs read like PyTorch's
@@ -36,6 +36,9 @@ def build_executable(rt, graph: Graph, label: str):
     """Runs the pass pipeline on a copy of ``graph``, lowers it and builds it for ``rt``."""
     if rt.kind == "reference":
         return rt.graph_executable(graph)
+    from graphnn.runtime.reference import HostExecutable, has_empty
+    if has_empty(graph):
+        return HostExecutable(rt, graph)
     from graphnn.codegen import lower
 
     start = time.perf_counter()
@@ -102,7 +105,14 @@ class CompiledGraph:
         return self._train[wrt]
 
     def run(self, inputs: list) -> list:
-        """Runs on real tensors; returns output tensors with grad_fn set when needed."""
+        """Runs on real tensors; returns output tensors with grad_fn set when needed. Raises
+        RuntimeError when an input lives on another device (PyTorch's wording)."""
+        owns = self.rt.owns
+        for t in inputs:
+            if t._storage is not None and not owns(t._storage.buf):    # (seeds: no storage)
+                raise RuntimeError(
+                    "Expected all tensors to be on the same device, but found at least two "
+                    f"devices, {self.rt.device_name} and {device_name_of(t._storage.buf)}!")
         dense = [t._dense() for t in inputs]
         bufs = [b for b, _ in dense]
         wrt = tuple(i for i, t in enumerate(inputs) if t.requires_grad) \

@@ -12,7 +12,7 @@ import numpy as np
 from graphnn import _ops, _views
 from graphnn._creation import full, tensor
 from graphnn._dispatch import apply
-from graphnn._tensor import Tensor
+from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._views import _shape_args, norm_dim
 from graphnn.ir.types import DType, bool_, by_name, float32, int64
 
@@ -107,6 +107,11 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     m = n if m is None else m
     dtype = by_name(dtype) if isinstance(dtype, str) else (dtype or float32)
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
+    from graphnn._creation import check_room
+    check_room((n, m), dtype)
     out = _ops.to_dtype(apply("eq", _iota((n, m), 0), _iota((n, m), 1)), dtype)
     return out.requires_grad_(True) if requires_grad else out
 
@@ -146,6 +151,10 @@ def diag(a: Tensor, diagonal_: int = 0) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
+    """(n,) x (m,) -> (n, m); RuntimeError for operands that are not 1-D."""
+    for name, t in (("self", a), ("vec2", b)):
+        if t.dim() != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t.dim()}-D")
     return _views.reshape(a, (-1, 1)) * _views.reshape(b, (1, -1))
 
 
@@ -210,6 +219,13 @@ def einsum(equation: str, *operands) -> Tensor:
     the indices that occur once, sorted)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    # PyTorch contracts through bmm: one dtype, and no bools
+    for op in operands[1:]:
+        if op.dtype != operands[0].dtype:
+            if bool_ in (op.dtype, operands[0].dtype):
+                raise NotImplementedError("\"bmm\" not implemented for 'Bool'")
+            raise RuntimeError(f"expected scalar type {SCALAR_NAMES[operands[0].dtype.name]} "
+                               f"but found {SCALAR_NAMES[op.dtype.name]}")
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
     terms = lhs.split(",")

@@ -34,7 +34,28 @@ def _T():
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    return tuple(int(s) for s in size)
+    shape = tuple(int(s) for s in size)
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
+                               f"{list(shape)}")
+    return shape
+
+
+def on_device(device) -> None:
+    """Raises RuntimeError unless ``device`` (None: any) names graphnn's device."""
+    if device is not None:
+        from graphnn._device import check_device
+        check_device(device)
+
+
+def check_room(shape, dtype: DType, what: str = "") -> None:
+    """OutOfMemoryError before host memory is filled for a tensor the device cannot hold
+    (a host draw of 2**40 floats would fail in numpy, or page in terabytes)."""
+    n = 1
+    for s in shape:
+        n *= int(s)
+    get_runtime().check_alloc(n * dtype.itemsize, what)
 
 
 def _dtype(dtype, default: DType = float32) -> DType:
@@ -44,6 +65,7 @@ def _dtype(dtype, default: DType = float32) -> DType:
 
 
 def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = False):
+    on_device(device)
     T = _T()
     if isinstance(data, T):
         data = data.detach()._host()
@@ -77,6 +99,7 @@ def from_numpy(arr: np.ndarray):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    on_device(device)
     T = _T()
     if dtype is None:
         dtype = by_name("bool") if isinstance(fill_value, bool) else (
@@ -89,16 +112,22 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+    on_device(device)
     size = _size_arg(size, kw)
+    shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+    if any(int(s) < 0 for s in shape):
+        raise RuntimeError(f"zeros: Dimension size must be non-negative. (size {list(shape)})")
     return full(_shape(size), 0, dtype=_dtype(dtype), requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+    on_device(device)
     size = _size_arg(size, kw)
     return full(_shape(size), 1, dtype=_dtype(dtype), requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+    on_device(device)
     return zeros(*_size_arg(size, kw), dtype=dtype, requires_grad=requires_grad)
 
 
@@ -135,15 +164,33 @@ def _random(arr, dtype, requires_grad):
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    on_device(device)
     if end is None:
         start, end = 0, start
-    values = np.arange(start, end, step)
+    values = _arange_values(start, end, step)
     if dtype is None:
         dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else float32
     return _random(values, dtype, requires_grad)
 
 
+def _arange_values(start, end, step):
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"upper bound and lower bound inconsistent with step sign (start "
+                           f"{start}, end {end}, step {step})")
+    n = max(0, -(-(end - start) // step)) if all(isinstance(v, int) for v in
+                                                 (start, end, step)) else \
+        max(0, int(np.ceil((end - start) / step)))
+    check_room((n,), int64)
+    return np.arange(start, end, step)
+
+
 def linspace(start, end, steps, dtype=None, device=None):
+    on_device(device)
+    if steps < 0:
+        raise RuntimeError(f"number of steps must be non-negative (got {steps})")
+    check_room((steps,), _dtype(dtype))
     return tensor(np.linspace(start, end, steps), dtype=_dtype(dtype))
 
 

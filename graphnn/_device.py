@@ -44,7 +44,7 @@ def check_device(dev) -> None:
     info = get_runtime().info
     kind = d.type
     if kind in ("cuda", "gpu"):
-        if not any(x.is_gpu for x in list_devices()):
+        if not any(x.is_gpu and "oclgrind" not in x.platform.lower() for x in list_devices()):
             raise RuntimeError(f"no OpenCL GPU is available for device '{d}'")
         if not info.is_gpu:
             raise RuntimeError(f"graphnn runs on {info.short}; set GRAPHNN_DEVICE=gpu to use "

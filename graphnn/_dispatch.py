@@ -8,6 +8,10 @@ cached 0-d tensors carry per-step scalars into traced functions (the optimizers'
 rates and bias corrections)."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
+import numpy as np
+
 from graphnn import autograd
 from graphnn._compile import CompiledGraph
 from graphnn._tensor import Tensor
@@ -32,21 +36,27 @@ def scalar_dtype(value, other: DType) -> DType:
     return other if other.is_float else float32
 
 
-_SCALARS: dict = {}
+# least recently used last out; the learning rate and betas of a training loop stay while
+# per-step values (bias corrections, a decaying learning rate) pass through
+_SCALARS: OrderedDict = OrderedDict()
+SCALARS_MAX = 64
 
 
 def scalar_tensor(value, dtype: DType) -> Tensor:
     """A 0-d device tensor holding ``value``, uploaded once per distinct (value, dtype) and
-    shared: a graph input for a scalar that changes between calls. Never written in place."""
+    shared: a graph input for a scalar that changes between calls. Never written in place.
+    At most ``SCALARS_MAX`` are kept (least recently used go first), so a schedule of
+    distinct values keeps memory flat."""
     rt = get_runtime()
     key = (type(value), value, dtype.name, id(rt))
     t = _SCALARS.get(key)
     if t is None:
-        if len(_SCALARS) > 1024:     # a long schedule of distinct values: start over
-            _SCALARS.clear()
-        import numpy as np
+        if len(_SCALARS) >= SCALARS_MAX:
+            _SCALARS.popitem(last=False)
         t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np), private=True),
                                          TensorType((), dtype))
+    else:
+        _SCALARS.move_to_end(key)
     return t
 
 

@@ -9,7 +9,7 @@ import builtins
 from collections import namedtuple
 
 from graphnn._dispatch import apply
-from graphnn._tensor import Tensor
+from graphnn._tensor import C_NAMES, SCALAR_NAMES, Tensor
 # the view and indexing ops are part of the op namespace (``_ops.reshape`` ...)
 from graphnn._views import (_dims, _named, chunk, clone, contiguous, expand, flatten,  # noqa
                             gather, getitem, index_select, narrow, norm_dim, permute,
@@ -25,12 +25,26 @@ def add(a, b, alpha=1):
     return apply("add", a, b if alpha == 1 else mul(b, alpha))
 
 
+def _no_bool_sub(a, b) -> None:
+    """PyTorch refuses ``-`` on bool tensors (``~`` or ``^`` is meant)."""
+    bools = [isinstance(v, Tensor) and v.dtype == bool_ for v in (a, b)]
+    if all(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    if any(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not "
+                           "supported. If you are trying to invert a mask, use the `~` or "
+                           "`logical_not()` operator instead.")
+
+
 def sub(a, b, alpha=1):
+    _no_bool_sub(a, b)
     return apply("sub", a, b if alpha == 1 else mul(b, alpha))
 
 
 def rsub(a, b, alpha=1):
     """``b - alpha * a`` (``torch.rsub``, and ``2 - x``)."""
+    _no_bool_sub(a, b)
     return _named(apply("sub", b, a if alpha == 1 else mul(a, alpha)), "RsubBackward1", a)
 
 
@@ -59,6 +73,10 @@ def pow(a, b):
 
 
 def neg(a):
+    if isinstance(a, Tensor) and a.dtype == bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     return apply("neg", a)
 
 
@@ -111,11 +129,18 @@ def to_dtype(a, dtype: DType):
 
 
 # -- matrix products ----------------------------------------------------------------------
+def _same_mm_dtype(a, b) -> None:
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{C_NAMES[a.dtype.name]} != {C_NAMES[b.dtype.name]}")
+
+
 def matmul(a, b):
     da, db = a.dim(), b.dim()
     if da == 0 or db == 0:
         raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
                            f"{da}D and {db}D")
+    _same_mm_dtype(a, b)
     if da == 1 and db == 1:
         if a.shape[0] != b.shape[0]:
             raise RuntimeError("inconsistent tensor size, expected tensor [%d] and src [%d] to "
@@ -163,12 +188,18 @@ def bmm(a, b):
     if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].")
+    if bool_ in (a.dtype, b.dtype):
+        raise NotImplementedError("\"bmm\" not implemented for 'Bool'")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected scalar type {SCALAR_NAMES[a.dtype.name]} but found "
+                           f"{SCALAR_NAMES[b.dtype.name]}")
     return _named(apply("matmul", a, b, ta=False, tb=False), "BmmBackward0", a, b)
 
 
 def mm(a, b, ta=False, tb=False):
     if a.dim() != 2 or b.dim() != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {a.dim()}D and {b.dim()}D")
+    _same_mm_dtype(a, b)
     return apply("matmul", a, b, ta=ta, tb=tb)
 
 
@@ -311,7 +342,9 @@ def _reduce_minmax(op: str, a, dim=None, keepdim=False):
     d = norm_dim(dim, a.dim())
     if a.dim() == 0:
         return MinMax(a, to_dtype(a, int64) * 0)
-    src = a if op == "max" else neg(a)
+    _nonempty_dim(op, a, d)
+    # min: the first maximum of the negation (of the complement, for bools)
+    src = a if op == "max" else apply("eq", a, False) if a.dtype == bool_ else apply("neg", a)
     indices = apply("argmax", src, axes=(d,), keepdim=True)
     # the values are gathered at the indices so that, as in PyTorch, the gradient flows to
     # the selected element only (amax/amin share it between tied extrema instead)
@@ -329,6 +362,16 @@ def min(a, dim=None, keepdim=False):
     return _reduce_minmax("min", a, dim, keepdim)
 
 
+def _nonempty_dim(fn: str, a, d: int | None) -> None:
+    """PyTorch's IndexError for a max/min/argmax over an empty dim (there is no identity)."""
+    if d is None:
+        if a.numel() == 0:
+            raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0.")
+    elif a.dim() and a.shape[d] == 0:
+        raise IndexError(f"{fn}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def amax(a, dim=None, keepdim=False):
     _check_extremum("amax", a, dim)
     return apply("max", a, axes=_dims(dim, a.dim()), keepdim=keepdim)
@@ -339,15 +382,19 @@ def amin(a, dim=None, keepdim=False):
     return apply("min", a, axes=_dims(dim, a.dim()), keepdim=keepdim)
 
 
-def argmax(a, dim=None, keepdim=False, _op="argmax"):
-    _check_extremum(_op, a, dim)
+def argmax(a, dim=None, keepdim=False, _name="argmax"):
+    if a.dtype == bool_:
+        raise RuntimeError(f"{_name}(): does not support bool input")
+    _check_extremum(_name, a, dim)
     if dim is None:
         return apply("argmax", reshape(a, (-1,)), axes=(0,), keepdim=False)
     return apply("argmax", a, axes=(norm_dim(dim, a.dim()),), keepdim=keepdim)
 
 
 def argmin(a, dim=None, keepdim=False):
-    return argmax(neg(a), dim, keepdim, _op="argmin")
+    if a.dtype == bool_:
+        raise RuntimeError("argmin(): does not support bool input")
+    return argmax(neg(a), dim, keepdim, _name="argmin")
 
 
 def cat(tensors, dim=0):
@@ -408,11 +455,12 @@ def masked_fill(a, mask, value):
 
 def install(T) -> None:
     """Attaches the operations above to the Tensor class as methods and operators."""
-    for op, name in [("add", "__add__"), ("sub", "__sub__"), ("mul", "__mul__"),
+    for op, name in [("add", "__add__"), ("mul", "__mul__"),
                      ("div", "__truediv__"), ("lt", "__lt__"), ("le", "__le__"),
                      ("gt", "__gt__"), ("ge", "__ge__"), ("eq", "__eq__"), ("ne", "__ne__"),
                      ("logical_and", "__and__")]:
         setattr(T, name, _binary_method(op))
+    T.__sub__ = lambda self, other: sub(self, other)
     T.__rsub__ = lambda self, other: rsub(self, other)
     for op, name in [("add", "__radd__"), ("mul", "__rmul__"), ("div", "__rtruediv__")]:
         setattr(T, name, _rbinary_method(op))
@@ -442,13 +490,20 @@ def install(T) -> None:
 
 
 def _to(self, *args, **kwargs):
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``."""
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``. A device other
+    than the one graphnn runs on raises RuntimeError naming both."""
+    from graphnn._device import check_device, device as Device
     dtype = kwargs.get("dtype")
+    dev = kwargs.get("device")
     for a in args:
         if isinstance(a, DType):
             dtype = a
         elif isinstance(a, Tensor):
             dtype = a.dtype
+        elif isinstance(a, (str, Device)):
+            dev = a
+    if dev is not None:
+        check_device(dev)
     return to_dtype(self, dtype) if dtype is not None else self
 
 

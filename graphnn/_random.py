@@ -152,22 +152,26 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
          requires_grad: bool = False, pin_memory: bool = False, **kw) -> Tensor:
     """U[0, 1) of ``size``, float32 unless ``dtype`` (a float dtype; NotImplementedError
     otherwise, as PyTorch's "check_uniform_bounds")."""
+    _creation.on_device(device)
     shape = _shape("rand", size, _size_kw("rand", kw))
     dt = _dtype(dtype, float32)
     _need_float(dt, "check_uniform_bounds")
     if _traced("rand", requires_grad):
         return _sampling.uniform(shape, dt)
+    _creation.check_room(shape, dt)
     return _host(_rng().random(shape, dtype=_np_float(dt)), dt, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
           requires_grad: bool = False, pin_memory: bool = False, **kw) -> Tensor:
     """N(0, 1) of ``size``, float32 unless ``dtype`` (a float dtype)."""
+    _creation.on_device(device)
     shape = _shape("randn", size, _size_kw("randn", kw))
     dt = _dtype(dtype, float32)
     _need_float(dt, "normal_kernel_cpu")
     if _traced("randn", requires_grad):
         return _sampling.standard_normal(shape, dt)
+    _creation.check_room(shape, dt)
     return _host(_rng().standard_normal(shape, dtype=_np_float(dt)), dt, requires_grad)
 
 
@@ -188,6 +192,7 @@ def _integers(fn: str, shape, low: int, high: int, dt: DType, requires_grad: boo
     _check_int_range(low, high, dt)
     if _traced(fn, requires_grad):
         return _sampling.integers(shape, low, high, dt)
+    _creation.check_room(shape, int64)
     return _host(_rng().integers(low, high, size=shape, dtype=np.int64, endpoint=False)
                  if high - low <= 2 ** 63 else _wide_integers(low, high, shape), dt,
                  requires_grad)
@@ -213,6 +218,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, out=None, dty
     """``randint(high, size)`` or ``randint(low, high, size)``: integers uniform in
     [low, high), int64 unless ``dtype``. RuntimeError when low >= high or the range does not
     fit ``dtype``, as PyTorch."""
+    _creation.on_device(device)
     given = list(args) + [v for v in (low, high) if v is not None]
     if size is None and given and isinstance(given[-1], (tuple, list)):
         size = given.pop()
@@ -230,6 +236,7 @@ def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, devic
              requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A random permutation of 0..n-1, int64 unless ``dtype``. In a trace: ranks of random
     keys, O(n^2) comparisons (meant for the small n a forward permutes)."""
+    _creation.on_device(device)
     n = _int_arg("randperm", "n", 1, n)
     dt = _dtype(dtype, int64)
     if n < 0:
@@ -239,11 +246,13 @@ def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, devic
     _check_grad_dtype(dt, requires_grad)
     if _traced("randperm", requires_grad):
         return _sampling.randperm(n, dt)
+    _creation.check_room((n,), int64)
     return _host(_rng().permutation(n), dt, requires_grad)
 
 
 def rand_like(input: Tensor, *, dtype=None, layout=None, device=None,
               requires_grad: bool = False, memory_format=None) -> Tensor:
+    _creation.on_device(device)
     return rand(tuple(input.shape), dtype=_dtype(dtype, input.dtype),
                 requires_grad=requires_grad)
 
@@ -251,6 +260,7 @@ def rand_like(input: Tensor, *, dtype=None, layout=None, device=None,
 def randn_like(input: Tensor, *, dtype=None, layout=None, device=None,
                requires_grad: bool = False, memory_format=None) -> Tensor:
     """N(0, 1) of ``input``'s shape and dtype; never carries a gradient to ``input``."""
+    _creation.on_device(device)
     return randn(tuple(input.shape), dtype=_dtype(dtype, input.dtype),
                  requires_grad=requires_grad)
 
@@ -258,6 +268,7 @@ def randn_like(input: Tensor, *, dtype=None, layout=None, device=None,
 def randint_like(input: Tensor, low=0, high=None, *, dtype=None, layout=None, device=None,
                  requires_grad: bool = False, memory_format=None) -> Tensor:
     """``randint_like(input, high)`` or ``(input, low, high)``: input's shape and dtype."""
+    _creation.on_device(device)
     if high is None:
         low, high = 0, low
     return _integers("randint_like", tuple(input.shape),
@@ -313,6 +324,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, la
     (float32 unless ``dtype``). As in PyTorch the result requires grad when mean or std does
     and back-propagates zeros to them (no reparameterisation: write ``mean + std *
     randn_like(std)`` for that). RuntimeError for a negative std."""
+    _creation.on_device(device)
     t_mean, t_std = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not t_mean and not t_std:
         if size is None:
@@ -324,6 +336,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, la
         _need_float(dt, "normal_kernel_cpu")
         if _traced("normal", requires_grad):
             return _sampling.normal(float(mean), float(std), shape, dt)
+        _creation.check_room(shape, dt)
         arr = _rng().standard_normal(shape, dtype=_np_float(dt)) * float(std) + float(mean)
         return _host(arr, dt, requires_grad)
     if size is not None:

@@ -51,6 +51,8 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
     size = input.shape[d] if input.dim() else 1
     if not 0 <= k <= size:
         raise RuntimeError("selected index k out of range")
+    if input.dtype.name == "bool":
+        raise RuntimeError("topk does not support bool dtypes on CPU")
     if input.dim() == 0:
         return TopKResult(_views.clone(input), _views.reshape(argsort(input), ()))
     idx = _order(input, d, largest)

@@ -24,6 +24,10 @@ from graphnn.runtime import get_runtime
 SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                 "int32": "Int", "bool": "Bool"}
 TYPE_NAMES = {name: f"{scalar}Tensor" for name, scalar in SCALAR_NAMES.items()}
+# the C++ type names in ATen's messages ("expected m1 and m2 to have the same dtype, but
+# got: long int != float")
+C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+           "int32": "int", "bool": "bool"}
 
 
 class Tensor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import weakref
 
+from graphnn import _errors
 from graphnn._errors import GraphBreak, user_frame, user_line
 from graphnn import _tensor
 from graphnn._tensor import Tensor
@@ -32,6 +33,10 @@ _user_line = user_line   # the name other modules import
 
 def current() -> "Tracer | None":
     return getattr(_local, "tracer", None)
+
+
+# inside a trace the module being traced names errors, not the functions it calls
+_errors.IN_TRACE[0] = lambda: current() is not None
 
 
 class Tracer:

@@ -100,7 +100,8 @@ def _viewable(a, shape) -> bool:
 
 
 def flatten(a, start_dim=0, end_dim=-1):
-    if a.dim() == 0:
+    if a.dim() == 0:    # a 0-d tensor has dims -1 and 0, as a 1-d one
+        norm_dim(start_dim, 1), norm_dim(end_dim, 1)
         return reshape(a, (1,))
     s, e = norm_dim(start_dim, a.dim()), norm_dim(end_dim, a.dim())
     shape = tuple(a.shape)
@@ -121,6 +122,7 @@ def permute(a, *dims):
 
 def transpose(a, d0, d1):
     if a.dim() == 0:
+        norm_dim(d0, 1), norm_dim(d1, 1)
         return a
     dims = list(range(a.dim()))
     d0, d1 = norm_dim(d0, a.dim()), norm_dim(d1, a.dim())
@@ -186,6 +188,8 @@ def detach(a):
 
 
 def narrow(a, dim, start, length):
+    if a.dim() == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = norm_dim(dim, a.dim())
     start = start + a.shape[d] if start < 0 else start
     if not 0 <= start <= start + length <= a.shape[d]:
@@ -235,7 +239,9 @@ def getitem(a, index):
             else "AliasBackward0" if last is Ellipsis else "SelectBackward0")
     out, tdim, idx, shape = basic_index(a, index)
     if idx is not None:
-        out = index_select(out, tdim, idx)
+        # negative indices count from the end here (IndexError out of range), unlike in
+        # index_select
+        out = _take(out, tdim, normalize_index(idx, out.shape[tdim], tdim))
         out = reshape(out, shape[:tdim] + tuple(idx.shape) + shape[tdim + 1:])
     elif out is a:
         out = alias(a)
@@ -294,11 +300,19 @@ def basic_index(a, index: tuple):
 
 def split(a, split_size_or_sections, dim=0):
     """torch.split: views of ``a`` along ``dim`` of the given size(s)."""
+    if a.dim() == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = norm_dim(dim, a.dim())
     size = a.shape[d]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
-        sizes = [_py_min(step, size - s) for s in range(0, size, step)] or [0]
+        if step < 0 or (step == 0 and size):
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                               f"dimension size of {size}" if step == 0 else
+                               f"split expects split_size be non-negative, but got "
+                               f"split_size={step}")
+        sizes = [_py_min(step, size - s) for s in range(0, size, step)] if step else []
+        sizes = sizes or [0]
     else:
         sizes = list(split_size_or_sections)
         if _py_sum(sizes) != size:
@@ -314,8 +328,15 @@ def split(a, split_size_or_sections, dim=0):
 
 
 def chunk(a, chunks, dim=0):
-    """torch.chunk: at most ``chunks`` views of equal size (the last may be smaller)."""
+    """torch.chunk: at most ``chunks`` views of equal size (the last may be smaller); an
+    empty dim gives ``chunks`` empty views, as PyTorch."""
+    if a.dim() == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = norm_dim(dim, a.dim())
+    if a.shape[d] == 0:
+        return split(a, 0, d) * chunks
     step = -(-a.shape[d] // chunks)
     return split(a, step, d)
 
@@ -336,8 +357,26 @@ def normalize_index(index, size: int, d: int):
 
 
 def index_select(a, dim, index):
+    """Entries of ``a`` along ``dim`` at the int64/int32 ``index`` (1-D or 0-d). Negative
+    indices are out of range, as in PyTorch (RuntimeError, checked on the host)."""
     d = norm_dim(dim, a.dim())
-    index = normalize_index(index, a.shape[d], d)
+    size = a.shape[d] if a.dim() else 1
+    if index.dtype.is_float or index.dtype == bool_:
+        raise IndexError("tensors used as indices must be long, int or bool tensors")
+    if size == 0 and index.numel():
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
+
+    def check(values):
+        bad = values[(values < 0) | (values >= size)]
+        if bad.size:
+            raise RuntimeError(f"INDICES element is out of DATA bounds, id={int(bad.flat[0])} "
+                               f"axis_dim={size}")
+    check_values(index, check)
+    return _take(a, d, index)
+
+
+def _take(a, d: int, index):
+    """``a`` at the (in-range, checked) ``index`` along dim ``d``: one gather."""
     flat = reshape(index, (-1,))
     n = flat.shape[0]
     shape = [1] * a.dim()
@@ -349,7 +388,18 @@ def index_select(a, dim, index):
 
 
 def gather(a, dim, index):
-    return apply("gather", a, index, axis=norm_dim(dim, a.dim()))
+    """``a`` read along ``dim`` at ``index`` (same rank as ``a``); RuntimeError for an index
+    outside [0, size), checked on the host before any kernel."""
+    d = norm_dim(dim, a.dim())
+    size = a.shape[d] if a.dim() else 1
+
+    def check(values):
+        bad = values[(values < 0) | (values >= size)]
+        if bad.size:
+            raise RuntimeError(f"index {int(bad.flat[0])} is out of bounds for dimension {d} "
+                               f"with size {size}")
+    check_values(index, check)
+    return apply("gather", a, index, axis=d)
 
 
 def install(T) -> None:

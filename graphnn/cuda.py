@@ -2,6 +2,8 @@
 ``device = "cuda" if torch.cuda.is_available() else "cpu"`` line runs."""
 from __future__ import annotations
 
+from graphnn.runtime.buffers import OutOfMemoryError  # noqa: F401  (torch.cuda's name too)
+
 
 def is_available() -> bool:
     from graphnn.runtime import list_devices

@@ -30,4 +30,13 @@ def get_runtime(spec: str | None = None):
         return rt
 
 
-__all__ = ["DeviceInfo", "describe", "get_runtime", "list_devices", "select_device"]
+def device_name_of(buf) -> str:
+    """The device a runtime buffer lives on, as error messages name it."""
+    for rt in list(_RUNTIMES.values()):
+        if rt.owns(buf):
+            return rt.device_name
+    return "an unknown device"
+
+
+__all__ = ["DeviceInfo", "describe", "device_name_of", "get_runtime", "list_devices",
+           "select_device"]

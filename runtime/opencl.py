@@ -14,7 +14,7 @@ import pyopencl as cl
 from graphnn.codegen import CPU, GPU, INT_INDEX_LIMIT, Dialect, Program
 from graphnn.ir.types import TensorType
 from graphnn.runtime import cache as program_cache
-from graphnn.runtime.buffers import BufferPool, DeviceBuffer
+from graphnn.runtime.buffers import BufferPool, DeviceBuffer, out_of_memory
 from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
 from graphnn.runtime.hostcpu import host_cpu
@@ -93,7 +93,8 @@ class OpenCLRuntime:
         self.context = cl.Context([self.device])
         self.queue = cl.CommandQueue(
             self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
-        self.pool = BufferPool(self.context)
+        self.pool = BufferPool(self.context, f"{info.spec} ({info.short})", info.global_mem,
+                               info.max_alloc)
         # the device class picks the kernel dialect; GRAPHNN_DIALECT=cpu|gpu overrides it
         # (e.g. to run the CPU kernels under the Oclgrind simulator, which calls itself a GPU)
         kind = os.environ.get("GRAPHNN_DIALECT") or ("gpu" if info.is_gpu else "cpu")
@@ -122,6 +123,14 @@ class OpenCLRuntime:
         # process tears down its libraries (a segfault): drain the queue first
         atexit.register(self._drain)
 
+    @property
+    def device_name(self) -> str:
+        return f"{self.info.spec} ({self.info.short})"
+
+    def owns(self, buf) -> bool:
+        """Whether ``buf`` is a buffer of this runtime's context."""
+        return getattr(buf, "pool", None) is self.pool
+
     # -- memory ---------------------------------------------------------------------------
     def _check_dtype(self, name: str) -> None:
         """A float64 tensor on a device without double precision fails when it is made,
@@ -135,6 +144,11 @@ class OpenCLRuntime:
         if self.poison:
             cl.enqueue_fill_buffer(self.queue, buf.cl, np.uint8(0xFF), 0, buf.cl.size)
         return buf
+
+    def check_alloc(self, nbytes: int, what: str = "") -> None:
+        """Raises OutOfMemoryError now if a buffer of ``nbytes`` could not be allocated
+        (callers that fill host memory first check before they draw)."""
+        self.pool.check(nbytes, what)
 
     def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
         """A device buffer with ``array``'s values. The copy runs asynchronously, so the
@@ -264,6 +278,10 @@ class OpenCLRuntime:
         return prg
 
     def executable(self, program: Program, label: str = "") -> "OpenCLExecutable":
+        # a buffer the device cannot hold fails here, before the program is even built
+        for t in program.buffers.values():
+            self.pool.check(t.numel * t.dtype.itemsize, f" for a value of {label or 'a graph'}"
+                            f" of shape {list(t.shape)}")
         return OpenCLExecutable(self, program, self.build(program), label)
 
 
@@ -288,6 +306,7 @@ class OpenCLExecutable:
         launched = {node for launch in program.launches for node in launch.args}
         # buffers no launch writes: empty outputs, whose groups lower to no kernel
         self.unlaunched = [node for node in program.buffers if node not in launched]
+        self.peak_bytes = _peak_bytes(program, self.allocs, self.frees)
 
     def run(self, inputs: list[DeviceBuffer], ready: dict | None = None,
             observe=None) -> list[DeviceBuffer]:
@@ -297,6 +316,11 @@ class OpenCLExecutable:
         ``observe(i, event)``, when given, is called after launch ``i`` is enqueued and the
         buffers it last read are released (the dump tool's memory timeline and profile)."""
         rt, prog = self.rt, self.program
+        pool = rt.pool
+        if pool.total and self.peak_bytes + pool.in_use > pool.total:
+            # the run's buffers cannot all fit: fail before the first launch
+            pool.check(self.peak_bytes, f" for the buffers of {self.names[0].split('/')[0]}"
+                       if self.names else "")
         env: dict[int, DeviceBuffer] = dict(zip(prog.inputs, inputs))
         for node in self.unlaunched:
             env[node] = rt.alloc(prog.buffers[node])
@@ -314,8 +338,12 @@ class OpenCLExecutable:
                 if bound[i] is not buf:
                     kernel.set_arg(i, buf)
                     bound[i] = buf
-            ev = cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
-                                            launch.local_size)
+            try:
+                ev = cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
+                                                launch.local_size)
+            except cl.MemoryError as e:     # a driver that allocates at first use
+                raise out_of_memory(pool.device, self.peak_bytes, pool.total, pool.max_alloc,
+                                    pool.allocated, pool.in_use, f" ({e})") from None
             if profiler is not None:
                 profiler.record(name, ev)
             if ready and done:
@@ -348,6 +376,19 @@ def _call_ready(ready: dict, positions: list[int], prog: Program, env: dict) -> 
     for pos in positions:
         for callback in ready.get(pos, ()):
             callback(env[prog.outputs[pos][0]])
+
+
+def _peak_bytes(program: Program, allocs: list, frees: list) -> int:
+    """The most bytes a run holds at once in the buffers it allocates (pool buckets)."""
+    from graphnn.runtime.buffers import _bucket
+
+    size = {n: _bucket(t.numel * t.dtype.itemsize) for n, t in program.buffers.items()}
+    held = peak = 0
+    for a, f in zip(allocs, frees):
+        held += sum(size[n] for n in a)
+        peak = max(peak, held)
+        held -= sum(size[n] for n in f)
+    return peak
 
 
 def _liveness(program: Program) -> tuple[list[list[int]], list[list[int]]]:

@@ -1,10 +1,13 @@
 """A runtime whose buffers are numpy arrays and whose executables interpret the graph."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.types import TensorType
+from graphnn.runtime.buffers import out_of_memory
 from graphnn.runtime.device import DeviceInfo
 from graphnn.runtime.reference import interpret
 
@@ -35,8 +38,22 @@ class ReferenceRuntime:
         self.build_seconds = 0.0
         self.dialect = None
 
+    device_name = "reference (numpy interpreter)"
+
+    def owns(self, buf) -> bool:
+        return isinstance(buf, HostBuffer)
+
     def alloc(self, t: TensorType) -> HostBuffer:
+        self.check_alloc(t.numel * t.dtype.itemsize)
         return HostBuffer(np.empty(t.numel, t.dtype.np))
+
+    def check_alloc(self, nbytes: int, what: str = "") -> None:
+        """OutOfMemoryError for more bytes than the host has (numpy would try first)."""
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        if nbytes < 0:
+            raise RuntimeError(f"reference: cannot allocate a negative size ({nbytes} bytes)")
+        if nbytes > total:
+            raise out_of_memory("reference (host memory)", nbytes, total, 0, 0, 0, what)
 
     def upload(self, array: np.ndarray, private: bool = False) -> HostBuffer:
         return HostBuffer(np.array(array, copy=True).reshape(-1))
@@ -50,6 +67,7 @@ class ReferenceRuntime:
         return _Done()
 
     def fill(self, t: TensorType, value) -> HostBuffer:
+        self.check_alloc(t.numel * t.dtype.itemsize)
         return HostBuffer(np.full(t.numel, value, t.dtype.np))
 
     def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int,

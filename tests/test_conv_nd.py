@@ -166,8 +166,9 @@ def test_conv_transpose_output_size(rng):
             tm(torch.tensor(x), output_size=size)
         with pytest.raises(ValueError) as err:
             gm(G.tensor(x), output_size=size)
-        assert str(err.value).split(" (for an input")[0] == str(ref.value).split(
-            " (for an input")[0]
+        # graphnn's message starts with the module and the input's shape
+        assert str(err.value).split(" (for an input")[0].endswith(str(ref.value).split(
+            " (for an input")[0])
     t1, g1 = torch.nn.ConvTranspose1d(4, 2, 3, stride=2), G.nn.ConvTranspose1d(4, 2, 3, stride=2)
     _copy_params(g1, t1)
     x1 = rng.standard_normal((4, 5)).astype(np.float32)                    # unbatched

@@ -259,7 +259,11 @@ API = {
 
 @pytest.mark.parametrize("case", sorted(API))
 def test_api_matches_torch(case):
-    assert _outcome(graphnn, API[case]) == _outcome(torch, API[case])
+    ours, ref = _outcome(graphnn, API[case]), _outcome(torch, API[case])
+    if len(ref) == 2:   # an error: graphnn's message names the function, then PyTorch's text
+        assert ours[0] == ref[0] and ours[1].endswith(ref[1]), (ours, ref)
+    else:
+        assert ours == ref
 
 
 def test_values_are_in_range():

@@ -7,6 +7,7 @@ Registration, ``state_dict`` key order, ``repr`` and error messages follow
 ``torch/nn/modules/module.py``."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections import OrderedDict, namedtuple
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from graphnn import _compile, _trace
+from graphnn._errors import _PLAIN as _PLAIN_ERRORS, add_context, tensor_arguments
 from graphnn._tensor import TYPE_NAMES, Tensor
 from graphnn.nn.hooks import HookMixin
 from graphnn.nn.parameter import Buffer, Parameter, is_lazy
@@ -51,6 +53,26 @@ class Module(HookMixin):
 
     training: bool
     _version = 1
+
+    def __init_subclass__(cls, **kwargs):
+        # errors of graphnn's own constructors name the class ("Linear: Trying to create
+        # tensor with negative dimension -1: [3, -1]"); users' modules are left as written
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or not cls.__module__.startswith("graphnn.") or \
+                getattr(init, "_graphnn_public", False):
+            return
+
+        @functools.wraps(init)
+        def public_init(self, *args, **kwargs):
+            try:
+                init(self, *args, **kwargs)
+            except _PLAIN_ERRORS as e:
+                add_context(e, type(self).__name__, ())
+                raise
+
+        public_init._graphnn_public = True
+        cls.__init__ = public_init
 
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
@@ -457,8 +479,26 @@ class Module(HookMixin):
             tracer.scope.append(tracer.module_names.get(id(self), self._get_name()))
             try:
                 return self._call_forward(*args, **kwargs)
+            except _PLAIN_ERRORS as e:     # named by the innermost module's path
+                add_context(e, tracer.scope_name or self._get_name(),
+                            tensor_arguments(self.forward, args, kwargs))
+                raise
             finally:
                 tracer.scope.pop()
+        try:
+            return self._call_top(args, kwargs)
+        except _PLAIN_ERRORS as e:
+            # a submodule's path already starts the message ("1: mat1 and mat2 ..."): it
+            # says where; the top-level class would only repeat it
+            msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else ""
+            nested = any(name and msg.startswith(f"{name}: ")
+                         for name, _ in self.named_modules())
+            add_context(e, "" if nested else self._get_name(),
+                        tensor_arguments(self.forward, args, kwargs))
+            raise
+
+    def _call_top(self, args: tuple, kwargs: dict):
+        """A call from outside any trace: compiled, in segments, or op by op."""
         if os.environ.get("GRAPHNN_EAGER") or self._needs_eager():
             return self._call_with_hooks(args, kwargs)
         if self._graph_break is not None:
@@ -471,7 +511,7 @@ class Module(HookMixin):
             self.__dict__["_graph_break"] = str(e)
             warnings.warn(f"graphnn: {self._get_name()}.forward cannot be traced whole ({e}); "
                           "it runs as compiled segments split where values are read",
-                          stacklevel=2)
+                          stacklevel=3)
             return self._call_split(args, kwargs)
 
     def _call_split(self, args: tuple, kwargs: dict):
@@ -485,7 +525,7 @@ class Module(HookMixin):
             except _trace.GraphBreak as e:
                 self.__dict__["_segments_failed"] = True
                 warnings.warn(f"graphnn: {self._get_name()}.forward runs op by op ({e})",
-                              stacklevel=3)
+                              stacklevel=4)
         return self._call_with_hooks(args, kwargs)
 
     # -- printing ----------------------------------------------------------------------------

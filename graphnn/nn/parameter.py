@@ -78,7 +78,8 @@ class UninitializedParameter(Parameter):
         object into a ``cls_to_become`` (Parameter, or Tensor for a buffer)."""
         dtype = _dtype(dtype) if dtype is not None else self._uninit_dtype
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-        self.data = Tensor(np.zeros(shape, dtype.np), dtype=dtype)
+        from graphnn._creation import full
+        self.data = full(shape, 0, dtype=dtype)     # checks the sizes and the device's room
         self.__class__ = self.cls_to_become
 
     def __repr__(self) -> str:

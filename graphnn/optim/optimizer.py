@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from graphnn._errors import _PLAIN as _PLAIN_ERRORS, add_context
 from graphnn._tensor import Tensor
 from graphnn.ir.types import TensorType, float32
 from graphnn.nn.hooks import RemovableHandle
@@ -115,6 +116,24 @@ class Optimizer:
     ``params``: an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (parameter
     groups with their own options); it is read once. ``defaults``: the options a group
     takes when it does not name them."""
+
+    def __init_subclass__(cls, **kwargs):
+        # errors of the constructor name the optimizer ("SGD: Invalid learning rate: -1")
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_graphnn_public", False):
+            return
+
+        @functools.wraps(init)
+        def public_init(self, *args, **kwargs):
+            try:
+                init(self, *args, **kwargs)
+            except _PLAIN_ERRORS as e:
+                add_context(e, type(self).__name__, ())     # the class the user named
+                raise
+
+        public_init._graphnn_public = True
+        cls.__init__ = public_init
 
     def __init__(self, params, defaults: dict[str, Any]) -> None:
         self.defaults = defaults

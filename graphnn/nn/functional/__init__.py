@@ -33,5 +33,10 @@ from graphnn.nn.functional.sparse import *  # noqa: F401,F403
 from graphnn.nn.functional.upsample import *  # noqa: F401,F403
 from graphnn.nn.functional.activation import log_softmax, softmax
 
+from graphnn._errors import wrap_public  # noqa: E402
+
+# errors of every public function name it and its tensor arguments' shapes
+wrap_public(globals(), "graphnn.nn.functional", skip={"graph_function"})
+
 Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim, dtype=dtype)
 Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim, dtype=dtype)

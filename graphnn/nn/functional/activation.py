@@ -15,8 +15,8 @@ NotImplementedError for integer inputs."""
 from __future__ import annotations
 
 import math
-import warnings
 
+from graphnn._errors import warn as _warn
 from graphnn import _inplace, _ops, autograd
 from graphnn._creation import seed_source
 from graphnn._dispatch import apply
@@ -64,7 +64,10 @@ def _no_negative_inplace(input: Tensor, slope: float, what: str, tail: str = "")
 
 # -- the ReLU family ----------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0); the gradient is 0 at x = 0. Integer tensors stay integer."""
+    """max(x, 0); the gradient is 0 at x = 0. Integer tensors stay integer; bool ones raise
+    RuntimeError, as in PyTorch."""
+    if input.dtype.name == "bool":
+        raise RuntimeError(f"{_where('relu')}Boolean inputs not supported for relu")
     return _maybe_inplace(input, inplace, "relu_", lambda x: apply("relu", x))
 
 
@@ -84,6 +87,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     tensors stay integer."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    if input.dtype.name == "bool":
+        raise RuntimeError(f"{_where('hardtanh')}Bool inputs not supported for hardtanh")
     return _maybe_inplace(input, inplace, "hardtanh_",
                           lambda x: _hardtanh(x, float(min_val), float(max_val)))
 
@@ -101,6 +106,8 @@ def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x if x > threshold else value; the gradient is 0 where x <= threshold. Integer
     tensors stay integer."""
+    if input.dtype.name == "bool":
+        _floats_only(input, "threshold_cpu", "threshold")
     return _inplace_named(input, inplace, "threshold_", "ThresholdBackward1",
                           lambda x: _threshold(x, float(threshold), float(value)))
 
@@ -141,6 +148,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x if x > 0 else a * x, with ``weight`` a of shape (1,), () or (C,) broadcast over
     dim 1 (the channels; a 1-D input has one channel)."""
     _floats_only(input, "prelu_cpu", "prelu")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('prelu')}prelu: Type promoting not supported. Got "
+                           f"{SCALAR_NAMES[input.dtype.name]} and "
+                           f"{SCALAR_NAMES[weight.dtype.name]}")
     if weight.dim() > 1:
         raise RuntimeError(f"{_where('prelu')}prelu: Expected `weight` to be a scalar or 1D "
                            f"tensor, but got: ndim = {weight.dim()}")
@@ -349,9 +360,16 @@ def _hardswish(x: Tensor) -> Tensor:
     return x * apply("where", apply("le", x, -3.0), _const(0.0, x), h) / 6.0
 
 
-@graph_function(grad_name="DivBackward0")
 def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|) (composed as in PyTorch; integer inputs give float32)."""
+    """x / (1 + |x|) (composed as in PyTorch; integer inputs give float32, bool ones raise
+    NotImplementedError as PyTorch's abs)."""
+    if input.dtype.name == "bool":
+        _floats_only(input, "abs_cpu", "softsign")
+    return _softsign(input)
+
+
+@graph_function(grad_name="DivBackward0")
+def _softsign(input: Tensor) -> Tensor:
     return input / (apply("abs", input) + 1)
 
 
@@ -415,8 +433,8 @@ def _glu(x: Tensor, d: int) -> Tensor:
 def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     """PyTorch's legacy implicit dim (0 for 0-, 1- and 3-D inputs, else 1), with its
     deprecation warning."""
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  "to include dim=X as an argument.", stacklevel=stacklevel)
+    _warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+         "to include dim=X as an argument.")
     return 0 if ndim in (0, 1, 3) else 1
 
 

@@ -11,6 +11,7 @@ from graphnn._creation import zeros
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.types import bool_
+from graphnn.nn.functional._dtypes import cname as _cname
 from graphnn.nn.functional._base import _where
 from graphnn.nn.functional.activation import softmax
 from graphnn.nn.functional.conv import linear
@@ -37,6 +38,22 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     (*, L, Ev); scale defaults to 1/sqrt(E). A bool ``attn_mask`` says where attention IS
     allowed (True = take part), a float one is added; ``is_causal`` masks the upper
     triangle."""
+    if min(query.dim(), key.dim(), value.dim()) < 2:
+        raise RuntimeError(f"{_where('scaled_dot_product_attention')}Expected query, key, and "
+                           "value to all be  at least 2 dimensional, but got query.dim: "
+                           f"{query.dim()} key.dim: {key.dim()} and value.dim: {value.dim()} "
+                           "instead.")
+    if not query.dtype == key.dtype == value.dtype:
+        raise RuntimeError(f"{_where('scaled_dot_product_attention')}Expected query, key, and "
+                           "value to have the same dtype, but got query.dtype: "
+                           f"{_cname(query)} key.dtype: {_cname(key)} and value.dtype: "
+                           f"{_cname(value)} instead.")
+    if query.shape[-1] != key.shape[-1]:    # q k^T: PyTorch's bmm error
+        raise RuntimeError(f"{_where('scaled_dot_product_attention')}Expected size for first "
+                           "two dimensions of batch2 tensor to be: "
+                           f"[{query.shape[0] if query.dim() > 2 else 1}, {query.shape[-1]}] "
+                           f"but got: [{key.shape[0] if key.dim() > 2 else 1}, "
+                           f"{key.shape[-1]}].")
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and key.shape[-3] != query.shape[-3]:
@@ -106,6 +123,12 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor,
     if query.dim() not in (2, 3):
         raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received "
                              f"{query.dim()}-D query tensor")
+    # PyTorch's _mha_shape_check: key and value must be batched as query is
+    want = 3 if batched else 2
+    if key.dim() != want or value.dim() != want:
+        raise AssertionError(f"For {'batched (3-D)' if batched else 'unbatched (2-D)'} "
+                             f"`query`, expected `key` and `value` to be {want}-D but found "
+                             f"{key.dim()}-D and {value.dim()}-D tensors respectively")
     if not batched:
         query, key, value = (_ops.unsqueeze(t, 1) for t in (query, key, value))
         if key_padding_mask is not None:

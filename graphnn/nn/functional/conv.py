@@ -5,12 +5,18 @@ from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _pair, _where
+from graphnn.nn.functional._dtypes import cname as _cname, scalar as _scalar
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
              bias: Tensor | None = None) -> Tensor:
     """y_k = x1^T W_k x2 + b_k. input1 (*, in1), input2 (*, in2) with the same leading dims,
     weight (out, in1, in2), bias (out,) -> (*, out). One GEMM: x1 times W laid out as
     (in1, out * in2), then a product with x2 summed over in2."""
+    named = [("input1", input1), ("input2", input2), ("weight", weight)] + \
+        ([("bias", bias)] if bias is not None else [])
+    if any(t.dtype != input1.dtype for _, t in named):
+        raise RuntimeError(f"{_where('bilinear')}All tensors must have the same dtype, got "
+                           + ", ".join(f"{n}: {_cname(t)}" for n, t in named))
     if input1.dim() == 0 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
         raise RuntimeError(f"{_where('bilinear')}input1 and input2 must have the same size "
                            f"except for the last dimension, but got {list(input1.shape)} and "
@@ -31,7 +37,16 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b. input (*, in_features), weight (out_features, in_features),
-    bias (out_features,) -> (*, out_features)."""
+    bias (out_features,) -> (*, out_features). All three must share a dtype (RuntimeError,
+    as PyTorch's addmm)."""
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('linear')}mat1 and mat2 must have the same dtype, but got "
+                           f"{_scalar(input)} and {_scalar(weight)}" if bias is not None else
+                           f"{_where('linear')}expected m1 and m2 to have the same dtype, but "
+                           f"got: {_cname(input)} != {_cname(weight)}")
+    if bias is not None and bias.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('linear')}self and mat2 must have the same dtype, but got "
+                           f"{_scalar(bias)} and {_scalar(weight)}")
     if input.dim() == 0 or input.shape[-1] != weight.shape[-1]:
         rows = 1
         for s in input.shape[:-1]:

@@ -21,6 +21,7 @@ from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _where
+from graphnn.nn.functional._dtypes import cname, kernel_float, scalar
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d"]
@@ -48,9 +49,32 @@ def _batched(input: Tensor, n: int, fn: str) -> tuple[Tensor, bool]:
     return (_ops.unsqueeze(input, 0) if unbatched else input), unbatched
 
 
+_BOOL_KERNEL = {(1, False): "slow_conv2d_cpu", (2, False): "slow_conv2d_cpu",
+                (3, False): "compute_columns3d", (1, True): "slow_conv_transpose2d_out_cpu",
+                (2, True): "slow_conv_transpose2d_out_cpu",
+                (3, True): "slow_conv_transpose3d_out_cpu"}
+
+
+def _dtype_checks(x: Tensor, weight: Tensor, bias, n: int, fn: str, transposed: bool) -> None:
+    """PyTorch's order: a bool input of a transposed convolution has no kernel, then the
+    bias must match the input, then the weight."""
+    where = _where(fn)
+    if transposed and x.dtype.name == "bool":
+        kernel_float(_BOOL_KERNEL[n, True], x)
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"{where}Input type ({cname(x)}) and bias type ({cname(bias)}) "
+                           "should be the same")
+    if x.dtype.name == "bool":
+        kernel_float(_BOOL_KERNEL[n, transposed], x)
+    if weight.dtype != x.dtype:
+        raise RuntimeError(f"{where}expected scalar type {scalar(x)} but found "
+                           f"{scalar(weight)}")
+
+
 def _common_checks(x: Tensor, weight: Tensor, bias, n: int, stride, dilation, groups: int,
                    fn: str, transposed: bool) -> None:
     where = _where(fn)
+    _dtype_checks(x, weight, bias, n, fn, transposed)
     if weight.dim() != n + 2:
         raise RuntimeError(f"{where}Expected {weight.dim()}-dimensional input for "
                            f"{weight.dim()}-dimensional weight {list(weight.shape)}, but got "
@@ -61,6 +85,18 @@ def _common_checks(x: Tensor, weight: Tensor, bias, n: int, stride, dilation, gr
         raise RuntimeError(f"{where}non-positive dilation is not supported")
     if groups <= 0:
         raise RuntimeError(f"{where}non-positive groups is not supported")
+    if not transposed and weight.shape[0] < groups:
+        raise RuntimeError(f"{where}Given groups={groups}, expected weight to be at least "
+                           f"{groups} at dimension 0, but got weight of size "
+                           f"{list(weight.shape)} instead")
+    if weight.numel() == 0:
+        kinds = " x ".join(("n_output_plane", "n_input_plane") + (
+            "kernel_depth", "kernel_height", "kernel_width")[3 - n:]) if transposed else ""
+        raise RuntimeError(f"{where}non-empty {n + 2}D ({kinds}) tensor expected for weight, "
+                           f"but got: {list(weight.shape)}" if transposed else
+                           f"{where}kernel size should be greater than zero, but got: "
+                           f"{' x '.join(map(str, weight.shape[2:]))} "
+                           f"({'TxHxW'[3 - n:] if n > 1 else 'W'})")
     if weight.shape[0] % groups:
         raise RuntimeError(f"{where}Given groups={groups}, expected weight to be divisible by "
                            f"{groups} at dimension 0, but got weight of size "
@@ -218,6 +254,10 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     padding = _tuple(padding, n, "padding", fn)
     output_padding = _tuple(output_padding, n, "output_padding", fn)
     _common_checks(x, weight, bias, n, stride, dilation, groups, fn, True)
+    if x.numel() == 0 and x.shape[0] and x.shape[1]:
+        shape = list(x.shape[:2]) + [1] * (2 - n) + list(x.shape[2:])   # 1-D runs as 2-D
+        raise RuntimeError(f"{_where(fn)}Only zero batch or zero channel inputs are supported, "
+                           f"but got input shape: {shape}")
     if any(p < 0 for p in padding):
         raise RuntimeError(f"{_where(fn)}negative padding is not supported")
     if any(p < 0 for p in output_padding):

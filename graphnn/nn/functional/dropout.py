@@ -5,11 +5,12 @@ neighbours. Element-wise (``dropout``, ``alpha_dropout``) or per channel (``drop
 from __future__ import annotations
 
 import math
-import warnings
 
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
+from graphnn.nn.functional._dtypes import float_result as _float_result
 from graphnn.nn.functional._base import _maybe_inplace, _where
 
 # SELU's negative saturation value -lambda * alpha (Klambauer et al. 2017)
@@ -43,10 +44,12 @@ def _apply_mask(input: Tensor, p: float, noise_shape: tuple, alpha: bool, inplac
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Tensor:
     """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p)
-    (Srivastava et al. 2014; PyTorch's Dropout). Any shape."""
+    (Srivastava et al. 2014; PyTorch's Dropout). Any shape; an integer input raises
+    RuntimeError in training, as PyTorch's scaling cannot be written back into it."""
     _check_p(p)
     if not training or p == 0:
         return input
+    _float_result(input)
     return _apply_mask(input, p, tuple(input.shape), False, inplace, "dropout_")
 
 
@@ -57,6 +60,7 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     _check_p(p)
     if not training or p == 0:
         return input
+    _float_result(input)
     return _apply_mask(input, p, tuple(input.shape), True, inplace, "alpha_dropout_")
 
 
@@ -68,8 +72,12 @@ def _feature_shape(input: Tensor, batched: bool) -> tuple:
 def _feature(input: Tensor, p: float, training: bool, inplace: bool, alpha: bool,
              batched: bool, name: str) -> Tensor:
     _check_p(p)
+    if input.dim() < 2:
+        raise RuntimeError(f"{_where()}Feature dropout requires at least 2 dimensions in the "
+                           "input")
     if not training or p == 0:
         return input
+    _float_result(input)
     return _apply_mask(input, p, _feature_shape(input, batched), alpha, inplace, name)
 
 
@@ -85,12 +93,12 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
 
 
 def _deprecated_dims(name: str, dim: int, spatial: int) -> None:
-    warnings.warn(f"{name}: Received a {dim}-D input to {name}, which is deprecated and will "
-                  f"result in an error in a future release. To retain the behavior and silence "
-                  f"this warning, please use dropout instead. Note that {name} exists to "
-                  f"provide channel-wise dropout on inputs with {spatial} spatial dimensions, a "
-                  "channel dimension, and an optional batch dimension (i.e. "
-                  f"{spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+    _warn(f"{name}: Received a {dim}-D input to {name}, which is deprecated and will "
+         f"result in an error in a future release. To retain the behavior and silence "
+         f"this warning, please use dropout instead. Note that {name} exists to "
+         f"provide channel-wise dropout on inputs with {spatial} spatial dimensions, a "
+         "channel dimension, and an optional batch dimension (i.e. "
+         f"{spatial + 1}D or {spatial + 2}D inputs).")
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
@@ -101,13 +109,12 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     if dim not in (3, 4):
         _deprecated_dims("dropout2d", dim, 2)
     if dim == 3:
-        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
-                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
-                      "shape (N, C, L), where C is the channel dim. This behavior will change "
-                      "in a future release to interpret the input as one without a batch "
-                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
-                      "dropout behavior, please switch to using dropout1d instead.",
-                      stacklevel=2)
+        _warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+             "channel-wise 1D dropout behavior is desired - input is interpreted as "
+             "shape (N, C, L), where C is the channel dim. This behavior will change "
+             "in a future release to interpret the input as one without a batch "
+             "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+             "dropout behavior, please switch to using dropout1d instead.")
     return _feature(input, p, training, inplace, False, True, "dropout2d_")
 
 

@@ -1,16 +1,17 @@
 """Loss functions."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._composites import cumsum
 from graphnn._dispatch import apply
 from graphnn.ir.types import int32, int64
 from graphnn._tensor import SCALAR_NAMES, Tensor
 from graphnn._trace import check_values
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.activation import log_softmax
 
@@ -19,8 +20,8 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
     pair, when given, decides the reduction."""
     if size_average is None and reduce is None:
         return reduction
-    warnings.warn("size_average and reduce args will be deprecated, please use "
-                  f"reduction='{_legacy_string(size_average, reduce)}' instead.", stacklevel=3)
+    _warn("size_average and reduce args will be deprecated, please use "
+         f"reduction='{_legacy_string(size_average, reduce)}' instead.")
     return _legacy_string(size_average, reduce)
 
 
@@ -107,6 +108,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     """Negative log likelihood of ``target`` class indices (N,) under log-probabilities
     input (N, C) (or (N, C, d1...) with target (N, d1...))."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if input.dim() == 0:
+        raise ValueError(f"{_where()}Expected 1 or more dimensions (got 0)")
+    _kernel_float("nll_loss2d_forward_out_frame" if input.dim() > 2 else "nll_loss_out_frame",
+                 input)
     masked = _check_targets(input, target, "nll_loss", ignore_index)
     return _ops._named(_nll(input, target, weight, reduction, ignore_index if masked else None,
                             False), "NllLossBackward0")
@@ -122,6 +127,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"{_where()}label_smoothing must be between 0.0 and 1.0. Got: "
                            f"{label_smoothing}")
+    # the log_softmax over the classes runs first (its kernel: dim 1, the last of 2-D input)
+    _kernel_float(f"log_softmax{'_lastdim' if input.dim() <= 2 else ''}_kernel_impl", input)
     if target.dtype.is_float:
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"{_where()}cross_entropy: expected target dtype to be Long or "
@@ -209,11 +216,15 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     input (N, C) or (C,) with class-index target (N,) or ()."""
     if p not in (1, 2):
         raise ValueError(f"{_where()}only p == 1 and p == 2 supported")
+    _kernel_float("multi_margin_loss_cpu_kernel", input)
     n_classes = input.shape[-1] if input.dim() else 1
+    where = _where()
 
     def check(values):
-        if (values < 0).any() or (values >= n_classes).any():
-            raise RuntimeError(f"{_where()}target out of range")
+        bad = values[(values < 0) | (values >= n_classes)]
+        if bad.size:
+            raise RuntimeError(f"{where}target out of range: {int(bad.flat[0])} is not in "
+                               f"[0, {n_classes})")
     check_values(target, check)
     return _multi_margin(input, target, p, margin, weight,
                          _legacy_reduction(size_average, reduce, reduction))
@@ -246,9 +257,19 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
                            reduction: str = "mean") -> Tensor:
     """sum over target classes j and non-target classes i of max(0, 1 - (x[y_j] - x[i])) /
     C; target (N, C) int64 lists the classes, ended by the first -1."""
+    _kernel_float("multilabel_margin_loss_forward_out_frame", input)
     if tuple(target.shape) != tuple(input.shape):
         raise RuntimeError(f"{_where()}inconsistent target size: {list(target.shape)} for "
                            f"input of size: {list(input.shape)}")
+    n_classes = input.shape[-1] if input.dim() else 1
+    where = _where()
+
+    def check(values):      # class indices, or -1 that ends a sample's list
+        bad = values[(values < -1) | (values >= n_classes)]
+        if bad.size:
+            raise RuntimeError(f"{where}argument #2 'target' is out of range: "
+                               f"{int(bad.flat[0])} is not in [-1, {n_classes})")
+    check_values(target, check)
     return _multilabel_margin(input, target, _legacy_reduction(size_average, reduce, reduction))
 
 
@@ -270,6 +291,9 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
                                 size_average=None, reduce=None,
                                 reduction: str = "mean") -> Tensor:
     """-mean over classes of y log sigmoid(x) + (1 - y) log sigmoid(-x), per sample."""
+    if input.dim() == 0:
+        raise IndexError(f"{_where()}Dimension specified as -1 but tensor has no dimensions")
+    _kernel_float("log_sigmoid_cpu", input)
     return _multilabel_soft_margin(input, target, weight,
                                    _legacy_reduction(size_average, reduce, reduction))
 
@@ -284,10 +308,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     """mean((input - target)^2); shapes broadcast (PyTorch warns when they differ)."""
     if tuple(input.shape) != tuple(target.shape):
-        import warnings
-        warnings.warn(f"Using a target size ({tuple(target.shape)}) that is different to the "
-                      f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
-                      "results due to broadcasting. Please ensure they have the same size.",
-                      stacklevel=2)
+        _warn(f"Using a target size ({tuple(target.shape)}) that is different to the "
+             f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
+             "results due to broadcasting. Please ensure they have the same size.")
     return _ops._named(_mse(input, target, _legacy_reduction(size_average, reduce, reduction)),
                        "MseLossBackward0")

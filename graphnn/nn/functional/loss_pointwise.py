@@ -5,24 +5,39 @@ Loss.cpp and torch/nn/functional.py); reductions ``none``/``mean``/``sum`` (KL a
 from __future__ import annotations
 
 import math
-import warnings
 
+from graphnn._errors import warn as _warn
 from graphnn import _ops
 from graphnn._creation import full_like
 from graphnn._dispatch import apply
 from graphnn._size import Size
 from graphnn._tensor import Tensor
+from graphnn.nn.functional._dtypes import float_result as _float_result
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _where, graph_function
 from graphnn.nn.functional.distance import pairwise_distance
 from graphnn.nn.functional.loss import _legacy_reduction, _reduce
 
 
+def _into_input(fn: str, input: Tensor, target: Tensor) -> None:
+    """PyTorch computes these losses into a tensor like ``input``: the broadcast shape must
+    be input's, and a float result cannot go into an integer input."""
+    try:
+        shape = tuple(_ops.broadcast_shapes(tuple(input.shape), tuple(target.shape)))
+    except ValueError as e:
+        raise RuntimeError(f"{_where()}{e}") from None
+    if shape != tuple(input.shape):
+        raise RuntimeError(f"{_where()}output with shape {list(input.shape)} doesn't match the "
+                           f"broadcast shape {list(shape)}")
+    if input.dtype.name in ("int64", "int32"):
+        _float_result(input)
+
+
 def _warn_size(input: Tensor, target: Tensor) -> None:
     if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"Using a target size ({Size(target.shape)}) that is different to the "
-                      f"input size ({Size(input.shape)}). This will likely lead to incorrect "
-                      "results due to broadcasting. Please ensure they have the same size.",
-                      stacklevel=3)
+        _warn(f"Using a target size ({Size(target.shape)}) that is different to the "
+             f"input size ({Size(input.shape)}). This will likely lead to incorrect "
+             "results due to broadcasting. Please ensure they have the same size.")
 
 
 def _softplus_neg_abs(x: Tensor) -> Tensor:
@@ -75,6 +90,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     if delta <= 0:
         raise RuntimeError(f"{_where()}huber_loss does not support non-positive values for "
                            "delta.")
+    _float_result(input)     # PyTorch writes the loss into a tensor of input's dtype
     _warn_size(input, target)
     if weight is not None:
         return _reduce(_huber(input, target, "none", delta) * weight, reduction)
@@ -100,11 +116,13 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     """KL(target || exp(input)) pointwise: target (log target - input), input holding
     log-probabilities; ``batchmean`` divides the sum by the batch size."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if not input.dtype.is_float:
+        raise RuntimeError(f"{_where()}kl_div: Integral inputs not supported.")
     if reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
-                      "support size.'batchmean' divides only by the batch size, and aligns "
-                      "with the KL div math definition.'mean' will be changed to behave the "
-                      "same as 'batchmean' in the next major release.", stacklevel=2)
+        _warn("reduction: 'mean' divides the total loss by both the batch size and the "
+             "support size.'batchmean' divides only by the batch size, and aligns "
+             "with the KL div math definition.'mean' will be changed to behave the "
+             "same as 'batchmean' in the next major release.")
     return _kl(input, target, reduction, log_target)
 
 
@@ -148,6 +166,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
     """0.5 (log max(var, eps) + (input - target)^2 / max(var, eps)) (+ 0.5 log 2 pi with
     ``full``); ``var`` of input's shape, with one dim fewer, or its last dim 1 (homoscedastic),
     or a float."""
+    _ops._no_bool_sub(input, target)
     if not isinstance(var, Tensor):
         if var < 0:
             raise ValueError("var has negative entry/entries")
@@ -212,6 +231,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{_where()}Target size ({Size(target.shape)}) must be the same as "
                          f"input size ({Size(input.shape)})")
+    _kernel_float("log_sigmoid_cpu", input)
     return _bce_logits(input, target, weight, pos_weight,
                        _legacy_reduction(size_average, reduce, reduction))
 
@@ -223,7 +243,12 @@ def _soft_margin(input, target, reduction):
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
-    """log(1 + exp(-y x)) for targets y in {1, -1}."""
+    """log(1 + exp(-y x)) for targets y in {1, -1}. PyTorch writes the loss into a tensor of
+    input's shape and dtype: a target that broadcasts it larger, or an integer input, raises
+    RuntimeError."""
+    _into_input("soft_margin_loss", input, target)
+    if input.dtype.name == "bool":
+        _ops.neg(input)     # PyTorch's bool negation error
     return _soft_margin(input, target, _legacy_reduction(size_average, reduce, reduction))
 
 
@@ -238,6 +263,9 @@ def _hinge_embedding(input, target, margin, reduction):
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1."""
+    _ops._no_bool_sub(input, target)
+    if not input.dtype.is_float and _legacy_reduction(size_average, reduce, reduction) == "mean":
+        _ops.mean(input)    # PyTorch's mean of an integer loss
     return _hinge_embedding(input, target, margin,
                             _legacy_reduction(size_average, reduce, reduction))
 
@@ -304,6 +332,11 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
                                       swap: bool = False, reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)) for any distance function (default: pairwise
     2-norm)."""
+    if not (anchor.dim() == positive.dim() == negative.dim()):
+        raise RuntimeError(f"{_where()}The anchor, positive, and negative tensors are expected "
+                           "to have the same number of dimensions, but got: anchor "
+                           f"{anchor.dim()}D, positive {positive.dim()}D, and negative "
+                           f"{negative.dim()}D inputs")
     dist = distance_function or pairwise_distance
     d_pos = dist(anchor, positive)
     d_neg = dist(anchor, negative)

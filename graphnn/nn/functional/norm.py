@@ -4,6 +4,8 @@ from __future__ import annotations
 from graphnn import _ops
 from graphnn._tensor import Tensor
 from graphnn.nn.functional._base import _where
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
+from graphnn.nn.functional._dtypes import mixed as _mixed, scalar as _scalar
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
@@ -12,21 +14,34 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     or by ``running_mean``/``running_var`` (C,), then scales by weight and shifts by bias (C,).
     In training, the running stats are updated in place: r = (1 - momentum) * r + momentum *
     stat, with the unbiased batch variance (PyTorch's rule). Composite: gradients are derived.
-    Raises ValueError when training sees one value per channel."""
+    Raises ValueError when training sees one value per channel, NotImplementedError for
+    integer inputs and RuntimeError for inputs and statistics of two float dtypes."""
+    c = input.shape[1] if input.dim() > 1 else 0
+    if input.numel() == 0 and input.dim() > 1 and not (c == 0 and running_mean is not None
+                                                       and running_mean.numel() == 0):
+        return _ops.clone(input)    # PyTorch returns an empty input before any check
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.numel() != c:    # PyTorch's check, also for 0-d and 1-d input
+            raise RuntimeError(f"{_where()}{name} should contain {c} elements not {t.numel()}")
     if input.dim() < 2:
         raise ValueError(f"{_where()}batch_norm expects an input of at least 2 dims, got "
                          f"{input.dim()}")
-    c = input.shape[1]
+    _kernel_float("batch_norm", input)
+    _mixed(input, running_mean, running_var, weight, bias)
     shape = (1, c) + (1,) * (input.dim() - 2)
+    if c == 0 and running_mean is not None:     # PyTorch selects channel 0 of the stats
+        raise IndexError(f"{_where()}select(): index 0 out of range for tensor of size [0] at "
+                         "dimension 0")
     if training:
-        count = input.numel() // c
-        if count <= 1:
+        count = input.numel() // c if c else 0
+        if count == 1:
             from graphnn._size import Size
             raise ValueError("Expected more than 1 value per channel when training, got "
                              f"input size {Size(input.shape)!r}")
         axes = (0,) + tuple(range(2, input.dim()))
         mean, var = _moments(input, axes)
-        if running_mean is not None and running_var is not None:
+        # an empty batch leaves the running statistics as they are (PyTorch)
+        if running_mean is not None and running_var is not None and count:
             from graphnn.autograd import no_grad
             with no_grad():
                 # updated in the statistics' (1, C, 1, ...) shape, so the update is part of
@@ -77,6 +92,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     dims do not match."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
         tuple(int(s) for s in normalized_shape)
+    _kernel_float("LayerNormKernelImpl", input)
+    _mixed(input, weight, bias)
     if tuple(input.shape[input.dim() - len(shape):]) != shape or input.dim() < len(shape):
         raise RuntimeError(f"{_where()}Given normalized_shape={list(shape)}, expected input "
                            f"with shape [*, {', '.join(str(s) for s in shape)}], but got "
@@ -98,7 +115,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     if input.dim() < 2:
         raise RuntimeError(f"{_where()}Expected at least 2 dimensions for input tensor but "
                            f"received {input.dim()}")
+    _kernel_float("GroupNormKernelImpl", input)
+    _mixed(input, weight, bias)
     n, c = input.shape[0], input.shape[1]
+    if num_groups <= 0:
+        raise RuntimeError(f"{_where()}Expected num groups to be greater than 0, got "
+                           f"{num_groups}")
     if c % num_groups:
         raise RuntimeError(f"{_where()}Expected number of channels in input to be divisible "
                            f"by num_groups, but got input of shape {list(input.shape)} and "
@@ -108,7 +130,10 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
             raise RuntimeError(f"{_where()}Expected {name} to be a vector of size equal to the "
                                f"number of channels in input, but got {name} of shape "
                                f"{list(t.shape)} and input of shape {list(input.shape)}")
-    grouped = _ops.reshape(input, (n, num_groups, -1))
+    rest = 1
+    for size in input.shape[2:]:
+        rest *= size
+    grouped = _ops.reshape(input, (n, num_groups, c // num_groups * rest))
     out = _ops.reshape(_normalize(grouped, (2,), eps)[0], tuple(input.shape))
     shape = (1, c) + (1,) * (input.dim() - 2)
     if weight is not None:
@@ -129,6 +154,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     if input.dim() < 3:
         raise ValueError(f"{_where()}instance_norm expects an input of at least 3 dims, got "
                          f"{input.dim()}")
+    _kernel_float("batch_norm", input)
+    _mixed(input, running_mean, running_var, weight, bias)
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     axes = tuple(range(2, input.dim()))
@@ -136,12 +163,12 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         count = 1
         for ax in axes:
             count *= input.shape[ax]
-        if count <= 1:
+        if count == 1:
             from graphnn._size import Size
             raise ValueError(f"{_where()}Expected more than 1 spatial element when training, "
                              f"got input size {Size(input.shape)!r}")
         out, mean, var = _normalize(input, axes, eps)
-        if running_mean is not None and running_var is not None:
+        if running_mean is not None and running_var is not None and input.numel():
             from graphnn.autograd import no_grad
             with no_grad():
                 m = _ops.mean(_ops.reshape(mean.detach(), (-1, c)), 0)
@@ -166,6 +193,10 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     if input.dim() < 3:
         raise ValueError(f"{_where()}Expected 3D or higher dimensionality input (got "
                          f"{input.dim()} dimensions)")
+    if size <= 0:   # PyTorch pools the squares over a (size, 1, 1) window
+        raise RuntimeError(f"{_where()}kernel size should be greater than zero, but got kT: "
+                           f"{size} kH: 1 kW: 1 (size={size})")
+    _kernel_float("avg_pool3d_out_frame", input, ints=True)
     if input.numel() == 0:
         return input
     c = input.shape[1]
@@ -190,6 +221,11 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out=None) -> Tensor:
-    """x / max(||x||_p over ``dim``, eps) (PyTorch's F.normalize)."""
+    """x / max(||x||_p over ``dim``, eps) (PyTorch's F.normalize). RuntimeError for integer
+    inputs, IndexError for a ``dim`` out of range."""
+    if not input.dtype.is_float:
+        raise RuntimeError(f"{_where()}linalg.vector_norm: Expected a floating point or "
+                           f"complex tensor as input. Got {_scalar(input)}")
+    _ops.norm_dim(dim, input.dim())
     denom = _ops.clamp(_ops.norm(input, p, dim, keepdim=True), min=eps)
     return input / _ops.expand(denom, tuple(input.shape))

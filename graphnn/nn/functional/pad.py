@@ -15,6 +15,7 @@ from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.types import bool_
+from graphnn.nn.functional._dtypes import kernel_float
 from graphnn.nn.functional._base import _where, graph_function
 
 __all__ = ["pad"]
@@ -50,6 +51,9 @@ def _check(input: Tensor, pad: tuple, mode: str, value) -> None:
             "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
             "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
             "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+    if mode in ("reflect", "replicate"):     # PyTorch's kernels take no bools
+        kernel_float(f"{'reflection' if mode == 'reflect' else 'replication'}_pad{k}d", input,
+                     ints=True)
     shape = list(input.shape)
     lead = shape[:dim - k]
     if mode in ("reflect", "replicate") and (any(s == 0 for s in shape[dim - k:]) or (

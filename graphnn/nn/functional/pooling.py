@@ -28,6 +28,7 @@ from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
 from graphnn.ir.ops.nn import _pool_out
 from graphnn.nn.functional._base import _where, graph_function
+from graphnn.nn.functional._dtypes import kernel_float
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
            "max_pool2d_with_indices", "max_pool3d_with_indices", "max_unpool1d",
@@ -95,6 +96,13 @@ def out_sizes(fn: str, x: Tensor, k, s, p, d, ceil_mode: bool) -> tuple[int, ...
                            f". Calculated output size: ({'x'.join(map(str, (c,) + out))}). "
                            "Output size is too small")
     return out
+
+
+def beats(v: Tensor, best: Tensor) -> Tensor:
+    """Where ``v`` replaces the running maximum ``best``: greater, or NaN where ``best`` is
+    not (PyTorch's max pooling propagates NaN; the first NaN wins)."""
+    nan_v = apply("logical_and", apply("ne", v, v), apply("eq", best, best))
+    return apply("where", apply("gt", v, best), True, nan_v)
 
 
 def _iota(shape, axis):
@@ -177,7 +185,7 @@ def _max_pool_nd(x: Tensor, k, s, p, d, ceil_mode: bool, indices: bool):
     best = vals[0]
     at = idxs[0] if indices else None
     for t in range(1, len(vals)):
-        later = apply("gt", vals[t], best)
+        later = beats(vals[t], best)
         best = apply("where", later, vals[t], best)
         if indices:
             at = apply("where", later, idxs[t], at)
@@ -187,6 +195,9 @@ def _max_pool_nd(x: Tensor, k, s, p, d, ceil_mode: bool, indices: bool):
 def _max_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, dilation,
               ceil_mode: bool, return_indices: bool):
     x, unbatched = pool_input(input, n, fn)
+    # PyTorch's kernels: max_pool1d without indices takes floats only, the others integers too
+    kernel_float({1: "max_pool1d_impl", 2: "max_pool2d", 3: "max_pool3d"}[n], input,
+                 ints=n > 1 or bool(return_indices))
     k, s, p, d = window_args(fn, n, kernel_size, stride, padding, dilation)
     out_sizes(fn, x, k, s, p, d, ceil_mode)
     out = _max_pool_nd(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
@@ -289,9 +300,12 @@ def _max_unpool_nd(x: Tensor, idx: Tensor, out: tuple):
 def _max_unpool(fn: str, n: int, input: Tensor, indices: Tensor, kernel_size, stride,
                 padding, output_size):
     lo, hi = n + 1, n + 2
+    if input.dim() == 0:    # PyTorch reads input.size()[-n] in Python first
+        raise IndexError(f"{_where(fn)}tuple index out of range")
     if input.dim() not in (lo, hi):
         raise RuntimeError(f"{_where(fn)}Input to max_unpooling{n}d should be a {lo}d or "
                            f"{hi}d Tensor, but got a tensor with {input.dim()} dimensions.")
+    kernel_float("max_unpool3d" if n == 3 else "max_unpool2d", input)
     if indices.dtype.name != "int64":
         raise RuntimeError(f"{_where(fn)}elements in indices should be type int64 but got: "
                            f"{indices.dtype.name.capitalize()}")
@@ -303,6 +317,11 @@ def _max_unpool(fn: str, n: int, input: Tensor, indices: Tensor, kernel_size, st
     s = k if stride is None else _ntuple(stride, n, fn, "stride")
     p = _ntuple(padding, n, fn, "padding")
     out = _unpool_output_size(fn, input, k, s, p, output_size)
+    for i, e in enumerate(out):
+        if e < 0:
+            raise ValueError(f"{_where(fn)}max_unpooling: output_size must contain "
+                             f"non-negative spatial dimensions, but got output_size[{i}]={e} "
+                             f"(kernel_size {k}, stride {s}, padding {p})")
     if any(e <= 0 for e in out):
         raise RuntimeError(f"{_where(fn)}max_unpooling: output_size must contain positive "
                            f"spatial dimensions, but got {list(out)}")

@@ -32,13 +32,14 @@ import math
 import numpy as np
 
 from graphnn import _ops
-from graphnn._creation import tensor
+from graphnn._creation import check_room, tensor
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
+from graphnn.nn.functional._dtypes import kernel_float
 from graphnn.nn.functional._base import _where, graph_function
-from graphnn.nn.functional.pooling import (_max_pool_nd, _ntuple, max_result, max_pool1d,
-                                           max_pool2d, max_pool3d, out_sizes, pool_input,
-                                           tap)
+from graphnn.nn.functional.pooling import (_max_pool_nd, _ntuple, beats, max_pool1d,
+                                           max_pool2d, max_pool3d, max_result, out_sizes,
+                                           pool_input, tap)
 
 __all__ = ["avg_pool1d", "avg_pool2d", "avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
@@ -78,9 +79,17 @@ def _avg_pool_nd(x: Tensor, k, s, p, ceil_mode: bool, count_include_pad: bool, d
     return y / tensor(_divisor(sizes, outs, k, s, p, count_include_pad)).to(x.dtype)
 
 
-def _avg_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, ceil_mode,
-              count_include_pad, divisor_override):
+def _avg_args(fn: str, n: int, input: Tensor, kernel_size, stride, padding, ceil_mode,
+              divisor_override):
+    """The checks of average pooling (also run by lp_pool before its power): batched input,
+    whether it was unbatched, kernel, stride and padding tuples."""
+    if input.dim() == 0 and n == 2:     # PyTorch indexes dim -3 first
+        raise IndexError(f"{_where(fn)}Dimension specified as -3 but tensor has no dimensions")
+    if input.dim() == 0 and n == 1:
+        raise RuntimeError(f"{_where(fn)}Expected 2 to 3 dimensions, but got 0-dimensional "
+                           f"tensor for argument #1 'self' (while checking arguments for {fn})")
     x, unbatched = pool_input(input, n, fn)
+    kernel_float("avg_pool3d_out_frame" if n == 3 else "avg_pool2d", input, ints=True)
     k = _ntuple(kernel_size, n, fn, "kernel_size")
     s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
         else _ntuple(stride, n, fn, "stride")
@@ -95,6 +104,13 @@ def _avg_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, ceil
     if divisor_override is not None and int(divisor_override) == 0:
         raise RuntimeError(f"{_where(fn)}divisor must be not zero")
     out_sizes(fn, x, k, s, p, (1,) * n, ceil_mode)
+    return x, unbatched, k, s, p
+
+
+def _avg_pool(fn: str, n: int, input: Tensor, kernel_size, stride, padding, ceil_mode,
+              count_include_pad, divisor_override):
+    x, unbatched, k, s, p = _avg_args(fn, n, input, kernel_size, stride, padding, ceil_mode,
+                                      divisor_override)
     y = _avg_pool_nd(x, k, s, p, bool(ceil_mode), bool(count_include_pad),
                      None if divisor_override is None else int(divisor_override))
     y = _ops.squeeze(y, 0) if unbatched else y
@@ -136,6 +152,8 @@ def _lp_pool(n: int, input: Tensor, norm_type, kernel_size, stride, ceil_mode):
     if norm_type == float("-inf"):
         return -maxp(-_ops.abs(input), kernel_size, stride, 0, 1, ceil_mode)
     k = _ntuple(kernel_size, n, f"lp_pool{n}d", "kernel_size")
+    # the pooling's checks before the power runs a kernel
+    _avg_args(f"avg_pool{n}d", n, input, kernel_size, stride, 0, ceil_mode, None)
     out = avgp(input ** norm_type, kernel_size, stride, 0, ceil_mode)
     return (_ops.sign(out) * _ops.relu(_ops.abs(out)) * math.prod(k)) ** (1.0 / norm_type)
 
@@ -182,6 +200,8 @@ def _adaptive_args(fn: str, n: int, input: Tensor, output_size):
         raise RuntimeError(f"{_where(fn)}{fn}: elements of output_size must be greater than "
                            f"zero, but got {list(out)}")
     unbatched = input.dim() == n + 1
+    # the windows are built on the host: an output the device cannot hold fails first
+    check_room(tuple(input.shape[:-n]) + out, input.dtype)
     return (_ops.unsqueeze(input, 0) if unbatched else input), unbatched, out
 
 
@@ -228,6 +248,7 @@ def _adaptive_avg_nd(x: Tensor, out: tuple):
 
 def _adaptive_avg(fn: str, n: int, input: Tensor, output_size) -> Tensor:
     x, unbatched, out = _adaptive_args(fn, n, input, output_size)
+    kernel_float("adaptive_avg_pool3d_cpu" if n == 3 else "adaptive_avg_pool2d", input)
     y = _adaptive_avg_nd(x, out)
     y = _ops.squeeze(y, 0) if unbatched else y
     name = {1: "SqueezeBackward1", 2: "AdaptiveAvgPool2DBackward0",
@@ -279,7 +300,7 @@ def _adaptive_max_nd(x: Tensor, out: tuple, indices: bool):
             if best is None:
                 best, pos = v, i
             else:
-                later = apply("gt", v, best)
+                later = beats(v, best)
                 best = apply("where", later, v, best)
                 pos = apply("where", later, i, pos)
         y, at = best, pos
@@ -289,6 +310,7 @@ def _adaptive_max_nd(x: Tensor, out: tuple, indices: bool):
 
 def _adaptive_max(fn: str, n: int, input: Tensor, output_size, return_indices: bool):
     x, unbatched, out = _adaptive_args(fn, n, input, output_size)
+    kernel_float("adaptive_max_pool3d_cpu" if n == 3 else "adaptive_max_pool2d", input)
     return max_result(_adaptive_max_nd(x, out, bool(return_indices)), return_indices,
                       unbatched, input, {1: "SqueezeBackward1", 2: "AdaptiveMaxPool2DBackward0",
                                          3: "AdaptiveMaxPool3DBackward0"}[n])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from graphnn import _ops
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
+from graphnn.nn.functional._dtypes import kernel_float as _kernel_float
 from graphnn.nn.functional._base import _pair, _where
 
 
@@ -36,6 +37,8 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     if h % r or w % r:
         raise RuntimeError(f"{_where()}pixel_unshuffle expects height and width to be "
                            f"divisible by downscale_factor, but got {h}x{w} and {r}")
+    if input.numel() == 0:      # PyTorch returns an empty input as it is
+        return _ops.clone(input)
     n = len(lead)
     x = _ops.reshape(input, tuple(lead) + (c, h // r, r, w // r, r))
     x = _ops.permute(x, tuple(range(n)) + (n, n + 2, n + 4, n + 1, n + 3))
@@ -44,6 +47,9 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     """(N, C, *) with channels regrouped: (N, g, C/g, *) transposed to (N, C/g, g, *)."""
+    if input.dim() <= 2:
+        raise RuntimeError(f"{_where()}channel_shuffle expects input with > 2 dims, but got "
+                           f"input with sizes {list(input.shape)}")
     n, c = input.shape[0], input.shape[1]
     if c % groups:
         raise RuntimeError(f"{_where()}Number of channels must be divisible by groups. Got {c} "
@@ -63,6 +69,9 @@ def _geometry(spatial, kernel_size, dilation, padding, stride):
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """im2col: (N, C, H, W) -> (N, C kh kw, L), each column one sliding block (channel-major,
     then kernel row, then kernel column), L blocks in row-major order."""
+    if input.dim() == 0:    # PyTorch reads input.size(1) first
+        raise IndexError(f"{_where()}Dimension specified as 1 but tensor has no dimensions")
+    _kernel_float("im2col_out_cpu", input, bools=True)
     if input.dim() not in (3, 4):
         raise RuntimeError(f"{_where()}Input Error: Only 3D or 4D input Tensors are supported "
                            f"(got {input.dim()}D)")
@@ -90,6 +99,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """col2im, the adjoint of unfold: (N, C kh kw, L) -> (N, C, H, W), overlapping blocks
     summed."""
+    _kernel_float("col2im_out_cpu", input, bools=True)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"{_where()}Input Error: Only unbatched (2D) or batched (3D) input "
                            f"Tensors are supported (got {input.dim()}D)")

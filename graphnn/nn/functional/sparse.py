@@ -16,6 +16,18 @@ from graphnn.ir.types import int64
 from graphnn.nn.functional._base import _iota, _where
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 (*, num_classes) with a 1 at each class index of ``tensor`` (*). RuntimeError
+    for a negative index or one >= num_classes (checked on the host before any kernel)."""
+    where = _where("one_hot")
+
+    def check(values):
+        if values.size and values.min() < 0:
+            raise RuntimeError(f"{where}Class values must be non-negative. (got "
+                               f"{int(values.min())})")
+        if values.size and num_classes >= 0 and values.max() >= num_classes:
+            raise RuntimeError(f"{where}Class values must be smaller than num_classes. (got "
+                               f"{int(values.max())}, num_classes={num_classes})")
+    check_values(tensor, check)
     if num_classes < 0:
         num_classes = int(np.max(tensor._host())) + 1
     shape = tuple(tensor.shape) + (num_classes,)
@@ -23,16 +35,28 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return _ops.to_dtype(apply("eq", iota, _ops.unsqueeze(tensor, -1)), int64)
 
 
-def _check_indices(input: Tensor, num: int) -> None:
+def _check_indices(input: Tensor, num: int, fn: str = "embedding") -> None:
+    """Index dtype and bounds. embedding raises IndexError, embedding_bag RuntimeError
+    naming the position and value (PyTorch's two kernels)."""
     if input.dtype.is_float or input.dtype.name == "bool":
-        raise RuntimeError(f"{_where('embedding')}Expected tensor for argument #1 'indices' to "
+        raise RuntimeError(f"{_where(fn)}Expected tensor for argument #1 'indices' to "
                            f"have one of the following scalar types: Long, Int; but got "
                            f"{SCALAR_NAMES.get(input.dtype.name)} instead")
-    where = _where("embedding")
+    if num == 0 and fn == "embedding" and input.numel():
+        raise RuntimeError(f"{_where(fn)}index_select(): self indexing axis dim should be "
+                           "positive")
+    where = _where(fn)
 
     def check(values):
-        if values.min() < 0 or values.max() >= num:
-            raise IndexError(f"{where}index out of range in self")
+        bad = np.flatnonzero((values < 0) | (values >= num))
+        if not bad.size:
+            return
+        v = int(values.reshape(-1)[bad[0]])
+        if fn == "embedding":
+            raise IndexError(f"{where}index out of range in self (index {v}, "
+                             f"num_embeddings {num})")
+        raise RuntimeError(f"{where}Index {int(bad[0])} of input takes value {v} which is not "
+                           f"in the valid range [0, {num})")
     check_values(input, check)
 
 
@@ -137,11 +161,21 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         raise NotImplementedError("embedding_bag: per_sample_weights was not None. "
                                   "per_sample_weights is only supported for mode='sum' (got "
                                   f"mode='{mode}'). Please open a feature request on GitHub.")
+    if not weight.dtype.is_float:
+        kind = "CPUBoolType" if weight.dtype.name == "bool" else weight.type_name()
+        raise RuntimeError(f"{_where('embedding_bag')}Expected tensor for argument #1 'weight' "
+                           "to have one of the following scalar types: Half, BFloat16, Float, "
+                           f"Double; but got {kind} instead (while checking arguments for "
+                           "embedding_bag)")
+    if weight.dim() != 2:
+        raise ValueError(f"{_where('embedding_bag')}weight has to be a 2D Tensor, but got "
+                         f"Tensor of dimension {weight.dim()}")
     num = weight.shape[0]
     if padding_idx is not None:
         padding_idx %= num
+    if input.dim() in (1, 2):      # bounds first: the bag membership runs kernels
+        _check_indices(input, num, "embedding_bag")
     flat, member = _membership(input, offsets, include_last_offset)
-    _check_indices(flat, num)
     if max_norm is not None:
         _renorm_(weight, flat, max_norm, norm_type)
     rows = _lookup(weight, flat, padding_idx, scale_grad_by_freq)       # (K, D)

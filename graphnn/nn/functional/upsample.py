@@ -29,6 +29,7 @@ from graphnn import _ops
 from graphnn._creation import tensor
 from graphnn._dispatch import apply
 from graphnn._tensor import Tensor
+from graphnn.nn.functional._dtypes import kernel_float
 from graphnn.nn.functional._base import graph_function
 from graphnn.nn.functional.pooling_avg import (adaptive_avg_pool1d, adaptive_avg_pool2d,
                                                adaptive_avg_pool3d)
@@ -198,6 +199,11 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if mode == "area":
         pool = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}[dim]
         return pool(input, tuple(out))
+    # PyTorch's CPU kernels are float only; 4-D inputs take its channels-last path
+    kind = {"nearest": "nearest", "nearest-exact": "nearest", "linear": "linear",
+            "bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}[mode]
+    kernel_float(f"upsample_{mode}2d_channels_last" if dim == 2 and mode in (
+        "nearest", "bilinear") else f"compute_indices_weights_{kind}", input)
     y = _resize(input, tuple(out), mode, bool(align_corners),
                 tuple(scales) if scales is not None else (None,) * dim)
     name = {"nearest": "UpsampleNearest", "nearest-exact": "UpsampleNearestExact",

@@ -6,6 +6,7 @@ shape raises until ``materialize(shape)``. Its first call (or ``load_state_dict`
 them; the first call then swaps ``__class__`` to ``cls_to_become``."""
 from __future__ import annotations
 
+from graphnn._errors import _PLAIN as _PLAIN_ERRORS, add_context, tensor_arguments
 from graphnn.autograd import no_grad
 from graphnn.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
 from graphnn.nn.modules.conv import Conv1d, Conv2d, Conv3d
@@ -33,7 +34,12 @@ class LazyModuleMixin:
     def __call__(self, *args, **kwargs):
         if isinstance(self, LazyModuleMixin):
             with no_grad():
-                self.initialize_parameters(*args, **kwargs)
+                try:
+                    self.initialize_parameters(*args, **kwargs)
+                except _PLAIN_ERRORS as e:
+                    add_context(e, self._get_name(), tensor_arguments(self.forward, args,
+                                                                      kwargs))
+                    raise
             if self.has_uninitialized_params():
                 raise RuntimeError(f"module {self._get_name()} has not been fully initialized")
             if self.cls_to_become is not None:

@@ -2,6 +2,7 @@
 signatures, defaults and legacy ``size_average``/``reduce`` arguments)."""
 from __future__ import annotations
 
+from graphnn._errors import _PLAIN as _PLAIN_ERRORS, add_context, tensor_arguments
 from graphnn.nn import functional as F
 from graphnn.nn.functional.loss import _legacy_reduction
 from graphnn.nn.module import Module
@@ -15,7 +16,11 @@ class _Loss(Module):
     def __call__(self, *args, **kwargs):
         # a loss called from user code runs its functional graph directly (when no hooks)
         if not self._tree_has_hooks():
-            return self.forward(*args, **kwargs)
+            try:
+                return self.forward(*args, **kwargs)
+            except _PLAIN_ERRORS as e:
+                add_context(e, self._get_name(), tensor_arguments(self.forward, args, kwargs))
+                raise
         return super().__call__(*args, **kwargs)
 
 

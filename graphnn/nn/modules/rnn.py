@@ -61,9 +61,12 @@ class RNNBase(Module):
                 isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
+        if input_size <= 0:
+            raise ValueError(f"input_size must be greater than zero (got {input_size})")
         if hidden_size <= 0 or num_layers <= 0:
-            raise ValueError("hidden_size must be greater than zero" if hidden_size <= 0 else
-                             "num_layers must be greater than zero")
+            raise ValueError(f"hidden_size must be greater than zero (got {hidden_size})"
+                             if hidden_size <= 0 else
+                             f"num_layers must be greater than zero (got {num_layers})")
         if proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable "
                              "projections")
@@ -147,6 +150,11 @@ class RNNBase(Module):
         elif self.batch_first and not packed:
             x = _ops.transpose(x, 0, 1)
         seq, n, size_in = x.shape
+        weight = self.weight_ih_l0
+        if x.dtype != weight.dtype:
+            raise ValueError(f"RNN input dtype ({x.dtype!r}) does not match weight dtype "
+                             f"({weight.dtype!r}). Convert input: input.to({weight.dtype!r}), "
+                             f"or convert model: model.to({x.dtype!r})")
         if size_in != self.input_size:
             raise RuntimeError(f"{type(self).__name__}: input.size(-1) must be equal to "
                                f"input_size. Expected {self.input_size}, got {size_in}")

@@ -53,7 +53,7 @@ class Unflatten(Module):
             unflattened_size, list) else unflattened_size
 
     def forward(self, input):
-        d = self.dim if self.dim >= 0 else input.dim() + self.dim
+        d = _ops.norm_dim(self.dim, input.dim())   # IndexError for a dim out of range
         shape = tuple(input.shape)
         return _ops.reshape(input, shape[:d] + tuple(self.unflattened_size) + shape[d + 1:])
 

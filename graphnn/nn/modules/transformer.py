@@ -291,6 +291,15 @@ class Transformer(Module):
                 src_key_padding_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
                 memory_is_causal: bool = False):
+        # PyTorch's checks, in its order (src.size(1) of a 0-d src is an IndexError)
+        batched = src.dim() == 3
+        b = 0 if self.batch_first else 1
+        if batched and src.size(b) != tgt.size(b):
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if not batched:
+            src.size(1)
+        if src.size(-1) != self.d_model or tgt.size(-1) != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
                               is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
