@@ -36,9 +36,6 @@ def build_executable(rt, graph: Graph, label: str):
     """Runs the pass pipeline on a copy of ``graph``, lowers it and builds it for ``rt``."""
     if rt.kind == "reference":
         return rt.graph_executable(graph)
-    from graphnn.runtime.reference import HostExecutable, has_empty
-    if has_empty(graph):
-        return HostExecutable(rt, graph)
     from graphnn.codegen import lower
 
     start = time.perf_counter()

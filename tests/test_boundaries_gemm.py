@@ -257,4 +257,4 @@ def test_packing_built_without_optimisation(monkeypatch):
     threads and killed the process."""
     monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
     run_gemm([case(18, 1536, 384, tb=True, tag="O0"), case(18, 1536, 384, tag="O0")],
-             simulated=PACKED, packed=True)
+             simulated=PACKED)

@@ -73,9 +73,10 @@ register(OpDef("argmax", Kind.REDUCE, 1, _rshape, lambda args, at: int64, NOT_DI
 def _lse_ref(a, at):
     x = a[0]
     axes = tuple(at["axes"])
-    m = np.max(x, axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    safe = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - safe), axis=axes, keepdims=True)) + safe
+    out = np.where(np.isfinite(m), out, np.nan)
     return out if at["keepdim"] else np.squeeze(out, axis=axes)
 
 
@@ -86,9 +87,12 @@ def _lse_vjp(c, g):
 
 register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _lse_vjp,
                _lse_ref, "reduce",
-               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum",
+               doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum; "
+                   "NaN where the maximum is infinite (the softmax family's x - max is NaN "
+                   "there in PyTorch, and every user of this op is that family)",
                # online log-sum-exp: rescale the running sum whenever the maximum grows
                reducer=Reducer("if (v > run_max) { acc = acc * exp(run_max - v) + 1; "
                                "run_max = v; } else { acc += exp(v - run_max); }",
-                               finish="acc = (run_max == -INFINITY) ? run_max : "
-                                      "run_max + log(acc);")))
+                               # run_max - run_max: 0, or NaN for an infinite maximum
+                               finish="acc = (run_max - run_max == 0) ? run_max + log(acc) "
+                                      ": run_max - run_max;")))
