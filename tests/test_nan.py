@@ -72,3 +72,27 @@ def test_conv_pool_tail_propagates_nan():
             res[L] = (y, xt.grad, conv.weight.grad)
         for what, o, t in zip(("output", "input grad", "weight grad"), res[G], res[torch]):
             assert_close(o, t, rtol=1e-4, atol=1e-4, what=f"width {width} {what}")
+
+
+def test_softmax_rows_with_infinities():
+    """The online log-sum-exp behind softmax, log_softmax and cross_entropy: rows that start
+    with -inf (a left-padding mask), are all -inf, hold +inf or NaN, at a short and a long
+    row length; values and the gradient of log_softmax where torch's is finite."""
+    inf, nan = np.inf, np.nan
+    rows = [[-inf, 1.0, 2.0], [-inf, -inf, 3.0], [1.0, -inf, 2.0], [-inf, -inf, -inf],
+            [inf, 1.0, 2.0], [nan, 1.0, 2.0], [0.5, 1.0, 2.0]]
+    for reps in (1, 7):
+        x = np.array([r * reps for r in rows], np.float32)
+        g, t = G.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        for fn in (lambda L, v: v.softmax(1), lambda L, v: v.log_softmax(1)):
+            a, b = fn(G, g).detach().numpy(), fn(torch, t).detach().numpy()
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
+        y = np.array([2, 2, 2, 0, 1, 1, 0])
+        ce_g = F.cross_entropy(g, G.tensor(y), reduction="none")
+        ce_t = torch.nn.functional.cross_entropy(t, torch.tensor(y), reduction="none")
+        np.testing.assert_allclose(ce_g.detach().numpy(), ce_t.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6, equal_nan=True)
+        finite = np.array([0, 1, 2, 6])
+        ce_g[G.tensor(finite)].sum().backward()
+        ce_t[torch.tensor(finite)].sum().backward()
+        assert_close(g.grad.numpy()[finite], t.grad.numpy()[finite], rtol=1e-5, atol=1e-6)

@@ -90,9 +90,11 @@ register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dt
                doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum; "
                    "NaN where the maximum is infinite (the softmax family's x - max is NaN "
                    "there in PyTorch, and every user of this op is that family)",
-               # online log-sum-exp: rescale the running sum whenever the maximum grows
+               # online log-sum-exp: rescale the running sum whenever the maximum grows; a
+               # -inf adds nothing (exp(-inf - -inf) would be NaN: a row that starts masked)
                reducer=Reducer("if (v > run_max) { acc = acc * exp(run_max - v) + 1; "
-                               "run_max = v; } else { acc += exp(v - run_max); }",
+                               "run_max = v; } else if (v != -INFINITY) "
+                               "{ acc += exp(v - run_max); }",
                                # run_max - run_max: 0, or NaN for an infinite maximum
                                finish="acc = (run_max - run_max == 0) ? run_max + log(acc) "
                                       ": run_max - run_max;")))
