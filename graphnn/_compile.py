@@ -255,7 +255,7 @@ def call_traced(fn: Callable, key, args: list, label: str, kwargs: dict | None =
     the key). Tensors the function wrote in place get their new values (and history) after
     the call. Raises GraphBreak if ``fn`` needs a concrete value while tracing."""
     kwargs = kwargs or {}
-    tensors = [a for a in args if isinstance(a, Tensor)]
+    tensors = tensor_leaves(args, kwargs)
     # grad mode is part of the key: a trace made under no_grad detaches every value
     # the runtime is part of the key: GRAPHNN_DEVICE may name another device later
     full_key = (key, id(get_runtime()), autograd.is_grad_enabled(), signature(tensors),
@@ -342,6 +342,50 @@ def _run_segment(tracer: Tracer, cache: dict, label: str, results: list) -> None
         write_back(t, new, id(new._storage) not in returned)
 
 
+def _leaves(v, out: list) -> None:
+    if isinstance(v, Tensor):
+        out.append(v)
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _leaves(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _leaves(x, out)
+
+
+def tensor_leaves(args, kwargs: dict) -> list[Tensor]:
+    """Every tensor of a call's arguments, also inside lists, tuples (``nn.LSTM``'s
+    ``(h_0, c_0)``, a ``PackedSequence``) and dicts, and in keyword arguments (sorted by
+    name): each is a graph input. A tensor the trace only captured would keep the object
+    of the call that was traced, and later calls would read it instead of their own."""
+    out: list[Tensor] = []
+    for a in args:
+        _leaves(a, out)
+    for k in sorted(kwargs):
+        _leaves(kwargs[k], out)
+    return out
+
+
+def _replace(v, it):
+    """``v`` with its tensors replaced, in ``_leaves`` order, by the next ones of ``it``."""
+    if isinstance(v, Tensor):
+        return next(it)
+    if isinstance(v, tuple):
+        items = [_replace(x, it) for x in v]
+        return type(v)._make(items) if hasattr(type(v), "_make") else type(v)(items)
+    if isinstance(v, list):
+        return [_replace(x, it) for x in v]
+    if isinstance(v, dict):
+        return {k: _replace(x, it) for k, x in v.items()}
+    return v
+
+
+def _replace_leaves(args, kwargs: dict, it) -> tuple[list, dict]:
+    new_args = [_replace(a, it) for a in args]
+    new_kwargs = {k: _replace(kwargs[k], it) for k in sorted(kwargs)}
+    return new_args, {k: new_kwargs[k] for k in kwargs}
+
+
 def _static(v):
     if isinstance(v, Tensor):
         return "T"
@@ -364,12 +408,12 @@ def trace(fn, args, kwargs, label, names=None):
 def _trace_call(fn, args, kwargs, label, names):
     tracer = Tracer(*(names or ({}, {})))
     tracer.root_name = label
-    sym_args = [tracer.input(a, name=f"arg{i}") if isinstance(a, Tensor) else a
-                for i, a in enumerate(args)]
-    inputs = [s for s in sym_args if isinstance(s, Tensor)]
+    inputs = [tracer.input(t, name=f"arg{i}")
+              for i, t in enumerate(tensor_leaves(args, kwargs))]
+    sym_args, sym_kwargs = _replace_leaves(args, kwargs, iter(inputs))
     input_nodes = [s._sym.id for s in inputs]
     with tracer:
-        out = fn(*sym_args, **kwargs)
+        out = fn(*sym_args, **sym_kwargs)
         flat, tree = _flatten(out)
         outputs = [tracer.node_of(t) for t in flat]
         # in-place writes to real tensors become extra outputs, written back by the caller
