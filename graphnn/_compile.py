@@ -342,12 +342,20 @@ def _run_segment(tracer: Tracer, cache: dict, label: str, results: list) -> None
         write_back(t, new, id(new._storage) not in returned)
 
 
+def _statics(v) -> tuple[str, ...]:
+    """The fields of a tuple type whose tensors are host metadata (values in the key, not
+    graph inputs: a ``PackedSequence``'s batch sizes)."""
+    return getattr(type(v), "graph_static_fields", ())
+
+
 def _leaves(v, out: list) -> None:
     if isinstance(v, Tensor):
         out.append(v)
     elif isinstance(v, (list, tuple)):
-        for x in v:
-            _leaves(x, out)
+        skip = _statics(v)
+        for name, x in zip(getattr(v, "_fields", ()) or [""] * len(v), v):
+            if name not in skip:
+                _leaves(x, out)
     elif isinstance(v, dict):
         for x in v.values():
             _leaves(x, out)
@@ -371,7 +379,9 @@ def _replace(v, it):
     if isinstance(v, Tensor):
         return next(it)
     if isinstance(v, tuple):
-        items = [_replace(x, it) for x in v]
+        skip = _statics(v)
+        items = [x if name in skip else _replace(x, it)
+                 for name, x in zip(getattr(v, "_fields", ()) or [""] * len(v), v)]
         return type(v)._make(items) if hasattr(type(v), "_make") else type(v)(items)
     if isinstance(v, list):
         return [_replace(x, it) for x in v]
@@ -390,7 +400,10 @@ def _static(v):
     if isinstance(v, Tensor):
         return "T"
     if isinstance(v, (list, tuple)):
-        return tuple(_static(x) for x in v)
+        skip = _statics(v)
+        return tuple((tuple(x._host().ravel().tolist()) if isinstance(x, Tensor) else x)
+                     if name in skip else _static(x)
+                     for name, x in zip(getattr(v, "_fields", ()) or [""] * len(v), v))
     if isinstance(v, (int, float, bool, str, type(None))):
         return v
     return repr(v) if not hasattr(v, "__dict__") else id(v)

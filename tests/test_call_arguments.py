@@ -5,6 +5,7 @@ positionally, as a keyword, inside a list, tuple (``nn.LSTM``'s ``(h_0, c_0)``),
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import graphnn as G
@@ -17,21 +18,36 @@ def _both(rng, *shape):
     return G.tensor(a), torch.tensor(a)
 
 
-def _module(L):
+FORWARDS = {
+    "keyword": lambda x, y, *, bias=None: x * y + bias,
+    "list": lambda x, pair: x * pair[0] + pair[1],
+    "tuple": lambda x, pair: x * pair[0] + pair[1],
+    "dict": lambda x, table: x * table["a"] + table["b"],
+}
+
+
+def _call(L, kind, x, a, b):
     class M(L.nn.Module):
-        def forward(self, x, pair, table=None, *, bias=None):
-            return x * pair[0] + pair[1] + table["t"] * bias
-    return M()
+        def forward(self, *args, **kwargs):
+            return FORWARDS[kind](*args, **kwargs)
+
+    m = _module_cache.setdefault((L.__name__, kind), M())
+    if kind == "keyword":
+        return m(x, a, bias=b)
+    if kind == "dict":
+        return m(x, {"a": a, "b": b})
+    return m(x, [a, b] if kind == "list" else (a, b))
 
 
-def test_tensors_in_keywords_lists_tuples_and_dicts_are_inputs():
+_module_cache: dict = {}
+
+
+@pytest.mark.parametrize("kind", list(FORWARDS))
+def test_tensors_in_keywords_lists_tuples_and_dicts_are_inputs(kind):
     rng = np.random.default_rng(0)
-    ours, ref = _module(G), _module(torch)
     for _ in range(3):
-        x, p0, p1, t, b = (_both(rng, 2, 3) for _ in range(5))
-        got = ours(x[0], [p0[0], p1[0]], table={"t": t[0]}, bias=b[0])
-        want = ref(x[1], [p0[1], p1[1]], table={"t": t[1]}, bias=b[1])
-        assert_close(got, want)
+        x, a, b = (_both(rng, 2, 3) for _ in range(3))
+        assert_close(_call(G, kind, x[0], a[0], b[0]), _call(torch, kind, x[1], a[1], b[1]))
 
 
 def test_lstm_initial_state_tuple_is_read_each_call():

@@ -16,7 +16,13 @@ from graphnn._tensor import Tensor
 
 class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorted_indices",
                                                    "unsorted_indices"])):
-    """``data`` (sum of lengths, *), ``batch_sizes`` (max length,) int64, and the order."""
+    """``data`` (sum of lengths, *), ``batch_sizes`` (max length,) int64, and the order.
+
+    In a compiled call only ``data`` is a graph input: the other fields are host metadata
+    (PyTorch keeps them on the CPU) that steer the unrolled recurrence, so their values are
+    part of the trace key (``graph_static_fields``)."""
+
+    graph_static_fields = ("batch_sizes", "sorted_indices", "unsorted_indices")
 
     def __new__(cls, data, batch_sizes=None, sorted_indices=None, unsorted_indices=None):
         if unsorted_indices is None and sorted_indices is not None:
