@@ -29,6 +29,47 @@ _ASSUME = """#if defined(__clang__) && defined(POCL_DEVICE_ADDRESS_BITS)
 #endif"""
 
 
+# 16-bit storage (ir/types.py, DType.storage): bfloat16 bits are the high half of a float32;
+# a store rounds to nearest even and writes NaN as 0x7FC0 (PyTorch's round_to_nearest_even).
+# The functions are operators only, so PoCL inlines them. float16 uses the core OpenCL 1.2
+# builtins vload_half/vstore_half_rte; gnn_round_f16 rounds a value in place through
+# private memory (a cast to float16 rounds, as PyTorch's does).
+_BF16 = """inline ushort gnn_bf16(float f) {
+    uint u = as_uint(f);
+    return f != f ? (ushort)0x7FC0 : (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+inline float gnn_round_bf16(float f) { return as_float((uint)gnn_bf16(f) << 16); }"""
+_F16 = """inline float gnn_round_f16(float f) {
+    ushort h;
+    vstore_half_rte(f, 0, (__private half*)&h);
+    return vload_half(0, (__private const half*)&h);
+}"""
+
+
+def low_load(w: "KernelWriter", dtype: DType, buf: str, addr: str) -> str:
+    """The float value of element ``addr`` of a 16-bit buffer ``buf``."""
+    if dtype.name == "float16":
+        return f"vload_half({addr}, {buf})"
+    return f"as_float((uint){buf}[{addr}] << 16)"
+
+
+def low_store(w: "KernelWriter", dtype: DType, buf: str, addr: str, value: str) -> str:
+    """The C statement storing float ``value`` into element ``addr`` of a 16-bit buffer."""
+    if dtype.name == "float16":
+        return f"vstore_half_rte({value}, {addr}, {buf});"
+    w.preamble["GNN_BF16"] = _BF16
+    return f"{buf}[{addr}] = gnn_bf16({value});"
+
+
+def low_round(w: "KernelWriter", dtype: DType, value: str) -> str:
+    """``value`` (a float) rounded to the 16-bit ``dtype``: what a store and reload give."""
+    if dtype.name == "float16":
+        w.preamble["GNN_F16"] = _F16
+        return f"gnn_round_f16({value})"
+    w.preamble["GNN_BF16"] = _BF16
+    return f"gnn_round_bf16({value})"
+
+
 def literal(value, dtype: DType) -> str:
     if isinstance(value, SymInt):          # a size used as a value (a mean's divisor)
         return f"(({dtype.cl}){value})"
@@ -39,7 +80,7 @@ def literal(value, dtype: DType) -> str:
         if math.isinf(v):
             return "INFINITY" if v > 0 else "(-INFINITY)"
         text = repr(v)
-        return f"{text}f" if dtype.name == "float32" else text
+        return f"{text}f" if dtype.cl == "float" else text
     if dtype == bool_:
         return "1" if value else "0"
     return f"{int(value)}" + ("L" if dtype.name == "int64" else "")
@@ -148,9 +189,14 @@ class KernelWriter:
         return " + ".join(terms) if terms else "0"
 
     def load(self, node: int, index: list[str]) -> str:
+        """The value of ``node`` at ``index``, in its compute type (16-bit storage is
+        converted here and in ``store``: the one place a scalar read or write happens)."""
         view = resolve(self.graph, node)
+        dtype = self.graph.type(node).dtype
         if self.graph.op(view.base) == "const":    # a constant seen through views
-            return literal(self.graph.attrs(view.base)["value"], self.graph.type(node).dtype)
+            return literal(self.graph.attrs(view.base)["value"], dtype)
+        if dtype.storage:
+            return low_load(self, dtype, self.buf(view.base), self.address(node, index))
         return f"{self.buf(view.base)}[{self.address(node, index)}]"
 
     def align(self, node: int, domain_index: list[str]) -> list[str]:
@@ -220,7 +266,11 @@ class KernelWriter:
                 v = f"(({want.cl})({v}))"
             vals.append(v)
         expr = d.cl.format(*vals)
-        return expr if op != "cast" else f"(({out_t.cl})({expr}))"
+        if op != "cast":
+            return expr
+        if out_t.storage and g.type(args[0]).dtype != out_t:
+            return low_round(self, out_t, f"(float)({expr})")
+        return f"(({out_t.cl})({expr}))"
 
     def _concat(self, n: int, idx: list[str]) -> str:
         """Nested selects on the concatenated axis; each argument read at its own offset."""
@@ -305,14 +355,19 @@ class KernelWriter:
         return f"(({' && '.join(conds)}) ? {self.load(src, pos)} : 0)"
 
     def store(self, node: int, index: list[str], value: str | None = None) -> None:
-        self.lines.append(f"{self.buf(node, write=True)}"
-                          f"[{self.address(node, index)}] = {value or self.temps[node]};")
+        dtype = self.graph.type(node).dtype
+        buf, addr = self.buf(node, write=True), self.address(node, index)
+        value = value or self.temps[node]
+        if dtype.storage:
+            self.lines.append(low_store(self, dtype, buf, addr, value))
+            return
+        self.lines.append(f"{buf}[{addr}] = {value};")
 
     # -- output -----------------------------------------------------------------------------
     def source(self) -> str:
         params = []
         for i, p in enumerate(self.params):
-            ct = self.graph.type(p).dtype.cl
+            ct = self.graph.type(p).dtype.cl_storage
             const = "" if p in self.writable else "const "
             params.append(f"__global {const}{ct}* restrict a{i}")
         params += [f"{ct} s{i}" for i, (ct, _) in enumerate(self.sizes)]

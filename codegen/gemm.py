@@ -20,8 +20,8 @@ from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.side import gemm_side
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
-from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, row_vector, splat, \
-    vec_type
+from graphnn.codegen.vec import ZERO, fits_int, hsum, is_float, lane, load_vector, \
+    row_vector, splat, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
@@ -150,7 +150,8 @@ def _gemm_nvec(graph, g, name, d, m_, n_, k_):
     bb = w.buf(resolve(graph, b).base)
     for c in range(cn):
         addr = w.address(b, ["k", f"j0 + {c * width}"])
-        w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)({bb} + {addr});")
+        bv = load_vector(w, graph.type(b).dtype, f"{bb} + {addr}", width)
+        w.lines.append(f"  {vt} bv{c} = {bv};")
     for r in range(rm):
         av = w.load(a, ["k", ia[r]] if ta else [ia[r], "k"])
         w.lines.append(f"  {t} av{r} = {av};")
@@ -190,12 +191,12 @@ def _gemm_kvec(graph, g, name, d, m_, n_, k_):
         w.lines.append(f"for (int k = 0; k < {full}; k += {width}) {{")
         av, bv = [], []
         for r in range(rm):
-            w.lines.append(f"  {vt} av{r} = *(__global const u_{vt}*)"
-                           f"({ba} + {w.address(a, [ia[r], 'k'])});")
+            w.lines.append(f"  {vt} av{r} = " + load_vector(
+                w, graph.type(a).dtype, f"{ba} + {w.address(a, [ia[r], 'k'])}", width) + ";")
             av.append(f"av{r}")
         for c in range(rn):
-            w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)"
-                           f"({bb} + {w.address(b, [jb[c], 'k'])});")
+            w.lines.append(f"  {vt} bv{c} = " + load_vector(
+                w, graph.type(b).dtype, f"{bb} + {w.address(b, [jb[c], 'k'])}", width) + ";")
             bv.append(f"bv{c}")
         step(av, bv)
         w.lines.append("}")

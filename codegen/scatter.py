@@ -52,6 +52,40 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
                   f"        old = seen;\n}}")
 
 
+# 16-bit storage (float16, bfloat16): no device has 16-bit atomics in OpenCL 1.2, so the
+# compare-and-swap runs on the aligned 32-bit word holding the element, replacing its half
+# of the bits (buffers start 4-byte aligned; the other half is left as it was seen).
+_LOW_LOAD = {"float16": "vload_half(0, (__private const half*)&h)",
+             "bfloat16": "as_float((uint)h << 16)"}
+# (bfloat16 rounds as gnn_bf16 in codegen/emit.py, written out: the preamble is sorted)
+_LOW_STORE = {"float16": "vstore_half_rte({v}, 0, (__private half*)&h);",
+              "bfloat16": "float r = {v}; uint u = as_uint(r); h = r != r ? (ushort)0x7FC0 : "
+                          "(ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);"}
+
+
+def _atomic_low(dtype, op: str) -> tuple[str, str]:
+    name = f"gnn_atomic_{_NAMES[op]}_{dtype.short}"
+    new = _COMBINE[op].format(a="cur", v="v")
+    # on a little-endian device the element at byte offset 2 is the word's high half
+    return name, (f"inline void {name}(volatile __global {dtype.cl_storage}* p, float v) {{\n"
+                  f"    volatile __global uint* word = "
+                  f"(volatile __global uint*)((uintptr_t)p & ~(uintptr_t)3);\n"
+                  f"#ifdef __ENDIAN_LITTLE__\n"
+                  f"    uint shift = ((uintptr_t)p & 2) ? 16u : 0u;\n"
+                  f"#else\n"
+                  f"    uint shift = ((uintptr_t)p & 2) ? 0u : 16u;\n"
+                  f"#endif\n"
+                  f"    uint old = *word, seen;\n"
+                  f"    while (1) {{\n"
+                  f"        ushort h = (ushort)(old >> shift);\n"
+                  f"        float cur = {_LOW_LOAD[dtype.name]};\n"
+                  f"        {_LOW_STORE[dtype.name].format(v=new)}\n"
+                  f"        uint nw = (old & ~(0xFFFFu << shift)) | ((uint)h << shift);\n"
+                  f"        if ((seen = atomic_cmpxchg(word, old, nw)) == old) break;\n"
+                  f"        old = seen;\n"
+                  f"    }}\n}}")
+
+
 def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     shape = graph.type(node).shape
@@ -67,16 +101,21 @@ def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
 def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     _, index, src = graph.args(node)
     axis = graph.attrs(node)["axis"]
-    ct = graph.type(node).dtype.cl
+    dtype = graph.type(node).dtype
+    ct = dtype.cl
     op = graph.op(node)
-    if ct not in _BITS:
+    if not dtype.storage and ct not in _BITS:
         raise TypeError(f"{op}: no OpenCL kernel for dtype {graph.type(node).dtype.name}")
     if ct in ("double", "long") and not d.int64_atomics:
         raise RuntimeError(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
                            f"(cl_khr_int64_base_atomics), which {d.device or 'this device'} "
                            "does not have")
     w = KernelWriter(graph, name)
-    fn, definition = _atomic(ct, {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+"))
+    combine = {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+")
+    if dtype.storage:
+        fn, definition = _atomic_low(dtype, combine)
+    else:
+        fn, definition = _atomic(ct, combine)
     w.preamble[fn.upper()] = definition
     shape = graph.type(index).shape
     size = graph.type(node).shape[axis]

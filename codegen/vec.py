@@ -8,9 +8,9 @@ edges) are built with swizzles, which compile to shuffles, never to builtin call
 """
 from __future__ import annotations
 
-from graphnn.codegen.emit import KernelWriter
+from graphnn.codegen.emit import _BF16, KernelWriter
 from graphnn.ir.graph import Graph
-from graphnn.ir.types import float32, float64
+from graphnn.ir.types import DType
 from graphnn.ir.views import resolve
 
 ZERO = None          # lane must read as zero
@@ -30,16 +30,67 @@ def fits_int(graph: Graph, nodes) -> bool:
 
 
 def is_float(graph: Graph, *nodes: int) -> bool:
-    return all(graph.type(n).dtype in (float32, float64) for n in nodes)
+    """Float values (any storage: the vector loads and stores below convert 16-bit
+    storage to and from the float compute type)."""
+    return all(graph.type(n).dtype.is_float for n in nodes)
+
+
+_ALIGN = {"double": 8, "ushort": 2}
 
 
 def vec_type(w: KernelWriter, t: str, width: int) -> str:
     """The vector type name ``tN`` and, registered in the preamble, its unaligned alias."""
     if width > 1:
-        align = 8 if t == "double" else 4
+        align = _ALIGN.get(t, 4)
         w.preamble[f"GNN_U_{t}{width}"] = \
             f"typedef {t}{width} __attribute__((aligned({align}))) u_{t}{width};"
     return f"{t}{width}" if width > 1 else t
+
+
+def _n(width: int) -> str:
+    return str(width) if width > 1 else ""
+
+
+def load_vector(w: KernelWriter, dtype: DType, ptr: str, width: int) -> str:
+    """``width`` consecutive elements of a buffer of ``dtype`` from pointer expression
+    ``ptr``, as a vector of the compute type: one unaligned vector load, with 16-bit
+    storage converted (``vload_halfN``; bfloat16 bits widened and shifted)."""
+    if dtype.name == "float16":
+        return f"vload_half{_n(width)}(0, {ptr})"
+    if dtype.name == "bfloat16":
+        if width == 1:
+            return f"as_float((uint)*({ptr}) << 16)"
+        ut = vec_type(w, "ushort", width)
+        return f"as_float{width}(convert_uint{width}(*(__global const u_{ut}*)({ptr})) << 16)"
+    if width == 1:
+        return f"*({ptr})"
+    return f"*(__global const u_{vec_type(w, dtype.cl, width)}*)({ptr})"
+
+
+def store_vector_at(w: KernelWriter, dtype: DType, ptr: str, value: str, width: int) -> str:
+    """The C statement storing the compute-type vector ``value`` as ``width`` consecutive
+    elements at ``ptr``, rounding to 16-bit storage as the scalar store does."""
+    if dtype.name == "float16":
+        return f"vstore_half{_n(width)}_rte({value}, 0, {ptr});"
+    if dtype.name == "bfloat16":
+        w.preamble["GNN_BF16"] = _BF16
+        if width == 1:
+            return f"*({ptr}) = gnn_bf16({value});"
+        ut = vec_type(w, "ushort", width)
+        w.preamble[f"GNN_BF16_{width}"] = _bf16_vector(width)
+        return f"*(__global u_{ut}*)({ptr}) = gnn_bf16_{width}({value});"
+    if width == 1:
+        return f"*({ptr}) = {value};"
+    return f"*(__global u_{vec_type(w, dtype.cl, width)}*)({ptr}) = {value};"
+
+
+def _bf16_vector(width: int) -> str:
+    """gnn_bf16 (codegen/emit.py) lane by lane, in vector operators."""
+    u, f = f"uint{width}", f"float{width}"
+    return (f"inline ushort{width} gnn_bf16_{width}({f} f) {{\n"
+            f"    {u} u = as_{u}(f);\n"
+            f"    {u} r = (u + ({u})(0x7FFFu) + ((u >> 16) & ({u})(1u))) >> 16;\n"
+            f"    return convert_ushort{width}(f != f ? ({u})(0x7FC0u) : r);\n}}")
 
 
 def lane(vec: str, j: int, width: int) -> str:
@@ -75,7 +126,7 @@ def row_vector(w: KernelWriter, node: int, prefix: list[str], cols: list, width:
         ident = all(c - start == j for j, c in valid) and \
             all(c != ZERO for c in cols) and \
             all(c - start == j for j, c in enumerate(cols) if c != ANY)
-        load = f"*(__global const u_{t}{width}*){ptr}"
+        load = load_vector(w, w.graph.type(node).dtype, ptr, width)
         if ident:
             w.lines.append(f"{vt} {name} = {load};")
             return name

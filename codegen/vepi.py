@@ -13,7 +13,7 @@ otherwise the caller runs the scalar epilogue.
 from __future__ import annotations
 
 from graphnn.codegen.emit import KernelWriter, literal
-from graphnn.codegen.vec import lane, vec_type
+from graphnn.codegen.vec import lane, load_vector, store_vector_at, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import REGISTRY, get
 from graphnn.ir.passes.fusion import Group
@@ -81,7 +81,7 @@ def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: in
     name = w.fresh("o")
     if view.strides[-1] == 1:
         ptr = f"{w.buf(view.base)} + {w.address(node, idx)}"
-        w.lines.append(f"{vt} {name} = *(__global const u_{vt}*)({ptr});")
+        w.lines.append(f"{vt} {name} = {load_vector(w, g.type(node).dtype, ptr, width)};")
     else:
         size = shape[-1]
         cols = [f"{idx[-1]} + {j}" for j in range(width)]
@@ -109,10 +109,11 @@ def _expr(op: str, a: list[_Val], vt: str, zero: str, mask: bool) -> _Val:
 def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width: int,
                  valid: int, t: str) -> None:
     """Stores the first ``valid`` lanes of ``value`` at ``index`` (last dim contiguous), as
-    one vector or as power-of-two pieces."""
+    one vector or as power-of-two pieces (16-bit storage rounded in ``store_vector_at``)."""
+    dtype = w.graph.type(node).dtype
     ptr = f"{w.buf(node, write=True)} + {w.address(node, index)}"
     if valid >= width:
-        w.lines.append(f"*(__global u_{vec_type(w, t, width)}*)({ptr}) = {value};")
+        w.lines.append(store_vector_at(w, dtype, f"({ptr})", value, width))
         return
     off = 0
     while off < valid:
@@ -120,11 +121,11 @@ def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width
         while size * 2 <= valid - off and size * 2 <= width // 2:
             size *= 2
         if size == 1:
-            w.lines.append(f"({ptr})[{off}] = {lane(value, off, width)};")
+            w.lines.append(store_vector_at(w, dtype, f"({ptr} + {off})",
+                                           lane(value, off, width), 1))
         else:
             sw = ".s" + _LANES[off:off + size]
-            w.lines.append(f"*(__global u_{vec_type(w, t, size)}*)({ptr} + {off}) = "
-                           f"{value}{sw};")
+            w.lines.append(store_vector_at(w, dtype, f"({ptr} + {off})", f"{value}{sw}", size))
         off += size
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pyopencl as cl
 
 from graphnn.codegen import CPU, GPU, Dialect, Program
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import DType, TensorType, from_storage, to_storage
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer
 from graphnn.runtime.device import DeviceInfo
 
@@ -98,11 +98,15 @@ class OpenCLRuntime:
     def alloc(self, t: TensorType) -> DeviceBuffer:
         return self.pool.alloc(t.numel * t.dtype.itemsize)
 
-    def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
-        """A device buffer with ``array``'s values. The copy runs asynchronously, so the
+    def upload(self, array: np.ndarray, private: bool = False,
+               dtype: DType | None = None) -> DeviceBuffer:
+        """A device buffer with ``array``'s values (as ``dtype``'s storage when given: a
+        bfloat16 buffer is made from float32 values). The copy runs asynchronously, so the
         values are first copied on the host unless ``private`` says nobody else holds (and
         may change) the array: a caller's array, or a numpy view of a torch tensor that
         torch then updates in place, must be read as it is now."""
+        if dtype is not None and dtype.storage_np is not None:
+            array, private = to_storage(array, dtype), True     # a new array
         array = np.ascontiguousarray(array) if private else np.array(array, order="C")
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
@@ -120,16 +124,17 @@ class OpenCLRuntime:
             pending.popleft()
 
     def download(self, buf: DeviceBuffer, t: TensorType) -> np.ndarray:
-        out = np.empty(t.shape, t.dtype.np)
+        """The values of ``buf`` as a host array of ``t.dtype.np``."""
+        out = np.empty(t.shape, t.dtype.storage_np or t.dtype.np)
         if out.nbytes:
             cl.enqueue_copy(self.queue, out, buf.cl, is_blocking=True)
         self._synced()
-        return out
+        return from_storage(out, t.dtype)
 
     def fill(self, t: TensorType, value) -> DeviceBuffer:
         buf = self.alloc(t)
         if t.numel:
-            pattern = np.array([value], t.dtype.np)
+            pattern = to_storage(np.array([value], t.dtype.np), t.dtype)
             cl.enqueue_fill_buffer(self.queue, buf.cl, pattern, 0, t.numel * t.dtype.itemsize)
         return buf
 

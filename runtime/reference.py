@@ -9,6 +9,7 @@ import numpy as np
 
 from graphnn.ir.graph import PLACEHOLDERS, Graph
 from graphnn.ir.ops import get
+from graphnn.ir.types import quantize
 
 
 def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -23,10 +24,14 @@ def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if op in PLACEHOLDERS:
             continue
         if op == "const":
-            env[n] = np.array(graph.attrs(n)["value"], t.dtype.np)
+            env[n] = quantize(np.array(graph.attrs(n)["value"], t.dtype.np), t.dtype)
             continue
+        # 16-bit floats compute in float32 and round each result, as PyTorch's CPU ops do
+        args = [env[a].astype(np.float32) if env[a].dtype == np.float16 else env[a]
+                for a in graph.args(n)]
         with np.errstate(all="ignore"):
-            out = get(op).ref([env[a] for a in graph.args(n)], graph.attrs(n))
+            out = get(op).ref(args, graph.attrs(n))
         # np.array, not np.ascontiguousarray: that one turns a 0-d result into shape (1,)
-        env[n] = np.array(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np, order="C")
+        env[n] = quantize(np.array(np.broadcast_to(np.asarray(out), t.shape), order="C"),
+                          t.dtype)
     return [env[o] for o in graph.outputs]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.ir.graph import Graph
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import DType, TensorType, from_storage, quantize, to_storage
 from graphnn.runtime.device import DeviceInfo
 from graphnn.runtime.reference import interpret
 
@@ -29,17 +29,23 @@ class ReferenceRuntime:
         self.build_seconds = 0.0
         self.dialect = None
 
+    # buffers hold storage bits, as device buffers do (bfloat16 as uint16), so that byte
+    # sizes and copies agree with the OpenCL runtime
     def alloc(self, t: TensorType) -> HostBuffer:
-        return HostBuffer(np.empty(t.numel, t.dtype.np))
+        return HostBuffer(np.empty(t.numel, t.dtype.storage_np or t.dtype.np))
 
-    def upload(self, array: np.ndarray, private: bool = False) -> HostBuffer:
+    def upload(self, array: np.ndarray, private: bool = False,
+               dtype: DType | None = None) -> HostBuffer:
+        if dtype is not None:
+            array = to_storage(array, dtype)
         return HostBuffer(np.array(array, copy=True).reshape(-1))
 
     def download(self, buf: HostBuffer, t: TensorType) -> np.ndarray:
-        return buf.array[:t.numel].view(t.dtype.np).reshape(t.shape).copy()
+        bits = buf.array[:t.numel].view(t.dtype.storage_np or t.dtype.np)
+        return from_storage(bits.reshape(t.shape).copy(), t.dtype)
 
     def fill(self, t: TensorType, value) -> HostBuffer:
-        return HostBuffer(np.full(t.numel, value, t.dtype.np))
+        return HostBuffer(to_storage(np.full(t.numel, value, t.dtype.np), t.dtype))
 
     def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int,
                   dst_offset: int = 0, src_offset: int = 0) -> None:
@@ -67,9 +73,12 @@ class ReferenceExecutable:
         self.program = None
 
     def run(self, inputs: list[HostBuffer]) -> list[HostBuffer]:
-        arrays = [b.array[:self.graph.type(n).numel].reshape(self.graph.type(n).shape)
-                  for b, n in zip(inputs, self.graph.inputs)]
-        return [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
+        types = [self.graph.type(n) for n in self.graph.inputs]
+        arrays = [from_storage(b.array[:t.numel].reshape(t.shape), t.dtype)
+                  for b, t in zip(inputs, types)]
+        outs = interpret(self.graph, arrays)
+        return [HostBuffer(to_storage(o, self.graph.type(n).dtype).reshape(-1))
+                for o, n in zip(outs, self.graph.outputs)]
 
 
 def _strided(flat: np.ndarray, layout, shape) -> np.ndarray:
