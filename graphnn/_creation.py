@@ -46,20 +46,21 @@ def _dtype(dtype, default: DType = float32) -> DType:
 def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = False):
     T = _T()
     if isinstance(data, T):
+        dtype = dtype or data.dtype
         data = data.detach()._host()
     arr = np.asarray(data)
     if dtype is None:
-        if arr.dtype.kind == "f":
-            dtype = float32 if arr.dtype != np.float64 or not isinstance(data, np.ndarray) \
-                else by_name("float64")
+        if arr.dtype.kind == "f":     # an array keeps its float dtype (float16 too)
+            dtype = _np_dtype(arr.dtype) if isinstance(data, np.ndarray) else float32
         elif arr.dtype.kind in "iu":
             dtype = int64 if not isinstance(data, np.ndarray) else _np_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = by_name("bool")
         else:
             raise TypeError(f"can't convert {type(data).__name__} to a graphnn tensor")
-    host = np.asarray(arr, dtype.np)
-    out = T._wrap(get_runtime().upload(host), TensorType(arr.shape, dtype))
+    with np.errstate(over="ignore"):     # 70000 as float16 is inf, silently as in PyTorch
+        host = np.asarray(arr, dtype.np)
+    out = T._wrap(get_runtime().upload(host, dtype=dtype), TensorType(arr.shape, dtype))
     if not dtype.is_float and host.size <= 1 << 20:
         # integer tensors (class indices) are validated on the host before kernels run:
         # keep the values so that the check needs no device round trip
@@ -184,7 +185,7 @@ def _legacy(name: str, dtype_name: str):
     def make(*args):
         dtype = by_name(dtype_name)
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-            return tensor(args[0].detach().numpy() if isinstance(args[0], _T()) else args[0],
+            return tensor(args[0].detach() if isinstance(args[0], _T()) else args[0],
                           dtype=dtype)
         return zeros(*args, dtype=dtype)
     make.__name__ = name
@@ -193,6 +194,8 @@ def _legacy(name: str, dtype_name: str):
 
 FloatTensor = _legacy("FloatTensor", "float32")
 DoubleTensor = _legacy("DoubleTensor", "float64")
+HalfTensor = _legacy("HalfTensor", "float16")
+BFloat16Tensor = _legacy("BFloat16Tensor", "bfloat16")
 LongTensor = _legacy("LongTensor", "int64")
 IntTensor = _legacy("IntTensor", "int32")
 BoolTensor = _legacy("BoolTensor", "bool")

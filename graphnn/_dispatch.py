@@ -45,8 +45,8 @@ def scalar_tensor(value, dtype: DType) -> Tensor:
         if len(_SCALARS) > 1024:     # a long schedule of distinct values: start over
             _SCALARS.clear()
         import numpy as np
-        t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np), private=True),
-                                         TensorType((), dtype))
+        t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np), private=True,
+                                                   dtype=dtype), TensorType((), dtype))
     return t
 
 

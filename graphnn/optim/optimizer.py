@@ -36,7 +36,8 @@ def host_scalar(value: float, dtype=float32) -> Tensor:
     """A 0-d device tensor of its own holding ``value``, whose host copy is kept: reading
     it (``.item()``, the optimizers' step counts) needs no device round trip."""
     arr = np.array(value, dtype.np)
-    t = Tensor._wrap(get_runtime().upload(arr, private=True), TensorType((), dtype))
+    t = Tensor._wrap(get_runtime().upload(arr, private=True, dtype=dtype),
+                     TensorType((), dtype))
     t._storage.remember_host(arr)
     return t
 
@@ -45,7 +46,7 @@ def set_host_scalar(t: Tensor, value: float) -> None:
     """Writes ``value`` into the 0-d tensor ``t`` in place (as PyTorch's ``step_t += 1``)
     and keeps the host copy."""
     arr = np.array(value, t.dtype.np)
-    t._write(get_runtime().upload(arr, private=True), True)
+    t._write(get_runtime().upload(arr, private=True, dtype=t.dtype), True)
     t._storage.remember_host(arr)
 
 

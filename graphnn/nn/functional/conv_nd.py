@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from graphnn import _ops
 from graphnn._dispatch import apply
-from graphnn._tensor import Tensor
+from graphnn._tensor import C10_NAMES, SCALAR_NAMES, Tensor
 from graphnn.nn.functional._base import _where
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -51,6 +51,12 @@ def _batched(input: Tensor, n: int, fn: str) -> tuple[Tensor, bool]:
 def _common_checks(x: Tensor, weight: Tensor, bias, n: int, stride, dilation, groups: int,
                    fn: str, transposed: bool) -> None:
     where = _where(fn)
+    if not transposed and bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"{where}Input type ({C10_NAMES[x.dtype.name]}) and bias type "
+                           f"({C10_NAMES[bias.dtype.name]}) should be the same")
+    if weight.dtype != x.dtype:
+        raise RuntimeError(f"{where}expected scalar type {SCALAR_NAMES[x.dtype.name]} but "
+                           f"found {SCALAR_NAMES[weight.dtype.name]}")
     if weight.dim() != n + 2:
         raise RuntimeError(f"{where}Expected {weight.dim()}-dimensional input for "
                            f"{weight.dim()}-dimensional weight {list(weight.shape)}, but got "

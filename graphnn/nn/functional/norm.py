@@ -16,6 +16,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if input.dim() < 2:
         raise ValueError(f"{_where()}batch_norm expects an input of at least 2 dims, got "
                          f"{input.dim()}")
+    if input.dtype.low_precision:
+        return _ops.to_dtype(batch_norm(*_float32(input, running_mean, running_var, weight,
+                                                  bias), training, momentum, eps), input.dtype)
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     if training:
@@ -46,6 +49,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return out
 
 
+def _float32(input, running_mean, running_var, weight, bias) -> tuple:
+    """The arguments of a normalization of a 16-bit input as PyTorch's CPU kernels compute
+    it (``_ops.opmath``): input, weight and bias in float32, the result rounded once by the
+    caller. The running statistics stay themselves: read into float32 arithmetic by
+    promotion, and updated in place in their own dtype."""
+    return (_ops.upcast(input), running_mean, running_var, _ops.upcast(weight),
+            _ops.upcast(bias))
+
+
 def _moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """Mean and biased variance of ``x`` over ``axes`` (keepdim), from one pass over ``x``.
 
@@ -69,6 +81,7 @@ def _normalize(x: Tensor, axes: tuple[int, ...], eps: float):
     return (x - mean) * _ops.rsqrt(var + eps), mean, var
 
 
+@_ops.opmath
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalizes over the trailing ``normalized_shape`` dims of input (*, *normalized_shape)
@@ -90,6 +103,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return out
 
 
+@_ops.opmath
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalizes input (N, C, *) over each group of C / num_groups channels and all other
@@ -129,6 +143,10 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     if input.dim() < 3:
         raise ValueError(f"{_where()}instance_norm expects an input of at least 3 dims, got "
                          f"{input.dim()}")
+    if input.dtype.low_precision:
+        return _ops.to_dtype(instance_norm(*_float32(input, running_mean, running_var, weight,
+                                                     bias), use_input_stats, momentum, eps),
+                             input.dtype)
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     axes = tuple(range(2, input.dim()))
