@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
-from graphnn.ir.types import DType, bool_, contiguous_strides, promote
+from graphnn.ir.types import DType, bool_, contiguous_strides, float32, promote, quantize
 from graphnn.ir.views import VIEW_OPS, resolve
 
 
@@ -75,6 +77,9 @@ def literal(value, dtype: DType) -> str:
         return f"(({dtype.cl}){value})"
     if dtype.is_float:
         v = float(value)
+        if dtype.low_precision:         # the constant's value in its own type
+            with np.errstate(over="ignore"):
+                v = float(quantize(np.array(v, np.float32), dtype))
         if math.isnan(v):
             return "NAN"
         if math.isinf(v):
@@ -84,6 +89,15 @@ def literal(value, dtype: DType) -> str:
     if dtype == bool_:
         return "1" if value else "0"
     return f"{int(value)}" + ("L" if dtype.name == "int64" else "")
+
+
+def const_literal(graph: Graph, node: int, opmath: bool = False) -> str:
+    """The C literal of constant ``node``: its value in its own dtype, or, for an operand
+    that PyTorch reads in float32 when the tensors are 16-bit (``OpDef.scalar_opmath``:
+    ``x * 0.1``), its float32 value."""
+    dtype = graph.type(node).dtype
+    return literal(graph.attrs(node)["value"], float32 if opmath and dtype.low_precision
+                   else dtype)
 
 
 def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str], list[str]]:
@@ -259,8 +273,11 @@ class KernelWriter:
         else:
             want = out_t
         vals = []
-        for a in args:
-            v = self.value(a, idx)
+        for i, a in enumerate(args):
+            if g.op(a) == "const" and a not in self.temps:
+                v = const_literal(g, a, i in d.scalar_opmath)
+            else:
+                v = self.value(a, idx)
             a_t = g.type(a).dtype
             if a_t != want and not (op == "where" and a == args[0]):
                 v = f"(({want.cl})({v}))"

@@ -12,7 +12,7 @@ otherwise the caller runs the scalar epilogue.
 """
 from __future__ import annotations
 
-from graphnn.codegen.emit import KernelWriter, literal
+from graphnn.codegen.emit import KernelWriter, const_literal, literal
 from graphnn.codegen.vec import lane, load_vector, store_vector_at, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import REGISTRY, get
@@ -65,12 +65,12 @@ class _Val:
 
 
 def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: int,
-             t: str, vt: str, vals: dict, clamp: bool) -> _Val:
+             t: str, vt: str, vals: dict, clamp: bool, opmath: bool = False) -> _Val:
     g = w.graph
     if node in vals:
         return vals[node]
     if g.op(node) == "const":
-        return _Val(literal(g.attrs(node)["value"], g.type(node).dtype), False)
+        return _Val(const_literal(g, node, opmath), False)
     idx = w.align(node, index)
     view = resolve(g, node)
     shape = g.type(node).shape
@@ -144,8 +144,9 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
     zero = literal(0, graph.type(anchor).dtype)
     vals = {anchor: _Val(acc, True)}
     for m in members:
-        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None)
-                for a in graph.args(m)]
+        opmath = get(graph.op(m)).scalar_opmath
+        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None,
+                         i in opmath) for i, a in enumerate(graph.args(m))]
         v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_)
         name = w.fresh("e")
         kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \

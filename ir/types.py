@@ -77,7 +77,7 @@ def from_numpy(dt) -> DType:
 def bf16_bits(values: np.ndarray) -> np.ndarray:
     """float32 values rounded to bfloat16 bits (uint16): to nearest, ties to even, NaN as
     0x7FC0, PyTorch's ``c10::detail::round_to_nearest_even``."""
-    f = np.ascontiguousarray(values, np.float32)
+    f = np.array(values, np.float32, order="C")   # (a 0-d array stays 0-d)
     u = f.view(np.uint32).astype(np.uint64)
     bits = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
     return np.where(np.isnan(f), np.uint16(0x7FC0), bits)
@@ -93,14 +93,16 @@ def quantize(values: np.ndarray, dtype: DType) -> np.ndarray:
     would round them."""
     if dtype.name == "bfloat16":
         return bf16_values(bf16_bits(np.asarray(values, np.float32)))
-    return np.asarray(values, dtype.np)
+    with np.errstate(over="ignore"):     # float16 overflows to inf, silently as in PyTorch
+        return np.asarray(values, dtype.np)
 
 
 def to_storage(values: np.ndarray, dtype: DType) -> np.ndarray:
     """Host values as the bits a device buffer of ``dtype`` holds."""
     if dtype.name == "bfloat16":
         return bf16_bits(np.asarray(values, np.float32))
-    return np.asarray(values, dtype.np)
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype.np)
 
 
 def from_storage(bits: np.ndarray, dtype: DType) -> np.ndarray:

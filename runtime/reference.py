@@ -26,9 +26,13 @@ def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if op == "const":
             env[n] = quantize(np.array(graph.attrs(n)["value"], t.dtype.np), t.dtype)
             continue
-        # 16-bit floats compute in float32 and round each result, as PyTorch's CPU ops do
-        args = [env[a].astype(np.float32) if env[a].dtype == np.float16 else env[a]
-                for a in graph.args(n)]
+        # 16-bit floats compute in float32 and round each result, as PyTorch's CPU ops do;
+        # a scalar operand PyTorch reads in float32 keeps its unrounded value
+        opmath = get(op).scalar_opmath
+        args = [np.array(graph.attrs(a)["value"], np.float32) if i in opmath and
+                graph.op(a) == "const" and graph.type(a).dtype.low_precision else
+                env[a].astype(np.float32) if env[a].dtype == np.float16 else env[a]
+                for i, a in enumerate(graph.args(n))]
         with np.errstate(all="ignore"):
             out = get(op).ref(args, graph.attrs(n))
         # np.array, not np.ascontiguousarray: that one turns a 0-d result into shape (1,)
