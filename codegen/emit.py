@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from graphnn.codegen import half
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
@@ -31,45 +32,22 @@ _ASSUME = """#if defined(__clang__) && defined(POCL_DEVICE_ADDRESS_BITS)
 #endif"""
 
 
-# 16-bit storage (ir/types.py, DType.storage): bfloat16 bits are the high half of a float32;
-# a store rounds to nearest even and writes NaN as 0x7FC0 (PyTorch's round_to_nearest_even).
-# The functions are operators only, so PoCL inlines them. float16 uses the core OpenCL 1.2
-# builtins vload_half/vstore_half_rte; gnn_round_f16 rounds a value in place through
-# private memory (a cast to float16 rounds, as PyTorch's does).
-_BF16 = """inline ushort gnn_bf16(float f) {
-    uint u = as_uint(f);
-    return f != f ? (ushort)0x7FC0 : (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-inline float gnn_round_bf16(float f) { return as_float((uint)gnn_bf16(f) << 16); }"""
-_F16 = """inline float gnn_round_f16(float f) {
-    ushort h;
-    vstore_half_rte(f, 0, (__private half*)&h);
-    return vload_half(0, (__private const half*)&h);
-}"""
-
-
 def low_load(w: "KernelWriter", dtype: DType, buf: str, addr: str) -> str:
-    """The float value of element ``addr`` of a 16-bit buffer ``buf``."""
-    if dtype.name == "float16":
-        return f"vload_half({addr}, {buf})"
-    return f"as_float((uint){buf}[{addr}] << 16)"
+    """The float value of element ``addr`` of a 16-bit buffer ``buf`` (``codegen/half.py``)."""
+    return f"{half.function(w.preamble, dtype, 'load')}({buf}[{addr}])"
 
 
 def low_store(w: "KernelWriter", dtype: DType, buf: str, addr: str, value: str) -> str:
-    """The C statement storing float ``value`` into element ``addr`` of a 16-bit buffer."""
-    if dtype.name == "float16":
-        return f"vstore_half_rte({value}, {addr}, {buf});"
-    w.preamble["GNN_BF16"] = _BF16
-    return f"{buf}[{addr}] = gnn_bf16({value});"
+    """The C statement storing float ``value`` into element ``addr`` of a 16-bit buffer,
+    rounded to nearest even."""
+    return f"{buf}[{addr}] = {half.function(w.preamble, dtype, 'store')}({value});"
 
 
 def low_round(w: "KernelWriter", dtype: DType, value: str) -> str:
-    """``value`` (a float) rounded to the 16-bit ``dtype``: what a store and reload give."""
-    if dtype.name == "float16":
-        w.preamble["GNN_F16"] = _F16
-        return f"gnn_round_f16({value})"
-    w.preamble["GNN_BF16"] = _BF16
-    return f"gnn_round_bf16({value})"
+    """``value`` (a float) rounded to the 16-bit ``dtype``, as a store and a load would
+    round it (a cast to float16 rounds, as PyTorch's does)."""
+    load = half.function(w.preamble, dtype, "load")
+    return f"{load}({half.function(w.preamble, dtype, 'store')}({value}))"
 
 
 def literal(value, dtype: DType) -> str:

@@ -62,7 +62,8 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
     view = resolve(graph, src)
     if not get(graph.op(r)).reducer.sums or g.prologue or d.row_max == 0 or view is None or \
-            not _vec.is_float(graph, r, src) or graph.type(r).dtype != graph.type(src).dtype \
+            not _vec.is_float(graph, r, src) or \
+            graph.type(r).dtype.cl != graph.type(src).dtype.cl \
             or not _vec.fits_int(graph, _conv.group_nodes(graph, g)):
         return None
     run, inner = 1, []

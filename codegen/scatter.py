@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from graphnn.codegen import half
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, start_1d
 from graphnn.ir.graph import Graph
@@ -55,19 +56,15 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
 # 16-bit storage (float16, bfloat16): no device has 16-bit atomics in OpenCL 1.2, so the
 # compare-and-swap runs on the aligned 32-bit word holding the element, replacing its half
 # of the bits (buffers start 4-byte aligned; the other half is left as it was seen).
-_LOW_LOAD = {"float16": "vload_half(0, (__private const half*)&h)",
-             "bfloat16": "as_float((uint)h << 16)"}
-# (bfloat16 rounds as gnn_bf16 in codegen/emit.py, written out: the preamble is sorted)
-_LOW_STORE = {"float16": "vstore_half_rte({v}, 0, (__private half*)&h);",
-              "bfloat16": "float r = {v}; uint u = as_uint(r); h = r != r ? (ushort)0x7FC0 : "
-                          "(ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);"}
-
-
 def _atomic_low(dtype, op: str) -> tuple[str, str]:
     name = f"gnn_atomic_{_NAMES[op]}_{dtype.short}"
-    new = _COMBINE[op].format(a="cur", v="v")
+    # the conversions' definitions go first, guarded: preamble entries are sorted by key
+    load_def, load = half.definition(dtype, "load")
+    store_def, store = half.definition(dtype, "store")
+    new = _COMBINE[op].format(a=f"{load}((ushort)(old >> shift))", v="v")
     # on a little-endian device the element at byte offset 2 is the word's high half
-    return name, (f"inline void {name}(volatile __global {dtype.cl_storage}* p, float v) {{\n"
+    return name, (f"{load_def}{store_def}"
+                  f"inline void {name}(volatile __global ushort* p, float v) {{\n"
                   f"    volatile __global uint* word = "
                   f"(volatile __global uint*)((uintptr_t)p & ~(uintptr_t)3);\n"
                   f"#ifdef __ENDIAN_LITTLE__\n"
@@ -77,10 +74,8 @@ def _atomic_low(dtype, op: str) -> tuple[str, str]:
                   f"#endif\n"
                   f"    uint old = *word, seen;\n"
                   f"    while (1) {{\n"
-                  f"        ushort h = (ushort)(old >> shift);\n"
-                  f"        float cur = {_LOW_LOAD[dtype.name]};\n"
-                  f"        {_LOW_STORE[dtype.name].format(v=new)}\n"
-                  f"        uint nw = (old & ~(0xFFFFu << shift)) | ((uint)h << shift);\n"
+                  f"        uint h = (uint){store}({new});\n"
+                  f"        uint nw = (old & ~(0xFFFFu << shift)) | (h << shift);\n"
                   f"        if ((seen = atomic_cmpxchg(word, old, nw)) == old) break;\n"
                   f"        old = seen;\n"
                   f"    }}\n}}")

@@ -8,7 +8,8 @@ edges) are built with swizzles, which compile to shuffles, never to builtin call
 """
 from __future__ import annotations
 
-from graphnn.codegen.emit import _BF16, KernelWriter
+from graphnn.codegen import half
+from graphnn.codegen.emit import KernelWriter
 from graphnn.ir.graph import Graph
 from graphnn.ir.types import DType
 from graphnn.ir.views import resolve
@@ -47,21 +48,14 @@ def vec_type(w: KernelWriter, t: str, width: int) -> str:
     return f"{t}{width}" if width > 1 else t
 
 
-def _n(width: int) -> str:
-    return str(width) if width > 1 else ""
-
-
 def load_vector(w: KernelWriter, dtype: DType, ptr: str, width: int) -> str:
     """``width`` consecutive elements of a buffer of ``dtype`` from pointer expression
-    ``ptr``, as a vector of the compute type: one unaligned vector load, with 16-bit
-    storage converted (``vload_halfN``; bfloat16 bits widened and shifted)."""
-    if dtype.name == "float16":
-        return f"vload_half{_n(width)}(0, {ptr})"
-    if dtype.name == "bfloat16":
-        if width == 1:
-            return f"as_float((uint)*({ptr}) << 16)"
-        ut = vec_type(w, "ushort", width)
-        return f"as_float{width}(convert_uint{width}(*(__global const u_{ut}*)({ptr})) << 16)"
+    ``ptr``, as a vector of the compute type: one unaligned vector load, 16-bit storage
+    converted lane by lane (``codegen/half.py``)."""
+    if dtype.storage:
+        bits = f"*({ptr})" if width == 1 else \
+            f"*(__global const u_{vec_type(w, dtype.storage, width)}*)({ptr})"
+        return f"{half.function(w.preamble, dtype, 'load', width)}({bits})"
     if width == 1:
         return f"*({ptr})"
     return f"*(__global const u_{vec_type(w, dtype.cl, width)}*)({ptr})"
@@ -70,27 +64,12 @@ def load_vector(w: KernelWriter, dtype: DType, ptr: str, width: int) -> str:
 def store_vector_at(w: KernelWriter, dtype: DType, ptr: str, value: str, width: int) -> str:
     """The C statement storing the compute-type vector ``value`` as ``width`` consecutive
     elements at ``ptr``, rounding to 16-bit storage as the scalar store does."""
-    if dtype.name == "float16":
-        return f"vstore_half{_n(width)}_rte({value}, 0, {ptr});"
-    if dtype.name == "bfloat16":
-        w.preamble["GNN_BF16"] = _BF16
-        if width == 1:
-            return f"*({ptr}) = gnn_bf16({value});"
-        ut = vec_type(w, "ushort", width)
-        w.preamble[f"GNN_BF16_{width}"] = _bf16_vector(width)
-        return f"*(__global u_{ut}*)({ptr}) = gnn_bf16_{width}({value});"
+    if dtype.storage:
+        value = f"{half.function(w.preamble, dtype, 'store', width)}({value})"
+    t = dtype.cl_storage
     if width == 1:
         return f"*({ptr}) = {value};"
-    return f"*(__global u_{vec_type(w, dtype.cl, width)}*)({ptr}) = {value};"
-
-
-def _bf16_vector(width: int) -> str:
-    """gnn_bf16 (codegen/emit.py) lane by lane, in vector operators."""
-    u, f = f"uint{width}", f"float{width}"
-    return (f"inline ushort{width} gnn_bf16_{width}({f} f) {{\n"
-            f"    {u} u = as_{u}(f);\n"
-            f"    {u} r = (u + ({u})(0x7FFFu) + ((u >> 16) & ({u})(1u))) >> 16;\n"
-            f"    return convert_ushort{width}(f != f ? ({u})(0x7FC0u) : r);\n}}")
+    return f"*(__global u_{vec_type(w, t, width)}*)({ptr}) = {value};"
 
 
 def lane(vec: str, j: int, width: int) -> str:

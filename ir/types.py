@@ -12,12 +12,11 @@ class DType:
 
     ``cl`` is the *compute* type: kernels hold values, accumulators and vectors in it.
     ``storage`` is the element type of buffers. They differ for the 16-bit floats, which
-    are storage types only (see "Storage and compute types" in docs/design.md): float16
-    buffers are ``half`` read and written with ``vload_half``/``vstore_half_rte`` (core
-    OpenCL 1.2, so no device needs cl_khr_fp16), bfloat16 buffers are ``ushort`` bits
-    converted by shifts; both compute in ``float``. ``np`` is the host type of the values
-    (numpy has no bfloat16: its values travel as float32, exactly, and become 16-bit
-    storage in ``to_storage``)."""
+    are storage types only (see "Storage and compute types" in docs/design.md): their
+    buffers hold ``ushort`` bits that kernels convert to and from ``float`` with operators
+    (``codegen/half.py``), so no device needs cl_khr_fp16. ``np`` is the host type of the
+    values (numpy has no bfloat16: its values travel as float32, exactly, and become
+    16-bit storage in ``to_storage``)."""
 
     name: str          # PyTorch spelling: "float32"
     short: str         # IR text spelling: "f32"
@@ -49,7 +48,7 @@ class DType:
 
 float32 = DType("float32", "f32", np.float32, "float", True)
 float64 = DType("float64", "f64", np.float64, "double", True)
-float16 = DType("float16", "f16", np.float16, "float", True, storage="half")
+float16 = DType("float16", "f16", np.float16, "float", True, storage="ushort")
 bfloat16 = DType("bfloat16", "bf16", np.float32, "float", True, storage="ushort",
                  storage_np=np.uint16)
 int64 = DType("int64", "i64", np.int64, "long", False)
@@ -72,6 +71,11 @@ def from_numpy(dt) -> DType:
         return _BY_NP[np.dtype(dt)]
     except KeyError:
         raise TypeError(f"graphnn does not support numpy dtype {np.dtype(dt)}") from None
+
+
+# the largest finite value of each float type (PyTorch's checked scalar conversions)
+FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+             "float32": 3.4028234663852886e38}
 
 
 def bf16_bits(values: np.ndarray) -> np.ndarray:

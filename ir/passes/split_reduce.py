@@ -56,12 +56,10 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
             continue
         op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
         low = graph.type(n).dtype if graph.type(n).dtype.low_precision and fold.sums else None
-        if low is not None:
-            # partial sums of 16-bit floats stay float32: the one-stage kernel rounds only
-            # its result, as PyTorch's float32 accumulation does
-            operand = graph.add("cast", [operand], {"dtype": "float32"}, name=name)
-        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False},
-                          name=name)
+        # partial sums of 16-bit floats stay float32 (a sum's own accumulator type): the
+        # one-stage kernel rounds only its result, as PyTorch's float32 accumulation does
+        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False,
+                                          **({"dtype": "float32"} if low else {})}, name=name)
         final = graph.add(op, [first], {**attrs, "axes": (a,), "keepdim": False}, name=name)
         if low is not None:
             final = graph.add("cast", [final], {"dtype": low.name}, name=name)
