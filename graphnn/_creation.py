@@ -81,6 +81,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
         dtype = by_name("bool") if isinstance(fill_value, bool) else (
             int64 if isinstance(fill_value, int) else float32)
     t = TensorType(_shape((size,) if isinstance(size, int) else (size,)), _dtype(dtype))
+    from graphnn._tensor import check_scalar_fits
+    check_scalar_fits(fill_value, t.dtype)
     out = T._wrap(get_runtime().fill(t, fill_value), t)
     if requires_grad:
         out.requires_grad_(True)

@@ -10,7 +10,7 @@ import functools
 from collections import namedtuple
 
 from graphnn._dispatch import apply
-from graphnn._tensor import C10_NAMES, SCALAR_NAMES, Tensor
+from graphnn._tensor import C10_NAMES, SCALAR_NAMES, Tensor, check_scalar_fits
 # the view and indexing ops are part of the op namespace (``_ops.reshape`` ...)
 from graphnn._views import (_dims, _named, chunk, clone, contiguous, expand, flatten,  # noqa
                             gather, getitem, index_select, narrow, norm_dim, permute,
@@ -437,6 +437,7 @@ def masked_fill(a, mask, value):
     if isinstance(value, Tensor) and value.dim() != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.dim()} dimension(s).")
+    check_scalar_fits(value, a.dtype)
     return _named(where(mask, value, a), "MaskedFillBackward0", a)
 
 

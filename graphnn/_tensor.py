@@ -10,12 +10,15 @@ reductions, views, indexing), ``graphnn._inplace`` (in-place ops), ``graphnn.aut
 (``backward``)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphnn._errors import GraphBreak, user_line
 from graphnn._format import format_tensor
 from graphnn._storage import Storage, VersionCounter
-from graphnn.ir.types import DType, TensorType, contiguous_strides, float32, from_numpy
+from graphnn.ir.types import FLOAT_MAX, DType, TensorType, contiguous_strides, float32, \
+    from_numpy
 from graphnn.ir.views import view_layout
 from graphnn.runtime import get_runtime
 
@@ -28,6 +31,16 @@ TYPE_NAMES = {name: f"{scalar}Tensor" for name, scalar in SCALAR_NAMES.items()}
 # float != c10::Half")
 C10_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
              "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int", "bool": "bool"}
+
+
+def check_scalar_fits(value, dtype: DType) -> None:
+    """PyTorch's error for a finite Python number that a float type cannot hold
+    (``full((2,), 7e4, dtype=half)``; an array converted to float16 overflows to inf)."""
+    top = FLOAT_MAX.get(dtype.name)
+    if top is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and abs(value) > top:
+        raise RuntimeError(f"value cannot be converted to type {C10_NAMES[dtype.name]} "
+                           "without overflow")
 
 
 class Tensor:
