@@ -51,7 +51,8 @@ _NAN_MAX = "if (r == 0 || v > acc || (v != v && acc == acc)) { acc = v; best = r
 _NAN_MIN = "if (r == 0 || v < acc || (v != v && acc == acc)) { acc = v; best = r; }"
 
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
-               "reduce", doc="sum over attrs['axes'] (in attrs.get('dtype') when given)", grad_name="Sum",
+               "reduce", doc="sum over attrs['axes'] (in attrs.get('dtype') when given)",
+               grad_name="Sum",
                reducer=Reducer("acc += v;", sums=True, splits=True)))
 register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
                _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)",
