@@ -70,12 +70,17 @@ def _to_graphnn(value, like: Tensor | None, key) -> Any:
         return value.to(like.dtype)
     if hasattr(value, "__array__") and not isinstance(value, (list, tuple, dict)) and \
             type(value).__module__.split(".")[0] in ("torch", "numpy"):
-        arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+        if hasattr(value, "detach"):
+            value = value.detach().cpu()
+            if str(value.dtype) == "torch.bfloat16":    # numpy has none: exact in float32
+                value = value.float()
+            value = value.numpy()
+        arr = np.asarray(value)
         if key == "step" or arr.ndim == 0 and key in ("mu_product",):
             return host_scalar(float(arr), float32)
-        if like is not None and like.dtype.is_float:
-            arr = arr.astype(like.dtype.np)
         from graphnn._creation import tensor
+        if like is not None and like.dtype.is_float:
+            return tensor(arr, dtype=like.dtype)
         return tensor(arr)
     if isinstance(value, dict):
         return {k: _to_graphnn(v, like, k) for k, v in value.items()}
