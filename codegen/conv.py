@@ -448,8 +448,6 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             both = w.fresh("bias")
             w.lines.append(f"{vt} {both} = " + " + ".join(side[o]) + ";")
             total = hsum(w, both, width, t)
-            w.lines.append(f"{w.buf(g.side, write=True)}"
-                           f"[{w.address(g.side, channel_index(graph, g.side, f'o0 + {o}'))}] = "
-                           f"{total};")
+            w.store(g.side, channel_index(graph, g.side, f"o0 + {o}"), total)
         w.lines.append("}")
     return w, (kh // ub, icg, oc // ob), (1, 1, 1)

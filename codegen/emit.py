@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import math
 
+import numpy as np
+
+from graphnn.codegen import half
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
-from graphnn.ir.types import DType, TensorType, bool_, contiguous_strides, promote, result_type
+from graphnn.ir.types import DType, TensorType, bool_, contiguous_strides, float32, \
+    quantize, result_type
 from graphnn.ir.views import VIEW_OPS, resolve
 
 
@@ -30,17 +34,38 @@ _ASSUME = """#if defined(__clang__) && defined(POCL_DEVICE_ADDRESS_BITS)
 #endif"""
 
 
+def low_load(w: "KernelWriter", dtype: DType, buf: str, addr: str) -> str:
+    """The float value of element ``addr`` of a 16-bit buffer ``buf`` (``codegen/half.py``)."""
+    return f"{half.function(w.preamble, dtype, 'load')}({buf}[{addr}])"
+
+
+def low_store(w: "KernelWriter", dtype: DType, buf: str, addr: str, value: str) -> str:
+    """The C statement storing float ``value`` into element ``addr`` of a 16-bit buffer,
+    rounded to nearest even."""
+    return f"{buf}[{addr}] = {half.function(w.preamble, dtype, 'store')}({value});"
+
+
+def low_round(w: "KernelWriter", dtype: DType, value: str) -> str:
+    """``value`` (a float) rounded to the 16-bit ``dtype``, as a store and a load would
+    round it (a cast to float16 rounds, as PyTorch's does)."""
+    load = half.function(w.preamble, dtype, "load")
+    return f"{load}({half.function(w.preamble, dtype, 'store')}({value}))"
+
+
 def literal(value, dtype: DType) -> str:
     if isinstance(value, SymInt):          # a size used as a value (a mean's divisor)
         return f"(({dtype.cl}){value})"
     if dtype.is_float:
         v = float(value)
+        if dtype.low_precision:         # the constant's value in its own type
+            with np.errstate(over="ignore"):
+                v = float(quantize(np.array(v, np.float32), dtype))
         if math.isnan(v):
             return "NAN"
         if math.isinf(v):
             return "INFINITY" if v > 0 else "(-INFINITY)"
         text = repr(v)
-        return f"{text}f" if dtype.name == "float32" else text
+        return f"{text}f" if dtype.cl == "float" else text
     if dtype == bool_:
         return "1" if value else "0"
     return f"{int(value)}" + ("L" if dtype.name == "int64" else "")
@@ -63,6 +88,15 @@ def indexing(ctype: str):
         yield
     finally:
         _INDEX.pop()
+
+
+def const_literal(graph: Graph, node: int, opmath: bool = False) -> str:
+    """The C literal of constant ``node``: its value in its own dtype, or, for an operand
+    that PyTorch reads in float32 when the tensors are 16-bit (``OpDef.scalar_opmath``:
+    ``x * 0.1``), its float32 value."""
+    dtype = graph.type(node).dtype
+    return literal(graph.attrs(node)["value"], float32 if opmath and dtype.low_precision
+                   else dtype)
 
 
 def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str], list[str]]:
@@ -182,9 +216,14 @@ class KernelWriter:
         return " + ".join(terms) if terms else "0"
 
     def load(self, node: int, index: list[str]) -> str:
+        """The value of ``node`` at ``index``, in its compute type (16-bit storage is
+        converted here and in ``store``: the one place a scalar read or write happens)."""
         view = resolve(self.graph, node)
+        dtype = self.graph.type(node).dtype
         if self.graph.op(view.base) == "const":    # a constant seen through views
-            return literal(self.graph.attrs(view.base)["value"], self.graph.type(node).dtype)
+            return literal(self.graph.attrs(view.base)["value"], dtype)
+        if dtype.storage:
+            return low_load(self, dtype, self.buf(view.base), self.address(node, index))
         return f"{self.buf(view.base)}[{self.address(node, index)}]"
 
     def align(self, node: int, domain_index: list[str]) -> list[str]:
@@ -245,14 +284,21 @@ class KernelWriter:
         else:
             want = out_t
         vals = []
-        for a in args:
-            v = self.value(a, idx)
+        for i, a in enumerate(args):
+            if g.op(a) == "const" and a not in self.temps:
+                v = const_literal(g, a, i in d.scalar_opmath)
+            else:
+                v = self.value(a, idx)
             a_t = g.type(a).dtype
             if a_t != want and not (op == "where" and a == args[0]):
                 v = f"(({want.cl})({v}))"
             vals.append(v)
         expr = d.cl.format(*vals)
-        return expr if op != "cast" else f"(({out_t.cl})({expr}))"
+        if op != "cast":
+            return expr
+        if out_t.storage and g.type(args[0]).dtype != out_t:
+            return low_round(self, out_t, f"(float)({expr})")
+        return f"(({out_t.cl})({expr}))"
 
     def _concat(self, n: int, idx: list[str]) -> str:
         """Nested selects on the concatenated axis; each argument read at its own offset."""
@@ -337,14 +383,19 @@ class KernelWriter:
         return f"(({' && '.join(conds)}) ? {self.load(src, pos)} : 0)"
 
     def store(self, node: int, index: list[str], value: str | None = None) -> None:
-        self.lines.append(f"{self.buf(node, write=True)}"
-                          f"[{self.address(node, index)}] = {value or self.temps[node]};")
+        dtype = self.graph.type(node).dtype
+        buf, addr = self.buf(node, write=True), self.address(node, index)
+        value = value or self.temps[node]
+        if dtype.storage:
+            self.lines.append(low_store(self, dtype, buf, addr, value))
+            return
+        self.lines.append(f"{buf}[{addr}] = {value};")
 
     # -- output -----------------------------------------------------------------------------
     def source(self) -> str:
         params = []
         for i, p in enumerate(self.params):
-            ct = self.type_of(p).dtype.cl
+            ct = self.type_of(p).dtype.cl_storage
             const = "" if p in self.writable else "const "
             params.append(f"__global {const}{ct}* restrict a{i}")
         params += [f"{ct} s{i}" for i, (ct, _) in enumerate(self.sizes)]

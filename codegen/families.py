@@ -66,7 +66,8 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
     view = resolve(graph, src)
     if not get(graph.op(r)).reducer.sums or g.prologue or d.row_max == 0 or view is None or \
-            not _vec.is_float(graph, r, src) or graph.type(r).dtype != graph.type(src).dtype \
+            not _vec.is_float(graph, r, src) or \
+            graph.type(r).dtype.cl != graph.type(src).dtype.cl \
             or not _vec.fits_int(graph, _conv.group_nodes(graph, g)):
         return None
     run, inner = 1, []
@@ -107,7 +108,15 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
     body, _ = decompose("rr", outer_shape, "k")
     w.lines += ["  " + ln.replace("long ", "int ") for ln in body]
     base = w.buf(view.base)
+    src_t = graph.type(src).dtype
     w.lines.append(f"  int base = {w.address(src, in_idx)};")
+
+    def vload(at: str) -> str:       # a vector of the run at element ``at`` (any storage)
+        return _vec.load_vector(w, src_t, f"{base} + base + {at}", vw)
+
+    def sload(at: str) -> str:
+        return _vec.load_vector(w, src_t, f"{base} + base + {at}", 1)
+
     full = run // step * step
     # blocked summation: each block of SUM_BLOCK elements is summed from zero and then added
     # to the running total, so rounding grows with the block count, not the run length
@@ -118,27 +127,26 @@ def _reduce_vec(graph: Graph, g: Group, name: str, d: Dialect):
         w.lines.append(f"    {vt} " + ", ".join(f"b{a} = ({vt})(0)" for a in accs) + ";")
         w.lines.append(f"    for (int k = kb; k < ke; k += {step}) {{")
         for i, a in enumerate(accs):
-            w.lines.append(f"      b{a} += *(__global const u_{vt}*)"
-                           f"({base} + base + k + {vw * i});")
+            w.lines.append(f"      b{a} += {vload(f'k + {vw * i}')};")
         w.lines.append("    }")
         w.lines.append("    " + " ".join(f"{a} += b{a};" for a in accs))
         w.lines.append("  }")
     elif full:
         w.lines.append(f"  for (int k = 0; k < {full}; k += {step}) {{")
         for i, a in enumerate(accs):
-            w.lines.append(f"    {a} += *(__global const u_{vt}*)({base} + base + k + {vw * i});")
+            w.lines.append(f"    {a} += {vload(f'k + {vw * i}')};")
         w.lines.append("  }")
     if is_symbolic(run):
         # a run whose length is a size argument: the tails are loops, not unrolled
         w.lines.append(f"  for (int k = {full}; k < {run // vw * vw}; k += {vw}) "
-                       f"{accs[0]} += *(__global const u_{vt}*)({base} + base + k);")
+                       f"{accs[0]} += {vload('k')};")
         w.lines.append(f"  for (int k = {run // vw * vw}; k < {run}; k++) "
-                       f"acc += {base}[base + k];")
+                       f"acc += {sload('k')};")
     else:
         for k in range(full, run // vw * vw, vw):
-            w.lines.append(f"  {accs[0]} += *(__global const u_{vt}*)({base} + base + {k});")
+            w.lines.append(f"  {accs[0]} += {vload(str(k))};")
         for k in range(run // vw * vw, run):
-            w.lines.append(f"  acc += {base}[base + {k}];")
+            w.lines.append(f"  acc += {sload(str(k))};")
     w.lines.append("}")
     w.lines.append(f"{vt} vs = {' + '.join(accs)};")
     total = _vec.hsum(w, "vs", vw, t)
@@ -546,15 +554,16 @@ def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
     # the index is compared in its own type: narrowed first, a wild one could land in range
     ct = w.ctype(idx)
     at = "i" if ct == w.it else f"({w.it})i"
-    w.lines += [f"for ({w.it} o = 0; o < {size}; o++) "
-                f"{w.buf(node, write=True)}[{w.address(node, lead + ['o'])}] = {zero};",
-                f"for ({w.it} j = 0; j < {width}; j++) {{",
+    w.lines.append(f"for ({w.it} o = 0; o < {size}; o++) {{")
+    w.store(node, lead + ["o"], zero)
+    w.lines += ["}", f"for ({w.it} j = 0; j < {width}; j++) {{",
                 f"  {ct} i = {w.load(idx, lead + ['j'])};",
-                f"  if (i >= 0 && i < {size}) "
-                f"{w.buf(node, write=True)}[{w.address(node, lead + [at])}] "
-                f"{'+=' if graph.attrs(node).get('accumulate') else '='} "
-                f"{w.load(x, lead + ['j'])};",
-                "}"]
+                f"  if (i >= 0 && i < {size}) {{"]
+    value = w.load(x, lead + ["j"])
+    if graph.attrs(node).get("accumulate"):
+        value = f"{w.load(node, lead + [at])} + {value}"
+    w.store(node, lead + [at], value)
+    w.lines += ["  }", "}"]
     return w, *launch_1d(rows, d)
 
 

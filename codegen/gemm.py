@@ -30,8 +30,8 @@ from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.side import gemm_side
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
-from graphnn.codegen.vec import INT_MAX, ZERO, fits_int, hsum, is_float, row_vector, splat, \
-    vec_type
+from graphnn.codegen.vec import INT_MAX, ZERO, fits_int, hsum, is_float, load_vector, \
+    row_vector, splat, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
@@ -54,7 +54,7 @@ class Product:
     k: int
     batch: int
     t: str            # the C type
-    itemsize: int
+    itemsize: int     # of the compute type (a 16-bit float computes in float)
 
     @property
     def lead(self) -> list[str]:
@@ -75,7 +75,7 @@ def product(graph: Graph, mm: int) -> Product:
     t = graph.type(mm).dtype
     return Product(a, b, at["ta"], at["tb"], shape[-2], shape[-1],
                    graph.type(a).shape[-2 if at["ta"] else -1],
-                   shape[0] if len(shape) == 3 else 0, t.cl, t.itemsize)
+                   shape[0] if len(shape) == 3 else 0, t.cl, 4 if t.storage else t.itemsize)
 
 
 def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
@@ -89,7 +89,9 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
     if p.n >= VEC_MIN:
         blk = nvec_blocking(d, p.m, p.n, p.itemsize)
         tn = -(-p.n // blk.cols)
+        # panels hold the compute type: 16-bit storage is read where it lies
         if pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
+                not graph.type(p.b).dtype.storage and \
                 max(p.batch, 1) * tn * blk.cols * p.k + 64 <= INT_MAX:
             return _gemm_nvec(graph, g, name, d, p, blk, packed=True)
         if not p.tb and vb.strides[-1] == 1:
@@ -231,11 +233,12 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
     bb = w.buf(resolve(graph, p.b).base) if not packed else None
     for c in range(cn):
         if packed:
-            ptr = f"bq + k * {blk.cols} + {c * width}"
+            bv = f"*(__global const u_{vt}*)(bq + k * {blk.cols} + {c * width})"
         else:
             col = f"jc{c}" if ragged_n and c else f"j0 + {c * width}"
-            ptr = f"{bb} + {w.address(p.b, p.b_index('k', col))}"
-        w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)({ptr});")
+            bv = load_vector(w, graph.type(p.b).dtype,
+                             f"{bb} + {w.address(p.b, p.b_index('k', col))}", width)
+        w.lines.append(f"  {vt} bv{c} = {bv};")
     for r in range(rm):
         w.lines.append(f"  {p.t} av{r} = {w.load(p.a, p.a_index(ia[r], 'k'))};")
         w.lines.append("  " + " ".join(f"{acc[r][c]} += av{r} * bv{c};" for c in range(cn)))
@@ -388,12 +391,14 @@ def _gemm_kvec(graph, g, name, d, p: Product):
         w.lines.append(f"for (int k = 0; k < {full}; k += {width}) {{")
         av, bv = [], []
         for r in range(rm):
-            w.lines.append(f"  {vt} av{r} = *(__global const u_{vt}*)"
-                           f"({ba} + {w.address(p.a, p.a_index(ia[r], 'k'))});")
+            w.lines.append(f"  {vt} av{r} = " + load_vector(
+                w, graph.type(p.a).dtype, f"{ba} + {w.address(p.a, p.a_index(ia[r], 'k'))}",
+                width) + ";")
             av.append(f"av{r}")
         for c in range(rn):
-            w.lines.append(f"  {vt} bv{c} = *(__global const u_{vt}*)"
-                           f"({bb} + {w.address(p.b, p.b_index('k', jb[c]))});")
+            w.lines.append(f"  {vt} bv{c} = " + load_vector(
+                w, graph.type(p.b).dtype, f"{bb} + {w.address(p.b, p.b_index('k', jb[c]))}",
+                width) + ";")
             bv.append(f"bv{c}")
         step(av, bv)
         w.lines.append("}")

@@ -15,7 +15,6 @@ from graphnn.codegen.vec import ZERO, fits_int, row_vector, splat, vec_type, wid
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.types import float32, float64
 
 
 def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
@@ -35,7 +34,7 @@ def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     epi = [m for m in g.members if m != node]
     if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and 2 * p_w <= w_ \
             and 2 * p_h <= h_ \
-            and tt in (float32, float64) and graph.type(gy).dtype == tt \
+            and tt.is_float and graph.type(gy).dtype == tt \
             and vector_ok(graph, g, node, epi):
         return _grad_rows_2x2(graph, g, name, epi, d)
     w = KernelWriter(graph, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from graphnn.codegen import half
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, start_1d
 from graphnn.ir.graph import Graph
@@ -57,6 +58,34 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
                   f"        old = seen;\n}}")
 
 
+# 16-bit storage (float16, bfloat16): no device has 16-bit atomics in OpenCL 1.2, so the
+# compare-and-swap runs on the aligned 32-bit word holding the element, replacing its half
+# of the bits (buffers start 4-byte aligned; the other half is left as it was seen).
+def _atomic_low(dtype, op: str) -> tuple[str, str]:
+    name = f"gnn_atomic_{_NAMES[op]}_{dtype.short}"
+    # the conversions' definitions go first, guarded: preamble entries are sorted by key
+    load_def, load = half.definition(dtype, "load")
+    store_def, store = half.definition(dtype, "store")
+    new = _COMBINE[op].format(a=f"{load}((ushort)(old >> shift))", v="v")
+    # on a little-endian device the element at byte offset 2 is the word's high half
+    return name, (f"{load_def}{store_def}"
+                  f"inline void {name}(volatile __global ushort* p, float v) {{\n"
+                  f"    volatile __global uint* word = "
+                  f"(volatile __global uint*)((uintptr_t)p & ~(uintptr_t)3);\n"
+                  f"#ifdef __ENDIAN_LITTLE__\n"
+                  f"    uint shift = ((uintptr_t)p & 2) ? 16u : 0u;\n"
+                  f"#else\n"
+                  f"    uint shift = ((uintptr_t)p & 2) ? 0u : 16u;\n"
+                  f"#endif\n"
+                  f"    uint old = *word, seen;\n"
+                  f"    while (1) {{\n"
+                  f"        uint h = (uint){store}({new});\n"
+                  f"        uint nw = (old & ~(0xFFFFu << shift)) | (h << shift);\n"
+                  f"        if ((seen = atomic_cmpxchg(word, old, nw)) == old) break;\n"
+                  f"        old = seen;\n"
+                  f"    }}\n}}")
+
+
 def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
     w = KernelWriter(graph, name)
     shape = graph.type(node).shape
@@ -72,15 +101,20 @@ def _copy_kernel(graph: Graph, node: int, name: str, d: Dialect):
 def _add_kernel(graph: Graph, node: int, name: str, d: Dialect):
     _, index, src = graph.args(node)
     axis = graph.attrs(node)["axis"]
-    ct = graph.type(node).dtype.cl
+    dtype = graph.type(node).dtype
+    ct = dtype.cl
     op = graph.op(node)
-    if ct not in _BITS:
+    if not dtype.storage and ct not in _BITS:
         raise TypeError(f"{op}: no OpenCL kernel for dtype {graph.type(node).dtype.name}")
     if ct in ("double", "long") and not d.int64_atomics:
         raise d.lacks(f"{op} on {graph.type(node).dtype.name} needs 64-bit atomics "
                       "(cl_khr_int64_base_atomics)")
     w = KernelWriter(graph, name)
-    fn, definition = _atomic(ct, {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+"))
+    combine = {"scatter_mul": "*", "scatter_max": "max"}.get(op, "+")
+    if dtype.storage:
+        fn, definition = _atomic_low(dtype, combine)
+    else:
+        fn, definition = _atomic(ct, combine)
     w.preamble[fn.upper()] = definition
     shape = graph.type(index).shape
     size = graph.type(node).shape[axis]

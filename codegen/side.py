@@ -26,8 +26,7 @@ def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
         w.lines.append(f"  if ({i} < {m_}) {{")
         w.lines.append(f"    {t} side = 0;")
         w.lines.append(f"    for (int k = 0; k < {k_}; k++) side += {w.load(a, ['k', i])};")
-        w.lines.append(f"    {w.buf(g.side, write=True)}"
-                       f"[{w.address(g.side, lead + [i])}] = side;")
+        w.store(g.side, lead + [i], "side")
         w.lines.append("  }")
     w.lines.append("}")
 
@@ -47,8 +46,7 @@ def conv_weight_side(w: KernelWriter, graph: Graph, g: Group, oc: str,
     w.lines.append(f"    for (int sp = 0; sp < {h_}; sp++)")
     w.lines.append(f"      for (int sq = 0; sq < {w_}; sq++)")
     w.lines.append(f"        side += {w.load(gy, ['sn', oc, 'sp', 'sq'])};")
-    w.lines.append(f"  {w.buf(g.side, write=True)}"
-                   f"[{w.address(g.side, channel_index(graph, g.side, oc))}] = side;")
+    w.store(g.side, channel_index(graph, g.side, oc), "side")
     w.lines.append("}")
 
 

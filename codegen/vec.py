@@ -8,9 +8,10 @@ edges) are built with swizzles, which compile to shuffles, never to builtin call
 """
 from __future__ import annotations
 
+from graphnn.codegen import half
 from graphnn.codegen.emit import KernelWriter
 from graphnn.ir.graph import Graph
-from graphnn.ir.types import float32, float64
+from graphnn.ir.types import DType
 from graphnn.ir.views import resolve
 
 ZERO = None          # lane must read as zero
@@ -30,16 +31,45 @@ def fits_int(graph: Graph, nodes) -> bool:
 
 
 def is_float(graph: Graph, *nodes: int) -> bool:
-    return all(graph.type(n).dtype in (float32, float64) for n in nodes)
+    """Float values (any storage: the vector loads and stores below convert 16-bit
+    storage to and from the float compute type)."""
+    return all(graph.type(n).dtype.is_float for n in nodes)
+
+
+_ALIGN = {"double": 8, "long": 8, "ulong": 8, "uchar": 1, "char": 1, "ushort": 2}
 
 
 def vec_type(w: KernelWriter, t: str, width: int) -> str:
     """The vector type name ``tN`` and, registered in the preamble, its unaligned alias."""
     if width > 1:
-        align = {"double": 8, "long": 8, "ulong": 8, "uchar": 1, "char": 1}.get(t, 4)
+        align = _ALIGN.get(t, 4)
         w.preamble[f"GNN_U_{t}{width}"] = \
             f"typedef {t}{width} __attribute__((aligned({align}))) u_{t}{width};"
     return f"{t}{width}" if width > 1 else t
+
+
+def load_vector(w: KernelWriter, dtype: DType, ptr: str, width: int) -> str:
+    """``width`` consecutive elements of a buffer of ``dtype`` from pointer expression
+    ``ptr``, as a vector of the compute type: one unaligned vector load, 16-bit storage
+    converted lane by lane (``codegen/half.py``)."""
+    if dtype.storage:
+        bits = f"*({ptr})" if width == 1 else \
+            f"*(__global const u_{vec_type(w, dtype.storage, width)}*)({ptr})"
+        return f"{half.function(w.preamble, dtype, 'load', width)}({bits})"
+    if width == 1:
+        return f"*({ptr})"
+    return f"*(__global const u_{vec_type(w, dtype.cl, width)}*)({ptr})"
+
+
+def store_vector_at(w: KernelWriter, dtype: DType, ptr: str, value: str, width: int) -> str:
+    """The C statement storing the compute-type vector ``value`` as ``width`` consecutive
+    elements at ``ptr``, rounding to 16-bit storage as the scalar store does."""
+    if dtype.storage:
+        value = f"{half.function(w.preamble, dtype, 'store', width)}({value})"
+    t = dtype.cl_storage
+    if width == 1:
+        return f"*({ptr}) = {value};"
+    return f"*(__global u_{vec_type(w, t, width)}*)({ptr}) = {value};"
 
 
 def lane(vec: str, j: int, width: int) -> str:
@@ -75,7 +105,7 @@ def row_vector(w: KernelWriter, node: int, prefix: list[str], cols: list, width:
         ident = all(c - start == j for j, c in valid) and \
             all(c != ZERO for c in cols) and \
             all(c - start == j for j, c in enumerate(cols) if c != ANY)
-        load = f"*(__global const u_{t}{width}*){ptr}"
+        load = load_vector(w, w.graph.type(node).dtype, ptr, width)
         if ident:
             w.lines.append(f"{vt} {name} = {load};")
             return name

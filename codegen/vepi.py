@@ -12,8 +12,8 @@ otherwise the caller runs the scalar epilogue.
 """
 from __future__ import annotations
 
-from graphnn.codegen.emit import KernelWriter, literal
-from graphnn.codegen.vec import lane, vec_type
+from graphnn.codegen.emit import KernelWriter, const_literal, literal
+from graphnn.codegen.vec import lane, load_vector, store_vector_at, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import REGISTRY, get
 from graphnn.ir.passes.fusion import Group
@@ -83,13 +83,12 @@ class _Val:
 
 
 def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: int,
-             t: str, vt: str, vals: dict, clamp: bool) -> _Val:
+             t: str, vt: str, vals: dict, clamp: bool, opmath: bool = False) -> _Val:
     g = w.graph
     if node in vals:
         return vals[node]
     if g.op(node) == "const":
-        return _Val(literal(g.attrs(node)["value"], g.type(node).dtype), False,
-                    g.type(node).dtype == bool_)
+        return _Val(const_literal(g, node, opmath), False, g.type(node).dtype == bool_)
     idx = w.align(node, index)
     view = resolve(g, node)
     if view is not None and view.base in vals:     # a single value seen through views
@@ -104,7 +103,7 @@ def _operand(w: KernelWriter, node: int, index: list[str], width: int, valid: in
     name = w.fresh("o")
     if view.strides[-1] == 1:
         ptr = f"{w.buf(view.base)} + {w.address(node, idx)}"
-        w.lines.append(f"{evt} {name} = *(__global const u_{evt}*)({ptr});")
+        w.lines.append(f"{evt} {name} = {load_vector(w, g.type(node).dtype, ptr, width)};")
     else:
         size = shape[-1]
         cols = [f"{idx[-1]} + {j}" for j in range(width)]
@@ -137,10 +136,11 @@ def _expr(op: str, a: list[_Val], vt: str, zero: str, mask: bool) -> _Val:
 def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width: int,
                  valid: int, t: str) -> None:
     """Stores the first ``valid`` lanes of ``value`` at ``index`` (last dim contiguous), as
-    one vector or as power-of-two pieces."""
+    one vector or as power-of-two pieces (16-bit storage rounded in ``store_vector_at``)."""
+    dtype = w.graph.type(node).dtype
     ptr = f"{w.buf(node, write=True)} + {w.address(node, index)}"
     if valid >= width:
-        w.lines.append(f"*(__global u_{vec_type(w, t, width)}*)({ptr}) = {value};")
+        w.lines.append(store_vector_at(w, dtype, f"({ptr})", value, width))
         return
     off = 0
     while off < valid:
@@ -148,11 +148,11 @@ def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width
         while size * 2 <= valid - off and size * 2 <= width // 2:
             size *= 2
         if size == 1:
-            w.lines.append(f"({ptr})[{off}] = {lane(value, off, width)};")
+            w.lines.append(store_vector_at(w, dtype, f"({ptr} + {off})",
+                                           lane(value, off, width), 1))
         else:
             sw = ".s" + _LANES[off:off + size]
-            w.lines.append(f"*(__global u_{vec_type(w, t, size)}*)({ptr} + {off}) = "
-                           f"{value}{sw};")
+            w.lines.append(store_vector_at(w, dtype, f"({ptr} + {off})", f"{value}{sw}", size))
         off += size
 
 
@@ -202,8 +202,9 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
     zero = literal(0, dtype)
     vals = {anchor: _Val(acc, True)} if anchor is not None else {}
     for m in members:
-        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None)
-                for a in graph.args(m)]
+        opmath = get(graph.op(m)).scalar_opmath
+        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None,
+                         i in opmath) for i, a in enumerate(graph.args(m))]
         v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_)
         name = w.fresh("e")
         kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \

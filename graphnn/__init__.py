@@ -5,8 +5,8 @@ get gradients from that IR, fuse, and run as generated OpenCL kernels on any dev
 from graphnn import ir as _ir  # noqa: F401  (registers the op set)
 from graphnn._creation import (arange, empty, from_numpy, full, full_like, linspace,
                                manual_seed, ones, ones_like, tensor, zeros, zeros_like)
-from graphnn._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor,  # noqa
-                               LongTensor)
+from graphnn._creation import (BFloat16Tensor, BoolTensor, DoubleTensor,  # noqa
+                               FloatTensor, HalfTensor, IntTensor, LongTensor)
 from graphnn._device import device
 from graphnn._size import Size
 from graphnn._tensor import Tensor
@@ -14,7 +14,7 @@ from graphnn import _views, _ops, _inplace, _index, _sort, _composites  # noqa: 
 from graphnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphnn.ir.types import DType as dtype
 from graphnn.ir.types import bool_ as bool
-from graphnn.ir.types import float16, float32, float64, int32, int64
+from graphnn.ir.types import bfloat16, float16, float32, float64, int32, int64
 from graphnn import autograd, nn, optim  # noqa: E402
 from graphnn import _random  # noqa: E402  (after nn: it uses nn.functional)
 from graphnn._random import (bernoulli, multinomial, normal, rand, rand_like,  # noqa: E402

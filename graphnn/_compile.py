@@ -86,6 +86,13 @@ class CompiledGraph:
         # which executables the latest call ran (graphnn.dump.compiled's .graph, .kernels)
         self.last_call = 0
         self.last_wrt: tuple[int, ...] = ()
+        # the op whose grad_fn name results take, when not the last node's (an eager op
+        # whose 16-bit result is rounded by a trailing cast)
+        self.named_op: str | None = None
+
+    def _grad_name(self) -> str:
+        return grad_fn_name(self.named_op or (self.graph.op(self.graph.outputs[0])
+                                              if self.graph.outputs else ""))
 
     def inference(self):
         if self._infer is None:
@@ -124,7 +131,7 @@ class CompiledGraph:
         outs = entry[1].run(bufs)
         n = split.n_outputs
         result = self._results(outs[:n], inputs)
-        name = grad_fn_name(self.graph.op(self.graph.outputs[0]) if self.graph.outputs else "")
+        name = self._grad_name()
         node = autograd.BackwardNode(_Backward(self, entry), outs[n:], [inputs[i] for i in wrt],
                                      name, _saved_checks(outs[n:], inputs, dense, result, name))
         for pos in split.grad_outputs:
@@ -141,7 +148,7 @@ class CompiledGraph:
             raise ValueError(f"{self.label}: record() needs a graph whose backward saves "
                              "nothing")
         return autograd.BackwardNode(_Backward(self, entry), [], [inputs[i] for i in wrt],
-                                     grad_fn_name(self.graph.op(self.graph.outputs[0])))
+                                     self._grad_name())
 
     def _results(self, outs: list, inputs: list) -> list:
         """Output tensors for the output buffers. Each gets storage of its own: a buffer

@@ -68,22 +68,24 @@ def tensor(data, dtype: DType | None = None, device=None, requires_grad: bool = 
     on_device(device)
     T = _T()
     if isinstance(data, T):
+        dtype = dtype or data.dtype
         data = data.detach()._host()
     arr = np.asarray(data)
     # numpy arrays and numpy scalars keep their dtype (np.float64(0.1) is float64, as in
     # PyTorch); Python numbers take the defaults
     typed = isinstance(data, (np.ndarray, np.generic))
     if dtype is None:
-        if arr.dtype.kind == "f":
-            dtype = float32 if arr.dtype != np.float64 or not typed else by_name("float64")
+        if arr.dtype.kind == "f":     # numpy floats keep their dtype (float16 too)
+            dtype = _np_dtype(arr.dtype) if typed else float32
         elif arr.dtype.kind in "iu":
             dtype = int64 if not typed else _np_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = by_name("bool")
         else:
             raise TypeError(f"can't convert {type(data).__name__} to a graphnn tensor")
-    host = np.asarray(arr, dtype.np)
-    out = T._wrap(get_runtime().upload(host), TensorType(arr.shape, dtype))
+    with np.errstate(over="ignore"):     # 70000 as float16 is inf, silently as in PyTorch
+        host = np.asarray(arr, dtype.np)
+    out = T._wrap(get_runtime().upload(host, dtype=dtype), TensorType(arr.shape, dtype))
     if not dtype.is_float and host.size <= 1 << 20:
         # integer tensors (class indices) are validated on the host before kernels run:
         # keep the values so that the check needs no device round trip
@@ -105,6 +107,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
         dtype = by_name("bool") if isinstance(fill_value, bool) else (
             int64 if isinstance(fill_value, int) else float32)
     t = TensorType(_shape((size,) if isinstance(size, int) else (size,)), _dtype(dtype))
+    from graphnn._tensor import check_scalar_fits
+    check_scalar_fits(fill_value, t.dtype)
     out = T._wrap(get_runtime().fill(t, fill_value), t)
     if requires_grad:
         out.requires_grad_(True)
@@ -233,7 +237,7 @@ def _legacy(name: str, dtype_name: str):
     def make(*args):
         dtype = by_name(dtype_name)
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-            return tensor(args[0].detach().numpy() if isinstance(args[0], _T()) else args[0],
+            return tensor(args[0].detach() if isinstance(args[0], _T()) else args[0],
                           dtype=dtype)
         return zeros(*args, dtype=dtype)
     make.__name__ = name
@@ -242,6 +246,8 @@ def _legacy(name: str, dtype_name: str):
 
 FloatTensor = _legacy("FloatTensor", "float32")
 DoubleTensor = _legacy("DoubleTensor", "float64")
+HalfTensor = _legacy("HalfTensor", "float16")
+BFloat16Tensor = _legacy("BFloat16Tensor", "bfloat16")
 LongTensor = _legacy("LongTensor", "int64")
 IntTensor = _legacy("IntTensor", "int32")
 BoolTensor = _legacy("BoolTensor", "bool")

@@ -17,8 +17,8 @@ from graphnn._compile import CompiledGraph
 from graphnn._tensor import Tensor
 from graphnn._trace import current
 from graphnn.ir.graph import Graph
-from graphnn.ir.ops import infer_type
-from graphnn.ir.types import DType, TensorType, bool_, float32, int64
+from graphnn.ir.ops import get, infer_type
+from graphnn.ir.types import DType, TensorType, bool_, float32, int64, promote
 from graphnn.ir.views import VIEW_OPS
 from graphnn.runtime import get_runtime
 
@@ -53,8 +53,8 @@ def scalar_tensor(value, dtype: DType) -> Tensor:
     if t is None:
         if len(_SCALARS) >= SCALARS_MAX:
             _SCALARS.popitem(last=False)
-        t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np), private=True),
-                                         TensorType((), dtype))
+        t = _SCALARS[key] = Tensor._wrap(rt.upload(np.array(value, dtype.np), private=True,
+                                                   dtype=dtype), TensorType((), dtype))
     else:
         _SCALARS.move_to_end(key)
     return t
@@ -66,11 +66,13 @@ def _freeze(attrs: dict) -> tuple:
 
 def apply(op: str, *args, **attrs):
     """Applies IR op ``op`` to tensors and Python scalars; returns one Tensor."""
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    # Python scalars take their dtype from the operands they meet, which a where's bool
-    # condition is not (x.clamp(max=0.6) of a float64 x had a float32 0.6)
-    ref = next((a for a in tensors if a.dtype != bool_), tensors[0] if tensors else None)
-    ref_dtype = ref.dtype if ref is not None else float32
+    # Python scalars take their type from the tensors' common type, not the first
+    # tensor's: where(mask, half_x, 0.0) is half, x.clamp(max=0.6) of a float64 x float64
+    ref_dtype = None
+    for a in args:
+        if isinstance(a, Tensor):
+            ref_dtype = a.dtype if ref_dtype is None else promote(ref_dtype, a.dtype)
+    ref_dtype = ref_dtype or float32
     requires = autograd.is_grad_enabled() and any(
         isinstance(a, Tensor) and a.requires_grad for a in args)
     tracer = current()
@@ -86,16 +88,29 @@ def apply(op: str, *args, **attrs):
             if op in VIEW_OPS:
                 tracer.mark_view(out, view, "detach", {})
         return out
+    scalars = [None if isinstance(a, Tensor) else _eager_scalar_dtype(op, i, a, ref_dtype)
+               for i, a in enumerate(args)]
     key = (op, id(get_runtime()), _freeze(attrs), tuple(
         (tuple(a.shape), a.dtype.name, a.requires_grad and requires) if isinstance(a, Tensor)
-        else ("s", scalar_dtype(a, ref_dtype).name) for a in args))
+        else ("s", d.name) for a, d in zip(args, scalars)))
     if op in VIEW_OPS:
         out = _eager_view(key, op, args[0], attrs, requires)
         if out is not None:
             return out
     return _eager_graph(key, op, args, attrs, ref_dtype).run(
-        [a if isinstance(a, Tensor) else scalar_tensor(a, scalar_dtype(a, ref_dtype))
-         for a in args])[0]
+        [a if isinstance(a, Tensor) else scalar_tensor(a, d) for a, d in zip(args, scalars)])[0]
+
+
+def _eager_scalar_dtype(op: str, position: int, value, ref: DType) -> DType:
+    """The type of an eager op's scalar input: float32 where PyTorch reads a scalar
+    operand of 16-bit tensors in float32 (the registry's ``scalar_opmath``: ``x * 0.1``
+    rounds once, not 0.1 first; ``_build`` casts the result back to the op's own dtype),
+    else the tensors' type. In a trace the scalars are literals and ``codegen/emit.py``
+    applies the same rule."""
+    d = scalar_dtype(value, ref)
+    if ref.low_precision and d == ref and position in get(op).scalar_opmath:
+        return float32
+    return d
 
 
 def _eager_graph(key, op: str, args, attrs, ref_dtype) -> CompiledGraph:
@@ -127,11 +142,19 @@ def _build(op: str, args, attrs, ref_dtype) -> CompiledGraph:
     g = Graph()
     ids = []
     for a in args:
-        t = a._type if isinstance(a, Tensor) else TensorType((), scalar_dtype(a, ref_dtype))
+        t = a._type if isinstance(a, Tensor) else \
+            TensorType((), _eager_scalar_dtype(op, len(ids), a, ref_dtype))
         ids.append(g.add_input(t))
     try:
+        want = infer_type(op, [a._type if isinstance(a, Tensor) else
+                               TensorType((), scalar_dtype(a, ref_dtype)) for a in args], attrs)
         infer_type(op, [g.type(i) for i in ids], attrs)
     except (ValueError, TypeError) as e:
         raise RuntimeError(str(e)) from None
-    g.outputs = [g.add(op, ids, attrs)]
-    return CompiledGraph(g, len(g.inputs), f"eager_{op}", None)
+    out = g.add(op, ids, attrs)
+    if g.type(out).dtype != want.dtype:     # a float32 scalar operand (opmath): round once
+        out = g.add("cast", [out], {"dtype": want.dtype.name})
+    g.outputs = [out]
+    cg = CompiledGraph(g, len(g.inputs), f"eager_{op}", None)
+    cg.named_op = op
+    return cg

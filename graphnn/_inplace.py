@@ -20,7 +20,7 @@ from __future__ import annotations
 from graphnn import _ops, _views, autograd
 from graphnn._dispatch import apply
 from graphnn._storage import Storage, VersionCounter
-from graphnn._tensor import SCALAR_NAMES, Tensor
+from graphnn._tensor import SCALAR_NAMES, Tensor, check_scalar_fits
 from graphnn._trace import current
 from graphnn.ir.types import broadcast_shapes, bool_, int32, int64
 
@@ -202,6 +202,7 @@ def fill_(self, value) -> Tensor:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                                f"with {value.dim()} dimensions.")
         return inplace(self, "fill_", lambda t: value, value, casting="unsafe")
+    check_scalar_fits(value, self.dtype)
     return inplace(self, "fill_", lambda t: value, casting="unsafe")
 
 

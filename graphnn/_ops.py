@@ -6,10 +6,11 @@ anything is traced or run."""
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 
 from graphnn._dispatch import apply
-from graphnn._tensor import C_NAMES, SCALAR_NAMES, Tensor
+from graphnn._tensor import C10_NAMES, SCALAR_NAMES, Tensor, check_scalar_fits
 # the view and indexing ops are part of the op namespace (``_ops.reshape`` ...)
 from graphnn._views import (_dims, _named, chunk, clone, contiguous, expand, flatten,  # noqa
                             gather, getitem, index_select, narrow, norm_dim, permute,
@@ -128,11 +129,48 @@ def to_dtype(a, dtype: DType):
     return a if a.dtype == dtype else apply("cast", a, dtype=dtype.name)
 
 
+def opmath(fn):
+    """``fn`` on float32 copies of its 16-bit float tensor arguments, its float results
+    rounded once back into their dtype. PyTorch's CPU kernels for these composites (mean,
+    var, softmax, the normalizations) compute in float32 (``at::opmath_type``) and round
+    only their result; composed here from several kernels, their intermediates would
+    otherwise be stored, and rounded, in 16 bits (see docs/design.md, "Storage and compute
+    types"). Inside a trace the casts fuse into the kernels next to them."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        low = next((a.dtype for a in (*args, *kwargs.values())
+                    if isinstance(a, Tensor) and a.dtype.low_precision), None)
+        if low is None:
+            return fn(*args, **kwargs)
+        out = fn(*map(upcast, args), **{k: upcast(v) for k, v in kwargs.items()})
+
+        def down(o):
+            if not isinstance(o, Tensor) or o.dtype != float32:
+                return o
+            node = getattr(o, "_grad_fn", None)
+            r = to_dtype(o, low)
+            return _named(r, node.name(), o) if node is not None else r
+
+        if isinstance(out, tuple):
+            parts = [down(o) for o in out]
+            return out._make(parts) if hasattr(out, "_make") else tuple(parts)
+        return down(out)
+
+    return wrapper
+
+
+def upcast(a):
+    """A 16-bit float tensor as float32; anything else (other tensors, None) as it is."""
+    return to_dtype(a, float32) if isinstance(a, Tensor) and a.dtype.low_precision else a
+
+
 # -- matrix products ----------------------------------------------------------------------
-def _same_mm_dtype(a, b) -> None:
+def check_same_dtype(a, b) -> None:
+    """Products take one dtype: PyTorch raises rather than promote (a float32 input to a
+    half model is the usual case)."""
     if a.dtype != b.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{C_NAMES[a.dtype.name]} != {C_NAMES[b.dtype.name]}")
+        raise RuntimeError("expected m1 and m2 to have the same dtype, but got: "
+                           f"{C10_NAMES[a.dtype.name]} != {C10_NAMES[b.dtype.name]}")
 
 
 def matmul(a, b):
@@ -140,7 +178,10 @@ def matmul(a, b):
     if da == 0 or db == 0:
         raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
                            f"{da}D and {db}D")
-    _same_mm_dtype(a, b)
+    if da == 1 and db == 1 and a.dtype != b.dtype:
+        raise RuntimeError("dot : expected both vectors to have same dtype, but found "
+                           f"{SCALAR_NAMES[a.dtype.name]} and {SCALAR_NAMES[b.dtype.name]}")
+    check_same_dtype(a, b)
     if da == 1 and db == 1:
         if a.shape[0] != b.shape[0]:
             raise RuntimeError("inconsistent tensor size, expected tensor [%d] and src [%d] to "
@@ -199,7 +240,7 @@ def bmm(a, b):
 def mm(a, b, ta=False, tb=False):
     if a.dim() != 2 or b.dim() != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {a.dim()}D and {b.dim()}D")
-    _same_mm_dtype(a, b)
+    check_same_dtype(a, b)
     return apply("matmul", a, b, ta=ta, tb=tb)
 
 
@@ -214,6 +255,7 @@ def sum(a, dim=None, keepdim=False, dtype=None):
                   "SumBackward0" if dim is None else "SumBackward1", a)
 
 
+@opmath
 def mean(a, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         a = to_dtype(a, dtype)
@@ -251,6 +293,7 @@ def _correction(dim, unbiased, correction, keepdim):
     return dim, correction, keepdim
 
 
+@opmath
 def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over ``dim`` with Bessel's ``correction`` (default 1): sum((x - mean)^2) /
     max(0, n - correction)."""
@@ -269,6 +312,7 @@ def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _named(out, "VarBackward0", a)
 
 
+@opmath
 def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """sqrt(var); the gradient is 0 where the standard deviation is 0."""
     return _named(safe_sqrt(var(a, dim, unbiased, keepdim, correction=correction)),
@@ -450,6 +494,7 @@ def masked_fill(a, mask, value):
     if isinstance(value, Tensor) and value.dim() != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.dim()} dimension(s).")
+    check_scalar_fits(value, a.dtype)
     return _named(where(mask, value, a), "MaskedFillBackward0", a)
 
 
@@ -482,6 +527,8 @@ def install(T) -> None:
     T.type_as = lambda self, other: to_dtype(self, other.dtype)
     T.float = lambda self: to_dtype(self, float32)
     T.double = lambda self: to_dtype(self, by_name("float64"))
+    T.half = lambda self: to_dtype(self, by_name("float16"))
+    T.bfloat16 = lambda self: to_dtype(self, by_name("bfloat16"))
     T.long = lambda self: to_dtype(self, int64)
     T.int = lambda self: to_dtype(self, by_name("int32"))
     T.bool = lambda self: to_dtype(self, bool_)

@@ -28,8 +28,8 @@ from graphnn.nn.functional import graph_function
 from graphnn.runtime import get_runtime
 
 # the largest value ``random_()`` draws for each dtype (PyTorch: 2^mantissa for floats)
-_RANDOM_TOP = {"float32": 1 << 24, "float64": 1 << 53, "float16": 1 << 11, "int32": 2 ** 31 - 1,
-               "int64": 2 ** 63 - 1, "bool": 1}
+_RANDOM_TOP = {"float32": 1 << 24, "float64": 1 << 53, "float16": 1 << 11,
+               "bfloat16": 1 << 8, "int32": 2 ** 31 - 1, "int64": 2 ** 63 - 1, "bool": 1}
 _UNSET = object()
 _INT_RANGE = {"bool": (0, 1, "bool"), "int32": (-2 ** 31, 2 ** 31 - 1, "int"),
               "int64": (-2 ** 63, 2 ** 63 - 1, "long")}
@@ -159,7 +159,11 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
     if _traced("rand", requires_grad):
         return _sampling.uniform(shape, dt)
     _creation.check_room(shape, dt)
-    return _host(_rng().random(shape, dtype=_np_float(dt)), dt, requires_grad)
+    values = _rng().random(shape, dtype=_np_float(dt))
+    if dt.low_precision:        # multiples of 2^-digits: none rounds up to 1
+        scale = float(1 << _sampling.MANTISSA_DIGITS[dt.name])
+        values = np.floor(values * scale) / scale
+    return _host(values, dt, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -439,7 +443,7 @@ def _fill(self: Tensor, name: str, host, graph) -> Tensor:
     if _trace.current() is None:
         values = np.ascontiguousarray(np.asarray(host()).astype(self.dtype.np, copy=False))
         return _inplace.inplace(self, name, lambda t: Tensor._wrap(
-            get_runtime().upload(values), self._type), casting="unsafe")
+            get_runtime().upload(values, dtype=self.dtype), self._type), casting="unsafe")
     return _inplace.inplace(self, name, lambda t: graph(), casting="unsafe")
 
 

@@ -24,11 +24,21 @@ def _numel(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
+# mantissa digits of the 16-bit floats: their uniform draws are multiples of 2^-digits, so
+# that none rounds up to 1 (PyTorch's uniform_real for Half and BFloat16)
+MANTISSA_DIGITS = {"float16": 11, "bfloat16": 8}
+
+
 def uniform(shape: tuple[int, ...], dtype: DType, seed=None, offset: int = 0):
-    """U[0, 1) of ``shape`` and float ``dtype``: multiples of 2^-24 (``rand``)."""
+    """U[0, 1) of ``shape`` and float ``dtype``: multiples of 2^-24 (``rand``), of 2^-11
+    for float16 and 2^-8 for bfloat16."""
     if _numel(shape) == 0:
         return zeros(tuple(shape), dtype=dtype)
     attrs = {"offset": offset} if offset else {}
+    if dtype.low_precision:
+        scale = float(1 << MANTISSA_DIGITS[dtype.name])
+        u = apply("rand", _seed(seed), shape=tuple(shape), dtype="float32", **attrs)
+        return _ops.to_dtype(apply("div", apply("floor", apply("mul", u, scale)), scale), dtype)
     return apply("rand", _seed(seed), shape=tuple(shape), dtype=dtype.name, **attrs)
 
 
@@ -46,6 +56,8 @@ def standard_normal(shape: tuple[int, ...], dtype: DType, seed=None):
     and |z| <= 5.8."""
     if _numel(shape) == 0:
         return zeros(tuple(shape), dtype=dtype)
+    if dtype.low_precision:     # drawn in float32, rounded once
+        return _ops.to_dtype(standard_normal(shape, float32, seed), dtype)
     seed = _seed(seed)
     u1 = uniform(shape, dtype, seed)
     u2 = uniform(shape, dtype, seed, offset=_numel(shape))
@@ -55,6 +67,8 @@ def standard_normal(shape: tuple[int, ...], dtype: DType, seed=None):
 
 def exponential(shape: tuple[int, ...], dtype: DType, rate: float = 1.0, seed=None):
     """Exp(rate) by inversion: -log(1 - u) / rate (0 when u = 0, finite otherwise)."""
+    if dtype.low_precision:     # drawn in float32, rounded once
+        return _ops.to_dtype(exponential(shape, float32, rate, seed), dtype)
     e = apply("neg", apply("log", apply("sub", 1.0, uniform(shape, dtype, seed))))
     return e if rate == 1.0 else apply("div", e, float(rate))
 

@@ -10,24 +10,38 @@ reductions, views, indexing), ``graphnn._inplace`` (in-place ops), ``graphnn.aut
 (``backward``)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphnn._errors import GraphBreak, user_line
 from graphnn._format import format_tensor
 from graphnn._storage import Storage, VersionCounter
-from graphnn.ir.types import DType, TensorType, contiguous_strides, float32, from_numpy
+from graphnn.ir.types import FLOAT_MAX, DType, TensorType, contiguous_strides, float32, \
+    from_numpy
 from graphnn.ir.views import view_layout
 from graphnn.runtime import get_runtime
 
 # PyTorch's names for dtypes in its messages: scalar types ("result type Float") and legacy
 # tensor types ("[torch.FloatTensor [3]]", torch.typename)
-SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "bool": "Bool"}
+SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                "bfloat16": "BFloat16", "int64": "Long", "int32": "Int", "bool": "Bool"}
 TYPE_NAMES = {name: f"{scalar}Tensor" for name, scalar in SCALAR_NAMES.items()}
-# the C++ type names in ATen's messages ("expected m1 and m2 to have the same dtype, but
-# got: long int != float")
-C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
-           "int32": "int", "bool": "bool"}
+# C++ spellings in other messages ("expected m1 and m2 to have the same dtype, but got:
+# float != c10::Half")
+C10_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+             "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int", "bool": "bool"}
+C_NAMES = C10_NAMES
+
+
+def check_scalar_fits(value, dtype: DType) -> None:
+    """PyTorch's error for a finite Python number that a float type cannot hold
+    (``full((2,), 7e4, dtype=half)``; an array converted to float16 overflows to inf)."""
+    top = FLOAT_MAX.get(dtype.name)
+    if top is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and abs(value) > top:
+        raise RuntimeError(f"value cannot be converted to type {C10_NAMES[dtype.name]} "
+                           "without overflow")
 
 
 class Tensor:
@@ -42,11 +56,13 @@ class Tensor:
             arr = np.asarray(data[0], dtype=(dtype or float32).np)
         else:
             arr = np.zeros(tuple(int(d) for d in data), (dtype or float32).np)
-        self._init_from(arr, requires_grad)
+        self._init_from(arr, requires_grad, dtype)
 
-    def _init_from(self, arr: np.ndarray, requires_grad: bool = False) -> None:
-        t = TensorType(tuple(arr.shape), from_numpy(arr.dtype))
-        self._set_state(t, _new_storage(get_runtime().upload(arr), t), None, requires_grad)
+    def _init_from(self, arr: np.ndarray, requires_grad: bool = False,
+                   dtype: DType | None = None) -> None:
+        t = TensorType(tuple(arr.shape), dtype or from_numpy(arr.dtype))
+        self._set_state(t, _new_storage(get_runtime().upload(arr, dtype=t.dtype), t), None,
+                        requires_grad)
 
     def _set_state(self, t: TensorType, storage: Storage | None, sym, requires_grad: bool,
                    offset: int = 0, strides: tuple[int, ...] | None = None,
@@ -272,7 +288,7 @@ class Tensor:
         """Stores host values ``arr`` (broadcast to this tensor's shape) into its memory."""
         arr = np.ascontiguousarray(np.broadcast_to(np.asarray(arr, self.dtype.np),
                                                    self._type.shape))
-        self._write(get_runtime().upload(arr), True)
+        self._write(get_runtime().upload(arr, dtype=self.dtype), True)
 
     def _need_value(self, why: str) -> None:
         """A traced tensor's value is needed: a segmented trace runs the graph so far and
@@ -338,9 +354,16 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
+        self._numpy_dtype()
         return self._host()
 
+    def _numpy_dtype(self) -> None:
+        """numpy has no bfloat16: PyTorch's TypeError (``.float().numpy()`` is the way)."""
+        if self.dtype.name == "bfloat16":
+            raise TypeError("Got unsupported ScalarType BFloat16")
+
     def __array__(self, dtype=None, copy=None):
+        self._numpy_dtype()
         arr = self._host()
         return arr.astype(dtype) if dtype is not None else arr
 

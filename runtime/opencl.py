@@ -12,7 +12,7 @@ import numpy as np
 import pyopencl as cl
 
 from graphnn.codegen import CPU, GPU, INT_INDEX_LIMIT, Dialect, Program
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import DType, TensorType, from_storage, to_storage
 from graphnn.runtime import cache as program_cache
 from graphnn.runtime.buffers import BufferPool, DeviceBuffer, out_of_memory
 from graphnn.runtime.debug import debug_level, log_launch
@@ -150,12 +150,16 @@ class OpenCLRuntime:
         (callers that fill host memory first check before they draw)."""
         self.pool.check(nbytes, what)
 
-    def upload(self, array: np.ndarray, private: bool = False) -> DeviceBuffer:
-        """A device buffer with ``array``'s values. The copy runs asynchronously, so the
+    def upload(self, array: np.ndarray, private: bool = False,
+               dtype: DType | None = None) -> DeviceBuffer:
+        """A device buffer with ``array``'s values (as ``dtype``'s storage when given: a
+        bfloat16 buffer is made from float32 values). The copy runs asynchronously, so the
         values are first copied on the host unless ``private`` says nobody else holds (and
         may change) the array: a caller's array, or a numpy view of a torch tensor that
         torch then updates in place, must be read as it is now."""
-        self._check_dtype(array.dtype.name)
+        self._check_dtype(dtype.name if dtype is not None else array.dtype.name)
+        if dtype is not None and dtype.storage_np is not None:
+            array, private = to_storage(array, dtype), True     # a new array
         array = np.ascontiguousarray(array) if private else np.array(array, order="C")
         buf = self.pool.alloc(array.nbytes)
         if array.nbytes:
@@ -173,11 +177,12 @@ class OpenCLRuntime:
             pending.popleft()
 
     def download(self, buf: DeviceBuffer, t: TensorType) -> np.ndarray:
-        out = np.empty(t.shape, t.dtype.np)
+        """The values of ``buf`` as a host array of ``t.dtype.np``."""
+        out = np.empty(t.shape, t.dtype.storage_np or t.dtype.np)
         if out.nbytes:
             cl.enqueue_copy(self.queue, out, buf.cl, is_blocking=True)
         self._synced()
-        return out
+        return from_storage(out, t.dtype)
 
     def read_async(self, buf: DeviceBuffer, out: np.ndarray):
         """Enqueues a copy of the first ``out.nbytes`` bytes of ``buf`` into the contiguous
@@ -193,7 +198,7 @@ class OpenCLRuntime:
     def fill(self, t: TensorType, value) -> DeviceBuffer:
         buf = self.alloc(t)
         if t.numel:
-            pattern = np.array([value], t.dtype.np)
+            pattern = to_storage(np.array([value], t.dtype.np), t.dtype)
             cl.enqueue_fill_buffer(self.queue, buf.cl, pattern, 0, t.numel * t.dtype.itemsize)
         return buf
 

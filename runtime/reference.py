@@ -9,6 +9,7 @@ import numpy as np
 
 from graphnn.ir.graph import PLACEHOLDERS, Graph
 from graphnn.ir.ops import get
+from graphnn.ir.types import quantize
 
 
 def interpret(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -30,10 +31,18 @@ def interpret_all(graph: Graph, inputs: list[np.ndarray]) -> dict[int, np.ndarra
         if op in PLACEHOLDERS:
             continue
         if op == "const":
-            env[n] = np.array(graph.attrs(n)["value"], t.dtype.np)
+            env[n] = quantize(np.array(graph.attrs(n)["value"], t.dtype.np), t.dtype)
             continue
+        # 16-bit floats compute in float32 and round each result, as PyTorch's CPU ops do;
+        # a scalar operand PyTorch reads in float32 keeps its unrounded value
+        opmath = get(op).scalar_opmath
+        args = [np.array(graph.attrs(a)["value"], np.float32) if i in opmath and
+                graph.op(a) == "const" and graph.type(a).dtype.low_precision else
+                env[a].astype(np.float32) if env[a].dtype == np.float16 else env[a]
+                for i, a in enumerate(graph.args(n))]
         with np.errstate(all="ignore"):
-            out = get(op).ref([env[a] for a in graph.args(n)], graph.attrs(n))
+            out = get(op).ref(args, graph.attrs(n))
         # np.array, not np.ascontiguousarray: that one turns a 0-d result into shape (1,)
-        env[n] = np.array(np.broadcast_to(np.asarray(out), t.shape), t.dtype.np, order="C")
+        env[n] = quantize(np.array(np.broadcast_to(np.asarray(out), t.shape), order="C"),
+                          t.dtype)
     return env

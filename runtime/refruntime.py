@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from graphnn.ir.graph import Graph
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import DType, TensorType, from_storage, to_storage
 from graphnn.runtime.buffers import out_of_memory
 from graphnn.runtime.device import DeviceInfo
 from graphnn.runtime.reference import interpret
@@ -43,9 +43,11 @@ class ReferenceRuntime:
     def owns(self, buf) -> bool:
         return isinstance(buf, HostBuffer)
 
+    # buffers hold storage bits, as device buffers do (bfloat16 as uint16), so that byte
+    # sizes and copies agree with the OpenCL runtime
     def alloc(self, t: TensorType) -> HostBuffer:
         self.check_alloc(t.numel * t.dtype.itemsize)
-        return HostBuffer(np.empty(t.numel, t.dtype.np))
+        return HostBuffer(np.empty(t.numel, t.dtype.storage_np or t.dtype.np))
 
     def check_alloc(self, nbytes: int, what: str = "") -> None:
         """OutOfMemoryError for more bytes than the host has (numpy would try first)."""
@@ -55,11 +57,15 @@ class ReferenceRuntime:
         if nbytes > total:
             raise out_of_memory("reference (host memory)", nbytes, total, 0, 0, 0, what)
 
-    def upload(self, array: np.ndarray, private: bool = False) -> HostBuffer:
+    def upload(self, array: np.ndarray, private: bool = False,
+               dtype: DType | None = None) -> HostBuffer:
+        if dtype is not None:
+            array = to_storage(array, dtype)
         return HostBuffer(np.array(array, copy=True).reshape(-1))
 
     def download(self, buf: HostBuffer, t: TensorType) -> np.ndarray:
-        return buf.array[:t.numel].view(t.dtype.np).reshape(t.shape).copy()
+        bits = buf.array[:t.numel].view(t.dtype.storage_np or t.dtype.np)
+        return from_storage(bits.reshape(t.shape).copy(), t.dtype)
 
     def read_async(self, buf: HostBuffer, out: np.ndarray) -> "_Done":
         """The OpenCL runtime's ``read_async``: here the copy is done at once."""
@@ -68,7 +74,7 @@ class ReferenceRuntime:
 
     def fill(self, t: TensorType, value) -> HostBuffer:
         self.check_alloc(t.numel * t.dtype.itemsize)
-        return HostBuffer(np.full(t.numel, value, t.dtype.np))
+        return HostBuffer(to_storage(np.full(t.numel, value, t.dtype.np), t.dtype))
 
     def copy_into(self, dst: HostBuffer, src: HostBuffer, nbytes: int,
                   dst_offset: int = 0, src_offset: int = 0) -> None:
@@ -96,9 +102,11 @@ class ReferenceExecutable:
         self.program = None
 
     def run(self, inputs: list[HostBuffer], ready: dict | None = None) -> list[HostBuffer]:
-        arrays = [b.array[:self.graph.type(n).numel].reshape(self.graph.type(n).shape)
-                  for b, n in zip(inputs, self.graph.inputs)]
-        outs = [HostBuffer(o.reshape(-1)) for o in interpret(self.graph, arrays)]
+        types = [self.graph.type(n) for n in self.graph.inputs]
+        arrays = [from_storage(b.array[:t.numel].reshape(t.shape), t.dtype)
+                  for b, t in zip(inputs, types)]
+        outs = [HostBuffer(to_storage(o, self.graph.type(n).dtype).reshape(-1))
+                for o, n in zip(interpret(self.graph, arrays), self.graph.outputs)]
         for pos, callbacks in (ready or {}).items():    # all outputs are final at once
             for callback in callbacks:
                 callback(outs[pos])

@@ -325,13 +325,17 @@ def test_module_to_dtype_and_device():
         g.to("nosuchdevice")
 
 
-def test_half_and_bfloat16_name_the_device():
-    g = graphnn.nn.Linear(2, 2)
-    for conv in (g.half, g.bfloat16):
-        with pytest.raises(RuntimeError) as e:
-            conv()
-        assert "device" in str(e.value)
-    assert g.weight.dtype == graphnn.float32      # unchanged after the error
+def test_half_and_bfloat16_convert_in_place():
+    t, g = both(lambda L: L.nn.Sequential(L.nn.Linear(3, 2), L.nn.BatchNorm1d(2)))
+    g.load_state_dict({k: graphnn.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    w = g[0].weight
+    for conv, want in (("half", "float16"), ("bfloat16", "bfloat16"), ("float", "float32")):
+        assert getattr(g, conv)() is g and getattr(t, conv)() is t
+        assert g[0].weight is w and w.dtype == getattr(graphnn, want)   # p.data replaced
+        assert g[1].num_batches_tracked.dtype == graphnn.int64          # ints stay
+        for (k, a), b in zip(g.state_dict().items(), t.state_dict().values()):
+            assert str(a.dtype) == str(b.dtype).replace("torch", "graphnn"), k
+            np.testing.assert_array_equal(a.float().numpy(), b.float().numpy(), err_msg=k)
 
 
 def test_device_objects_and_cuda():

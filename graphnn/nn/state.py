@@ -33,6 +33,8 @@ def _as_array(v) -> np.ndarray:
         return v.detach()._host()
     if hasattr(v, "detach") and hasattr(v, "cpu"):     # a torch tensor
         v = v.detach().cpu()
+        if str(v.dtype) == "torch.bfloat16":           # numpy has none: exact in float32
+            v = v.float()
     return np.asarray(v)
 
 
@@ -80,15 +82,13 @@ def load_state_dict(module, state_dict, strict: bool = True, assign: bool = Fals
 
 def check_dtype_supported(dtype) -> None:
     """Raises RuntimeError naming the device when it cannot store and compute ``dtype``:
-    float64 needs cl_khr_fp64; float16 and bfloat16 have no kernels yet on any device."""
+    float64 needs cl_khr_fp64. (float16 and bfloat16 are 16-bit storage computed in
+    float32, which every device has.)"""
     name = dtype if isinstance(dtype, str) else dtype.name
     info = get_runtime().info
     if name == "float64" and not info.fp64:
         raise RuntimeError(f"float64 is not supported on device {info.short}: it lacks "
                            "cl_khr_fp64")
-    if name in ("float16", "bfloat16"):
-        raise RuntimeError(f"{name} tensors are not supported on device {info.short}: graphnn "
-                           "has no float16/bfloat16 kernels yet; keep the model in float32")
 
 
 def cast_module(module, dtype, all_dtypes: bool = False):
@@ -96,7 +96,18 @@ def cast_module(module, dtype, all_dtypes: bool = False):
     if isinstance(dtype, str):
         dtype = by_name(dtype)
     return module._apply_to_tensors(
-        lambda t: t.to(dtype) if (t.dtype.is_float or all_dtypes) else t)
+        lambda t: _converted(t, dtype) if (t.dtype.is_float or all_dtypes) else t)
+
+
+def _converted(t: Tensor, dtype) -> Tensor:
+    """``t.to(dtype)`` computed on the host: a module's conversion is a one-off, and a cast
+    kernel would be built for each distinct parameter shape (eager ops keep literal sizes;
+    about a second of PoCL build each). numpy rounds to nearest even, as the kernels do."""
+    if t.dtype == dtype:
+        return t
+    from graphnn._creation import tensor
+    with np.errstate(over="ignore", invalid="ignore"):
+        return tensor(t.detach()._host(), dtype=dtype)
 
 
 def module_to(module, *args, **kwargs):

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from graphnn import _compile
+from graphnn import _compile, _ops
 from graphnn._dispatch import scalar_tensor
 from graphnn._tensor import Tensor
-from graphnn.ir.types import bool_
+from graphnn.ir.types import bool_, float32
 from graphnn.autograd import enable_grad, no_grad
 from graphnn.optim.optimizer import Optimizer, host_scalar, host_value, set_host_scalar
 
@@ -77,9 +77,12 @@ def _traced_step(*flat, rule: Callable, n: int, slots: tuple[int, ...], width: i
     new_params, new_states = [], []
     for i in range(n):
         s = scalars[slots[i] * width:(slots[i] + 1) * width]
-        out = rule(params[i], grads[i], states[i * n_state:(i + 1) * n_state], s, **opts)
-        new_params.append(out[0])
-        new_states.extend(out[1:])
+        own = states[i * n_state:(i + 1) * n_state]
+        out = rule(params[i], grads[i], own, s, **opts)
+        # 16-bit parameters: the scalars are float32 (PyTorch's opmath scalars), so the
+        # new values are computed in float32 and rounded once into the tensors' dtype
+        new_params.append(_ops.to_dtype(out[0], params[i].dtype))
+        new_states.extend(_ops.to_dtype(v, t.dtype) for v, t in zip(out[1:], own))
     return tuple(new_params + new_states)
 
 
@@ -246,7 +249,7 @@ class GraphOptimizer(Optimizer):
         slot_of: dict[tuple, int] = {}
         slots = [slot_of.setdefault(v, len(slot_of)) for v in values]
         slot_values = list(slot_of)
-        dtype = params[0].dtype
+        dtype = float32 if params[0].dtype.low_precision else params[0].dtype
         # a bool stays a bool: a where's condition read straight from an input (a
         # condition computed in the graph would be a kernel of its own)
         scalars = [scalar_tensor(v, bool_) if isinstance(v, bool) else

@@ -37,7 +37,8 @@ def host_scalar(value: float, dtype=float32) -> Tensor:
     """A 0-d device tensor of its own holding ``value``, whose host copy is kept: reading
     it (``.item()``, the optimizers' step counts) needs no device round trip."""
     arr = np.array(value, dtype.np)
-    t = Tensor._wrap(get_runtime().upload(arr, private=True), TensorType((), dtype))
+    t = Tensor._wrap(get_runtime().upload(arr, private=True, dtype=dtype),
+                     TensorType((), dtype))
     t._storage.remember_host(arr)
     return t
 
@@ -46,7 +47,7 @@ def set_host_scalar(t: Tensor, value: float) -> None:
     """Writes ``value`` into the 0-d tensor ``t`` in place (as PyTorch's ``step_t += 1``)
     and keeps the host copy."""
     arr = np.array(value, t.dtype.np)
-    t._write(get_runtime().upload(arr, private=True), True)
+    t._write(get_runtime().upload(arr, private=True, dtype=t.dtype), True)
     t._storage.remember_host(arr)
 
 
@@ -70,12 +71,17 @@ def _to_graphnn(value, like: Tensor | None, key) -> Any:
         return value.to(like.dtype)
     if hasattr(value, "__array__") and not isinstance(value, (list, tuple, dict)) and \
             type(value).__module__.split(".")[0] in ("torch", "numpy"):
-        arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+        if hasattr(value, "detach"):
+            value = value.detach().cpu()
+            if str(value.dtype) == "torch.bfloat16":    # numpy has none: exact in float32
+                value = value.float()
+            value = value.numpy()
+        arr = np.asarray(value)
         if key == "step" or arr.ndim == 0 and key in ("mu_product",):
             return host_scalar(float(arr), float32)
-        if like is not None and like.dtype.is_float:
-            arr = arr.astype(like.dtype.np)
         from graphnn._creation import tensor
+        if like is not None and like.dtype.is_float:
+            return tensor(arr, dtype=like.dtype)
         return tensor(arr)
     if isinstance(value, dict):
         return {k: _to_graphnn(v, like, k) for k, v in value.items()}

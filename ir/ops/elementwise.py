@@ -122,10 +122,11 @@ binary("add", "({0} + {1})", lambda a, at: a[0] + a[1], lambda c, g: [g, g],
 binary("sub", "({0} - {1})", lambda a, at: a[0] - a[1], lambda c, g: [g, -g],
        vector="({0} - {1})")
 binary("mul", "({0} * {1})", lambda a, at: a[0] * a[1],
-       lambda c, g: [g * c.args[1], g * c.args[0]], vector="({0} * {1})")
+       lambda c, g: [g * c.args[1], g * c.args[0]], vector="({0} * {1})",
+       scalar_opmath=(0, 1))
 binary("div", "({0} / {1})", lambda a, at: np.true_divide(a[0], a[1]),
        lambda c, g: [g / c.args[1], -(g * c.out) / c.args[1]], dtype=_promote_float,
-       vector="({0} / {1})")
+       vector="({0} / {1})", scalar_opmath=(1,))
 binary("pow", "pow({0}, {1})", lambda a, at: np.power(a[0], a[1]),
        lambda c, g: [g * c.args[1] * c.args[0].op("pow", c.args[1] - 1.0),
                      g * c.out * c.args[0].op("log")], dtype=_promote_float)

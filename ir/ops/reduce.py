@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.ir.ops.registry import NOT_DIFFERENTIABLE, Kind, OpDef, Reducer, register
-from graphnn.ir.types import bool_, int32, int64
+from graphnn.ir.types import bool_, by_name, int32, int64
 
 
 def _rshape(args, at) -> tuple:
@@ -19,6 +19,8 @@ def _keep_shape(args, at) -> tuple:
 
 
 def _sum_dtype(args, at):
+    if at.get("dtype"):     # an accumulator type of its own: float32 partial sums of 16-bit
+        return by_name(at["dtype"])
     return int64 if args[0].dtype in (bool_, int32, int64) else args[0].dtype
 
 
@@ -49,7 +51,8 @@ _NAN_MAX = "if (r == 0 || v > acc || (v != v && acc == acc)) { acc = v; best = r
 _NAN_MIN = "if (r == 0 || v < acc || (v != v && acc == acc)) { acc = v; best = r; }"
 
 register(OpDef("sum", Kind.REDUCE, 1, _rshape, _sum_dtype, _sum_vjp, _np_reduce(np.sum),
-               "reduce", doc="sum over attrs['axes']", grad_name="Sum",
+               "reduce", doc="sum over attrs['axes'] (in attrs.get('dtype') when given)",
+               grad_name="Sum",
                reducer=Reducer("acc += v;", sums=True, splits=True)))
 register(OpDef("max", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _minmax_vjp,
                _np_reduce(np.max), "reduce", doc="maximum over attrs['axes'] (amax)",

@@ -83,6 +83,11 @@ class OpDef:
     # accumulate alongside its own result (a bias gradient next to the weight gradient), from
     # (argument types, attrs); None: no such sum
     side_sum: Optional[Callable[[list[TensorType], dict], Optional[tuple]]] = None
+    # argument positions whose Python-scalar operand is read in float32 when the tensors
+    # are 16-bit floats (PyTorch's CPU mul and div use the scalar's ``opmath`` value); a
+    # scalar elsewhere is rounded to the tensors' type first, as PyTorch's other kernels
+    # (add, sub, where, comparisons) convert it
+    scalar_opmath: tuple[int, ...] = ()
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -55,9 +55,14 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
         if operand is None:
             continue
         op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
-        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False},
-                          name=name)
+        low = graph.type(n).dtype if graph.type(n).dtype.low_precision and fold.sums else None
+        # partial sums of 16-bit floats stay float32 (a sum's own accumulator type): the
+        # one-stage kernel rounds only its result, as PyTorch's float32 accumulation does
+        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False,
+                                          **({"dtype": "float32"} if low else {})}, name=name)
         final = graph.add(op, [first], {**attrs, "axes": (a,), "keepdim": False}, name=name)
+        if low is not None:
+            final = graph.add("cast", [final], {"dtype": low.name}, name=name)
         if graph.type(final).shape != graph.type(n).shape:       # keepdim
             final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
         graph.replace_all_uses(n, final)

@@ -52,5 +52,13 @@ def float_result(t) -> None:
 def mixed(*tensors) -> None:
     """The normalisation kernels' mixed-dtype error (input and parameters)."""
     ts = [t for t in tensors if t is not None]
+    if ts[0].dtype.low_precision:
+        # a 16-bit input takes parameters of its own dtype or all of float32 (PyTorch's
+        # mixed-type CPU kernels)
+        params = {t.dtype.name for t in ts[1:]}
+        if params and params != {ts[0].dtype.name} and params != {"float32"}:
+            raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of "
+                               "Float")
+        return
     if any(t.dtype != ts[0].dtype for t in ts[1:]):
         raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")

@@ -481,6 +481,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
 
 
 @graph_function(grad_name="SoftmaxBackward0")
+@_ops.opmath
 def _softmax(input: Tensor, dim: int, negate: bool = False) -> Tensor:
     d = _ops.norm_dim(dim, input.dim())
     if negate:
@@ -492,6 +493,7 @@ def _softmax(input: Tensor, dim: int, negate: bool = False) -> Tensor:
 
 
 @graph_function(grad_name="LogSoftmaxBackward0")
+@_ops.opmath
 def _log_softmax(input: Tensor, dim: int) -> Tensor:
     d = _ops.norm_dim(dim, input.dim())
     if input.dim() == 0:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from graphnn import _ops
 from graphnn._dispatch import apply
-from graphnn._tensor import Tensor
+from graphnn._tensor import C10_NAMES, SCALAR_NAMES, Tensor
 from graphnn.nn.functional._base import _pair, _where
 from graphnn.nn.functional._dtypes import cname as _cname, scalar as _scalar
 
@@ -54,6 +54,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         cols = input.shape[-1] if input.dim() else 1
         raise RuntimeError(f"{_where('linear')}mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
+    _linear_dtypes(input, weight, bias)
     lead = tuple(input.shape[:-1])
     x2 = _ops.reshape(input, (-1, input.shape[-1])) if input.dim() != 2 else input
     out = apply("matmul", x2, weight, ta=False, tb=True)
@@ -64,6 +65,23 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _ops._named(out, "AddmmBackward0" if bias is not None else "MmBackward0")
 
 
+
+
+def _linear_dtypes(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's addmm / mm dtype errors (a float32 input to a half model)."""
+    names = SCALAR_NAMES
+    if bias is None and input.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('linear')}expected m1 and m2 to have the same dtype, but "
+                           f"got: {C10_NAMES[input.dtype.name]} != "
+                           f"{C10_NAMES[weight.dtype.name]}")
+    if bias is None:
+        return
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('linear')}mat1 and mat2 must have the same dtype, but got "
+                           f"{names[input.dtype.name]} and {names[weight.dtype.name]}")
+    elif bias.dtype != weight.dtype:
+        raise RuntimeError(f"{_where('linear')}self and mat2 must have the same dtype, but got "
+                           f"{names[bias.dtype.name]} and {names[weight.dtype.name]}")
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

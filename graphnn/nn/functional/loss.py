@@ -70,6 +70,7 @@ def _check_targets(input: Tensor, target: Tensor, fn: str, ignore_index: int) ->
 
 
 @graph_function
+@_ops.opmath
 def _nll(logp_or_x, target, weight, reduction, ignore_index, from_logits):
     x = logp_or_x
     c_axis = 1 if x.dim() > 1 else 0

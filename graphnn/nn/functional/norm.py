@@ -28,6 +28,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                          f"{input.dim()}")
     _kernel_float("batch_norm", input)
     _mixed(input, running_mean, running_var, weight, bias)
+    if input.dtype.low_precision:
+        return _ops.to_dtype(_batch_norm(*_float32(input, running_mean, running_var, weight,
+                                                   bias), training, momentum, eps), input.dtype)
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps):
+    """``batch_norm`` once its arguments are checked (a 16-bit input arrives in float32,
+    its running statistics in their own dtype)."""
+    c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     if c == 0 and running_mean is not None:     # PyTorch selects channel 0 of the stats
         raise IndexError(f"{_where()}select(): index 0 out of range for tensor of size [0] at "
@@ -61,6 +71,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return out
 
 
+def _float32(input, running_mean, running_var, weight, bias) -> tuple:
+    """The arguments of a normalization of a 16-bit input as PyTorch's CPU kernels compute
+    it (``_ops.opmath``): input, weight and bias in float32, the result rounded once by the
+    caller. The running statistics stay themselves: read into float32 arithmetic by
+    promotion, and updated in place in their own dtype."""
+    return (_ops.upcast(input), running_mean, running_var, _ops.upcast(weight),
+            _ops.upcast(bias))
+
+
 def _moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """Mean and biased variance of ``x`` over ``axes`` (keepdim), from one pass over ``x``.
 
@@ -84,6 +103,7 @@ def _normalize(x: Tensor, axes: tuple[int, ...], eps: float):
     return (x - mean) * _ops.rsqrt(var + eps), mean, var
 
 
+@_ops.opmath
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalizes over the trailing ``normalized_shape`` dims of input (*, *normalized_shape)
@@ -107,6 +127,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return out
 
 
+@_ops.opmath
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalizes input (N, C, *) over each group of C / num_groups channels and all other
@@ -156,6 +177,17 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
                          f"{input.dim()}")
     _kernel_float("batch_norm", input)
     _mixed(input, running_mean, running_var, weight, bias)
+    if input.dtype.low_precision:
+        return _ops.to_dtype(_instance_norm(*_float32(input, running_mean, running_var,
+                                                      weight, bias), use_input_stats,
+                                            momentum, eps), input.dtype)
+    return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+                          momentum, eps)
+
+
+def _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum,
+                   eps):
+    """``instance_norm`` once its arguments are checked."""
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.dim() - 2)
     axes = tuple(range(2, input.dim()))
