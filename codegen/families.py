@@ -456,7 +456,12 @@ def _pool_attrs(graph: Graph, node: int):
 
 def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = False):
     """One work-item per pooled value: the window's maximum, or with ``argmax`` the
-    position ``h * W + w`` of its first maximum (strict ``>``: PyTorch's row-major scan)."""
+    position ``h * W + w`` of its first maximum (strict ``>``: PyTorch's row-major scan).
+    An elementwise prologue (fusion) is computed at each tap, and its stored values are
+    stored there: fusion lets it store only when every input is in exactly one window."""
+    fast = None if argmax else _pool.max_pool2d_rows(graph, g, name, d)
+    if fast is not None:
+        return fast
     w = KernelWriter(graph, name)
     node = g.anchor
     x = graph.args(node)[0]
@@ -467,6 +472,17 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
     _linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
+    tap = [idx[0], idx[1], "hh", "ww"]
+    # the loop body's prologue (its temporaries are local to the loop, as in ``reduce``)
+    saved, start = dict(w.temps), len(w.lines)
+    w.emit_members(g.prologue, tap)
+    for s in g.stores:
+        if s in g.prologue:
+            w.store(s, tap)
+    xv = w.value(x, tap)
+    computed = ["    " + line for line in w.lines[start:]]
+    del w.lines[start:]
+    w.temps = saved
     # a NaN is the window's maximum (its last one), as in PyTorch's CPU kernel
     keep = "if (xv > best || xv != xv) { best = xv; at = hh * %s + ww; }" % wd if argmax else \
         "if (xv > best || xv != xv) best = xv;"
@@ -477,14 +493,19 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
                     f"if (h0 < 0) h0 += (-h0 + {dh - 1}) / {dh} * {dh};",
                     f"if (w0 < 0) w0 += (-w0 + {dw - 1}) / {dw} * {dw};",
                     f"{w.it} at = h0 * {wd} + w0;"]
+    oh, ow = graph.type(node).shape[2:]
+    # taps that always fall inside the input need no test (a branch per tap)
+    h_in = ph == 0 and (oh - 1) * sh + (kh - 1) * dh < h
+    w_in = pw == 0 and (ow - 1) * sw + (kw - 1) * dw < wd
     w.lines += [
                 f"for ({w.it} u = 0; u < {kh}; u++) {{",
                 f"  {w.it} hh = {idx[2]} * {sh} - {ph} + u * {dh};",
-                f"  if (hh < 0 || hh >= {h}) continue;",
+                *([] if h_in else [f"  if (hh < 0 || hh >= {h}) continue;"]),
                 f"  for ({w.it} v = 0; v < {kw}; v++) {{",
                 f"    {w.it} ww = {idx[3]} * {sw} - {pw} + v * {dw};",
-                f"    if (ww < 0 || ww >= {wd}) continue;",
-                f"    {t.cl} xv = {w.load(x, [idx[0], idx[1], 'hh', 'ww'])};",
+                *([] if w_in else [f"    if (ww < 0 || ww >= {wd}) continue;"]),
+                *computed,
+                f"    {t.cl} xv = {xv};",
                 "    " + keep,
                 "  }", "}"]
     _epilogue(w, g, node, "at" if argmax else "best", idx, [m for m in g.members if m != node])

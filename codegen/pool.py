@@ -1,10 +1,15 @@
-"""Max-pool gradient by pooled rows, for windows that do not overlap.
+"""Max pooling by pooled rows: the 2x2 forward, and the gradient for windows that do not
+overlap.
 
-A work-item owns one pooled row of one (image, channel) plane: it loads the window rows
-once, finds each window's first maximum (PyTorch's row-major order) with unrolled
+Gradient: a work-item owns one pooled row of one (image, channel) plane: it loads the window
+rows once, finds each window's first maximum (PyTorch's row-major order) with unrolled
 compares, and writes every input element of those rows (the gradient or zero) through the
 elementwise epilogue. Input rows no window covers are zero-filled by the pooled row that
 owns them. Overlapping windows (stride < extent) take the generic gather kernel.
+
+Forward (2x2 windows, stride 2): a work-item owns one pooled row and computes it a vector
+of input columns at a time, with the group's elementwise prologue (BatchNorm's
+scale-and-shift and ReLU in training) run on the two input row vectors first.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from graphnn.codegen.vec import ZERO, fits_int, row_vector, splat, vec_type, wid
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
+from graphnn.ir.types import TensorType, float32, float64
 
 
 def max_pool2d_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
@@ -152,4 +158,57 @@ def _grad_rows_2x2(graph: Graph, g: Group, name: str, epi: list[int], d: Dialect
                             min(width, w_ - k * width), epi)
         w.lines.append("}")
         w.lines.append("}")
+    return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, d, cap=8), 1, 1)
+
+
+def max_pool2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
+    """2x2 windows, stride 2, no padding: one work-item per pooled row of a plane, ``width``
+    input columns (``width / 2`` windows) at a time. The prologue runs on the two input
+    rows as vectors (storing what it stores: fusion allows that only when the windows tile
+    the input); the rows' lane-wise maximum, then that of its even and odd lanes, is the
+    pooled vector, on which the epilogue runs. A NaN wins every compare (PyTorch)."""
+    node = g.anchor
+    x = graph.args(node)[0]
+    at = graph.attrs(node)
+    n_, c_, h_, w_ = graph.type(x).shape
+    p_h, p_w = graph.type(node).shape[2:]
+    tt = graph.type(node).dtype
+    epi = [m for m in g.members if m != node]
+    nodes = group_nodes(graph, g) + [x] + [a for m in g.prologue for a in graph.args(m)
+                                           if graph.op(a) != "const"]
+    if (tuple(at["kernel"]), tuple(at["stride"]), tuple(at["padding"]),
+            tuple(at["dilation"])) != ((2, 2), (2, 2), (0, 0), (1, 1)) or \
+            w_ > d.row_max or 2 * p_w > w_ or 2 * p_h > h_ or p_h == 0 or p_w == 0 or \
+            tt not in (float32, float64) or graph.type(x).dtype != tt or \
+            not fits_int(graph, nodes) or not vector_ok(graph, g, node, epi) or \
+            (g.prologue and not vector_ok(graph, g, None, g.prologue,
+                                          TensorType(tuple(graph.type(x).shape), tt))):
+        return None
+    t = tt.cl
+    width = width_for(w_)
+    half = width // 2
+    it = "long" if t == "double" else "int"
+    w = KernelWriter(graph, name)
+    vt, ht = vec_type(w, t, width), vec_type(w, t, half)
+    w.lines.append("int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);")
+    w.lines.append("int h0 = p * 2, h1 = p * 2 + 1;")
+    for k in range(-(-w_ // width)):
+        col = k * width
+        valid = min(width, w_ - col)
+        rows = []
+        for h in ("h0", "h1"):
+            if g.prologue:
+                rows.append(vector_epilogue(w, g, None, "", ["n", "c", h, str(col)], width,
+                                            valid, g.prologue))
+            else:
+                rows.append(row_vector(w, x, ["n", "c", h], list(range(col, col + width)),
+                                       width, t))
+        m, u = w.fresh("m"), w.fresh("u")
+        w.lines.append(f"{it}{width} {u} = ({rows[1]} > {rows[0]}) | ({rows[1]} != {rows[1]});")
+        w.lines.append(f"{vt} {m} = {u} ? {rows[1]} : {rows[0]};")
+        pv, u = w.fresh("m"), w.fresh("u")
+        w.lines.append(f"{it}{half} {u} = ({m}.odd > {m}.even) | ({m}.odd != {m}.odd);")
+        w.lines.append(f"{ht} {pv} = {u} ? {m}.odd : {m}.even;")
+        vector_epilogue(w, g, node, pv, ["n", "c", "p", str(k * half)], half,
+                        min(half, p_w - k * half), epi)
     return w, (p_h, c_, n_), (_row_local(p_h, c_ * n_, d, cap=8), 1, 1)

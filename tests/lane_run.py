@@ -32,7 +32,8 @@ from tests.lane_cases import CASES
 # that returned a kernel
 FAST_PATHS = {"conv2d_rows": _conv, "conv2d_input_grad_rows": _conv,
               "conv2d_weight_grad_rows": _conv, "gemm_vec": _gemm,
-              "max_pool2d_grad_rows": _pool, "_reduce_vec": _families,
+              "max_pool2d_grad_rows": _pool, "max_pool2d_rows": _pool,
+              "_reduce_vec": _families,
               "_rank": _sort, "_heap": _sort, "_pack": _gemm, "_pack_transposed": _gemm,
               "elementwise_rows": _vepi}
 

@@ -3,8 +3,10 @@ max_pool2d gradient's 2x2 vector path (input rows around every vector width ``wi
 picks, odd rows and columns no window covers, ties, the relu mask in its epilogue), its
 scalar row path (other windows that do not overlap) and the generic kernel (rows past
 ``row_max``); overlapping windows, whose gradient is ``max_pool2d_argmax`` and
-``scatter_set``; and the pooling tail fused into a convolution (inference), whose 2x2
-windows are taken from even/odd lanes of the conv row vectors."""
+``scatter_set``; the pooling tail fused into a convolution (inference), whose 2x2
+windows are taken from even/odd lanes of the conv row vectors; and the 2x2 forward by
+rows, with an elementwise prologue (a per-channel scale-and-shift and ReLU, BatchNorm's in
+training) that it stores when the windows tile the input."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,6 +72,11 @@ def row_path(cs) -> bool:
     return cs["shape"][3] <= ROW_MAX and non_overlapping(cs["pool"])
 
 
+def forward_row_path(cs) -> bool:
+    """The forward's row kernel: 2x2 windows whose last ones are whole."""
+    return cs["shape"][3] <= ROW_MAX and cs["pool"] == VECTOR_2X2
+
+
 def run_pool(chunk, name="cpu", dtype=np.float32):
     """The poolings of ``chunk`` (same gradient kernel path) in one graph. Overlapping
     windows take their gradient by argmax and scatter (max_pool2d's VJP), not
@@ -79,12 +86,13 @@ def run_pool(chunk, name="cpu", dtype=np.float32):
         expect["max_pool2d_grad"] = name == "cpu" and row_path(chunk[0])
     if not all(non_overlapping(cs["pool"]) for cs in chunk):
         expect["scatter_set"] = False
+    expect["max_pool2d"] = name == "cpu" and forward_row_path(chunk[0])
     with dialect(name):
         check_all([pool_check(cs, dtype, i) for i, cs in enumerate(chunk)], expect=expect)
 
 
 def by_path(p):
-    return row_path(p.values[0])
+    return row_path(p.values[0]), forward_row_path(p.values[0])
 
 
 CASES = cases()
@@ -131,6 +139,36 @@ def test_conv_pool_tail_boundaries(chunk):
     with dialect("cpu"):
         check_all([tail_check(cs, i) for i, cs in enumerate(chunk)], train=False,
                   expect={"conv2d": chunk[0]["ow"] <= ROW_MAX})
+
+
+def prologue_case(w, h):
+    cid = f"prologue-{h}x{w}"
+    return pytest.param(dict(w=w, h=h, id=cid), id=cid)
+
+
+# relu(x * scale + shift) before 2x2 windows: even sizes store the prologue's values from
+# the pool kernel; odd ones leave inputs no window reads, so in training the prologue is a
+# kernel of its own, and in inference (nothing stored) the pool computes it
+PROLOGUE_CASES = [prologue_case(w, 4 + i % 2) for i, w in enumerate(r for r in ROWS if r >= 2)]
+
+
+def prologue_check(cs, seed) -> Case:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, cs["h"], cs["w"])).astype(np.float32)
+    scale = rng.standard_normal((3, 1, 1)).astype(np.float32)
+    shift = rng.standard_normal((3, 1, 1)).astype(np.float32)
+
+    def fn(lib, x, scale, shift):
+        return lib.nn.functional.max_pool2d(lib.relu(x * scale + shift), 2)
+
+    return Case(fn, [x, scale, shift], cs["id"])
+
+
+@pytest.mark.parametrize("chunk", chunks(PROLOGUE_CASES, 4, lambda p: p.values[0]["w"] <= ROW_MAX))
+def test_max_pool2d_prologue_boundaries(chunk):
+    with dialect("cpu"):
+        check_all([prologue_check(cs, i) for i, cs in enumerate(chunk)], inference=True,
+                  expect={"max_pool2d": chunk[0]["w"] <= ROW_MAX})
 
 
 # the generic kernels (no row paths): one shape of each window kind

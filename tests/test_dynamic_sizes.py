@@ -182,3 +182,31 @@ def test_size_arguments_in_kernel_text():
         assert not re.search(r"\b24\b", da.program.source), da.label
     sizes = [s for launch in b[0].program.launches for s in launch.sizes]
     assert ("int", 37) in sizes
+
+
+def _conv_bn_net(L):
+    return L.nn.Sequential(L.nn.Conv2d(3, 6, 3, padding=1), L.nn.BatchNorm2d(6), L.nn.ReLU(),
+                           L.nn.MaxPool2d(2), L.nn.Flatten(), L.nn.Linear(6 * 4 * 4, 5))
+
+
+def test_batchnorm_training_reuses_the_programs_across_batch_sizes(rng):
+    """Training BatchNorm's running variance takes the unbiased factor count / (count - 1)
+    of the batch statistics: computed from the symbolic count, the kernel text does not
+    hold the batch size, so new batch sizes build nothing."""
+    G.manual_seed(0)
+    net, ref = _conv_bn_net(G), _conv_bn_net(torch)
+    net.load_state_dict(ref.state_dict())
+    opt = G.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    ropt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    builds = []
+    for b in (5, 5, 3, 7):
+        G.reset_stats()
+        x = rng.standard_normal((b, 3, 8, 8)).astype(np.float32)
+        _step(net, ref, opt, ropt, x, rng.integers(0, 5, b), f"batch {b}")
+        builds.append(G.stats().builds)
+        for name in ("running_mean", "running_var"):
+            assert_close(getattr(net[1], name), getattr(ref[1], name), what=f"batch {b} {name}")
+    # the first step builds its programs, the second the momentum update; then none
+    assert builds[0] > 0 and builds[2:] == [0, 0], builds
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert_close(p, q, rtol=1e-4, atol=1e-5)

@@ -110,6 +110,33 @@ def test_conv_pool_tail_only_when_windows_cover_stored_values():
         ["conv2d", "add", "relu", "max_pool2d"]]
 
 
+def test_pool_prologue_only_when_windows_tile_stored_values():
+    """Training BatchNorm's scale-and-shift and the ReLU are computed at the max-pool's taps
+    (their statistics come from a reduction, so the convolution's epilogue cannot take
+    them); the values saved for the backward graph are stored there, which needs every
+    input in exactly one window."""
+    import graphnn.nn as nn
+    from graphnn.ir.passes.fusion import REASONS
+
+    def block(pool):
+        return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), pool)
+
+    graphnn.manual_seed(0)
+    fwd, _ = dump_model(block(nn.MaxPool2d(2)), [(2, 1, 10, 10)], train=True)
+    assert fwd.program.launches[-1].ops == ["add", "sub", "mul", "mul", "add", "relu",
+                                            "max_pool2d"]
+    assert len(fwd.program.launches) == 4
+    # overlapping windows would store some inputs twice: the pool reads the stored values
+    fwd, _ = dump_model(block(nn.MaxPool2d(3, stride=2)), [(2, 1, 10, 10)], train=True)
+    assert fwd.program.launches[-1].ops == ["max_pool2d"]
+    why = [d for d in fwd.graph.fusion_decisions if d.reason == "pool_prologue"]
+    assert len(why) == 1 and "pool_prologue" in REASONS, fwd.graph.fusion_decisions
+    # in inference nothing is stored: any windows take the prologue (here the BatchNorm
+    # folds into the convolution's epilogue, so a plain elementwise chain before the pool)
+    (inf,) = dump_model(nn.Sequential(nn.Tanh(), nn.MaxPool2d(3, stride=2)), [(2, 1, 9, 9)])
+    assert [launch.ops for launch in inf.program.launches] == [["tanh", "max_pool2d"]]
+
+
 def test_horizontal_kernel_reads_scalars_at_zero_in_every_part():
     """Parts of a horizontal kernel after a 0-d part read 0-d inputs at element 0 (they
     read at the kernel's global index, past the end of the buffer)."""

@@ -97,7 +97,7 @@ def test_graph_break_warning_names_module_and_line():
 
 
 class Net(nn.Module):
-    """A value read in the middle of a deeper model (a submodule's ``.item()``)."""
+    """A value read in the middle of a model's own ``forward``."""
 
     def __init__(self):
         super().__init__()
@@ -148,3 +148,64 @@ def test_graph_break_splits_the_call_into_compiled_segments(rng):
     graphnn.reset_stats()
     g(graphnn.tensor(xs[0]))
     assert graphnn.stats().launches <= 6
+
+
+class Scaled(nn.Module):
+    """A submodule that reads a value: the break is two levels below the called module."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, h):
+        scale = h.mean().item()            # the break
+        return self.fc(h) * (2.0 if scale > 0.5 else -1.0)
+
+
+def _nested(L, scaled):
+    return L.nn.Sequential(L.nn.Linear(3, 8), L.nn.ReLU(), L.nn.Sequential(scaled, L.nn.Tanh()),
+                           L.nn.Linear(8, 8), L.nn.ReLU(), L.nn.Linear(8, 2))
+
+
+class _TorchScaled(torch.nn.Module):
+    def __init__(self, fc):
+        super().__init__()
+        self.fc = fc
+
+    def forward(self, h):
+        return Scaled.forward(self, h)
+
+
+def test_graph_break_in_a_nested_submodule_keeps_the_rest_compiled(rng, monkeypatch):
+    """The break splits the call where the value is read; the layers before and after it
+    (in the top-level module and in the submodule's own parent) stay compiled kernels."""
+    graphnn.manual_seed(2)
+    g = _nested(graphnn, Scaled(8))
+    t = _nested(torch, _TorchScaled(torch.nn.Linear(8, 8)))
+    t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in g.state_dict().items()})
+    xs = [(s * np.abs(rng.standard_normal((4, 3)))).astype(np.float32) for s in (3.0, -3.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x in xs:                        # both branches once: their segments compile
+            g(graphnn.tensor(x)).sum().backward()
+    g.zero_grad()
+    graphnn.reset_stats()
+    for x in xs * 2:
+        out, ref = g(graphnn.tensor(x)), t(torch.tensor(x))
+        assert_close(out, ref)
+        out.sum().backward()
+        ref.sum().backward()
+    assert graphnn.stats().compiles == 0, "segments are compiled once and reused"
+    assert g._graph_break is not None and not g._segments_failed
+    for (name, a), b in zip(g.named_parameters(), t.parameters()):
+        assert_close(a.grad, b.grad, what=f"{name} grad")
+    # a few kernels per segment, not one launch per op as when the whole model runs op by
+    # op (GRAPHNN_EAGER): each Linear a kernel or two, every relu, tanh, mean and product one
+    graphnn.reset_stats()
+    g(graphnn.tensor(xs[0]))
+    segmented = graphnn.stats().launches
+    monkeypatch.setenv("GRAPHNN_EAGER", "1")
+    graphnn.reset_stats()
+    g(graphnn.tensor(xs[0]))
+    eager = graphnn.stats().launches
+    assert segmented <= 6 and 2 * segmented < eager, (segmented, eager)

@@ -6,7 +6,8 @@ Each group becomes one kernel. Shapes of group:
 - ``reduce``: a reduction with an elementwise *prologue* (computed inside the reduction loop
   at the input's index) and an elementwise *epilogue* (at the output's index);
 - an anchor family (``gemm``, ``conv2d``, ``max_pool2d`` ...): an OUT_EWISE_FUSABLE op with
-  an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*;
+  an elementwise epilogue; a ``conv2d`` group may end with a ``max_pool2d`` *tail*, and a
+  ``max_pool2d`` group may start with an elementwise *prologue* computed at each tap;
 - an OPAQUE op (``scatter_add``, ``argsort``) alone: its work-items write output elements
   other than their own (and scatter_add over two launches), so no epilogue can join it.
 
@@ -47,6 +48,7 @@ REASONS = {
     "stored_output": "the producer's kernel stores a graph output that this kernel could not "
                      "write",
     "pool_tail": "the convolution kernel cannot take this pooling as its tail",
+    "pool_prologue": "the max-pool kernel cannot compute this elementwise kernel at its taps",
     "shorter_epilogue": "the consumer reads two kernels' results and joined the one with the "
                         "shorter epilogue",
     "not_tip": "the value is not the last one its kernel computes",
@@ -266,12 +268,21 @@ def fuse(graph: Graph) -> bool:
                 if src is not None and src.kind == "conv2d":
                     note(a, n, "pool_tail", "it already has a pooling tail" if src.tail
                          is not None else "windows skip values the kernel also stores")
+                if covered and src.kind == "elementwise":
+                    src = joinable_tip(a, n)    # a prologue needs the pool as its only user
                 for i, b in enumerate(args):
-                    # a pool's input was judged above (users, or the conv kernel's tail)
+                    # a pool's input was judged above (users, the conv kernel's tail) or
+                    # below (an elementwise prologue)
                     if not (op.name == "max_pool2d" and i == 0 and
-                            (src is None or src.kind == "conv2d")):
+                            (src is None or src.kind in ("conv2d", "elementwise"))):
                         note(_base(graph, b), n, "anchor_operand", f"{op.name} argument {i}")
-                new(op.cl, shape, n, anchor=n)
+                g = new(op.cl, shape, n, anchor=n)
+                if op.name == "max_pool2d" and src is not None and src.kind == "elementwise":
+                    why = _pool_prologue_refused(graph, src, n, outputs)
+                    if why:
+                        note(a, n, "pool_prologue", why)
+                    else:
+                        absorb(g, src, into_prologue=True)
             continue
         if op.kind == Kind.OPAQUE:
             for i, b in enumerate(args):
@@ -436,6 +447,31 @@ def _windows_cover(graph: Graph, pool: int) -> bool:
         if d != 1 or s > k or (out - 1) * s - p + k - 1 < size - 1:
             return False
     return True
+
+
+def _pool_prologue_refused(graph: Graph, src: Group, pool: int, outputs: set[int]) -> str:
+    """Why the elementwise group ``src`` (the pool input's kernel) cannot be computed at the
+    pool's taps, or "". The pool kernel computes it for each tap it reads (BatchNorm's
+    scale-and-shift and the ReLU in training, whose statistics come from a reduction and so
+    cannot join the convolution's epilogue); values the group must store (saved for the
+    backward graph) are stored there too, which needs every input position visited exactly
+    once."""
+    x = graph.args(pool)[0]
+    if tuple(src.domain) != tuple(graph.type(x).shape):
+        return f"its kernel runs over {list(src.domain)}, not the pool's input"
+    stored = [m for m in src.members if m in outputs]
+    if stored and not _windows_tile(graph, pool):
+        return f"windows visit some inputs twice or never, and %{stored[0]} is stored"
+    return ""
+
+
+def _windows_tile(graph: Graph, pool: int) -> bool:
+    """Every input position of max_pool2d lies in exactly one window: windows as wide as
+    their stride (no dilation) that cover the input."""
+    at = graph.attrs(pool)
+    return all(d == 1 and s == k for k, s, d in zip(at["kernel"], at["stride"],
+                                                    at["dilation"])) and \
+        _windows_cover(graph, pool)
 
 
 def _order(graph: Graph):

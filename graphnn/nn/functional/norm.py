@@ -55,9 +55,12 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
             from graphnn.autograd import no_grad
             with no_grad():
                 # updated in the statistics' (1, C, 1, ...) shape, so the update is part of
-                # the reduction kernel's epilogue; written back as (C,)
-                for r, stat in ((running_mean, mean), (running_var,
-                                                       var * (count / (count - 1)))):
+                # the reduction kernel's epilogue; written back as (C,). The unbiased variance
+                # multiplies by the count and divides by count - 1 rather than taking the
+                # float count / (count - 1): a count over the batch is a symbolic size, a
+                # kernel argument, so the kernel text does not depend on the batch size
+                unbiased = var * count / (count - 1)
+                for r, stat in ((running_mean, mean), (running_var, unbiased)):
                     new = _ops.reshape(r, shape) * (1 - momentum) + stat.detach() * momentum
                     r.copy_(_ops.reshape(new, (c,)))
         out = (input - mean) * _ops.rsqrt(var + eps)
