@@ -4,9 +4,11 @@ PyTorch 2.13's arguments, parameter names (``weight_ih_l0``, ``bias_hh_l1_revers
 
 The time loop is unrolled when traced. Each layer and direction projects the inputs of all
 time steps with one GEMM before the loop (x W_ih^T + b_ih for (L N, H_in)), so a step is one
-small GEMM (h W_hh^T) whose gate math fuses into its epilogue. Packed sequences run padded
-with a per-step mask: a sequence's state stops changing after its length, the reverse
-direction reads each sequence backwards from its own last element."""
+small GEMM (h W_hh^T) and its gate math: two element-wise kernels for an LSTM (the gates read
+four columns of the GEMM's output, which its epilogue cannot; launch counts in
+docs/design.md, "Recurrent layers"). Packed sequences run padded with a per-step mask: a
+sequence's state stops changing after its length, the reverse direction reads each sequence
+backwards from its own last element."""
 from __future__ import annotations
 
 import math
