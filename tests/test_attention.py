@@ -65,7 +65,14 @@ def _bool_mask(*shape, p=0.3):
 
 # masks drawn once, shared by both libraries
 MASKS = {"attn_bool": _bool_mask(L, S, p=0.2), "kpm_bool": _bool_mask(N, S),
-         "attn_float_3d": _data(N * H, L, S) * 0.5}
+         "attn_float_3d": _data(N * H, L, S) * 0.5,
+         # added to the scores: finite values and -inf (masked out) where kpm_bool is True
+         "kpm_float": np.where(_bool_mask(N, S), -np.inf, _data(N, S)).astype(np.float32)}
+
+
+def _causal(Lib):
+    """is_causal is only a hint: PyTorch requires the causal attn_mask along with it."""
+    return Lib.nn.Transformer.generate_square_subsequent_mask(L)
 
 MHA_CASES = {
     "self": (dict(), lambda Lib, q, k, v: (q, q, q, {})),
@@ -81,6 +88,13 @@ MHA_CASES = {
     "per_head_weights": (dict(), lambda Lib, q, k, v: (q, k[..., :E], v[..., :E], dict(
         average_attn_weights=False))),
     "no_weights": (dict(), lambda Lib, q, k, v: (q, q, q, dict(need_weights=False))),
+    "float_key_padding_mask": (dict(), lambda Lib, q, k, v: (q, k[..., :E], v[..., :E], dict(
+        key_padding_mask=Lib.tensor(MASKS["kpm_float"])))),
+    "is_causal": (dict(), lambda Lib, q, k, v: (q, q, q, dict(
+        attn_mask=_causal(Lib), is_causal=True))),
+    # without weights or key padding PyTorch drops the mask and uses the hint alone
+    "is_causal_no_weights": (dict(), lambda Lib, q, k, v: (q, q, q, dict(
+        attn_mask=_causal(Lib), is_causal=True, need_weights=False))),
 }
 
 
@@ -152,6 +166,50 @@ def test_transformer_matches_pytorch_with_causal_masks():
         return m(src, tgt, tgt_mask=Lib.nn.Transformer.generate_square_subsequent_mask(L))
 
     _compare(_run(make, [_data(S, N, E), _data(L, N, E)], call))
+
+
+DECODER_KW = {
+    # eps large enough that ignoring it shows beyond the tolerance
+    "norm_first_callable_activation": dict(norm_first=True, layer_norm_eps=0.1, bias=False),
+    "post_norm": dict(layer_norm_eps=0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(DECODER_KW))
+def test_transformer_decoder_layer_matches_pytorch(name):
+    kw = DECODER_KW[name]
+    tgt_kpm, mem_kpm = _bool_mask(N, L), MASKS["kpm_bool"]
+
+    def make(Lib):
+        act = Lib.nn.functional.gelu if kw.get("norm_first") else "relu"
+        return Lib.nn.TransformerDecoderLayer(E, H, 16, dropout=0.0, activation=act, **kw)
+
+    def call(m, Lib, tgt, memory):
+        return m(tgt, memory, tgt_mask=Lib.tensor(np.triu(np.ones((L, L), bool), 1)),
+                 tgt_key_padding_mask=Lib.tensor(tgt_kpm),
+                 memory_key_padding_mask=Lib.tensor(mem_kpm))
+
+    _compare(_run(make, [_data(L, N, E), _data(S, N, E)], call))
+
+
+def test_transformer_dropout_in_training_mode():
+    """Dropout's random stream is not PyTorch's: values cannot match, but a training step
+    must run, keep the shape, stay finite, differ from eval mode and reach every weight."""
+    G.manual_seed(3)
+    m = G.nn.Transformer(E, H, 1, 1, 16, dropout=0.5)
+    src = G.tensor(_data(S, N, E), requires_grad=True)
+    tgt = G.tensor(_data(L, N, E))
+    out = m(src, tgt, tgt_mask=G.nn.Transformer.generate_square_subsequent_mask(L))
+    assert tuple(out.shape) == (L, N, E)
+    values = out.detach().numpy()
+    assert np.isfinite(values).all()
+    (out * out).sum().backward()
+    assert np.isfinite(src.grad.numpy()).all() and np.any(src.grad.numpy())
+    for name, p in m.named_parameters():
+        assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
+    m.eval()
+    plain = m(src, tgt, tgt_mask=G.nn.Transformer.generate_square_subsequent_mask(L))
+    assert not np.allclose(values, plain.detach().numpy()), "dropout changed nothing"
 
 
 def test_transformer_parameter_names_and_mask():

@@ -18,16 +18,18 @@ from graphnn.nn.functional.conv import linear
 from graphnn.nn.functional.dropout import dropout
 
 
+def _check_mask_dtype(mask: Tensor | None, name: str) -> None:
+    if mask is not None and mask.dtype != bool_ and not mask.dtype.is_float:
+        raise AssertionError(f"only bool and floating types of {name} are supported")
+
+
 def _float_mask(mask: Tensor | None, dtype, name: str) -> Tensor | None:
     """PyTorch's _canonical_mask: a bool mask becomes 0 / -inf (True = masked out), a float
     mask is added as it is."""
-    if mask is None:
-        return None
-    if mask.dtype == bool_:
-        return _ops.where(mask, float("-inf"), 0.0)
-    if not mask.dtype.is_float:
-        raise AssertionError(f"only bool and floating types of {name} are supported")
-    return mask
+    _check_mask_dtype(mask, name)
+    if mask is None or mask.dtype != bool_:
+        return mask
+    return _ops.where(mask, float("-inf"), 0.0)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -119,49 +121,50 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor,
     Ek), value (S, N, Ev). Returns (output (L, N, E), weights (N, L, S) averaged over heads,
     (N, h, L, S) when not averaged, or None). ``key_padding_mask`` (N, S) and ``attn_mask``
     (L, S) or (N h, L, S): bool True = masked out, float = added."""
-    batched = query.dim() == 3
-    if query.dim() not in (2, 3):
-        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received "
-                             f"{query.dim()}-D query tensor")
-    # PyTorch's _mha_shape_check: key and value must be batched as query is
-    want = 3 if batched else 2
-    if key.dim() != want or value.dim() != want:
-        raise AssertionError(f"For {'batched (3-D)' if batched else 'unbatched (2-D)'} "
-                             f"`query`, expected `key` and `value` to be {want}-D but found "
-                             f"{key.dim()}-D and {value.dim()}-D tensors respectively")
+    batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not batched:
         query, key, value = (_ops.unsqueeze(t, 1) for t in (query, key, value))
         if key_padding_mask is not None:
             key_padding_mask = _ops.unsqueeze(key_padding_mask, 0)
     tgt_len, bsz, embed_dim = query.shape
     src_len = key.shape[0]
+    # PyTorch's checks in its order, all before the first op: the masks' dtypes, the causal
+    # hint, the embedding, key and value, then the masks' shapes
+    _check_mask_dtype(key_padding_mask, "key_padding_mask")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
+                           "Transformer module method `generate_square_subsequent_mask` to "
+                           "create this mask.")
+    _check_mask_dtype(attn_mask, "attn_mask")
     if embed_dim != embed_dim_to_check:
         raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but "
                              f"got {embed_dim}")
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
         raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
-    if is_causal and attn_mask is None:
-        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
-                           "Transformer module method `generate_square_subsequent_mask` to "
-                           "create this mask.")
-    if key_padding_mask is not None and tuple(key_padding_mask.shape) != (bsz, src_len):
-        raise AssertionError(f"expecting key_padding_mask shape of {(bsz, src_len)}, but got "
-                             f"{tuple(key_padding_mask.shape)}")
-    attn_mask = _float_mask(attn_mask, query.dtype, "attn_mask")
-    key_padding_mask = _float_mask(key_padding_mask, query.dtype, "key_padding_mask")
+    if use_separate_proj_weight and tuple(key.shape[:2]) != tuple(value.shape[:2]):
+        raise AssertionError(f"key's sequence and batch dims {list(key.shape[:2])} do not "
+                             f"match value's {list(value.shape[:2])}")
+    if not use_separate_proj_weight and tuple(key.shape) != tuple(value.shape):
+        raise AssertionError(f"key shape {list(key.shape)} does not match value shape "
+                             f"{list(value.shape)}")
     if attn_mask is not None:
         if attn_mask.dim() == 2:
             if tuple(attn_mask.shape) != (tgt_len, src_len):
                 raise RuntimeError(f"The shape of the 2D attn_mask is {tuple(attn_mask.shape)},"
                                    f" but should be {(tgt_len, src_len)}.")
-            attn_mask = _ops.unsqueeze(attn_mask, 0)
-        elif attn_mask.dim() == 3:
-            if tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
-                raise RuntimeError(f"The shape of the 3D attn_mask is {tuple(attn_mask.shape)},"
-                                   f" but should be {(bsz * num_heads, tgt_len, src_len)}.")
-        else:
-            raise RuntimeError(f"attn_mask's dimension {attn_mask.dim()} is not supported")
+        elif tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
+            raise RuntimeError(f"The shape of the 3D attn_mask is {tuple(attn_mask.shape)},"
+                               f" but should be {(bsz * num_heads, tgt_len, src_len)}.")
+    if key_padding_mask is not None:
+        for d, want in enumerate((bsz, src_len)):     # PyTorch's _check_key_padding_mask
+            if key_padding_mask.shape[d] != want:
+                raise AssertionError(f"Expected key_padded_mask.shape[{d}] to be {want}, but "
+                                     f"got {key_padding_mask.shape[d]}")
+    attn_mask = _float_mask(attn_mask, query.dtype, "attn_mask")
+    if attn_mask is not None and attn_mask.dim() == 2:
+        attn_mask = _ops.unsqueeze(attn_mask, 0)
+    key_padding_mask = _float_mask(key_padding_mask, query.dtype, "key_padding_mask")
     q, k, v = _in_projection(query, key, value, num_heads, in_proj_weight, in_proj_bias,
                              use_separate_proj_weight, q_proj_weight, k_proj_weight,
                              v_proj_weight)
@@ -204,6 +207,33 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor,
     if not batched:
         weights = _ops.squeeze(weights, 0)
     return out, weights
+
+
+def _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads: int) -> bool:
+    """PyTorch's _mha_shape_check: the ranks of the inputs and masks agree with the query's
+    batching (returned: whether it is batched)."""
+    if query.dim() not in (2, 3):
+        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received "
+                             f"{query.dim()}-D query tensor")
+    batched = query.dim() == 3
+    want, kind = (3, "batched (3-D)") if batched else (2, "unbatched (2-D)")
+    if key.dim() != want or value.dim() != want:
+        raise AssertionError(f"For {kind} `query`, expected `key` and `value` to be {want}-D "
+                             f"but found {key.dim()}-D and {value.dim()}-D tensors "
+                             "respectively")
+    if key_padding_mask is not None and key_padding_mask.dim() != want - 1:
+        raise AssertionError(f"For {kind} `query`, expected `key_padding_mask` to be `None` or "
+                             f"{want - 1}-D but found {key_padding_mask.dim()}-D tensor "
+                             "instead")
+    if attn_mask is not None and attn_mask.dim() not in (2, 3):
+        raise AssertionError(f"For {kind} `query`, expected `attn_mask` to be `None`, 2-D or "
+                             f"3-D but found {attn_mask.dim()}-D tensor instead")
+    if not batched and attn_mask is not None and attn_mask.dim() == 3:
+        expected = (num_heads, query.shape[0], key.shape[0])
+        if tuple(attn_mask.shape) != expected:
+            raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got "
+                                 f"{list(attn_mask.shape)}")
+    return batched
 
 
 def _pad_last(mask: Tensor | None) -> Tensor | None:

@@ -53,8 +53,11 @@ def _check_indices(input: Tensor, num: int, fn: str = "embedding") -> None:
             return
         v = int(values.reshape(-1)[bad[0]])
         if fn == "embedding":
-            raise IndexError(f"{where}index out of range in self (index {v}, "
-                             f"num_embeddings {num})")
+            # the values are on the host for this check already: the extreme is free
+            hi = int(values.max())
+            side = f"max index {hi}" if hi >= num else f"min index {int(values.min())}"
+            raise IndexError(f"{where}num_embeddings {num}, {side}: index out of range in "
+                             "self")
         raise RuntimeError(f"{where}Index {int(bad[0])} of input takes value {v} which is not "
                            f"in the valid range [0, {num})")
     check_values(input, check)

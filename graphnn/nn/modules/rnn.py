@@ -4,9 +4,11 @@ PyTorch 2.13's arguments, parameter names (``weight_ih_l0``, ``bias_hh_l1_revers
 
 The time loop is unrolled when traced. Each layer and direction projects the inputs of all
 time steps with one GEMM before the loop (x W_ih^T + b_ih for (L N, H_in)), so a step is one
-small GEMM (h W_hh^T) whose gate math fuses into its epilogue. Packed sequences run padded
-with a per-step mask: a sequence's state stops changing after its length, the reverse
-direction reads each sequence backwards from its own last element."""
+small GEMM (h W_hh^T) and its gate math: two element-wise kernels for an LSTM (the gates read
+four columns of the GEMM's output, which its epilogue cannot; launch counts in
+docs/design.md, "Recurrent layers"). Packed sequences run padded with a per-step mask: a
+sequence's state stops changing after its length, the reverse direction reads each sequence
+backwards from its own last element."""
 from __future__ import annotations
 
 import math
@@ -186,19 +188,29 @@ class RNNBase(Module):
             h0 = _creation.zeros(expect_h, dtype=x.dtype)
             c0 = _creation.zeros(expect_c, dtype=x.dtype) if self.mode == "LSTM" else None
             return h0, c0
+        # PyTorch's checks and wording (RNNBase.forward, check_hidden_size): the rank for
+        # the input's batching first, then each state's full shape
+        rank, kind = (3, "batched 3-D") if batched else (2, "unbatched 2-D")
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise RuntimeError("LSTM: hx must be a tuple (h_0, c_0)")
             h0, c0 = hx
+            if h0.dim() != rank or c0.dim() != rank:
+                raise RuntimeError(f"For {kind} input, hx and cx should also be {rank}-D but "
+                                   f"got ({h0.dim()}-D, {c0.dim()}-D) tensors")
         else:
             h0, c0 = hx, None
+            if h0.dim() != rank:
+                raise RuntimeError(f"For {kind} input, hx should also be {rank}-D but got "
+                                   f"{h0.dim()}-D tensor")
         if not batched:
             h0 = _ops.unsqueeze(h0, 1)
             c0 = _ops.unsqueeze(c0, 1) if c0 is not None else None
+        label = "hidden[0]" if self.mode == "LSTM" else "hidden"
         if tuple(h0.shape) != expect_h:
-            raise RuntimeError(f"Expected hidden size {expect_h}, got {tuple(h0.shape)}")
+            raise RuntimeError(f"Expected {label} size {expect_h}, got {list(h0.shape)}")
         if c0 is not None and tuple(c0.shape) != expect_c:
-            raise RuntimeError(f"Expected hidden[1] size {expect_c}, got {tuple(c0.shape)}")
+            raise RuntimeError(f"Expected hidden[1] size {expect_c}, got {list(c0.shape)}")
         return h0, c0
 
     def _run(self, x, h0, c0, lengths):
@@ -311,22 +323,50 @@ class RNNCellBase(Module):
         return s
 
     def _step(self, mode, input, h, c=None):
+        """One step of input (N, H_in) or (H_in,) from states (N, H) or (H,) (zeros when
+        None): the new (h, c), c None but for LSTM."""
         batched = input.dim() == 2
+        name = type(self).__name__
         if input.dim() not in (1, 2):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got "
-                             f"{input.dim()}D instead")
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D "
+                             "instead")
+        states = [s for s in (h, c) if s is not None]
+        for i, s in enumerate(states):
+            if s.dim() not in (1, 2):
+                what = f"hx[{i}]" if mode == "LSTM" else "hidden"
+                raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {s.dim()}D "
+                                 "instead")
         x = input if batched else _ops.unsqueeze(input, 0)
+        if x.shape[1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {x.shape[1]} expected "
+                               f"{self.input_size}")
         n = x.shape[0]
         zeros = lambda: _creation.zeros((n, self.hidden_size), dtype=x.dtype)  # noqa: E731
         h = zeros() if h is None else (h if batched else _ops.unsqueeze(h, 0))
         if mode == "LSTM":
             c = zeros() if c is None else (c if batched else _ops.unsqueeze(c, 0))
+        for i, s in enumerate(s for s in (h, c) if s is not None):
+            self._check_hidden(s, n, i)
         proj = _linear(x, self.weight_ih, self.bias_ih)
         h, c = _cell(mode, proj, h, c, self.weight_hh, self.bias_hh, None)
         if not batched:
             h = _ops.squeeze(h, 0)
             c = _ops.squeeze(c, 0) if c is not None else None
         return h, c
+
+
+    def _check_hidden(self, s, n: int, i: int) -> None:
+        """PyTorch's check_rnn_cell_forward_hidden on state ``i`` (N, H), before the step's
+        matmul or broadcast would report it in its own terms (or broadcast it silently)."""
+        if s.shape[0] != n:
+            raise RuntimeError(f"Input batch size {n} doesn't match hidden{i} batch size "
+                               f"{s.shape[0]}")
+        if s.dim() > 1 and s.shape[1] != self.hidden_size:
+            raise RuntimeError(f"hidden{i} has inconsistent hidden_size: got {s.shape[1]}, "
+                               f"expected {self.hidden_size}")
+        if s.dim() != 2:        # a batched input with a (H,) state, or unbatched with (N, H)
+            raise RuntimeError(f"hidden{i} has inconsistent shape: got {list(s.shape)}, "
+                               f"expected {[n, self.hidden_size]}")
 
 
 class RNNCell(RNNCellBase):
