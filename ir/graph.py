@@ -149,7 +149,10 @@ class Graph:
     def replace_all_uses(self, old: int, new: int) -> None:
         for user, k in self.users(old):
             self.set_arg(user, k, new)
-        self.outputs = [new if o == old else o for o in self.outputs]
+        # a membership test in C first: most replaced values are not outputs, and rebuilding
+        # the list for each made an unrolled recurrence's passes quadratic in its length
+        if old in self.outputs:
+            self.outputs = [new if o == old else o for o in self.outputs]
 
     def erase(self, nid: int) -> None:
         if self.users(nid):
