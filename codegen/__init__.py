@@ -87,7 +87,8 @@ def _lower(graph: Graph, dialect: Dialect, uses_f64: bool) -> Program:
                       if m is not None and graph.name(m)), "")
         # a family returns one kernel, or a list of kernels launched in order (scatter_add)
         for writer, gsize, lsize in made if isinstance(made, list) else [made]:
-            buffers.update(writer.scratch)
+            # a batched product's panels have the batch's symbolic size: plain ints here
+            buffers.update((k, plain(t)) for k, t in writer.scratch.items())
             text = writer.source()
             kname = writer.name
             key = text.replace(f" {kname}(", " @(", 1)

@@ -92,6 +92,9 @@ class BufferPool:
                                 self.allocated, self.in_use, what)
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
+        # a symbolic size (ir/symbolic.py) would make the pool's counters symbolic too, each
+        # later allocation and release lengthening their expression for good
+        nbytes = int(nbytes)
         size = _bucket(nbytes)
         bucket = self.free.get(size)
         if bucket:

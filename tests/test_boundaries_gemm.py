@@ -258,3 +258,16 @@ def test_packing_built_without_optimisation(monkeypatch):
     monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
     run_gemm([case(18, 1536, 384, tb=True, tag="O0"), case(18, 1536, 384, tag="O0")],
              simulated=PACKED)
+
+
+def test_packed_batched_product_keeps_pool_counters_plain():
+    """A batched product's packed panels are sized by the symbolic batch; their buffer type
+    is made plain, so the pool's byte counters stay ints (a symbolic counter grew its
+    expression by one link per allocation and release for the rest of the process)."""
+    from graphnn.runtime import get_runtime
+    from graphnn.ir.symbolic import SymInt
+    run_gemm([case(5, 33, 17, batch=3, tag="plain")], simulated=PACKED)
+    pool = get_runtime().pool
+    for name in ("in_use", "allocated", "peak"):
+        value = getattr(pool, name)
+        assert not isinstance(value, SymInt), f"pool.{name} is symbolic"
