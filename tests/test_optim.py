@@ -269,6 +269,94 @@ def test_lbfgs_matches_torch(line_search_fn):
     assert sorted(gopt.state_dict()["state"][0]) == sorted(topt.state_dict()["state"][0])
 
 
+def _lbfgs_steps(pair, topt, gopt, steps: int, what: str) -> None:
+    tc, gc = pair.closures(topt, gopt)
+    for i in range(steps):
+        topt.step(tc)
+        gopt.step(gc)
+        pair.check(f"{what} {i}", rtol=1e-4, atol=1e-5)
+
+
+def _assert_lbfgs_state_close(gstate: dict, tstate: dict) -> None:
+    assert list(gstate) == list(tstate)
+    for key, value in tstate.items():
+        ours = gstate[key]
+        if isinstance(value, list):     # old_dirs, old_stps, ro, al (with None)
+            assert len(ours) == len(value), key
+            for i, (a, b) in enumerate(zip(ours, value)):
+                assert (a is None) == (b is None), f"{key}[{i}]"
+                if b is not None:
+                    assert isinstance(a, G.Tensor), f"{key}[{i}]"
+                    assert_close(a, b, rtol=1e-3, atol=1e-4, what=f"{key}[{i}]")
+        elif isinstance(value, torch.Tensor):
+            assert isinstance(ours, G.Tensor), key
+            assert_close(ours, value, rtol=1e-3, atol=1e-4, what=key)
+        else:   # func_evals, n_iter, prev_loss, H_diag or t as Python numbers
+            assert ours == pytest.approx(value, rel=1e-4), key
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_dict_round_trips(line_search_fn):
+    """The state holds graphnn tensors with PyTorch's values; PyTorch's state loads into
+    graphnn, and graphnn's into a fresh optimizer over a copy of the model: training goes
+    on as PyTorch's (the history rolls over: 4 pairs kept of more)."""
+    pair = Pair(10)
+    kw = dict(lr=0.5, max_iter=4, history_size=4, line_search_fn=line_search_fn)
+    topt = torch.optim.LBFGS(pair.t.parameters(), **kw)
+    gopt = G.optim.LBFGS(pair.g.parameters(), **kw)
+    _lbfgs_steps(pair, topt, gopt, 2, "before")
+    _assert_lbfgs_state_close(gopt.state_dict()["state"][0], topt.state_dict()["state"][0])
+    fresh = G.optim.LBFGS(pair.g.parameters(), **kw)
+    fresh.load_state_dict(topt.state_dict())
+    _lbfgs_steps(pair, topt, fresh, 2, "loaded from torch")
+    saved = fresh.state_dict()
+    pair2 = Pair(10)
+    pair2.t.load_state_dict(pair.t.state_dict())
+    pair2.g.load_state_dict(pair.t.state_dict())
+    copy = G.optim.LBFGS(pair2.g.parameters(), **kw)
+    copy.load_state_dict(saved)
+    topt2 = torch.optim.LBFGS(pair2.t.parameters(), **kw)
+    topt2.load_state_dict(topt.state_dict())
+    _lbfgs_steps(pair2, topt2, copy, 2, "loaded from graphnn")
+    _assert_lbfgs_state_close(copy.state[pair2.g[0].weight], topt2.state[pair2.t[0].weight])
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_host_reads_do_not_grow_with_parameters(line_search_fn):
+    """The vector math runs on the device; the host reads the loss and a few scalars per
+    evaluation and iteration, stacked into one read, however many parameters there are
+    (reading each gradient would cost one synchronisation per parameter)."""
+    counts = []
+    for hidden in (0, 4):     # 4 and 12 parameters
+        G.manual_seed(0)
+        layers = [G.nn.Linear(4, 8), G.nn.Tanh()]
+        for _ in range(hidden):
+            layers += [G.nn.Linear(8, 8), G.nn.Tanh()]
+        model = G.nn.Sequential(*layers, G.nn.Linear(8, 3))
+        x, y = G.tensor(_X), G.tensor(_Y)
+        opt = G.optim.LBFGS(model.parameters(), lr=0.5, max_iter=4,
+                            line_search_fn=line_search_fn)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        opt.step(closure)       # compiles
+        state = opt.state[opt.param_groups[0]["params"][0]]
+        evals, iters = state["func_evals"], state["n_iter"]
+        G.reset_stats()
+        opt.step(closure)
+        syncs = G.stats().syncs
+        evals, iters = state["func_evals"] - evals, state["n_iter"] - iters
+        # one read per evaluation, at most two more per iteration
+        assert syncs <= evals + 2 * iters, (hidden, syncs, evals, iters)
+        counts.append((syncs, evals, iters))
+    if line_search_fn is None:
+        assert counts[0] == counts[1] == (8, 4, 4)
+
+
 def test_zero_grad_and_add_param_group():
     pair = Pair(7)
     opt = G.optim.SGD(pair.g[0].parameters(), lr=0.1)
