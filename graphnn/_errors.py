@@ -91,11 +91,9 @@ def add_context(e: BaseException, where: str, tensors) -> None:
                    if not any(f in msg for f in shape_forms(tuple(t.shape)))]
         shapes = f" ({', '.join(missing)})" if missing else ""
     # the message stays whole at the end: PyTorch's text remains a contiguous tail
-    if where and shapes and msg.startswith(f"{where}: "):
-        # a check that already named ``where`` ("Embedding: index out of range ..."): the
-        # shapes go after that name rather than in front of a second copy of it
-        msg = f"{where}{shapes}: {msg[len(where) + 2:]}"
-    elif shapes or (where and where.lower() not in msg.lower()):
+    # (a check that already named ``where`` keeps its text whole too: PyTorch's own wording
+    # may start with the name, "Softmax2d: expected input to be 3D or 4D")
+    if shapes or (where and where.lower() not in msg.lower()):
         msg = f"{where}{shapes}: {msg}" if where else f"{shapes.strip()}: {msg}"
     e.args = (msg,)
     try:
