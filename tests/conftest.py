@@ -47,16 +47,41 @@ OPTIMISED_SUITES = ("test_kernels_", "test_boundaries_", "test_fuzz_", "test_len
 _USER_OPTIONS = os.environ.get("GRAPHNN_CL_OPTIONS")
 
 
+def _drain() -> None:
+    """Waits for every queued command. PoCL links a kernel's work-group function on a worker
+    thread when it is first launched, spawning the linker with the process's ``environ``;
+    changing the environment meanwhile (``setenv`` may move that array) made the spawn fail
+    with EFAULT ("posix_spawn failed: Bad address") and killed the test worker. Every
+    environment change in the tests waits for the queue first."""
+    from graphnn.runtime import get_runtime
+    finish = getattr(get_runtime(), "finish", None)
+    if finish is not None:
+        finish()
+
+
+def _draining(method):
+    def changed_env(self, *args, **kwargs):
+        _drain()
+        return method(self, *args, **kwargs)
+    return changed_env
+
+
+for _name in ("setenv", "delenv", "undo"):
+    setattr(pytest.MonkeyPatch, _name, _draining(getattr(pytest.MonkeyPatch, _name)))
+
+
 @pytest.fixture(autouse=True)
 def _build_options(request):
     name = request.module.__name__.rsplit(".", 1)[-1]
     if _USER_OPTIONS is not None or name.startswith(OPTIMISED_SUITES):
         yield
         return
+    _drain()
     os.environ["GRAPHNN_CL_OPTIONS"] = "-cl-opt-disable"
     try:
         yield
     finally:
+        _drain()
         os.environ.pop("GRAPHNN_CL_OPTIONS", None)
 
 
