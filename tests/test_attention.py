@@ -194,13 +194,15 @@ def test_transformer_decoder_layer_matches_pytorch(name):
 
 def test_transformer_dropout_in_training_mode():
     """Dropout's random stream is not PyTorch's: values cannot match, but a training step
-    must run, keep the shape, stay finite, differ from eval mode and reach every weight."""
+    must run, keep the shape, stay finite, differ from eval mode and reach every weight.
+    An encoder layer has all three of the family's dropouts (attention, feed-forward and
+    both residual branches); the full Transformer composes the same layers."""
     G.manual_seed(3)
-    m = G.nn.Transformer(E, H, 1, 1, 16, dropout=0.5)
+    m = G.nn.TransformerEncoderLayer(E, H, 16, dropout=0.5)
     src = G.tensor(_data(S, N, E), requires_grad=True)
-    tgt = G.tensor(_data(L, N, E))
-    out = m(src, tgt, tgt_mask=G.nn.Transformer.generate_square_subsequent_mask(L))
-    assert tuple(out.shape) == (L, N, E)
+    mask = G.nn.Transformer.generate_square_subsequent_mask(S)
+    out = m(src, src_mask=mask)
+    assert tuple(out.shape) == (S, N, E)
     values = out.detach().numpy()
     assert np.isfinite(values).all()
     (out * out).sum().backward()
@@ -208,7 +210,7 @@ def test_transformer_dropout_in_training_mode():
     for name, p in m.named_parameters():
         assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
     m.eval()
-    plain = m(src, tgt, tgt_mask=G.nn.Transformer.generate_square_subsequent_mask(L))
+    plain = m(src, src_mask=mask)
     assert not np.allclose(values, plain.detach().numpy()), "dropout changed nothing"
 
 
