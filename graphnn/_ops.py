@@ -199,7 +199,10 @@ def matmul(a, b):
         if da == 2:
             return mm(a, b)
         lead = tuple(a.shape[:-1])
-        out = mm(reshape(a, (-1, a.shape[-1])), b)
+        rows = 1
+        for s_ in lead:     # not -1: ambiguous when a's last dim is 0
+            rows *= s_
+        out = mm(reshape(a, (rows, a.shape[-1])), b)
         return _named(reshape(out, lead + (b.shape[1],)), "UnsafeViewBackward0", a, b)
     # batched: broadcast the batch dims (numpy rules), flatten them, one batched product
     try:

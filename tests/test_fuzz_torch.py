@@ -316,7 +316,17 @@ def test_fuzz_conv_and_pooling(case):
 
     if _same_error(fn, arrays):
         return
+    # a max-pooling window entirely in the padding has no reference: PyTorch's CPU kernel
+    # reports an index past the input and its backward adds the gradient there (into the
+    # next channel's first element); graphnn's output is -inf with no gradient
+    assume(kind != "max_pool1d" or _every_window_reads_input(w, k, s, p, d, case["ceil"]))
     check(fn, arrays, seed=case["seed"], what=str(case), **_tol(dt, c * k * k))
+
+
+def _every_window_reads_input(w: int, k: int, s: int, p: int, d: int, ceil: bool) -> bool:
+    _, idx = torch.nn.functional.max_pool1d(torch.zeros(1, 1, w), k, s, p, d, ceil,
+                                            return_indices=True)
+    return bool(((idx >= 0) & (idx < w)).all())
 
 
 # -- composite layers -------------------------------------------------------------------------

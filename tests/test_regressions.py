@@ -147,3 +147,13 @@ def test_python_bounds_keep_float64_precision():
         ours, ref = fn(G, G.tensor(x)), fn(torch, torch.tensor(x))
         assert ours.dtype.name == "float64"
         np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+
+
+def test_matmul_of_an_empty_batch_with_an_empty_inner_dim():
+    """(1, 0, 0) @ (0, 1): the rows of a were flattened with a -1, which a 0 makes
+    ambiguous (found by the fuzzer)."""
+    a = np.zeros((1, 0, 0), np.float32)
+    b = np.zeros((0, 1), np.float32)
+    ours = G.matmul(G.tensor(a), G.tensor(b))
+    ref = torch.matmul(torch.tensor(a), torch.tensor(b))
+    assert tuple(ours.shape) == tuple(ref.shape) == (1, 0, 1)
