@@ -169,7 +169,10 @@ def test_fuzz_elementwise_chains(case):
 
     if _same_error(fn, arrays):
         return
-    check(fn, arrays, seed=case["seed"], what=str(case), **_tol(_out_dtype(fn, arrays), 8))
+    # the gradient of a float32 input is float32 even when the result is float64 (a float32
+    # (13,) plus a float64 (1,) found it): the loosest input's tolerance applies
+    dtype = "float32" if "float32" in case["dtypes"] else _out_dtype(fn, arrays)
+    check(fn, arrays, seed=case["seed"], what=str(case), **_tol(dtype, 8))
 
 
 # -- reductions over any axes, normalisations along any dim -------------------------------
@@ -221,6 +224,10 @@ def test_fuzz_reductions_any_axes(case):
 
     if _same_error(fn, [arr]):
         return
+    # std of values that are all equal (an expanded view reduced along its broadcast dim)
+    # has no derivative (0/0): PyTorch's rounding leaves a tiny variance and a finite
+    # gradient, graphnn's an exact 0; neither is a reference
+    assume(not (case["op"] in ("std", "var") and case["layout"] == "expanded"))
     terms = int(np.prod([case["shape"][a] for a in case["axes"]]))
     nograd = (0,) if case["op"] == "argmin" else ()
     check(fn, [arr], nograd=nograd, seed=case["seed"], what=str(case),
