@@ -434,17 +434,7 @@ def _trace_call(fn, args, kwargs, label, names):
     input_nodes = [s._sym.id for s in inputs]
     with tracer:
         out = fn(*sym_args, **sym_kwargs)
-        flat, tree = _flatten(out)
-        outputs = [tracer.node_of(t) for t in flat]
-        # in-place writes to real tensors become extra outputs, written back by the caller
-        mutations = []
-        for i, (s, node) in enumerate(zip(inputs, input_nodes)):
-            if s._sym.id != node:
-                mutations.append(("arg", i))
-                outputs.append(s._sym.id)
-        for t, node in tracer.mutated.values():
-            mutations.append(("tensor", t))
-            outputs.append(node)
+        flat, tree, outputs, mutations = traced_outputs(tracer, out, inputs, input_nodes)
     tracer.graph.outputs = outputs
     cg = CompiledGraph(tracer.graph, len(input_nodes), label, tree, mutations)
     # results that are argument tensors themselves (Identity, an in-place ReLU returning its
@@ -453,6 +443,23 @@ def _trace_call(fn, args, kwargs, label, names):
                       for pos, t in enumerate(flat) if any(s is t for s in inputs)}
     cg.checks = list(tracer.checks)
     return cg, list(tracer.captured)
+
+
+def traced_outputs(tracer, out, inputs: list, input_nodes: list) -> tuple:
+    """``(flat results, tree, output nodes, mutations)`` of a traced call: the results'
+    nodes, then in-place writes to real tensors as extra outputs written back by the
+    caller (``("arg", i)`` for the i-th input, ``("tensor", t)`` for a captured one)."""
+    flat, tree = _flatten(out)
+    outputs = [tracer.node_of(t) for t in flat]
+    mutations = []
+    for i, (s, node) in enumerate(zip(inputs, input_nodes)):
+        if s._sym.id != node:
+            mutations.append(("arg", i))
+            outputs.append(s._sym.id)
+    for t, node in tracer.mutated.values():
+        mutations.append(("tensor", t))
+        outputs.append(node)
+    return flat, tree, outputs, mutations
 
 
 def _flatten(out):

@@ -90,7 +90,7 @@ class CompiledStep:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        tensors = [a for a in args if isinstance(a, Tensor)]
+        tensors = _compile.tensor_leaves(args, kwargs)
         key = (_compile.signature(tensors), tuple(a.requires_grad for a in tensors),
                tuple(_compile._static(a) for a in args),
                tuple(sorted((k, _compile._static(v)) for k, v in kwargs.items())))
@@ -119,23 +119,15 @@ class CompiledStep:
     def _trace(self, args, kwargs):
         tracer = StepTracer()
         tracer.root_name = getattr(self.fn, "__name__", "step")
-        sym_args = [tracer.input(a, name=f"arg{i}") if isinstance(a, Tensor) else a
-                    for i, a in enumerate(args)]
-        inputs = [s for s in sym_args if isinstance(s, Tensor)]
+        inputs = [tracer.input(t, name=f"arg{i}")
+                  for i, t in enumerate(_compile.tensor_leaves(args, kwargs))]
+        sym_args, sym_kwargs = _compile._replace_leaves(args, kwargs, iter(inputs))
         input_nodes = [s._sym.id for s in inputs]
         try:
             with tracer:
-                out = self.fn(*sym_args, **kwargs)
-                flat, tree = _compile._flatten(out)
-                outputs = [tracer.node_of(t) for t in flat]
-                mutations = []
-                for i, (s, node) in enumerate(zip(inputs, input_nodes)):
-                    if s._sym.id != node:
-                        mutations.append(("arg", i))
-                        outputs.append(s._sym.id)
-                for t, node in tracer.mutated.values():
-                    mutations.append(("tensor", t))
-                    outputs.append(node)
+                out = self.fn(*sym_args, **sym_kwargs)
+                flat, tree, outputs, mutations = _compile.traced_outputs(tracer, out, inputs,
+                                                                         input_nodes)
                 grad_leaves = list(tracer.grads.values())
                 outputs += [tracer.node_of(leaf.grad) for leaf in grad_leaves]
         except GraphBreak as e:

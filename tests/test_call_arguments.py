@@ -99,3 +99,12 @@ def test_attention_masks_of_another_dtype_on_the_same_module():
         w_out, w_w = ref(q[1], q[1], q[1], key_padding_mask=m_ref)
         assert_close(out, w_out, rtol=1e-4, atol=1e-5)
         assert_close(w, w_w, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_step_reads_keyword_and_nested_tensors():
+    """graphnn.compile takes its tensor arguments the same way: a keyword or a list holds
+    a new tensor on each call."""
+    step = G.compile(lambda x, pair, *, y: ((x + pair[0]) * y).sum())
+    for k in (1.0, 2.0, 3.0):
+        got = step(G.ones(3), [G.ones(3) * k], y=G.ones(3) * (k + 1)).item()
+        assert got == 3 * (1 + k) * (k + 1)
