@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, literal
-from graphnn.codegen.side import channel_index
+from graphnn.codegen.side import channel_index, store_side
 from graphnn.codegen.vec import ANY, ZERO, fits_int, hsum, is_float, lane, row_vector, \
     splat, vec_type, width_for
 from graphnn.codegen.vepi import store_vector, vector_epilogue, vector_ok
@@ -33,7 +33,7 @@ WGRAD_ITEMS = 12     # keep at least this many work-items when blocking allows i
 
 def group_nodes(graph: Graph, g: Group) -> list[int]:
     nodes = [g.anchor] + list(g.members) + list(g.stores)
-    for m in g.members:
+    for m in g.members + g.side_epilogue:
         nodes += [a for a in graph.args(m) if graph.op(a) != "const"]
     return nodes
 
@@ -448,6 +448,6 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
             both = w.fresh("bias")
             w.lines.append(f"{vt} {both} = " + " + ".join(side[o]) + ";")
             total = hsum(w, both, width, t)
-            w.store(g.side, channel_index(graph, g.side, f"o0 + {o}"), total)
+            store_side(w, g, channel_index(graph, g.side, f"o0 + {o}"), total)
         w.lines.append("}")
     return w, (kh // ub, icg, oc // ob), (1, 1, 1)

@@ -2,7 +2,8 @@
 
 The fusion pass attaches ``sum(dY, batch axes)`` to the kernel that computes ``dW`` from the
 same ``dY`` (``Group.side``): a few work-items add one plain loop over ``dY``, which costs far
-less than a launch of its own."""
+less than a launch of its own. In a whole training step the sum's epilogue, the optimizer's
+update of the bias, comes with it (``Group.side_epilogue``)."""
 from __future__ import annotations
 
 from graphnn.codegen.emit import KernelWriter
@@ -26,7 +27,7 @@ def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
         w.lines.append(f"  if ({i} < {m_}) {{")
         w.lines.append(f"    {t} side = 0;")
         w.lines.append(f"    for (int k = 0; k < {k_}; k++) side += {w.load(a, ['k', i])};")
-        w.store(g.side, lead + [i], "side")
+        store_side(w, g, lead + [i], "side")
         w.lines.append("  }")
     w.lines.append("}")
 
@@ -46,8 +47,21 @@ def conv_weight_side(w: KernelWriter, graph: Graph, g: Group, oc: str,
     w.lines.append(f"    for (int sp = 0; sp < {h_}; sp++)")
     w.lines.append(f"      for (int sq = 0; sq < {w_}; sq++)")
     w.lines.append(f"        side += {w.load(gy, ['sn', oc, 'sp', 'sq'])};")
-    w.store(g.side, channel_index(graph, g.side, oc), "side")
+    store_side(w, g, channel_index(graph, g.side, oc), "side")
     w.lines.append("}")
+
+
+def store_side(w: KernelWriter, g: Group, index: list[str], value: str) -> None:
+    """Stores the side sum's ``value`` at ``index`` and computes its epilogue there (an
+    optimizer's update of the bias, in a whole training step), in a C scope of its own."""
+    saved, start = dict(w.temps), len(w.lines)
+    w.temps[g.side] = value
+    w.emit_members(g.side_epilogue, index)
+    for s in g.stores:
+        if s == g.side or s in g.side_epilogue:
+            w.store(s, index)
+    w.temps = saved
+    w.lines[start:] = ["{"] + ["  " + ln for ln in w.lines[start:]] + ["}"]
 
 
 def channel_index(graph: Graph, side: int, oc: str) -> list[str]:

@@ -116,3 +116,56 @@ def test_compiled_step_errors():
 
     with pytest.raises(RuntimeError, match="LBFGS.step cannot be part"):
         G.compile(lbfgs_step)(G.ones(3, 2))
+
+
+@pytest.mark.parametrize("dialect_name,opt_name", [("cpu", "sgd"), ("gpu", "adam")])
+def test_compiled_lenet_step_matches_torch(dialect_name, opt_name):
+    """LeNet's whole step in both kernel dialects: the bias gradients are summed inside their
+    weight gradient's kernel, which also applies the optimizer's update to the bias
+    (``Group.side_epilogue``); parameters, gradients and state against torch eager."""
+    import sys
+    sys.path.insert(0, "examples")
+    from lenet import LeNet, torch_twin
+    from tests.kernel_check import dialect
+
+    make = {"sgd": lambda L, p: L.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3),
+            "adam": lambda L, p: L.optim.Adam(p, lr=0.01)}[opt_name]
+    G.manual_seed(0)
+    gm = LeNet()
+    tm = torch_twin(gm)
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((3, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, 3))
+               for _ in range(3)]
+    with dialect(dialect_name):
+        results = {}
+        for L, m in ((torch, tm), (G, gm)):
+            opt = make(L, m.parameters())
+
+            def step(x, y):
+                opt.zero_grad()
+                loss = L.nn.functional.cross_entropy(m(x), y)
+                loss.backward()
+                opt.step()
+                return loss
+
+            if L is G:
+                step = G.compile(step)
+            losses = [step(L.tensor(x), L.tensor(y)).detach() for x, y in batches[:2]]
+            if L is G:
+                before = G.stats().launches
+            losses.append(step(L.tensor(batches[2][0]), L.tensor(batches[2][1])).detach())
+            if L is G:
+                launches = G.stats().launches - before
+            results[L] = (losses, m, opt)
+    (tl, tm, topt), (gl, gm, gopt) = results[torch], results[G]
+    for i, (a, b) in enumerate(zip(gl, tl)):
+        assert_close(a, b, rtol=1e-4, atol=1e-5, what=f"loss {i}")
+    for (k, p), q in zip(gm.named_parameters(), tm.parameters()):
+        assert_close(p, q, rtol=1e-4, atol=1e-5, what=k)
+        assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, what=f"{k}.grad")
+        for key, v in topt.state[q].items():
+            assert_close(gopt.state[p][key], v, rtol=1e-4, atol=1e-6, what=f"{k} {key}")
+    if dialect_name == "cpu":
+        # 5 forward, 6 loss, 5 input and pooling gradients, 5 weight gradients with their
+        # bias gradients and updates (each bias's own kernel before: 28)
+        assert launches <= 23, launches

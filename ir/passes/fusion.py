@@ -79,6 +79,8 @@ class Group:
     tip: int = -1                   # the last member; consumers outside read it
     parts: list["Group"] = field(default_factory=list)  # horizontal: independent groups
     side: int | None = None         # a bias-gradient sum computed by this anchor's kernel
+    # the side sum's elementwise epilogue (an optimizer's update of the bias), at its index
+    side_epilogue: list[int] = field(default_factory=list)
     # reduce: sibling sums over the same index space, folded in the anchor's loop
     siblings: list[int] = field(default_factory=list)
 
@@ -86,7 +88,8 @@ class Group:
         return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
-        return self.prologue + self.members + ([self.side] if self.side is not None else [])
+        return self.prologue + self.members + \
+            ([self.side] + self.side_epilogue if self.side is not None else [])
 
     def anchors(self) -> list[int]:
         return ([self.anchor] if self.anchor is not None else []) + self.siblings
@@ -410,7 +413,10 @@ def _side_sum(graph: Graph, anchor: int):
 def _fuse_side_sums(graph: Graph, groups: dict[int, Group],
                     group_of: dict[int, Group]) -> None:
     """A bias gradient (a sum that only feeds outputs) joins the weight-gradient kernel
-    that reads the same value, as its anchor's ``side_sum`` rule allows."""
+    that reads the same value, as its anchor's ``side_sum`` rule allows. The sum's
+    elementwise epilogue comes along (``Group.side_epilogue``: in a whole training step, the
+    optimizer's update of the bias) when it too feeds only outputs and reads nothing but
+    graph inputs besides the sum: then no other kernel waits for it, nor it for one."""
     outputs = set(graph.outputs)
     by_source: dict[int, list[Group]] = {}      # summed value -> anchor groups that read it
     for g in groups.values():
@@ -419,8 +425,8 @@ def _fuse_side_sums(graph: Graph, groups: dict[int, Group],
             by_source.setdefault(graph.args(g.anchor)[side[0]], []).append(g)
     for r in [g for g in groups.values() if g.kind == "reduce"]:
         node = r.anchor
-        if graph.op(node) != "sum" or r.prologue or r.members != [node] or \
-                not _feeds_only_outputs(graph, node, outputs):
+        if graph.op(node) != "sum" or r.prologue or r.siblings or \
+                not _side_epilogue_free(graph, r, outputs):
             continue
         src = graph.args(node)[0]
         for g in by_source.get(src, []):
@@ -429,9 +435,30 @@ def _fuse_side_sums(graph: Graph, groups: dict[int, Group],
             if tuple(graph.attrs(node)["axes"]) != _side_sum(graph, g.anchor)[1]:
                 continue
             g.side = node
-            group_of[node] = g
+            g.side_epilogue = [m for m in r.members if m != node]
+            for m in r.members:
+                group_of[m] = g
             del groups[id(r)]
             break
+
+
+def _side_epilogue_free(graph: Graph, r: Group, outputs: set[int]) -> bool:
+    """The reduce group ``r`` (a sum and its epilogue) can be computed by another kernel
+    anywhere in the schedule: its values feed only graph outputs (or each other) and it
+    reads only graph inputs and constants besides its own values."""
+    inside = set(r.members)
+    for m in r.members:
+        users = [u for u in graph.user_nodes(m) if u not in inside]
+        if not all(graph.op(u) in VIEW_OPS and _feeds_only_outputs(graph, u, outputs)
+                   for u in users) or not (m in outputs or users or
+                                            any(u in inside for u in graph.user_nodes(m))):
+            return False
+        if m == r.anchor:
+            continue
+        for a in graph.args(m):
+            if a not in inside and graph.op(_base(graph, a)) not in LEAF_OPS:
+                return False
+    return True
 
 
 def _windows_cover(graph: Graph, pool: int) -> bool:
@@ -489,6 +516,9 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
                     if m in outputs or any(group_of.get(u) is not g for u in graph.user_nodes(m))]
         if g.side is not None:
             g.stores.append(g.side)
+            g.stores += [m for m in g.side_epilogue
+                         if m in outputs or any(group_of.get(u) is not g
+                                                for u in graph.user_nodes(m))]
         for m in g.nodes():
             graph.meta(m)["group"] = i
     graph.groups = groups
