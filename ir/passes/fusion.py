@@ -140,9 +140,15 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> dict[int, str]:
     def elementwise(n: int) -> bool:
         return _compute(graph, n) and get(graph.op(n)).kind in _CHEAP
 
-    def absorbs(n: int) -> bool:     # a consumer whose kernel can compute the value inline
-        return elementwise(n) or graph.op(n) in VIEW_OPS or (
-            _compute(graph, n) and get(graph.op(n)).kind == Kind.REDUCE)
+    def absorbs(n: int, k: int) -> bool:   # a consumer whose kernel can compute argument k
+        if elementwise(n) or graph.op(n) in VIEW_OPS:
+            return True
+        if not _compute(graph, n):
+            return False
+        op = get(graph.op(n))
+        # a gather's index is read at the gather's own index, as an elementwise op reads
+        return op.kind == Kind.REDUCE or (op.kind == Kind.INJECTIVE and
+                                          k not in op.indexed_reads)
 
     for n in reversed(graph.topo()):
         if graph.op(n) in LEAF_OPS:
@@ -157,7 +163,7 @@ def recompute_cheap(graph: Graph, max_clones: int = 64) -> dict[int, str]:
         if len(users) > MAX_USERS:
             kept[n] = f"{len(users)} reads: recomputation stops at {MAX_USERS}"
             continue
-        other = next((u for u, _ in users if not absorbs(u)), None)
+        other = next((u for u, k in users if not absorbs(u, k)), None)
         if other is not None:
             kept[n] = f"read by %{other} ({graph.op(other)}), which cannot recompute it"
             continue

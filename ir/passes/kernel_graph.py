@@ -110,7 +110,8 @@ def merge_sibling(graph: Graph, g: Group, sums: dict, group_of: dict[int, Group]
     for cand in reversed(sums.get(key, [])[-SIBLING_SCAN:]):
         if id(cand) not in groups or reach[n] & bits(cand) or \
                 len(cand.siblings) >= MAX_SIBLINGS or \
-                not reads & _sources(graph, cand, group_of) or \
+                not (reads & _sources(graph, cand, group_of) or
+                     _computed_scalar(graph, n) and _computed_scalar(graph, cand.anchor)) or \
                 not reads_settled(graph, cand, g.nodes(), group_of):
             continue
         cand.prologue += g.prologue
@@ -122,6 +123,15 @@ def merge_sibling(graph: Graph, g: Group, sums: dict, group_of: dict[int, Group]
         cand.tip = n
         return
     sums.setdefault(key, []).append(g)
+
+
+def _computed_scalar(graph: Graph, n: int) -> bool:
+    """A sum to a single value that the graph computes with (a mean's numerator or its
+    count), not a gradient that is only returned. Two of them share a loop even when they
+    read different values (a loss and its count of targets: one launch); sums that only feed
+    outputs stay apart for the weight-gradient kernels that take them as side sums."""
+    return graph.type(n).numel == 1 and any(graph.op(u) not in VIEW_OPS
+                                            for u in graph.user_nodes(n))
 
 
 def schedule(graph: Graph, groups: list[Group], group_of: dict[int, Group],

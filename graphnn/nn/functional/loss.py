@@ -96,11 +96,15 @@ def _nll(logp_or_x, target, weight, reduction, ignore_index, from_logits):
         loss = _ops.where(valid, loss, 0.0)
         vw = _ops.to_dtype(valid, x.dtype)
         w = vw if w is None else w * vw
+    if reduction == "mean" and w is not None:
+        # both sums over the same (N, 1, ...) values, so that they share one reduction loop
+        # and the division is its epilogue: one kernel
+        return _ops.sum(loss) / _ops.sum(w)
     loss = _ops.squeeze(loss, 1)
     if c_axis == 0:
         loss = _ops.squeeze(loss, 0)
     if reduction == "mean":
-        return _ops.sum(loss) / _ops.sum(w) if w is not None else _ops.mean(loss)
+        return _ops.mean(loss)
     return _reduce(loss, reduction)
 
 
