@@ -7,6 +7,7 @@ import math
 from graphnn.codegen import conv as _conv
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
+from graphnn.codegen import rows as _rows
 from graphnn.codegen import scatter as _scatter
 from graphnn.codegen import sort as _sort
 from graphnn.codegen import vec as _vec
@@ -161,6 +162,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     element belongs to one run); sibling sums (``g.siblings``) fold their own values in the
     same loop, one accumulator each."""
     fast = _reduce_vec(graph, g, name, d) if not g.siblings else None
+    fast = fast or _rows.logsumexp_rows(graph, g, name, d, _epilogue)
     if fast is not None:
         return fast
     w = KernelWriter(graph, name)

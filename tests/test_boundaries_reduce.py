@@ -129,3 +129,45 @@ GPU_CASES = edge_cases(dialect_for("gpu")) + [
 @pytest.mark.parametrize("chunk", chunks(GPU_CASES, 5, by_path))
 def test_reduce_boundaries_gpu(chunk):
     run_reduce(chunk, name="gpu")
+
+
+# logsumexp over a contiguous last run: the row kernel (codegen/rows.py) loads vectors of
+# vec.width_for(run) lanes (4, 8 or 16) and adds the rest one by one
+LSE_RUNS = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_rows(dtype):
+    cases = [case((3 - i % 2, r), "logsumexp", (1,), keepdim=bool(i % 2), tag="lse")
+             for i, r in enumerate(LSE_RUNS)]
+    cases += [case((2, 3, 5), "logsumexp", (1, 2), tag="lse"),        # a run of two dims
+              case((2, 3, 17), "logsumexp", (2,), keepdim=True, tag="lse")]
+    with dialect("cpu"):
+        check_all([reduce_check(cs.values[0], dtype, i) for i, cs in enumerate(cases)],
+                  expect={"logsumexp": True})
+
+
+def test_logsumexp_rows_special_values():
+    """Rows with -inf (a masked position; all masked), +inf, NaN and a large maximum, on both
+    sides of a vector: log_softmax and softmax against PyTorch, NaN where PyTorch gives
+    NaN."""
+    import torch
+
+    import graphnn as G
+    x = np.random.default_rng(0).standard_normal((10, 33)).astype(np.float32)
+    x[0, 0] = -np.inf                 # in the first vector
+    x[1, 32] = -np.inf                # in the tail
+    x[2, :] = -np.inf                 # every position masked
+    x[3, 5] = np.inf
+    x[4, 32] = np.inf
+    x[5, 3] = np.nan
+    x[6, 32] = np.nan
+    x[7, :32] = -np.inf               # one finite value, in the tail
+    x[8, 2] = 150.0                   # exp(x - m) overflows unless m is the row's maximum
+    x[9, 32] = 150.0
+    with dialect("cpu"):
+        for fn in ("log_softmax", "softmax"):
+            got = getattr(G.nn.functional, fn)(G.tensor(x), dim=1).numpy()
+            want = getattr(torch.nn.functional, fn)(torch.tensor(x), dim=1).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True,
+                                       err_msg=fn)

@@ -73,7 +73,10 @@ def binary(name: str, template: str, ref, vjp, dtype=_promote, operand="out", **
 
 # -- unary ------------------------------------------------------------------------------
 unary("neg", "(-{0})", lambda a, at: -a[0], lambda c, g: [-g], dtype=_same, vector="(-{0})")
-unary("exp", "exp({0})", lambda a, at: np.exp(_f(a[0])), lambda c, g: [g * c.out])
+# on vectors too: PoCL's vector exp is one call per vector (an operator-only Cephes expf
+# measured 1.5x slower on float16 there), where a scalar kernel makes one call per element
+unary("exp", "exp({0})", lambda a, at: np.exp(_f(a[0])), lambda c, g: [g * c.out],
+      vector="exp({0})")
 unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.args[0]])
 # PoCL's float tanh stops one ulp short of +-1 for |x| >= 12.5, which leaves 1 - tanh^2
 # nonzero in the gradients of tanh-GELU and Mish: float values saturate at |x| > 9.1, where
@@ -81,7 +84,8 @@ unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.arg
 unary("tanh", "(sizeof({0}) != 4 ? tanh({0}) : ({0}) > 9.1f ? 1 : ({0}) < -9.1f ? -1 : "
       "tanh({0}))", lambda a, at: np.tanh(_f(a[0])), lambda c, g: [g * (1.0 - c.out * c.out)])
 unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-_f(a[0]))),
-      lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))")
+      lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))",
+      vector="(1 / (1 + exp(-{0})))")
 unary("sqrt", "sqrt({0})", lambda a, at: np.sqrt(_f(a[0])), lambda c, g: [g / (c.out * 2.0)])
 unary("sin", "sin({0})", lambda a, at: np.sin(_f(a[0])), lambda c, g: [g * c.args[0].op("cos")])
 unary("cos", "cos({0})", lambda a, at: np.cos(_f(a[0])), lambda c, g: [-(g * c.args[0].op("sin"))],

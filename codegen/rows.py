@@ -1,0 +1,111 @@
+"""Row reductions on vectors: ``logsumexp`` over a contiguous last run (softmax,
+log-softmax and cross-entropy rows).
+
+The scalar reduction kernel folds a row one element at a time with the online log-sum-exp,
+two builtin ``exp`` calls per element at worst (on PoCL each builtin is an out-of-line call,
+``../shared/OPENCL_NOTES.md``). A work-item here owns one row and reads it twice, as vectors
+of the device's width: the maximum, then the sum of ``exp(x - max)`` with one vector ``exp``
+call per vector, then ``max + log(sum)``. Two passes over a row that stays in cache cost less
+than the branches and calls of one. The result is NaN where the maximum is infinite, as the
+scalar kernel's (``ir/ops/reduce.py``); a NaN in the row makes the sum, and the result, NaN.
+The elementwise epilogue (cross-entropy's ``lse - x[target]``) runs at the row's index.
+"""
+from __future__ import annotations
+
+from graphnn.codegen import vec as _vec
+from graphnn.codegen.conv import group_nodes
+from graphnn.codegen.dialect import Dialect
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal
+from graphnn.ir.graph import Graph
+from graphnn.ir.passes.fusion import Group
+from graphnn.ir.symbolic import is_symbolic
+from graphnn.ir.types import float32, float64
+from graphnn.ir.views import resolve
+
+
+def contiguous_run(graph: Graph, node: int) -> int | None:
+    """The length of the reduction's run when its reduced axes are exactly the innermost
+    dims and contiguous in memory (a row of a row-major tensor); else None."""
+    src = graph.args(node)[0]
+    shape = graph.type(src).shape
+    axes = set(graph.attrs(node)["axes"])
+    view = resolve(graph, src)
+    if view is None or not axes:
+        return None
+    run = 1
+    for dim in range(len(shape) - 1, len(shape) - 1 - len(axes), -1):
+        if dim not in axes or (view.strides[dim] != run and shape[dim] != 1):
+            return None
+        run *= shape[dim]
+    return run
+
+
+def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
+    """The row kernel for a ``logsumexp`` group, or None when it does not apply (the GPU
+    dialect, a prologue, a strided or symbolic run, other dtypes). ``epilogue(w, g, node,
+    acc, index, members)`` emits the group's epilogue and stores (``families._epilogue``)."""
+    r = g.anchor
+    src = graph.args(r)[0]
+    dtype = graph.type(r).dtype
+    run = contiguous_run(graph, r)
+    if graph.op(r) != "logsumexp" or g.prologue or g.siblings or d.row_max == 0 or \
+            run is None or is_symbolic(run) or run == 0 or \
+            dtype not in (float32, float64) or graph.type(src).dtype != dtype or \
+            not _vec.fits_int(graph, group_nodes(graph, g)):
+        return None
+    t = dtype.cl
+    vw = _vec.width_for(run)
+    w = KernelWriter(graph, name)
+    vt = _vec.vec_type(w, t, vw)
+    out_shape = graph.type(r).shape
+    n_out = max(1, graph.type(r).numel)
+    w.lines.append("int gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {n_out}) return;")
+    lines, out_idx = decompose("gid", out_shape, "o")
+    w.lines += [ln.replace("long ", "int ") for ln in lines]
+    in_shape = graph.type(src).shape
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    in_idx = ["0" if i in axes else out_idx[i] if keep else out_idx[kept.index(i)]
+              for i in range(len(in_shape))]
+    ptr = f"{w.buf(resolve(graph, src).base)} + {w.address(src, in_idx)}"
+    w.lines.append(f"__global const {dtype.cl_storage}* row = {ptr};")
+    full = run // vw * vw
+    ninf = literal(float("-inf"), dtype)
+
+    def vload(at: str) -> str:
+        return _vec.load_vector(w, dtype, f"row + {at}", vw)
+
+    # pass 1: the maximum (a comparison: NaN never wins here, the sum below carries it)
+    w.lines.append(f"{vt} vm = ({vt})({ninf});")
+    if full:
+        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) {{ {vt} v = {vload('k')}; "
+                       "vm = v > vm ? v : vm; }")
+    m = _hmax(w, "vm", vw, t)
+    w.lines.append(f"{t} m = {m};")
+    for k in range(full, run):
+        w.lines.append(f"m = row[{k}] > m ? row[{k}] : m;")
+    # pass 2: the sum of exp(x - max), one vector exp call per vector
+    w.lines.append(f"{vt} vs = ({vt})(0);")
+    if full:
+        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) vs += exp({vload('k')} - m);")
+    total = _vec.hsum(w, "vs", vw, t)
+    w.lines.append(f"{t} acc = {total};")
+    for k in range(full, run):
+        w.lines.append(f"acc += exp(row[{k}] - m);")
+    # m - m: 0, or NaN for an infinite maximum
+    w.lines.append("acc = (m - m == 0) ? m + log(acc) : m - m;")
+    epilogue(w, g, r, "acc", out_idx, [m_ for m_ in g.members if m_ != r])
+    return w, *launch_1d(n_out, d)
+
+
+def _hmax(w: KernelWriter, vec: str, width: int, t: str) -> str:
+    """Horizontal maximum of a vector by halving swizzles and ``?:``."""
+    while width > 1:
+        width //= 2
+        name = w.fresh("h")
+        lo, hi = (".lo", ".hi") if width > 1 else (".x", ".y")
+        w.lines.append(f"{t}{width if width > 1 else ''} {name} = {vec}{lo} > {vec}{hi} ? "
+                       f"{vec}{lo} : {vec}{hi};")
+        vec = name
+    return vec
