@@ -162,7 +162,8 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     element belongs to one run); sibling sums (``g.siblings``) fold their own values in the
     same loop, one accumulator each."""
     fast = _reduce_vec(graph, g, name, d) if not g.siblings else None
-    fast = fast or _rows.logsumexp_rows(graph, g, name, d, _epilogue)
+    fast = fast or _rows.logsumexp_rows(graph, g, name, d, _epilogue) or \
+        _rows.sum_rows(graph, g, name, d, _epilogue, _sibling_index)
     if fast is not None:
         return fast
     w = KernelWriter(graph, name)

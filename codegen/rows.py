@@ -1,5 +1,6 @@
 """Row reductions on vectors: ``logsumexp`` over a contiguous last run (softmax,
-log-softmax and cross-entropy rows).
+log-softmax and cross-entropy rows), and sums over such a run with an elementwise prologue
+and sibling sums (layer norm's statistics: the shifted sum and sum of squares in one loop).
 
 The scalar reduction kernel folds a row one element at a time with the online log-sum-exp,
 two builtin ``exp`` calls per element at worst (on PoCL each builtin is an out-of-line call,
@@ -9,6 +10,11 @@ call per vector, then ``max + log(sum)``. Two passes over a row that stays in ca
 than the branches and calls of one. The result is NaN where the maximum is infinite, as the
 scalar kernel's (``ir/ops/reduce.py``); a NaN in the row makes the sum, and the result, NaN.
 The elementwise epilogue (cross-entropy's ``lse - x[target]``) runs at the row's index.
+
+The sums' prologue runs on vectors of the row (``vepi.vector_values``; values it must store
+are stored there), each sum in a vector accumulator of its own; the last ``run % width``
+elements run the scalar prologue. Runs up to ``SUM_BLOCK`` elements (longer ones keep the
+scalar kernel's blocked summation).
 """
 from __future__ import annotations
 
@@ -16,6 +22,9 @@ from graphnn.codegen import vec as _vec
 from graphnn.codegen.conv import group_nodes
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal
+from graphnn.codegen.vepi import vector_ok, vector_values
+from graphnn.ir.ops import get
+from graphnn.ir.types import TensorType
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
@@ -61,7 +70,7 @@ def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     n_out = max(1, graph.type(r).numel)
     w.lines.append("int gid = get_global_id(0);")
     w.lines.append(f"if (gid >= {n_out}) return;")
-    lines, out_idx = decompose("gid", out_shape, "o")
+    lines, out_idx = decompose("gid", out_shape, "ro")   # not a fresh() prefix
     w.lines += [ln.replace("long ", "int ") for ln in lines]
     in_shape = graph.type(src).shape
     axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
@@ -109,3 +118,88 @@ def _hmax(w: KernelWriter, vec: str, width: int, t: str) -> str:
                        f"{vec}{lo} : {vec}{hi};")
         vec = name
     return vec
+
+
+SUM_BLOCK = 4096        # as families.SUM_BLOCK: longer runs are summed in blocks there
+
+
+def sum_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling_index):
+    """The row kernel for a ``sum`` group with a prologue or siblings over a contiguous last
+    run, or None. ``sibling_index(graph, anchor, sibling, out_idx)`` places a sibling's
+    result (``families._sibling_index``)."""
+    r = g.anchor
+    src = graph.args(r)[0]
+    dtype = graph.type(r).dtype
+    in_shape = graph.type(src).shape
+    anchors = g.anchors()
+    run = contiguous_run(graph, r)
+    if not get(graph.op(r)).reducer.sums or not (g.prologue or g.siblings) or \
+            d.row_max == 0 or run is None or is_symbolic(run) or not 4 <= run <= SUM_BLOCK \
+            or dtype not in (float32, float64) or \
+            any(graph.type(a).dtype != dtype or graph.type(graph.args(a)[0]).dtype != dtype
+                or graph.type(graph.args(a)[0]).shape != in_shape or
+                graph.attrs(a)["axes"] != graph.attrs(r)["axes"] for a in anchors) or \
+            not _vec.fits_int(graph, group_nodes(graph, g) + g.prologue) or \
+            (g.prologue and not vector_ok(graph, g, None, g.prologue,
+                                          TensorType(in_shape, dtype))):
+        return None
+    t = dtype.cl
+    vw = _vec.width_for(run)
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    if len(axes) > 1 and in_shape[-1] % vw:
+        # a vector must lie within one row of the last dim: operands broadcast along it
+        # (or strided across rows) are read per row
+        return None
+    w = KernelWriter(graph, name)
+    vt = _vec.vec_type(w, t, vw)
+    out_shape = graph.type(r).shape
+    n_out = max(1, graph.type(r).numel)
+    w.lines.append("int gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {n_out}) return;")
+    lines, out_idx = decompose("gid", out_shape, "ro")   # not a fresh() prefix
+    w.lines += [ln.replace("long ", "int ") for ln in lines]
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    lead = [out_idx[i] if keep else out_idx[kept.index(i)] for i in kept]
+    inner = list(axes)
+    accs = [f"va{i}" for i in range(len(anchors))]
+    w.lines.append(f"{vt} " + ", ".join(f"{a} = ({vt})(0)" for a in accs) + ";")
+    full = run // vw * vw
+    args = [graph.args(a)[0] for a in anchors]
+
+    def index(flat: str) -> list[str]:
+        """The input index of element ``flat`` of the run (a run may span several dims)."""
+        parts, rest = {}, flat
+        for dim in reversed(inner):
+            size = in_shape[dim]
+            parts[dim] = f"({rest}) % {size}" if dim != inner[0] else f"({rest})"
+            rest = f"({rest}) / {size}"
+        return [parts[i] if i in parts else lead[kept.index(i)] for i in range(len(in_shape))]
+
+    if full:
+        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) {{")
+        saved, start = dict(w.temps), len(w.lines)
+        values = vector_values(w, g, index("k"), vw, g.prologue, args, dtype)
+        w.lines += [f"{a} += {v};" for a, v in zip(accs, values)]
+        w.temps = saved
+        w.lines[start:] = ["  " + ln for ln in w.lines[start:]]
+        w.lines.append("}")
+    sums = [w.fresh("sum") for _ in anchors]
+    for a, s_ in zip(accs, sums):
+        w.lines.append(f"{t} {s_} = {_vec.hsum(w, a, vw, t)};")
+    for k in range(full, run):
+        saved, start = dict(w.temps), len(w.lines)
+        idx = index(str(k))
+        w.emit_members(g.prologue, idx)
+        for st in g.stores:
+            if st in g.prologue:
+                w.store(st, idx)
+        w.lines += [f"{s_} += {w.value(a, idx)};" for s_, a in zip(sums, args)]
+        w.temps = saved
+        w.lines[start:] = ["{"] + ["  " + ln for ln in w.lines[start:]] + ["}"]
+    for a, s_ in zip(anchors[1:], sums[1:]):
+        w.temps[a] = s_
+    epilogue(w, g, r, sums[0], out_idx, [m for m in g.members if m not in anchors])
+    for a in anchors[1:]:
+        if a in g.stores:
+            w.store(a, sibling_index(graph, r, a, out_idx))
+    return w, *launch_1d(n_out, d)

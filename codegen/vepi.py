@@ -192,11 +192,29 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
     (C condition, lanes) stores only that many lanes unless the condition holds (a last tile
     known only at run time); lanes given as a C expression are counted at run time. Returns
     the name of the last member's vector."""
+    vals = _run_members(w, anchor, acc, index, width, valid, members, ragged)
+    return _finish(w, g, anchor, index, width, valid, members, store, ragged, vals)
+
+
+def vector_values(w: KernelWriter, g: Group, index: list[str], width: int, members: list[int],
+                  wanted: list[int], dtype) -> list[str]:
+    """Runs ``members`` (a reduction's prologue) on ``width``-lane vectors of the row at
+    ``index``, stores what the group stores of them, and returns vector expressions of the
+    ``wanted`` values (members, or values loaded at ``index``)."""
+    vals = _run_members(w, None, "", index, width, width, members, None, dtype)
+    _finish(w, g, None, index, width, width, members, True, None, vals)
+    t = dtype.cl
+    vt = vec_type(w, t, width)
+    return [_as_vec(_operand(w, a, index, width, width, t, vt, vals, False), vt)
+            for a in wanted]
+
+
+def _run_members(w: KernelWriter, anchor, acc: str, index: list[str], width: int, valid: int,
+                 members: list[int], ragged, dtype=None) -> dict:
     graph = w.graph
-    if ragged is not None and isinstance(ragged[1], int) and ragged[1] >= valid:
-        ragged = None
-    dtype = graph.type(anchor).dtype if anchor is not None else next(
-        graph.type(m).dtype for m in members if graph.type(m).dtype != bool_)
+    if dtype is None:
+        dtype = graph.type(anchor).dtype if anchor is not None else next(
+            graph.type(m).dtype for m in members if graph.type(m).dtype != bool_)
     t = dtype.cl
     vt = vec_type(w, t, width)
     zero = literal(0, dtype)
@@ -211,6 +229,15 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
             if v.vec else ("int" if v.mask else t)
         w.lines.append(f"{kind} {name} = {v.expr};")
         vals[m] = _Val(name, v.vec, v.mask)
+    vals[None] = _Val(t, False)         # the element type, for _finish
+    return vals
+
+
+def _finish(w: KernelWriter, g: Group, anchor, index: list[str], width: int, valid: int,
+            members: list[int], store: bool, ragged, vals: dict) -> str:
+    graph = w.graph
+    t = vals.pop(None).expr
+    vt = vec_type(w, t, width)
     if store:
         for s in g.stores:
             if s in vals and not vals[s].vec and graph.type(s).numel == 1:
@@ -230,8 +257,8 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
             if s in vals:
                 val = _as_vec(vals[s], vt)
                 _store(w, s, index, val, width, valid, t, ragged)
-    last = vals[members[-1]] if members else vals[anchor]
-    return _as_vec(last, vt)
+    last = vals[members[-1]] if members else vals.get(anchor)
+    return _as_vec(last, vt) if last is not None else ""
 
 
 def elementwise_rows(graph: Graph, g: Group, name: str, d):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH
+from graphnn.codegen.vec import width_for
 from tests.kernel_check import Case, around, check_all, chunks, dialect, dialect_for, \
     prime_between, reduce_fn
 
@@ -72,7 +73,8 @@ def edge_cases(d) -> list:
 
 def sum_path(cs) -> bool | None:
     """Whether the case's sum kernel is the vectorised one: a plain sum (or mean: a sum
-    and a scale) over a contiguous run of at least one vector at the end of the shape.
+    and a scale) over a contiguous run of at least one vector at the end of the shape, or a
+    sum with a prologue over a contiguous run of every reduced axis (codegen/rows.py).
     None when the forward has no sum kernel."""
     if cs["op"] not in ("sum", "mean", "sum_sq"):
         return None
@@ -81,7 +83,11 @@ def sum_path(cs) -> bool | None:
         if dim not in cs["axes"]:
             break
         run *= cs["shape"][dim]
-    return cs["op"] != "sum_sq" and not cs["perm"] and run >= REDUCE_WIDTH
+    if cs["op"] == "sum_sq":      # a prologue: the row kernel, when the run is all axes
+        return not cs["perm"] and 4 <= run <= 4096 and \
+            len(cs["axes"]) == len(cs["shape"]) - min(cs["axes"]) and \
+            (len(cs["axes"]) == 1 or cs["shape"][-1] % width_for(run) == 0)
+    return not cs["perm"] and run >= REDUCE_WIDTH
 
 
 def reduce_check(cs, dtype, seed) -> Case:
@@ -171,3 +177,41 @@ def test_logsumexp_rows_special_values():
             want = getattr(torch.nn.functional, fn)(torch.tensor(x), dim=1).numpy()
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True,
                                        err_msg=fn)
+
+
+# sums with a prologue or siblings over a contiguous last run: the row kernel
+# (codegen/rows.sum_rows) from 4 elements, vectors of width_for(run) lanes and a scalar tail;
+# a run over two dims takes it when the last dim is whole vectors
+SUM_ROW_RUNS = [4, 5, 7, 8, 9, 15, 16, 17, 33, 70]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_rows(dtype):
+    cases = [case((3 - i % 2, r), "sum_sq", (1,), keepdim=bool(i % 2), tag="rsum")
+             for i, r in enumerate(SUM_ROW_RUNS)]
+    cases += [case((2, 3, 16), "sum_sq", (1, 2), tag="rsum"),
+              case((2, 3, 20), "sum_sq", (2,), keepdim=True, tag="rsum")]   # 3-D output
+    with dialect("cpu"):
+        check_all([reduce_check(cs.values[0], dtype, i) for i, cs in enumerate(cases)],
+                  expect={"sum": True})
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 7), (3, 16), (2, 17), (2, 33), (2, 3, 8),
+                                   (2, 3, 5)])
+def test_layer_norm_rows(shape):
+    """layer_norm's statistics (a shifted sum and sum of squares in one loop) over the last
+    one or two dims, forward and every gradient against PyTorch."""
+    from graphnn import nn as gnn
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    norm = shape[1:] if len(shape) == 3 else shape[-1:]
+    x = (rng.standard_normal(shape) * 3 + 5).astype(np.float32)   # a mean to shift away
+    wt = rng.standard_normal(norm).astype(np.float32)
+    b = rng.standard_normal(norm).astype(np.float32)
+
+    def fn(lib, x, wt, b):
+        f = gnn.functional if lib is not torch else torch.nn.functional
+        return f.layer_norm(x, norm, wt, b, 1e-5)
+
+    import torch
+    with dialect("cpu"):
+        check_all([Case(fn, [x, wt, b], f"layer_norm-{shape}", rtol=1e-4, atol=1e-4)])
