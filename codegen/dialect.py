@@ -45,7 +45,8 @@ class Dialect:
         thousands per compute unit's worth of warps)."""
         from graphnn.ir.passes import PassOptions
         per_unit = 16 if self.name == "cpu" else 1024
-        return PassOptions(parallelism=self.compute_units * per_unit)
+        return PassOptions(parallelism=self.compute_units * per_unit,
+                           row_vectors=self.row_max > 0)
 
     def local_1d(self, n: int) -> int:
         """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still

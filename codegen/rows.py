@@ -22,7 +22,7 @@ from graphnn.codegen import vec as _vec
 from graphnn.codegen.conv import group_nodes
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal
-from graphnn.codegen.vepi import vector_ok, vector_values
+from graphnn.codegen.vepi import vector_epilogue, vector_ok, vector_values
 from graphnn.ir.ops import get
 from graphnn.ir.types import TensorType
 from graphnn.ir.graph import Graph
@@ -53,6 +53,12 @@ def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     """The row kernel for a ``logsumexp`` group, or None when it does not apply (the GPU
     dialect, a prologue, a strided or symbolic run, other dtypes). ``epilogue(w, g, node,
     acc, index, members)`` emits the group's epilogue and stores (``families._epilogue``)."""
+    made = _logsumexp_writer(graph, g, name, d, epilogue)
+    return None if made is None else (made[0], *launch_1d(made[2], d))
+
+
+def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
+    """(writer, the row's index in the input without its last dim, rows) or None."""
     r = g.anchor
     src = graph.args(r)[0]
     dtype = graph.type(r).dtype
@@ -105,7 +111,7 @@ def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     # m - m: 0, or NaN for an infinite maximum
     w.lines.append("acc = (m - m == 0) ? m + log(acc) : m - m;")
     epilogue(w, g, r, "acc", out_idx, [m_ for m_ in g.members if m_ != r])
-    return w, *launch_1d(n_out, d)
+    return w, in_idx[:-1], n_out
 
 
 def _hmax(w: KernelWriter, vec: str, width: int, t: str) -> str:
@@ -127,14 +133,21 @@ def sum_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling_in
     """The row kernel for a ``sum`` group with a prologue or siblings over a contiguous last
     run, or None. ``sibling_index(graph, anchor, sibling, out_idx)`` places a sibling's
     result (``families._sibling_index``)."""
+    if not (g.prologue or g.siblings):
+        return None         # families._reduce_vec's plain vector sum
+    made = _sum_writer(graph, g, name, d, epilogue, sibling_index)
+    return None if made is None else (made[0], *launch_1d(made[2], d))
+
+
+def _sum_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling_index):
+    """(writer, the row's index without the run's dims, rows) or None."""
     r = g.anchor
     src = graph.args(r)[0]
     dtype = graph.type(r).dtype
     in_shape = graph.type(src).shape
     anchors = g.anchors()
     run = contiguous_run(graph, r)
-    if not get(graph.op(r)).reducer.sums or not (g.prologue or g.siblings) or \
-            d.row_max == 0 or run is None or is_symbolic(run) or not 4 <= run <= SUM_BLOCK \
+    if not get(graph.op(r)).reducer.sums or d.row_max == 0 or run is None or is_symbolic(run) or not 4 <= run <= SUM_BLOCK \
             or dtype not in (float32, float64) or \
             any(graph.type(a).dtype != dtype or graph.type(graph.args(a)[0]).dtype != dtype
                 or graph.type(graph.args(a)[0]).shape != in_shape or
@@ -202,4 +215,45 @@ def sum_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling_in
     for a in anchors[1:]:
         if a in g.stores:
             w.store(a, sibling_index(graph, r, a, out_idx))
+    return w, [i for i in index("0")[:len(in_shape) - len(inner)]], n_out
+
+
+def row_group(graph: Graph, g: Group, name: str, d: Dialect):
+    """A ``row`` group (``ir/passes/rows.py``): one work-item reduces its row, then runs the
+    elementwise part over that row, as vectors of the row's width and a scalar tail (or as
+    scalars, when a member has no vector form). Where the reduction has no row kernel, its
+    two parts run as the two kernels they were."""
+    from graphnn.codegen.families import _epilogue, _sibling_index, elementwise, reduce
+
+    r, e = g.parts
+    if graph.op(r.anchor) == "logsumexp":
+        made = _logsumexp_writer(graph, r, name, d, _epilogue)
+    else:
+        made = _sum_writer(graph, r, name, d, _epilogue, _sibling_index)
+    if made is None:
+        return [reduce(graph, r, name, d), elementwise(graph, e, name + "_rows", d)]
+    w, lead, n_out = made
+    shape = tuple(e.domain)
+    run = shape[-1]
+    dtype = next((graph.type(m).dtype for m in e.members if graph.type(m).dtype.is_float),
+                 None)
+    vw = _vec.width_for(run)
+    full = run // vw * vw if dtype in (float32, float64) and \
+        vector_ok(graph, e, None, e.members, TensorType(shape, dtype)) else 0
+    if full:
+        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) {{")
+        start = len(w.lines)
+        vector_epilogue(w, e, None, "", lead + ["k"], vw, vw, e.members)
+        w.lines[start:] = ["  " + ln for ln in w.lines[start:]]
+        w.lines.append("}")
+    if full < run:
+        # the tail (or the whole row) one element at a time
+        w.lines.append(f"for (int k = {full}; k < {run}; k++) {{")
+        saved, start = dict(w.temps), len(w.lines)
+        w.emit_members(e.members, lead + ["k"])
+        for st in e.stores:
+            w.store(st, lead + ["k"])
+        w.temps = saved
+        w.lines[start:] = ["  " + ln for ln in w.lines[start:]]
+        w.lines.append("}")
     return w, *launch_1d(n_out, d)

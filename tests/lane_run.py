@@ -23,6 +23,7 @@ from graphnn.codegen import conv as _conv
 from graphnn.codegen import families as _families
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pool as _pool
+from graphnn.codegen import rows as _rows
 from graphnn.codegen import sort as _sort
 from graphnn.codegen import vepi as _vepi
 from graphnn.runtime import get_runtime
@@ -35,7 +36,7 @@ FAST_PATHS = {"conv2d_rows": _conv, "conv2d_input_grad_rows": _conv,
               "max_pool2d_grad_rows": _pool, "max_pool2d_rows": _pool,
               "_reduce_vec": _families,
               "_rank": _sort, "_heap": _sort, "_pack": _gemm, "_pack_transposed": _gemm,
-              "elementwise_rows": _vepi}
+              "elementwise_rows": _vepi, "logsumexp_rows": _rows, "sum_rows": _rows}
 
 
 def _record(seen: set):

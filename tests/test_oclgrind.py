@@ -125,7 +125,9 @@ def test_device_lane(tmp_path):
                 bad = _mismatch(_arrays(outputs, name), ref[name], 1e-4, 1e-5)
                 if bad:
                     problems.append(f"{where} differs from PyTorch: {bad}")
-        want = set(codegen.FAMILIES) | (set(FAST_PATHS) if dialect == "cpu" else set())
+        # row groups (ir/passes/rows.py) are formed for row-vector devices only
+        want = set(codegen.FAMILIES) | set(FAST_PATHS) if dialect == "cpu" else \
+            set(codegen.FAMILIES) - {"row"}
         missing = want - set(info["families"])
         if missing:
             problems.append(f"[{dialect}] no case reached {sorted(missing)}")

@@ -9,6 +9,7 @@ from typing import Callable
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
 from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
+from graphnn.ir.passes.rows import fuse_rows
 from graphnn.ir.passes.simplify import simplify
 from graphnn.ir.passes.split_reduce import split_reductions
 from graphnn.ir.passes.wide import split_wide_concats
@@ -20,6 +21,9 @@ class PassOptions:
 
     # work-items a kernel should offer to keep every compute unit busy (1: never split)
     parallelism: int = 1
+    # the device runs row-vector kernels (the CPU dialect): a row's reduction and the
+    # elementwise kernel that reads it back along the row share one work-item per row
+    row_vectors: bool = False
 
 
 PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
@@ -36,6 +40,9 @@ PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     # partition into kernels: elementwise chains, reduce prologue/epilogue, GEMM/conv
     # epilogues, conv + max_pool2d
     ("fuse", lambda g, o: fuse(g)),
+    # a reduction over the last dim and the elementwise kernel reading it back along the
+    # row as one kernel (softmax, layer norm)
+    ("rows", lambda g, o: fuse_rows(g, o.row_vectors)),
     # lay independent elementwise kernels that read only inputs end to end in one launch
     ("horizontal", lambda g, o: fuse_horizontal(g)),
 ]
