@@ -46,3 +46,29 @@ def test_batched_matmul_inside_a_module_fuses_its_epilogue(rng):
     gq, tq = pair(rng.standard_normal((2, 3, 4)).astype(np.float32))
     gk, tk = pair(rng.standard_normal((2, 5, 4)).astype(np.float32))
     assert_close(Scores()(gq, gk), (tq @ tk.transpose(-2, -1) * 0.5).relu())
+
+
+TRANSPOSED = [("a@bT", (3, 7, 17), (3, 9, 17), False, True),      # attention's q @ k^T
+              ("aT@b", (3, 17, 7), (3, 17, 9), True, False),
+              ("aT@bT", (2, 17, 7), (2, 9, 17), True, True),
+              ("2d x@wT", (5, 33), (19, 33), False, True)]
+
+
+@pytest.mark.parametrize("name,sa,sb,ta_,tb_", TRANSPOSED, ids=[c[0] for c in TRANSPOSED])
+def test_matmul_of_transposed_views(name, sa, sb, ta_, tb_):
+    """An operand transposed by a view (``x.transpose(-1, -2)``, ``.mT``, ``.t()``) is read
+    through the product's transposition flag (simplify), so the vectorised GEMM kernels take
+    it: forward and both gradients against PyTorch, and the row kernel checked."""
+    from tests.kernel_check import Case, check_all, dialect
+
+    def fn(lib, a, b):
+        a = a.transpose(-1, -2) if ta_ else a
+        b = b.transpose(-1, -2) if tb_ else b
+        return lib.matmul(a, b)
+
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    with dialect("cpu"):
+        # both transposed: no vectorised layout reads A and B that way (the generic kernel)
+        check_all([Case(fn, [a, b], name)], expect={"matmul": not (ta_ and tb_)})
