@@ -58,15 +58,22 @@ def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
 
 
 def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
-    """(writer, the row's index in the input without its last dim, rows) or None."""
+    """(writer, the row's index in the input without its last dim, rows) or None. An
+    elementwise prologue (attention's scale and mask) is computed on the row's vectors in
+    both passes and stores what it stores in the first."""
     r = g.anchor
     src = graph.args(r)[0]
     dtype = graph.type(r).dtype
-    run = contiguous_run(graph, r)
-    if graph.op(r) != "logsumexp" or g.prologue or g.siblings or d.row_max == 0 or \
+    in_shape = graph.type(src).shape
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    run = contiguous_run(graph, r) if not g.prologue else \
+        in_shape[-1] if tuple(axes) == (len(in_shape) - 1,) else None
+    if graph.op(r) != "logsumexp" or g.siblings or d.row_max == 0 or \
             run is None or is_symbolic(run) or run == 0 or \
             dtype not in (float32, float64) or graph.type(src).dtype != dtype or \
-            not _vec.fits_int(graph, group_nodes(graph, g)):
+            not _vec.fits_int(graph, group_nodes(graph, g) + g.prologue) or \
+            (g.prologue and not vector_ok(graph, g, None, g.prologue,
+                                          TensorType(in_shape, dtype))):
         return None
     t = dtype.cl
     vw = _vec.width_for(run)
@@ -78,36 +85,51 @@ def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     w.lines.append(f"if (gid >= {n_out}) return;")
     lines, out_idx = decompose("gid", out_shape, "ro")   # not a fresh() prefix
     w.lines += [ln.replace("long ", "int ") for ln in lines]
-    in_shape = graph.type(src).shape
-    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
     kept = [i for i in range(len(in_shape)) if i not in axes]
     in_idx = ["0" if i in axes else out_idx[i] if keep else out_idx[kept.index(i)]
               for i in range(len(in_shape))]
-    ptr = f"{w.buf(resolve(graph, src).base)} + {w.address(src, in_idx)}"
-    w.lines.append(f"__global const {dtype.cl_storage}* row = {ptr};")
+    if not g.prologue:
+        ptr = f"{w.buf(resolve(graph, src).base)} + {w.address(src, in_idx)}"
+        w.lines.append(f"__global const {dtype.cl_storage}* row = {ptr};")
     full = run // vw * vw
     ninf = literal(float("-inf"), dtype)
 
-    def vload(at: str) -> str:
-        return _vec.load_vector(w, dtype, f"row + {at}", vw)
+    def each(first: int, last: int, vector: bool, step: str, store: bool) -> None:
+        """Lines that bind ``v`` to the row's values at k (a vector of ``vw`` or one value)
+        from ``first`` to ``last`` and then run ``step``; the prologue's temporaries stay in
+        the loop's scope, and what it stores (the input saved for the backward graph) is
+        stored when ``store``."""
+        if first >= last:
+            return
+        saved, start = dict(w.temps), len(w.lines)
+        idx = in_idx[:-1] + ["k"]
+        if vector:
+            value = _vec.load_vector(w, dtype, "row + k", vw) if not g.prologue else \
+                vector_values(w, g, idx, vw, g.prologue, [src], dtype, store)[0]
+            w.lines.append(f"{vt} v = {value};")
+        else:
+            w.emit_members(g.prologue, idx)
+            for st in g.stores:
+                if store and st in g.prologue:
+                    w.store(st, idx)
+            value = w.value(src, in_idx[:-1] + ["k"]) if g.prologue else "row[k]"
+            w.lines.append(f"{t} v = {value};")
+        w.lines.append(step)
+        w.temps = saved
+        inc = f"k += {vw}" if vector else "k++"
+        w.lines[start:] = [f"for (int k = {first}; k < {last}; {inc}) {{"] + \
+            ["  " + ln for ln in w.lines[start:]] + ["}"]
 
     # pass 1: the maximum (a comparison: NaN never wins here, the sum below carries it)
     w.lines.append(f"{vt} vm = ({vt})({ninf});")
-    if full:
-        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) {{ {vt} v = {vload('k')}; "
-                       "vm = v > vm ? v : vm; }")
-    m = _hmax(w, "vm", vw, t)
-    w.lines.append(f"{t} m = {m};")
-    for k in range(full, run):
-        w.lines.append(f"m = row[{k}] > m ? row[{k}] : m;")
+    each(0, full, True, "vm = v > vm ? v : vm;", True)
+    w.lines.append(f"{t} m = {_hmax(w, 'vm', vw, t)};")
+    each(full, run, False, "m = v > m ? v : m;", True)
     # pass 2: the sum of exp(x - max), one vector exp call per vector
     w.lines.append(f"{vt} vs = ({vt})(0);")
-    if full:
-        w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) vs += exp({vload('k')} - m);")
-    total = _vec.hsum(w, "vs", vw, t)
-    w.lines.append(f"{t} acc = {total};")
-    for k in range(full, run):
-        w.lines.append(f"acc += exp(row[{k}] - m);")
+    each(0, full, True, "vs += exp(v - m);", False)
+    w.lines.append(f"{t} acc = {_vec.hsum(w, 'vs', vw, t)};")
+    each(full, run, False, "acc += exp(v - m);", False)
     # m - m: 0, or NaN for an infinite maximum
     w.lines.append("acc = (m - m == 0) ? m + log(acc) : m - m;")
     epilogue(w, g, r, "acc", out_idx, [m_ for m_ in g.members if m_ != r])

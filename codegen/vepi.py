@@ -39,11 +39,14 @@ def vector_ok(graph: Graph, g: Group, anchor: int | None, members: list[int],
         if op not in REGISTRY or get(op).vector is None:
             return False
         if graph.type(m).shape != shape:
-            # a single value (a 0-d scale recomputed in each consumer) is a scalar
-            # expression that C broadcasts, if all it reads is single values too
-            if graph.type(m).numel != 1 or any(
-                    graph.type(a).numel != 1 or a in inside and a not in scalars
-                    for a in graph.args(m)):
+            # a value that is the same for every lane of a vector (a 0-d scale, or one value
+            # per row such as layer norm's shift, recomputed in each consumer) is a scalar
+            # expression that C broadcasts, if all it reads is such values too; stored, it
+            # would need a store per row
+            if not _row_constant(graph.type(m).shape) or any(
+                    not _row_constant(graph.type(a).shape) or a in inside and a not in scalars
+                    for a in graph.args(m)) or \
+                    (m in g.stores and graph.type(m).numel != 1):
                 return False
             scalars.add(m)
         if graph.type(m).dtype == bool_:
@@ -73,6 +76,12 @@ def vector_ok(graph: Graph, g: Group, anchor: int | None, members: list[int],
                             resolve(graph, s).strides[-1] != 1):
             return False
     return True
+
+
+def _row_constant(shape: tuple) -> bool:
+    """A value of this shape, broadcast to a vector's domain, is the same in every lane: a
+    vector runs along the last dim of its domain, within one row."""
+    return not shape or shape[-1] == 1
 
 
 class _Val:
@@ -197,12 +206,13 @@ def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: lis
 
 
 def vector_values(w: KernelWriter, g: Group, index: list[str], width: int, members: list[int],
-                  wanted: list[int], dtype) -> list[str]:
+                  wanted: list[int], dtype, store: bool = True) -> list[str]:
     """Runs ``members`` (a reduction's prologue) on ``width``-lane vectors of the row at
-    ``index``, stores what the group stores of them, and returns vector expressions of the
-    ``wanted`` values (members, or values loaded at ``index``)."""
+    ``index``, stores what the group stores of them (unless ``store`` is False: a second
+    pass over the row), and returns vector expressions of the ``wanted`` values (members,
+    or values loaded at ``index``)."""
     vals = _run_members(w, None, "", index, width, width, members, None, dtype)
-    _finish(w, g, None, index, width, width, members, True, None, vals)
+    _finish(w, g, None, index, width, width, members, store, None, vals)
     t = dtype.cl
     vt = vec_type(w, t, width)
     return [_as_vec(_operand(w, a, index, width, width, t, vt, vals, False), vt)

@@ -234,3 +234,29 @@ def test_attention_errors_match_pytorch():
         with pytest.raises((AssertionError, RuntimeError)) as ours:
             fn(G)
         assert type(ours.value) is type(ref.value)
+
+
+def test_encoder_layer_kernels():
+    """The eval forward of a TransformerEncoderLayer: each LayerNorm (the residual add, the
+    statistics and the affine normalisation) is one row kernel, the softmax is one, the
+    FFN's ReLU is its first Linear's epilogue (applied before the Linear's reshape back to
+    3-D), and the scores read k through the GEMM's transposition flag."""
+    import graphnn as G
+    from graphnn.codegen.dialect import CPU
+    from graphnn.runtime import get_runtime
+    from tests.kernel_check import dialect
+
+    if getattr(get_runtime(), "dialect", None) is None:
+        pytest.skip("the numpy reference runtime has no kernels")
+    layer = G.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True).eval()
+    x = G.tensor(np.random.default_rng(0).standard_normal((2, 16, 32)).astype(np.float32))
+    with dialect(CPU.name), G.no_grad():
+        layer(x)
+    ops = [k.ops for k in G.dump.compiled(layer).kernels]
+    assert sum("sum" in o for o in ops) == 2 and all("sum" not in o or "sqrt" in o and
+                                                     o.count("mul") >= 2 for o in ops), ops
+    assert sum("logsumexp" in o for o in ops) == 1 and any(
+        "logsumexp" in o and "exp" in o for o in ops), ops
+    assert ["relu"] not in ops and any(o[:3] == ["matmul", "add", "relu"] for o in ops), ops
+    scores = [k for k in G.dump.compiled(layer).kernels if k.ops == ["matmul"]]
+    assert scores and all(k.local_size is not None for k in scores), scores

@@ -215,3 +215,29 @@ def test_layer_norm_rows(shape):
     import torch
     with dialect("cpu"):
         check_all([Case(fn, [x, wt, b], f"layer_norm-{shape}", rtol=1e-4, atol=1e-4)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_rows_with_a_prologue(dtype):
+    """Attention's ``softmax(scores * scale + mask)`` and ``log_softmax``: the scale and the
+    mask are the row kernel's prologue, computed on the row's vectors in both passes."""
+    import torch
+
+    from graphnn import nn as gnn
+
+    def fn(kind):
+        def f(lib, x, mask):
+            fn_ = (torch.nn.functional if lib is torch else gnn.functional)
+            return getattr(fn_, kind)(x * 0.5 + mask, dim=-1)
+        return f
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for i, r in enumerate(LSE_RUNS):
+        x = rng.standard_normal((3, 2, r)).astype(dtype)
+        mask = np.where(rng.random((2, r)) < 0.3, -1e4, 0).astype(dtype)
+        cases.append(Case(fn("softmax" if i % 2 else "log_softmax"), [x, mask],
+                          f"lse-prologue-{r}", nograd=(1,),
+                          **({"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else {})))
+    with dialect("cpu"):
+        check_all(cases, expect={"logsumexp": True})

@@ -61,14 +61,18 @@ def fuse_rows(graph: Graph, enabled: bool) -> bool:
             continue
         reads = _reads(graph, e)
         sources = {id(group_of[v]): group_of[v] for v in reads if v in group_of}
-        rows = [g for g in sources.values() if _row_reduction(graph, g)]
-        if len(rows) != 1 or id(rows[0]) in taken:
-            continue
-        r = rows[0]
-        if tuple(e.domain) != tuple(graph.type(graph.args(r.anchor)[0]).shape):
-            continue
-        before = {id(group_of[v]) for v in _reads(graph, r) if v in group_of}
-        if any(gid != id(r) and gid not in before for gid in sources):
+        # of the row reductions it reads (a second layer norm also reads the first one's
+        # statistics, recomputing its output), the one every other source precedes
+        r = None
+        for cand in sources.values():
+            if not _row_reduction(graph, cand) or id(cand) in taken or \
+                    tuple(e.domain) != tuple(graph.type(graph.args(cand.anchor)[0]).shape):
+                continue
+            before = {id(group_of[v]) for v in _reads(graph, cand) if v in group_of}
+            if all(gid == id(cand) or gid in before for gid in sources):
+                r = cand
+                break
+        if r is None:
             continue
         inside_r = set(r.nodes())
         read_back = sorted({_base(graph, a) for m in e.nodes() for a in graph.args(m)}

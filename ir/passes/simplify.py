@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from graphnn.ir.graph import Graph
+from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.ops import REGISTRY, Kind
 from graphnn.ir.passes.dce import dead_code_elimination
 from graphnn.ir.types import broadcast_shapes
@@ -52,6 +52,15 @@ def simplify(graph: Graph) -> bool:
         elif op == "slice" and _elementwise(graph, args[0]) and \
                 t.numel < graph.type(args[0]).numel:
             repl = _slice_of(graph, args[0], graph.attrs(n), PUSH_DEPTH)
+        elif _sinks_reshape(graph, n):
+            # relu(reshape(y)) is reshape(relu(y)): the op joins y's kernel (a Linear on a
+            # 3-D input multiplies a reshaped 2-D view, and its activation read the product
+            # through the reshape back to 3-D, as a kernel of its own)
+            r = args[0]
+            inner = graph.add(op, [graph.args(r)[0]], graph.attrs(n), name=graph.name(n),
+                              meta=graph.meta(n))
+            repl = graph.add("reshape", [inner], graph.attrs(r), name=graph.name(r),
+                             meta=graph.meta(r))
         elif op == "matmul" and any(_swaps_last_two(graph, a) for a in args):
             # a @ b.transpose(-1, -2) reads b through its transposition flag: the GEMM
             # kernels' fast layouts know ta/tb, not a permuted view (attention's q @ k^T ran
@@ -114,6 +123,23 @@ def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
                                              "steps": tuple(steps)}, depth - 1))
     return graph.add(graph.op(n), new_args, graph.attrs(n), name=graph.name(n),
                      meta=graph.meta(n))
+
+
+def _sinks_reshape(graph: Graph, n: int) -> bool:
+    """``n`` is a one-argument elementwise op of a reshape (its only use) of a computed value
+    that is not a view: the op can be applied before the reshape."""
+    op = graph.op(n)
+    if op not in REGISTRY or REGISTRY[op].kind != Kind.ELEMWISE or len(graph.args(n)) != 1:
+        return False
+    r = graph.args(n)[0]
+    if graph.op(r) != "reshape" or r in graph.outputs:
+        return False
+    # users that earlier rewrites of this pass left dead (a detach, now read by nobody) do
+    # not count: the pass's dead-code elimination removes them
+    if any(u != n and (graph.users(u) or u in graph.outputs) for u, _ in graph.users(r)):
+        return False
+    y = graph.args(r)[0]
+    return graph.op(y) not in VIEW_OPS and graph.op(y) not in LEAF_OPS
 
 
 def _swaps_last_two(graph: Graph, n: int) -> bool:
