@@ -126,12 +126,13 @@ def packed_cases(d, tag) -> list[dict]:
     return out + [case(blk.rows + 1, blk.cols + 3, blk.width - 1, tb=True, batch=2, tag=tag),
                   case(3, VEC_MIN + 1, 2 * blk.width + 1, batch=3, tag=tag),
                   case(blk.rows + 1, n, k, tag=tag),
-                  # B a transposed view, strided along N: packed element by element
+                  # B a transposed view: read through the tb flag (simplify), packed
                   case(blk.rows - 1, blk.width + 3, 5, tb=True, view=True, tag=tag)]
 
 
 def views(tag="view") -> list[dict]:
-    """Operands that are transposed views (strided reads), one size per combination."""
+    """Operands that are transposed views (read through the ta/tb flags), one size per
+    combination."""
     return [case(9, 17, 16 + i, ta=ta, tb=tb, view=True, tag=tag)
             for i, (ta, tb) in enumerate(FLAGS)]
 
@@ -159,10 +160,8 @@ def targets() -> list[tuple[str, dict, list[dict]]]:
 
 def row_path(cs) -> bool:
     """gemm.py's vectorised layouts: B contiguous along N (not tb) or A and B contiguous
-    along K (tb, not ta), the vectorised dimension long enough. A transposed view of B is
-    strided along N, and of A only changes A's element reads."""
-    if cs["view"]:
-        return not cs["tb"] and cs["n"] >= VEC_MIN
+    along K (tb, not ta), the vectorised dimension long enough. An operand transposed by a
+    view is read through the product's flag (simplify), as if stored that way."""
     return not cs["tb"] and cs["n"] >= VEC_MIN or \
         not cs["ta"] and cs["tb"] and cs["k"] >= VEC_MIN
 
