@@ -127,9 +127,6 @@ def lenet_rows(rounds: int, rt) -> list[str]:
 
 
 def mlp_rows(rounds: int, rt) -> list[str]:
-    import graphnn as G
-    import torch
-
     widths = (784, 1024, 1024, 10)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((128, 784)).astype(np.float32)

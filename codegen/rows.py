@@ -169,8 +169,9 @@ def _sum_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling
     in_shape = graph.type(src).shape
     anchors = g.anchors()
     run = contiguous_run(graph, r)
-    if not get(graph.op(r)).reducer.sums or d.row_max == 0 or run is None or is_symbolic(run) or not 4 <= run <= SUM_BLOCK \
-            or dtype not in (float32, float64) or \
+    if not get(graph.op(r)).reducer.sums or d.row_max == 0 or run is None or \
+            is_symbolic(run) or not 4 <= run <= SUM_BLOCK or \
+            dtype not in (float32, float64) or \
             any(graph.type(a).dtype != dtype or graph.type(graph.args(a)[0]).dtype != dtype
                 or graph.type(graph.args(a)[0]).shape != in_shape or
                 graph.attrs(a)["axes"] != graph.attrs(r)["axes"] for a in anchors) or \

@@ -19,7 +19,7 @@ value of the reduction's group, or a value of a kernel the reduction itself read
 """
 from __future__ import annotations
 
-from graphnn.ir.graph import LEAF_OPS, Graph
+from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.views import VIEW_OPS
 
