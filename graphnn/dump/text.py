@@ -21,7 +21,8 @@ def as_text(dumped: list[Dumped], kernels: bool = False) -> str:
         parts.append(f"# {d.label} graph")
         parts.append(str(d.graph))
         if d.program is not None:
-            parts.append(f"# {d.label} kernels ({len(d.program.launches)} launches, "
+            n = len(d.program.launches)
+            parts.append(f"# {d.label} kernels ({n} launch{'es' if n != 1 else ''}, "
                          "one OpenCL program)")
             for launch in d.program.launches:
                 parts.append(f"{launch.kernel}: {', '.join(launch.ops)}"
