@@ -7,8 +7,9 @@ two builtin ``exp`` calls per element at worst (on PoCL each builtin is an out-o
 ``../shared/OPENCL_NOTES.md``). A work-item here owns one row and reads it twice, as vectors
 of the device's width: the maximum, then the sum of ``exp(x - max)`` with one vector ``exp``
 call per vector, then ``max + log(sum)``. Two passes over a row that stays in cache cost less
-than the branches and calls of one. The result is NaN where the maximum is infinite, as the
-scalar kernel's (``ir/ops/reduce.py``); a NaN in the row makes the sum, and the result, NaN.
+than the branches and calls of one. The result is -inf for a row of only -inf and NaN where
+the maximum is +inf, as the scalar kernel's (``ir/ops/reduce.py``); a NaN in the row makes
+the sum, and the result, NaN.
 The elementwise epilogue (cross-entropy's ``lse - x[target]``) runs at the row's index.
 
 The sums' prologue runs on vectors of the row (``vepi.vector_values``; values it must store
@@ -125,13 +126,15 @@ def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     each(0, full, True, "vm = v > vm ? v : vm;", True)
     w.lines.append(f"{t} m = {_hmax(w, 'vm', vw, t)};")
     each(full, run, False, "m = v > m ? v : m;", True)
-    # pass 2: the sum of exp(x - max), one vector exp call per vector
+    # pass 2: the sum of exp(x - max), one vector exp call per vector; a row of -inf (and
+    # NaN) shifts by 0, so that the sum is 0 (or NaN), not exp(-inf + inf)
+    w.lines.append(f"{t} ms = m == -INFINITY ? 0 : m;")
     w.lines.append(f"{vt} vs = ({vt})(0);")
-    each(0, full, True, "vs += exp(v - m);", False)
+    each(0, full, True, "vs += exp(v - ms);", False)
     w.lines.append(f"{t} acc = {_vec.hsum(w, 'vs', vw, t)};")
-    each(full, run, False, "acc += exp(v - m);", False)
-    # m - m: 0, or NaN for an infinite maximum
-    w.lines.append("acc = (m - m == 0) ? m + log(acc) : m - m;")
+    each(full, run, False, "acc += exp(v - ms);", False)
+    # m - m: 0, or NaN for an infinite maximum; nothing above -inf (and no NaN): log(0)
+    w.lines.append("acc = (m - m == 0) ? m + log(acc) : m == -INFINITY && acc == 0 ? m : m - m;")
     epilogue(w, g, r, "acc", out_idx, [m_ for m_ in g.members if m_ != r])
     return w, in_idx[:-1], n_out
 

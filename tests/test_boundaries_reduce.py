@@ -241,3 +241,26 @@ def test_logsumexp_rows_with_a_prologue(dtype):
                           **({"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else {})))
     with dialect("cpu"):
         check_all(cases, expect={"logsumexp": True})
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_logsumexp_of_empty_and_masked_runs(name):
+    """log(0) = -inf for an empty run and for a run of only -inf, NaN for a NaN among -inf
+    (torch.logsumexp), in the row kernel (cpu) and the generic one (gpu); found by
+    ``make fuzz`` (an empty run gave NaN)."""
+    import torch
+
+    import graphnn as G
+    from tests.kernel_check import logsumexp
+
+    x = np.zeros((4, 17), np.float32)
+    x[0] = -np.inf
+    x[1] = -np.inf
+    x[1, 16] = np.nan
+    x[2, 3] = -np.inf
+    x[3, :8] = -np.inf
+    with dialect(name):
+        for arr in (x, np.zeros((3, 0), np.float32)):
+            got = logsumexp(G, G.tensor(arr), (1,)).numpy()
+            want = logsumexp(torch, torch.tensor(arr), (1,)).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)

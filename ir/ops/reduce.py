@@ -79,7 +79,8 @@ def _lse_ref(a, at):
     m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
     safe = np.where(np.isfinite(m), m, 0)
     out = np.log(np.sum(np.exp(x - safe), axis=axes, keepdims=True)) + safe
-    out = np.where(np.isfinite(m), out, np.nan)
+    # a maximum of -inf: log(0) = -inf, or NaN from a NaN in the run (safe is 0 there)
+    out = np.where(np.isfinite(m) | (m == -np.inf), out, np.nan)
     return out if at["keepdim"] else np.squeeze(out, axis=axes)
 
 
@@ -91,13 +92,16 @@ def _lse_vjp(c, g):
 register(OpDef("logsumexp", Kind.REDUCE, 1, _rshape, lambda args, at: args[0].dtype, _lse_vjp,
                _lse_ref, "reduce",
                doc="log(sum(exp(x))) over attrs['axes'], one pass with a running maximum; "
-                   "NaN where the maximum is infinite (the softmax family's x - max is NaN "
-                   "there in PyTorch, and every user of this op is that family)",
+                   "-inf for an empty run or one of only -inf (log 0, as torch.logsumexp), "
+                   "NaN where the maximum is +inf or NaN (the softmax family's x - max is "
+                   "NaN there in PyTorch, and every user of this op is that family)",
                # online log-sum-exp: rescale the running sum whenever the maximum grows; a
                # -inf adds nothing (exp(-inf - -inf) would be NaN: a row that starts masked)
                reducer=Reducer("if (v > run_max) { acc = acc * exp(run_max - v) + 1; "
                                "run_max = v; } else if (v != -INFINITY) "
                                "{ acc += exp(v - run_max); }",
-                               # run_max - run_max: 0, or NaN for an infinite maximum
+                               # run_max - run_max: 0, or NaN for an infinite maximum;
+                               # nothing above -inf summed (and no NaN): log(0)
                                finish="acc = (run_max - run_max == 0) ? run_max + log(acc) "
+                                      ": run_max == -INFINITY && acc == 0 ? run_max "
                                       ": run_max - run_max;")))
