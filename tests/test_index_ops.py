@@ -147,6 +147,9 @@ def test_errors_match_torch(name, fn):
         fn(torch, torch.tensor(X), torch.tensor(S))
     with pytest.raises(type(ti.value)) as gi:
         fn(G, G.tensor(X), G.tensor(S))
+    from graphnn.codegen import DeviceFeatureError
+    if isinstance(gi.value, DeviceFeatureError):
+        raise gi.value      # a limited device's refusal (GRAPHNN_LIMITS: conftest skips it)
     # graphnn's message names the function and the shapes first
     assert str(gi.value).split("\n")[0].endswith(str(ti.value).split("\n")[0])
 

@@ -81,14 +81,16 @@ def load_state_dict(module, state_dict, strict: bool = True, assign: bool = Fals
 
 
 def check_dtype_supported(dtype) -> None:
-    """Raises RuntimeError naming the device when it cannot store and compute ``dtype``:
-    float64 needs cl_khr_fp64. (float16 and bfloat16 are 16-bit storage computed in
-    float32, which every device has.)"""
+    """Raises ``DeviceFeatureError`` (a RuntimeError) naming the device when it cannot store
+    and compute ``dtype``: float64 needs cl_khr_fp64. (float16 and bfloat16 are 16-bit
+    storage computed in float32, which every device has.)"""
+    from graphnn.codegen import DeviceFeatureError
+
     name = dtype if isinstance(dtype, str) else dtype.name
     info = get_runtime().info
     if name == "float64" and not info.fp64:
-        raise RuntimeError(f"float64 is not supported on device {info.short}: it lacks "
-                           "cl_khr_fp64")
+        raise DeviceFeatureError(f"float64 needs cl_khr_fp64 (double precision), which "
+                                 f"device {info.short} lacks")
 
 
 def cast_module(module, dtype, all_dtypes: bool = False):
