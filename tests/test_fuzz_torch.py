@@ -50,6 +50,24 @@ def _tol(dtype: str, terms: int = 1) -> dict:
     return {"rtol": 1e-4, "atol": 1e-4 * max(1.0, (terms / 64) ** 0.5)}
 
 
+def _conditioned(tol: dict, values, axes) -> dict:
+    """``tol`` widened for a standard deviation or a normalisation over ``axes`` of
+    ``values``: their gradients divide by the spread of each group, so float32 rounding of
+    values far larger than their spread (two nearly equal values, drawn at random among
+    thousands of groups) is amplified by max|x| / std, in PyTorch's kernels as in graphnn's
+    (both measured against float64: neither is the more exact). Past 1e5 the case has no
+    float32 reference and is skipped."""
+    a = np.asarray(values, np.float64)
+    if not a.size or "rtol" not in tol or tol["rtol"] < 1e-6:
+        return tol
+    spread = a.std(axis=tuple(axes), keepdims=True)
+    big = np.abs(a).max(axis=tuple(axes), keepdims=True)
+    cond = float(np.max(big / np.maximum(spread, 1e-300)))
+    assume(cond < 1e5)
+    scale = max(1.0, cond / 100)
+    return {"rtol": tol["rtol"] * scale, "atol": tol["atol"] * scale}
+
+
 def _values(rng, shape, dtype: str) -> np.ndarray:
     if dtype.startswith("int"):
         return rng.integers(-5, 6, shape).astype(dtype)
@@ -230,8 +248,10 @@ def test_fuzz_reductions_any_axes(case):
     assume(not (case["op"] in ("std", "var") and case["layout"] == "expanded"))
     terms = int(np.prod([case["shape"][a] for a in case["axes"]]))
     nograd = (0,) if case["op"] == "argmin" else ()
-    check(fn, [arr], nograd=nograd, seed=case["seed"], what=str(case),
-          **_tol(case["dtype"], terms))
+    tol = _tol(case["dtype"], terms)
+    if case["op"] in ("std", "var") and terms > 1:
+        tol = _conditioned(tol, view(torch, torch.tensor(arr)).numpy(), case["axes"])
+    check(fn, [arr], nograd=nograd, seed=case["seed"], what=str(case), **tol)
 
 
 # -- matmul: broadcast batches, vectors, views, empty dims ------------------------------------
@@ -411,6 +431,13 @@ def test_fuzz_composite_layers(case):
             return lib.nn.functional.embedding(i, w, padding_idx=0)
     if _same_error(fn, arrays):
         return
-    check(fn, arrays, nograd=nograd, seed=case["seed"], what=str(case),
-          **_tol(dt, max(64, terms if kind in ("layer_norm", "group_norm", "batch_norm")
-                         else 64)))
+    tol = _tol(dt, 64)
+    if kind in ("layer_norm", "group_norm", "batch_norm"):
+        tol = _tol(dt, max(64, terms))
+        x = arrays[0]
+        groups = x.reshape(x.shape[0], case["groups"], -1) if kind == "group_norm" else x
+        axes = (2,) if kind == "group_norm" else \
+            tuple(range(x.ndim - len(norm), x.ndim)) if kind == "layer_norm" else \
+            tuple(i for i in range(x.ndim) if i != 1)
+        tol = _conditioned(tol, groups, axes)
+    check(fn, arrays, nograd=nograd, seed=case["seed"], what=str(case), **tol)
