@@ -238,6 +238,28 @@ def dialect(name: str, **simulated):
         rt.dialect = old
 
 
+@contextlib.contextmanager
+def own_dialect(**simulated):
+    """The runtime's own dialect (device and kernel family unchanged) with the fields in
+    ``simulated`` replaced; nothing changes on the numpy reference runtime. Tests that count
+    a model's launches use it to fix the per-device choices that add a launch:
+    ``l2_bytes=UNPACKED_L2`` keeps B unpacked, which ``blocking.pack_b`` packs once it is
+    half the L2 (LeNet's 400 x 120 weight on a CPU with 256 KiB of L2)."""
+    rt = get_runtime()
+    old = getattr(rt, "dialect", None)
+    if old is None:
+        yield None
+        return
+    rt.dialect = dataclasses.replace(old, **simulated)
+    try:
+        yield rt.dialect
+    finally:
+        rt.dialect = old
+
+
+UNPACKED_L2 = 1 << 40
+
+
 def around(w: int) -> list[int]:
     """Sizes on both sides of a block, tile or vector of ``w``: 1, w-1, w, w+1, 2w+1."""
     return sorted({1, max(1, w - 1), w, w + 1, 2 * w + 1})
