@@ -226,16 +226,8 @@ def dialect(name: str, **simulated):
     """Graphs traced and compiled inside use the ``name`` dialect's kernels (without a new
     process), with ``simulated`` fields replaced (``dialect_for``). Yields the dialect, or
     None on the numpy reference runtime."""
-    rt = get_runtime()
-    old = getattr(rt, "dialect", None)
-    if old is None:
-        yield None
-        return
-    rt.dialect = dialect_for(name, **simulated)
-    try:
-        yield rt.dialect
-    finally:
-        rt.dialect = old
+    with _swapped(lambda own: dialect_for(name, **simulated)) as d:
+        yield d
 
 
 @contextlib.contextmanager
@@ -244,20 +236,28 @@ def own_dialect(**simulated):
     ``simulated`` replaced; nothing changes on the numpy reference runtime. Tests that count
     a model's launches use it to fix the per-device choices that add a launch:
     ``l2_bytes=UNPACKED_L2`` keeps B unpacked, which ``blocking.pack_b`` packs once it is
-    half the L2 (LeNet's 400 x 120 weight on a CPU with 256 KiB of L2)."""
+    half the L2 (LeNet's 576 x 120 weight on a CPU with 512 KiB of L2)."""
+    with _swapped(lambda own: dataclasses.replace(own, **simulated)) as d:
+        yield d
+
+
+@contextlib.contextmanager
+def _swapped(make):
+    """The runtime's dialect set to ``make(own dialect)`` inside, restored after; yields
+    it, or None on the numpy reference runtime (which has none)."""
     rt = get_runtime()
     old = getattr(rt, "dialect", None)
     if old is None:
         yield None
         return
-    rt.dialect = dataclasses.replace(old, **simulated)
+    rt.dialect = make(old)
     try:
         yield rt.dialect
     finally:
         rt.dialect = old
 
 
-UNPACKED_L2 = 1 << 40
+UNPACKED_L2 = 1 << 40   # an L2 no B reaches: blocking.pack_b never packs
 
 
 def around(w: int) -> list[int]:

@@ -21,10 +21,10 @@ from graphnn.codegen.blocking import PACK_WEIGHT_BYTES, VEC_MIN, kvec_blocking, 
     pack_b, row_group
 from graphnn.ir.symbolic import SymInt
 from tests.kernel_check import SIMD_FIELDS, Case, around, check_all, chunks, dialect, \
-    dialect_for, matmul, prime_between
+    dialect_for, matmul, prime_between, UNPACKED_L2
 
 LIMIT = 256                 # sizes scanned for the choosers' thresholds
-UNPACKED, PACKED = {"l2_bytes": 1 << 40}, {"l2_bytes": 1}
+UNPACKED, PACKED = {"l2_bytes": UNPACKED_L2}, {"l2_bytes": 1}
 SIMULATED = {"avx512": {"vector_width": 16, "vector_registers": 32},
              "avx2": {"vector_width": 8, "vector_registers": 16}}
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]

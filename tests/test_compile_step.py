@@ -136,7 +136,7 @@ def test_compiled_lenet_step_matches_torch(dialect_name, opt_name):
     rng = np.random.default_rng(3)
     batches = [(rng.standard_normal((3, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, 3))
                for _ in range(3)]
-    # launches counted without a device's packing launches (kernel_check.own_dialect)
+    # launches counted without a device's packing launches (kernel_check.UNPACKED_L2)
     with dialect(dialect_name, l2_bytes=UNPACKED_L2):
         results = {}
         for L, m in ((torch, tm), (G, gm)):
