@@ -32,7 +32,7 @@ def _n(width: int) -> str:
 def _f16_load(n: str) -> str:
     # every mask applies to the widened 32-bit value: ``(h & 0x7FFF) << 13`` lets LLVM 14
     # keep the mask in 16-bit lanes, which it scalarises (a float16 chain ran 30x slower)
-    return (f"inline float{n} gnn_f16_load{n}(ushort{n} h) {{\n"
+    return (f"static inline float{n} gnn_f16_load{n}(ushort{n} h) {{\n"
             f"    uint{n} w = convert_uint{n}(h) << 13;\n"
             f"    uint{n} e = w & 0x0F800000u, a = w & 0x0FFFE000u;\n"
             f"    float{n} sub = convert_float{n}(w & 0x007FE000u) * 0x1p-37f;\n"
@@ -42,7 +42,7 @@ def _f16_load(n: str) -> str:
 
 
 def _f16_store(n: str) -> str:
-    return (f"inline ushort{n} gnn_f16_store{n}(float{n} x) {{\n"
+    return (f"static inline ushort{n} gnn_f16_store{n}(float{n} x) {{\n"
             f"    uint{n} f = as_uint{n}(x);\n"
             f"    uint{n} s = (f >> 16) & 0x8000u;\n"
             f"    f &= 0x7FFFFFFFu;\n"
@@ -55,12 +55,12 @@ def _f16_store(n: str) -> str:
 
 
 def _bf16_load(n: str) -> str:
-    return (f"inline float{n} gnn_bf16_load{n}(ushort{n} h) {{\n"
+    return (f"static inline float{n} gnn_bf16_load{n}(ushort{n} h) {{\n"
             f"    return as_float{n}(convert_uint{n}(h) << 16);\n}}")
 
 
 def _bf16_store(n: str) -> str:
-    return (f"inline ushort{n} gnn_bf16_store{n}(float{n} x) {{\n"
+    return (f"static inline ushort{n} gnn_bf16_store{n}(float{n} x) {{\n"
             f"    uint{n} u = as_uint{n}(x);\n"
             f"    uint{n} r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;\n"
             f"    return convert_ushort{n}(x != x ? (uint{n})(0x7FC0u) : r);\n}}")

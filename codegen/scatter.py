@@ -42,7 +42,7 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
     name = f"gnn_atomic_{_NAMES[op]}_{ct}"
     pragma = _INT64_PRAGMA + "\n" if ct in ("double", "long") else ""
     if (op, ct) in _NATIVE:
-        return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
+        return name, (f"{pragma}static inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
                       f"    {_NATIVE[(op, ct)]}(p, v);\n}}")
     ut, to_u, to_t, cas = _BITS[ct]
     new = _COMBINE[op].format(a=f"{to_t}(old)", v="v")
@@ -51,7 +51,7 @@ def _atomic(ct: str, op: str) -> tuple[str, str]:
     # zero-filled gradient holds for sums); a wrong guess costs one more swap.
     one = "1" if op == "*" else "0"
     guess = {"float": f"{one}.0f", "double": f"{one}.0", "int": one, "long": f"{one}L"}[ct]
-    return name, (f"{pragma}inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
+    return name, (f"{pragma}static inline void {name}(volatile __global {ct}* p, {ct} v) {{\n"
                   f"    {ut} old = {to_u}({guess}), seen;\n"
                   f"    while ((seen = {cas}((volatile __global {ut}*)p, old,\n"
                   f"            {to_u}({new}))) != old)\n"
@@ -69,7 +69,7 @@ def _atomic_low(dtype, op: str) -> tuple[str, str]:
     new = _COMBINE[op].format(a=f"{load}((ushort)(old >> shift))", v="v")
     # on a little-endian device the element at byte offset 2 is the word's high half
     return name, (f"{load_def}{store_def}"
-                  f"inline void {name}(volatile __global ushort* p, float v) {{\n"
+                  f"static inline void {name}(volatile __global ushort* p, float v) {{\n"
                   f"    volatile __global uint* word = "
                   f"(volatile __global uint*)((uintptr_t)p & ~(uintptr_t)3);\n"
                   f"#ifdef __ENDIAN_LITTLE__\n"

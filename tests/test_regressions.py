@@ -157,3 +157,36 @@ def test_matmul_of_an_empty_batch_with_an_empty_inner_dim():
     ours = G.matmul(G.tensor(a), G.tensor(b))
     ref = torch.matmul(torch.tensor(a), torch.tensor(b))
     assert tuple(ours.shape) == tuple(ref.shape) == (1, 0, 1)
+
+
+def test_helper_functions_are_static_inline(monkeypatch):
+    """A helper emitted as plain ``inline`` (C99: no external definition) is an unresolved
+    extern on NVIDIA's OpenCL when the build does not inline it ("ptxas fatal: Unresolved
+    extern function 'gnn_atomic_add_float'" under -cl-opt-disable); PoCL linked it anyway.
+    Every helper the kernels emit (float atomics, 16-bit conversions, the random hashes)
+    must be ``static inline``."""
+    import re
+
+    from graphnn.runtime import opencl
+
+    sources = []
+    build = opencl.OpenCLRuntime.executable
+
+    def keep(self, program, label=""):
+        sources.append(program.source)
+        return build(self, program, label)
+
+    monkeypatch.setattr(opencl.OpenCLRuntime, "executable", keep)
+    x = G.arange(12, dtype=G.float32).reshape(3, 4).requires_grad_(True)
+    index = G.tensor([[0, 1, 2, 0], [1, 1, 0, 2]])
+    y = G.zeros(3, 4).scatter_add(0, index, x[:2])
+    h = (x.half() * 2).float()
+    d = G.nn.functional.dropout(x, 0.5)
+    (y.sum() + h.sum() + d.sum()).backward()
+    np.asarray(x.grad.numpy())
+    text = "\n".join(sources)
+    helpers = re.findall(r"^(?:#pragma[^\n]*\n)?(\w+(?: \w+)*) \w+ (gnn_\w+)\(", text, re.M)
+    names = {name for _, name in helpers}
+    assert {"gnn_atomic_add_float", "gnn_f16_load", "gnn_hash32"} <= names, sorted(names)
+    bad = sorted({name for qual, name in helpers if not qual.startswith("static inline")})
+    assert not bad, f"helpers without static inline: {bad}"

@@ -59,12 +59,12 @@ def integers(seed: int, shape: tuple[int, ...], low: int, high: int,
 
 
 # the same hashes in OpenCL C: uint and ulong arithmetic wraps exactly like numpy's
-CL_HASH = ("inline uint gnn_hash32(uint x) { x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; "
+CL_HASH = ("static inline uint gnn_hash32(uint x) { x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; "
            "x *= 0x846ca68bu; x ^= x >> 16; return x; }\n"
-           "inline uint gnn_key(ulong s) { return gnn_hash32((uint)s ^ gnn_hash32((uint)"
+           "static inline uint gnn_key(ulong s) { return gnn_hash32((uint)s ^ gnn_hash32((uint)"
            "((s >> 32) + 0x9e3779b9u))); }\n"
-           "inline ulong gnn_bits64(uint c, uint k) { return ((ulong)gnn_hash32(c ^ k) << 32) "
-           "| (ulong)gnn_hash32((c + 1u) ^ k); }")
+           "static inline ulong gnn_bits64(uint c, uint k) { "
+           "return ((ulong)gnn_hash32(c ^ k) << 32) | (ulong)gnn_hash32((c + 1u) ^ k); }")
 
 
 def _seed(a: list) -> int:
