@@ -152,6 +152,8 @@ class KernelWriter:
         # ``lower`` allocates them like stored values, for the launches that name them
         self.scratch: dict[int, TensorType] = {}
         self.ops: list[str] | None = None     # the launch's ops, if not its group's
+        # written before ``__kernel`` (reqd_work_group_size of a kernel with local memory)
+        self.attributes = ""
         self.it = index_type()               # the C type of index arithmetic
         start_kernel(self)
 
@@ -411,4 +413,5 @@ class KernelWriter:
         body = "\n".join("    " + line for line in lines)
         pre = "".join(f"#ifndef {k}\n#define {k}\n{v}\n#endif\n" for k, v in
                       sorted(self.preamble.items()))
-        return pre + f"__kernel void {self.name}({', '.join(params)}) {{\n{body}\n}}\n"
+        attrs = self.attributes + "\n" if self.attributes else ""
+        return pre + attrs + f"__kernel void {self.name}({', '.join(params)}) {{\n{body}\n}}\n"

@@ -16,8 +16,9 @@ import pytest
 
 from graphnn.codegen.conv import ACC_BUDGET, TAP_UNROLL, UNROLL, _divisor_at_most, \
     _wgrad_blocks
+from graphnn.codegen.workgroup import GROUP
 from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, around, check_all, chunks, \
-    dialect, dialect_for, nvec, prime_between
+    dialect, dialect_for, nvec, prime_between, programs
 
 
 def channel_sizes(cap: int) -> list[int]:
@@ -197,14 +198,21 @@ def test_conv2d_boundaries_float64(chunk):
 
 def gpu_cases() -> list:
     """The generic kernels (one work-item per output element): output counts around the
-    dialect's largest work-group, and the attributes the index arithmetic handles."""
+    dialect's largest work-group, and the attributes the index arithmetic handles. The
+    weight gradient's work-group kernel (codegen/workgroup.py) reduces N x OH x OW
+    products: the first three cases put that around its work-group size, the last two far
+    below it and, with a bias gradient reduced alongside, several times past it."""
     top = max(dialect_for("gpu").local_1d(n) for n in range(1, 4096))
+    assert top == GROUP
     out = [case(1, 2, 1, 1, e + 2, (1, 3), tag="gpu") for e in (top - 1, top, top + 1)]
     return out + [case(2, 6, 4, 7, 9, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1),
                        groups=2, tag="gpu"),
-                  case(1, 3, 5, 6, 7, 1, stride=3, bias=False, tag="gpu")]
+                  case(1, 3, 5, 6, 7, 1, stride=3, bias=False, tag="gpu"),
+                  case(3, 2, 3, 20, 21, 3, padding=1, tag="gpu")]
 
 
-@pytest.mark.parametrize("chunk", chunks(gpu_cases(), 4))
+@pytest.mark.parametrize("chunk", chunks(gpu_cases(), 3))
 def test_conv2d_boundaries_gpu(chunk):
-    run_conv(chunk, name="gpu")
+    with programs() as built:
+        run_conv(chunk, name="gpu")
+    assert any("red[l]" in p.source for p in built if "conv2d_weight_grad" in p.source)

@@ -8,7 +8,7 @@ another vector width and register count (an AVX-512 x86: 16 lanes, 32 registers;
 AVX2-only one: 8 lanes, 16 registers), whose kernels run on this device all the same. Each
 target runs with an L2 so large that B is read where it lies and so small that every
 product packs B into panels first (``pack_b``). The dialects' ``gemm_tile`` sizes the
-generic kernel."""
+generic kernel; the GPU dialect's tiled kernel is tested around both of its tiles."""
 from __future__ import annotations
 
 from itertools import cycle
@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 from graphnn.codegen import GPU
+from graphnn.codegen.tiled import LARGE, SMALL
 from graphnn.codegen.blocking import PACK_WEIGHT_BYTES, VEC_MIN, kvec_blocking, nvec_blocking, \
     pack_b, row_group
 from graphnn.ir.symbolic import SymInt
-from tests.kernel_check import SIMD_FIELDS, Case, around, check_all, chunks, dialect, \
-    dialect_for, matmul, prime_between, UNPACKED_L2
+from tests.kernel_check import SIMD_FIELDS, Case, around, check, check_all, chunks, dialect, \
+    dialect_for, matmul, prime_between, programs, UNPACKED_L2
 
 LIMIT = 256                 # sizes scanned for the choosers' thresholds
 UNPACKED, PACKED = {"l2_bytes": UNPACKED_L2}, {"l2_bytes": 1}
@@ -235,17 +236,58 @@ def test_gemm_boundaries_float64():
 
 
 def gpu_cases() -> list:
-    """The generic kernel's tile (the gpu dialect's gemm_tile) in every layout, batched."""
-    rm, rn = GPU.gemm_tile
-    sizes = zip(beyond(rm), beyond(rn), cycle([1, VEC_MIN + 1, 2 * VEC_MIN + 1]))
-    return [pytest.param(case(m, n, k, ta=ta, tb=tb, tag="gpu"), id=f"gpu-m{m}n{n}k{k}")
-            for (m, n, k), (ta, tb) in zip(sizes, cycle(FLAGS))] + \
-        [pytest.param(c, id=c["id"]) for c in batched_cases(GPU, "gpu-batched")[:2]]
+    """The GPU dialect's tiled kernel (codegen/tiled.py): M, N and K one below, at and one
+    past the small tile, the large tile and the local-memory slice, every layout (each
+    case's gradients run two more), batched. At 128 and past it this device's few compute
+    units take the large tile, below it the small one."""
+    s, l, k = SMALL.bm, LARGE.bm, SMALL.bk
+    sizes = [(s - 1, s + 1, k - 1), (s + 1, s - 1, k + 1), (s, s, k), (l - 1, l + 1, 2 * k + 1),
+             (l + 1, l - 1, 1), (l, 2 * l + 1, k)]
+    cases = [case(m, n, kk, ta=ta, tb=tb, tag="gpu")
+             for (m, n, kk), (ta, tb) in zip(sizes, cycle(FLAGS))]
+    cases += [case(l + 1, s - 1, k + 1, tb=True, batch=2, tag="gpu"),
+              case(s - 1, l + 1, 3, ta=True, batch=3, tag="gpu")]
+    return [pytest.param(c, id=c["id"]) for c in cases]
 
 
 @pytest.mark.parametrize("chunk", chunks(gpu_cases(), 4))
-def test_gemm_boundaries_gpu(chunk):
-    run_gemm(chunk, name="gpu")
+def test_gemm_boundaries_gpu(chunk, monkeypatch):
+    # built without LLVM's optimisations (a fifth of the build time of a kernel of 64
+    # accumulators): this tests the source, which a GPU's compiler optimises its own way
+    monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
+    with programs() as built:
+        run_gemm(chunk, name="gpu")
+    products = [p for p in built if "matmul" in p.source]
+    assert products and all("__local float As" in p.source for p in products)
+
+
+def test_gemm_boundaries_gpu_generic():
+    """The GPU dialect's generic kernel (float64, which the tiled kernel leaves to it)
+    around its tile (``gemm_tile``) in every layout."""
+    rm, rn = GPU.gemm_tile
+    sizes = zip(beyond(rm), beyond(rn), cycle([1, VEC_MIN + 1, 2 * VEC_MIN + 1]))
+    with programs() as built:
+        run_gemm([case(m, n, k, ta=ta, tb=tb, tag="gpu-f64")
+                  for (m, n, k), (ta, tb) in zip(sizes, cycle(FLAGS))], name="gpu",
+                 dtype=np.float64)
+    products = [p for p in built if "matmul" in p.source]
+    assert products and not any("__local" in p.source for p in products)
+    assert all("double c0_0" in p.source for p in products)
+
+
+def test_linear_epilogue_and_bias_sum_gpu(monkeypatch):
+    """``relu(x @ W.T + b)`` in the tiled kernel, forward and backward: the bias and ReLU
+    epilogue, and the bias gradient as the side sum of W's gradient product (one row per
+    work-item of the first column of work-groups), with M past both tiles."""
+    monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
+    rng = np.random.default_rng(3)
+    for m in (SMALL.bm + 1, 2 * LARGE.bm + 3):
+        x = rng.standard_normal((m, 37)).astype(np.float32)
+        w = (rng.standard_normal((LARGE.bn + 5, 37)) / 6).astype(np.float32)
+        b = rng.standard_normal(LARGE.bn + 5).astype(np.float32)
+        with dialect("gpu"), programs() as built:
+            check(lambda L, x, w, b: L.nn.functional.linear(x, w, b).relu(), [x, w, b])
+        assert any("__local float As" in p.source for p in built)
 
 
 def test_packing_built_without_optimisation(monkeypatch):
