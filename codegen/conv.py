@@ -20,15 +20,28 @@ from graphnn.codegen.vepi import store_vector, vector_epilogue, vector_ok
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 
-ACC_BUDGET = 24      # vector accumulators a work-item may hold (AVX-512 has 32 registers)
+# Register blocking: the accumulators a work-item holds take three quarters of the device's
+# vector registers (24 of AVX-512's 32, 12 of AVX2's 16); the rest hold the loaded row and the
+# broadcast weight. A floatN accumulator takes N / lanes registers: a float16 row vector is
+# two AVX2 registers, and the AVX-512 budget of 24 of them spilled on a 16-register CPU.
+ACC_SHARE = 0.75
+WGRAD_MAX = 48       # weight-grad accumulators (kw x vectors) of the smallest block; beyond:
+                     # the generic kernel
 # Unrolling limits. Real loops over input channels and kernel rows cost nothing measurable
 # here (LeNet's conv2 forward ran 3x faster with its channel loop than fully unrolled) and
 # keep the source, and PoCL's compile time, small.
 UNROLL = 32          # max taps (channels x kh x kw) unrolled per row; beyond: a channel loop
 TAP_UNROLL = 100     # max multiply-adds (kh x kw x vectors x channel block) unrolled per
                      # input channel; beyond: a loop over kernel rows
-WGRAD_ACC = 36       # weight-grad accumulators: a few spills cost less than extra loads
+WGRAD_SHARE = 1.125  # weight-grad accumulators: a few spills cost less than extra loads
 WGRAD_ITEMS = 12     # keep at least this many work-items when blocking allows it
+
+
+def acc_budget(d: Dialect, width: int, share: float = ACC_SHARE) -> int:
+    """floatN accumulators (N = ``width``) a work-item may hold on ``d``: ``share`` of its
+    vector registers, each accumulator taking N / lanes of them (at least one)."""
+    regs = max(1, -(-width // max(1, d.vector_width)))
+    return max(1, int(d.vector_registers * share) // regs)
 
 
 def group_nodes(graph: Graph, g: Group) -> list[int]:
@@ -150,7 +163,7 @@ def conv2d_rows(graph: Graph, g: Group, name: str, d: Dialect):
     width = width_for(ow_n)
     nvec = -(-ow_n // width)
     ocg = oc // groups
-    ocb = _divisor_at_most(ocg, max(1, ACC_BUDGET // nvec))
+    ocb = _divisor_at_most(ocg, max(1, acc_budget(d, width) // nvec))
     nblk = oc // ocb
     t = graph.type(cv).dtype.cl
     w = KernelWriter(graph, name)
@@ -280,7 +293,7 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     width = width_for(w_)
     nvec = -(-w_ // width)
     ocg = oc // groups
-    cb = _divisor_at_most(icg, max(1, ACC_BUDGET // nvec))
+    cb = _divisor_at_most(icg, max(1, acc_budget(d, width) // nvec))
     nblk = c_ // cb
     t = graph.type(node).dtype.cl
     vt = None
@@ -349,14 +362,15 @@ def conv2d_input_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     return w, (h_, nblk, n_), (_row_local(h_, nblk * n_, d), 1, 1)
 
 
-def _wgrad_blocks(ocg: int, icg: int, oc: int, kh: int, kw: int, nvec: int) -> tuple[int, int]:
+def _wgrad_blocks(ocg: int, icg: int, oc: int, kh: int, kw: int, nvec: int,
+                  budget: int) -> tuple[int, int]:
     """(out channels, kernel rows) per weight-grad work-item. Per (image, output row) a
     work-item loads ``ob * nvec`` dY vectors and ``u * kw * nvec`` x vectors for
     ``ob * u * kw * nvec`` multiply-adds: the best load/FMA ratio within the accumulator
-    budget, among blockings that keep WGRAD_ITEMS work-items where any does."""
+    ``budget``, among blockings that keep WGRAD_ITEMS work-items where any does."""
     cands = [(ob, u) for ob in range(1, ocg + 1) if ocg % ob == 0
              for u in range(1, kh + 1) if kh % u == 0
-             if ob * u * kw * nvec <= WGRAD_ACC or ob * u == 1]
+             if ob * u * kw * nvec <= budget or ob * u == 1]
     items = {c: (kh // c[1]) * icg * (oc // c[0]) for c in cands}
     wide = [c for c in cands if items[c] >= WGRAD_ITEMS] or cands
     return min(wide, key=lambda c: (1 / c[0] + 1 / (c[1] * kw), -items[c]))
@@ -379,12 +393,12 @@ def conv2d_weight_grad_rows(graph: Graph, g: Group, name: str, d: Dialect):
     n_, c_, h_, w_ = graph.type(x).shape
     oc, icg, kh, kw = graph.type(node).shape
     oh_n, ow_n = graph.type(gy).shape[2:]
-    if ow_n > d.row_max or kw * -(-ow_n // width_for(ow_n)) > 2 * ACC_BUDGET:
+    if ow_n > d.row_max or kw * -(-ow_n // width_for(ow_n)) > WGRAD_MAX:
         return None
     width = width_for(ow_n)
     nvec = -(-ow_n // width)
     ocg = oc // groups
-    ob, ub = _wgrad_blocks(ocg, icg, oc, kh, kw, nvec)
+    ob, ub = _wgrad_blocks(ocg, icg, oc, kh, kw, nvec, acc_budget(d, width, WGRAD_SHARE))
     t = graph.type(node).dtype.cl
     w = KernelWriter(graph, name)
     vt = vec_type(w, t, width)

@@ -5,20 +5,30 @@ gradient summed in the weight-gradient kernel (tests/kernel_check.py).
 The sizes come from codegen's own constants and choosers, so the cases move with them:
 row lengths around each vector width ``width_for`` picks and around ``row_max`` (beyond it
 the generic kernels run); channel counts around the channel block ``_divisor_at_most``
-picks under ``ACC_BUDGET``, and primes no block divides; the ``UNROLL`` and ``TAP_UNROLL``
-limits; and one shape per weight-gradient blocking regime of ``_wgrad_blocks``. A few cases
-with the same expected kernel paths run as one graph, and assert those paths (row-vectorised
-or generic), so that a table notices when it stops reaching the code it was made for."""
+picks under the device's accumulator budget (``acc_budget``), and primes no block divides;
+the ``UNROLL`` and ``TAP_UNROLL`` limits; and one shape per weight-gradient blocking regime
+of ``_wgrad_blocks``. A few cases with the same expected kernel paths run as one graph, and
+assert those paths (row-vectorised or generic), so that a table notices when it stops
+reaching the code it was made for."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from graphnn.codegen.conv import ACC_BUDGET, TAP_UNROLL, UNROLL, _divisor_at_most, \
-    _wgrad_blocks
+from graphnn.codegen.conv import TAP_UNROLL, UNROLL, WGRAD_MAX, WGRAD_SHARE, \
+    _divisor_at_most, _wgrad_blocks, acc_budget
+from graphnn.codegen.vec import width_for
 from graphnn.codegen.workgroup import GROUP
 from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, around, check_all, chunks, \
     dialect, dialect_for, nvec, prime_between, programs
+
+DEVICE = dialect_for("cpu")     # the register budget is this device's (acc_budget)
+
+
+def budget(cols: int, share: float | None = None) -> int:
+    """floatN accumulators a work-item holds for rows of ``cols`` on this device."""
+    width = width_for(cols)
+    return acc_budget(DEVICE, width) if share is None else acc_budget(DEVICE, width, share)
 
 
 def channel_sizes(cap: int) -> list[int]:
@@ -49,7 +59,7 @@ def expected_paths(cs) -> dict:
     a = cs["attrs"]
     ow = _out(cs["w"], cs["k"][1], a["stride"][1], a["padding"][1], a["dilation"][1])
     return {"conv2d": ow <= ROW_MAX, "conv2d_input_grad": cs["w"] <= ROW_MAX,
-            "conv2d_weight_grad": ow <= ROW_MAX and cs["k"][1] * nvec(ow) <= 2 * ACC_BUDGET}
+            "conv2d_weight_grad": ow <= ROW_MAX and cs["k"][1] * nvec(ow) <= WGRAD_MAX}
 
 
 def conv_case(cs, dtype, seed) -> Case:
@@ -99,18 +109,21 @@ def block_cases() -> list:
     input channels; pairing the sizes in opposite orders covers both."""
     out = []
     for cols in (WIDEST - 1, ROW_MAX):
-        sizes = channel_sizes(max(1, ACC_BUDGET // nvec(cols)))
-        for icg, ocg in zip(sizes, reversed(sizes)):
-            out.append(case(1, icg, ocg, 2, cols, 1, tag=f"block{ACC_BUDGET // nvec(cols)}"))
+        cap = max(1, budget(cols) // nvec(cols))
+        for icg, ocg in zip(channel_sizes(cap), reversed(channel_sizes(cap))):
+            out.append(case(1, icg, ocg, 2, cols, 1, tag=f"block{cap}"))
     return out
 
 
 def unroll_cases() -> list:
     """Taps per row just within and just past UNROLL (channel loops) and multiply-adds per
     input channel around TAP_UNROLL (kernel-row loops), one vector per row."""
-    cols, taps = WIDEST - 1, 9
+    taps = 9
+    # one vector per row, with room for t + 1 channels in a block (ocb is the channel count):
+    # a 16-lane row on AVX-512, an 8-lane one on a 16-register AVX2 CPU
+    cols = next(c for c in (WIDEST - 1, 8, 4)
+                if TAP_UNROLL // (taps * nvec(c)) + 1 <= budget(c) // nvec(c))
     t = TAP_UNROLL // (taps * nvec(cols))
-    assert t + 1 <= ACC_BUDGET // nvec(cols)   # the whole block: ocb is the channel count
     return [case(1, UNROLL, UNROLL + 1, 2, cols, 1, tag="unroll"),
             case(1, UNROLL + 1, UNROLL, 2, cols, 1, tag="unroll"),
             case(1, UNROLL // taps, t, 4, cols, 3, padding=1, tag="unroll"),
@@ -130,9 +143,10 @@ def wgrad_regimes() -> dict:
         for ocg in (1, 2, 3, 4, 6, 8, 12, 16):
             for kh in (1, 2, 3, 4, 6):
                 for kw in (1, 3, 5):
-                    if kw * nvec(cols) > 2 * ACC_BUDGET:
+                    if kw * nvec(cols) > WGRAD_MAX:
                         continue
-                    ob, ub = _wgrad_blocks(ocg, icg, ocg, kh, kw, nvec(cols))
+                    ob, ub = _wgrad_blocks(ocg, icg, ocg, kh, kw, nvec(cols),
+                                           budget(cols, WGRAD_SHARE))
                     found.setdefault((ob > 1, ub < kh, ub > 1), (icg, ocg, kh, kw, cols))
     return found
 
@@ -141,7 +155,7 @@ def wgrad_cases() -> list:
     """The regimes' shapes, and one whose accumulators exceed the limit (generic kernel)."""
     out = [case(2, icg, ocg, kh + 3, cols + kw - 1, (kh, kw), padding=(kh // 2, 0),
                 tag="wgrad") for icg, ocg, kh, kw, cols in wgrad_regimes().values()]
-    kw = 2 * ACC_BUDGET // nvec(ROW_MAX) + 1
+    kw = WGRAD_MAX // nvec(ROW_MAX) + 1
     out.append(case(1, 2, 3, 3, ROW_MAX + kw - 1, (1, kw), tag="wgrad"))
     return out
 
@@ -150,7 +164,7 @@ def group_cases() -> list:
     """Grouped convolutions with more channels per group than a block holds: each group
     spans several blocks, each of which must read its own group's channels."""
     mid, top = 2 * WIDEST + 1, ROW_MAX
-    cap_mid, cap_top = ACC_BUDGET // nvec(mid), ACC_BUDGET // nvec(top)
+    cap_mid, cap_top = budget(mid) // nvec(mid), budget(top) // nvec(top)
     return [case(1, 2 * (cap_mid + 1), 2 * (cap_mid - 1), 2, mid, 1, groups=2, tag="groups"),
             case(1, 3 * (cap_top + 1), 3 * (2 * cap_top + 1), 3, top, 3, padding=1, groups=3,
                  tag="groups")]
@@ -176,10 +190,11 @@ def test_tables_reach_every_block():
         g = cs["attrs"]["groups"]
         if ow <= ROW_MAX:
             ocg = cs["oc"] // g
-            fwd.add(cs["oc"] // _divisor_at_most(ocg, max(1, ACC_BUDGET // nvec(ow))) > 1)
+            fwd.add(cs["oc"] // _divisor_at_most(ocg, max(1, budget(ow) // nvec(ow))) > 1)
         if cs["w"] <= ROW_MAX:
             icg = cs["c"] // g
-            inp.add(cs["c"] // _divisor_at_most(icg, max(1, ACC_BUDGET // nvec(cs["w"]))) > 1)
+            inp.add(cs["c"] // _divisor_at_most(icg, max(1, budget(cs["w"]) // nvec(cs["w"])))
+                    > 1)
     assert fwd == inp == {False, True}
     assert max(ROWS) > ROW_MAX
     # ub > 1 with all rows requires kh > 1, so every combination is reachable
