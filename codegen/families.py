@@ -165,7 +165,8 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     same loop, one accumulator each."""
     fast = _reduce_vec(graph, g, name, d) if not g.siblings else None
     fast = fast or _rows.logsumexp_rows(graph, g, name, d, _epilogue) or \
-        _rows.sum_rows(graph, g, name, d, _epilogue, _sibling_index)
+        _rows.sum_rows(graph, g, name, d, _epilogue, _sibling_index) or \
+        _workgroup.reduce_groups(graph, g, name, d, _epilogue, _sibling_index)
     if fast is not None:
         return fast
     w = KernelWriter(graph, name)

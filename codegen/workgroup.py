@@ -4,9 +4,11 @@ The generic kernels give each output one work-item and a serial loop over what i
 A convolution's weight gradient has few outputs and long reductions: LeNet's first layer
 has 150 weights, each a sum over N x 28 x 28 = 50,176 products at batch 64, so 150
 work-items ran on a GPU of 132 compute units and took 2.6 ms of a 3.7 ms training step on an
-H200. Here each output gets a work-group: its work-items stride over the reduction, then
-add their partial sums in a tree in local memory (Harris, "Optimizing Parallel Reduction
-in CUDA", 2007), and the first work-item runs the epilogue and stores.
+H200. Sums over long runs are the same shape: a BERT-base layer norm's statistics are 4,096
+runs of 768, which 4,096 work-items summed at about 120 GB/s. Here each output gets a
+work-group: its work-items stride over the reduction, then add their partial sums in a
+tree in local memory (Harris, "Optimizing Parallel Reduction in CUDA", 2007), and the first
+work-item runs the epilogue and stores.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 
 GROUP = 256     # work-items per output, at most
+MIN_RUN = 256   # the shortest reduced run a sum gives a work-group (shorter: a work-item)
 
 
 def group_size(d: Dialect, itemsize: int, arrays: int) -> int:
@@ -89,3 +92,77 @@ def conv2d_weight_grad_groups(graph: Graph, g: Group, name: str, d: Dialect, par
     w.lines.append("}")
     total = graph.type(node).numel
     return w, (total * size,), (size,)
+
+
+def reduce_groups(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling_index):
+    """A sum (with its fused sibling sums, prologue and epilogue: a layer norm's statistics)
+    with a work-group per output: the work-items stride over the reduced run, so that
+    consecutive ones read consecutive elements of a contiguous run, then add up in a tree.
+    Taken on GPUs for runs of at least MIN_RUN elements (or a symbolic length) over the
+    innermost axis, or with few outputs; otherwise one work-item per output. ``epilogue``
+    and ``sibling_index`` are the reduce family's own (codegen/families.py)."""
+    import math
+
+    from graphnn.ir.ops import get
+    from graphnn.ir.symbolic import is_symbolic
+
+    r = g.anchor
+    fold = get(graph.op(r)).reducer
+    src = graph.args(r)[0]
+    in_shape = graph.type(src).shape
+    axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
+    red_shape = tuple(in_shape[a] for a in axes)
+    total = math.prod(red_shape)
+    dtype = graph.type(r).dtype
+    if d.name != "gpu" or not fold.sums or fold.index or fold.finish or \
+            not dtype.is_float or not is_symbolic(total) and total < MIN_RUN:
+        return None
+    # over a leading axis (a bias gradient's column sums) the generic kernel's neighbouring
+    # work-items read neighbouring columns: coalesced, and enough of them unless few
+    n_out = max(1, graph.type(r).numel)
+    if len(in_shape) - 1 not in axes and not (not is_symbolic(n_out) and
+                                              n_out < d.compute_units * 32):
+        return None
+    anchors = g.anchors()
+    size = group_size(d, 4 if dtype.storage else dtype.itemsize, len(anchors))
+    if not is_symbolic(total) and total < 4 * GROUP:
+        size = min(size, GROUP // 4)
+    w = KernelWriter(graph, name)
+    it = w.it
+    t = dtype.cl
+    w.attributes = f"__attribute__((reqd_work_group_size({size}, 1, 1)))"
+    accs = [f"acc{i}" for i in range(len(anchors))]
+    w.lines += [f"__local {t} red{i}[{size}];" for i in range(len(anchors))]
+    w.lines += [f"{it} o = get_group_id(0);", "int l = get_local_id(0);"]
+    lines, out_idx = decompose("o", graph.type(r).shape, "o")
+    w.lines += lines
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    in_idx = [f"k{axes.index(i)}" if i in axes else
+              (out_idx[i] if keep else out_idx[kept.index(i)]) for i in range(len(in_shape))]
+    body, _ = decompose("j", red_shape, "k")
+    saved, start = dict(w.temps), len(w.lines)
+    w.emit_members(g.prologue, in_idx)
+    for s in g.stores:
+        if s in g.prologue:
+            w.store(s, in_idx)
+    values = [w.value(graph.args(a)[0], in_idx) for a in anchors]
+    computed = w.lines[start:]
+    del w.lines[start:]
+    w.temps = saved
+    w.lines.append(f"{t} " + ", ".join(f"{a} = 0" for a in accs) + ";")
+    w.lines.append(f"for ({it} j = l; j < {total}; j += {size}) {{")
+    w.lines += ["    " + line for line in body + computed]
+    w.lines += [f"    {a} += {v};" for a, v in zip(accs, values)]
+    w.lines.append("}")
+    tree_sum(w, size, [(f"red{i}", a) for i, a in enumerate(accs)])
+    w.lines.append("if (l == 0) {")
+    start = len(w.lines)
+    for a, i in zip(anchors[1:], range(1, len(anchors))):
+        w.temps[a] = f"red{i}[0]"
+    epilogue(w, g, r, "red0[0]", out_idx, [m for m in g.members if m not in anchors])
+    for a in anchors[1:]:
+        if a in g.stores:
+            w.store(a, sibling_index(graph, r, a, out_idx))
+    w.lines[start:] = ["    " + line for line in w.lines[start:]]
+    w.lines.append("}")
+    return w, (n_out * size,), (size,)

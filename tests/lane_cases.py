@@ -152,6 +152,18 @@ def transformer(lib):
     return [_np(y), _np(x.grad)] + _grads(layer)
 
 
+def long_rows(lib):
+    """Sums over runs long enough for the GPU dialect's work-group reduction
+    (codegen/workgroup.py): layer norm over 300 features and a plain row sum, forward and
+    backward."""
+    x = _t(lib, (_rng(12).standard_normal((3, 300)) * 2 + 1).astype(np.float32), grad=True)
+    w = _t(lib, _rng(13).standard_normal(300).astype(np.float32), grad=True)
+    y = lib.nn.functional.layer_norm(x, (300,), w, None, 1e-5)
+    s = (x * x).sum(1)
+    ((y * y).sum() + s.sum()).backward()
+    return [_np(y), _np(s), _np(x.grad), _np(w.grad)]
+
+
 def embedding(lib):
     nn = lib.nn
     emb = _init(lib, nn.Embedding(10, 4, padding_idx=3))
@@ -270,6 +282,6 @@ def dropout(lib):
 
 CASES = {"lenet": lenet, "mlp": mlp, "conv_bn_relu_pool": conv_bn_relu_pool,
          "decoder": decoder, "pooling": pooling, "lstm": lstm, "transformer": transformer,
-         "embedding": embedding, "losses": losses, "optimizers": optimizers,
+         "long_rows": long_rows, "embedding": embedding, "losses": losses, "optimizers": optimizers,
          "indexing": indexing, "float64": float64, "packed": packed, "dropout": dropout}
 RANDOM = {"dropout"}

@@ -41,7 +41,8 @@ FAST_PATHS = {"conv2d_rows": _conv, "conv2d_input_grad_rows": _conv,
               "_rank": _sort, "_heap": _sort, "_pack": _gemm, "_pack_transposed": _gemm,
               "elementwise_rows": _vepi, "logsumexp_rows": _rows, "sum_rows": _rows}
 # the GPU dialect's kernels with local memory and barriers
-GPU_PATHS = {"gemm_tiled": _tiled, "conv2d_weight_grad_groups": _workgroup}
+GPU_PATHS = {"gemm_tiled": _tiled, "conv2d_weight_grad_groups": _workgroup,
+             "reduce_groups": _workgroup}
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import pytest
 from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH
 from graphnn.codegen.vec import width_for
 from tests.kernel_check import Case, around, check_all, chunks, dialect, dialect_for, \
-    prime_between, reduce_fn
+    prime_between, programs, reduce_fn
 
 STEP = REDUCE_WIDTH * REDUCE_ACCS
 
@@ -264,3 +264,46 @@ def test_logsumexp_of_empty_and_masked_runs(name):
             got = logsumexp(G, G.tensor(arr), (1,)).numpy()
             want = logsumexp(torch, torch.tensor(arr), (1,)).numpy()
             np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+
+
+def test_sums_with_a_work_group_gpu(monkeypatch):
+    """The GPU dialect's work-group sums (codegen/workgroup.py::reduce_groups): runs one
+    below, at and past MIN_RUN (the generic kernel below it) and around the run where the
+    group grows from GROUP / 4 to GROUP, over the innermost axis; a leading axis with few
+    outputs (a work-group) and many (the generic kernel); a symbolic run; and layer norm's
+    fused statistics (sibling sums, a prologue and an epilogue) over long rows."""
+    from graphnn import nn as gnn
+    from graphnn.codegen.workgroup import GROUP, MIN_RUN
+
+    monkeypatch.setenv("GRAPHNN_CL_OPTIONS", "-cl-opt-disable")
+    rng = np.random.default_rng(11)
+    lengths = [MIN_RUN - 1, MIN_RUN, MIN_RUN + 1, 4 * GROUP - 1, 4 * GROUP, 4 * GROUP + 1]
+    cases = [Case(reduce_fn("sum", (1,), False), [rng.standard_normal((3, n))
+                                                  .astype(np.float32)], f"row{n}")
+             for n in lengths]
+    cases += [Case(reduce_fn("sum", (0,), True), [rng.standard_normal((MIN_RUN + 3, 5))
+                                                  .astype(np.float32)], "few-columns"),
+              Case(reduce_fn("sum", (0, 2), False), [rng.standard_normal((7, 2, MIN_RUN + 5))
+                                                     .astype(np.float32)], "two-axes")]
+
+    def norm(n):    # one function per case: check_all finds a case by equality
+        def fn(lib, x, wt, b):
+            f = gnn.functional if lib is not torch else torch.nn.functional
+            return f.layer_norm(x, (n,), wt, b, 1e-5)
+        return fn
+
+    import torch
+    for n in (MIN_RUN + 1, 4 * GROUP + 3):
+        x = (rng.standard_normal((5, n)) * 3 + 5).astype(np.float32)
+        cases.append(Case(norm(n), [x, rng.standard_normal(n).astype(np.float32),
+                                 rng.standard_normal(n).astype(np.float32)],
+                          f"layer_norm-{n}", rtol=1e-4, atol=1e-4))
+    with dialect("gpu"), programs() as built:
+        check_all(cases)
+    grouped = sum(p.source.count("red0[l] = acc0") for p in built)
+    assert grouped >= 10, grouped
+    # symbolic: a batch of rows
+    with dialect("gpu"), programs() as built:
+        check_all([Case(reduce_fn("sum", (0,), False),
+                        [rng.standard_normal((MIN_RUN + 7,)).astype(np.float32)], "symbolic")])
+    assert any("red0[l] = acc0" in p.source for p in built)
