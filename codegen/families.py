@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from graphnn.codegen import columns as _columns
 from graphnn.codegen import conv as _conv
 from graphnn.codegen import gemm as _gemm
 from graphnn.codegen import pooling as _pooling
@@ -166,6 +167,7 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     fast = _reduce_vec(graph, g, name, d) if not g.siblings else None
     fast = fast or _rows.logsumexp_rows(graph, g, name, d, _epilogue) or \
         _rows.sum_rows(graph, g, name, d, _epilogue, _sibling_index) or \
+        _columns.sum_columns(graph, g, name, d, _epilogue, _sibling_index, SUM_BLOCK) or \
         _workgroup.reduce_groups(graph, g, name, d, _epilogue, _sibling_index)
     if fast is not None:
         return fast

@@ -307,3 +307,37 @@ def test_sums_with_a_work_group_gpu(monkeypatch):
         check_all([Case(reduce_fn("sum", (0,), False),
                         [rng.standard_normal((MIN_RUN + 7,)).astype(np.float32)], "symbolic")])
     assert any("red0[l] = acc0" in p.source for p in built)
+
+
+def test_column_sums():
+    """The CPU dialect's column kernel (codegen/columns.py): sums over every dim but the
+    last, with columns a multiple of 4, 8 and 16 (each vector width it picks) and not a
+    multiple of 4 (the generic kernel), rows one below, at and past the summation block,
+    three dims, keepdim, and the shape of a layer norm's weight and bias gradients: two
+    sibling sums, one with a product of normalised rows as its prologue, and an epilogue.
+    (The columns must be static: a layer's weight is a parameter, not a graph input.)"""
+    from graphnn.codegen.families import SUM_BLOCK
+
+    rng = np.random.default_rng(5)
+    shapes = [((5, 4), False), ((3, 12), True), ((7, 16), False), ((2, 40), False),
+              ((SUM_BLOCK - 1, 8), False), ((SUM_BLOCK + 1, 4), True),
+              ((2, SUM_BLOCK // 2 + 1, 8), False), ((3, 5, 6), False)]
+    cases = [Case(reduce_fn("sum", tuple(range(len(s) - 1)), keep),
+                  [rng.standard_normal(s).astype(np.float32)], f"cols-{s}-{keep}")
+             for s, keep in shapes]
+
+    def norm_grads():   # one function per case: check_all finds a case by equality
+        def fn(lib, x, dy):
+            xhat = (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + 1e-5).sqrt()
+            return (dy * xhat).sum(0) + 2 * dy.sum(0)
+        return fn
+
+    for rows, n in ((9, 48), (33, 20)):
+        cases.append(Case(norm_grads(), [(rng.standard_normal((rows, n)) * 2 + 1)
+                                       .astype(np.float32),
+                                       rng.standard_normal((rows, n)).astype(np.float32)],
+                          f"norm-grads-{rows}x{n}", rtol=1e-4, atol=1e-4))
+    with dialect("cpu"), programs() as built:
+        check_all(cases)
+    column = sum(p.source.count("int c0 = gid *") for p in built)
+    assert column >= 7, column
