@@ -18,7 +18,7 @@ import pytest
 from graphnn.codegen.conv import TAP_UNROLL, UNROLL, WGRAD_MAX, WGRAD_SHARE, \
     _divisor_at_most, _wgrad_blocks, acc_budget
 from graphnn.codegen.vec import width_for
-from graphnn.codegen.workgroup import GROUP
+from graphnn.codegen.workgroup import group_size
 from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, around, check_all, chunks, \
     dialect, dialect_for, nvec, prime_between, programs
 
@@ -215,11 +215,13 @@ def gpu_cases() -> list:
     """The generic kernels (one work-item per output element): output counts around the
     dialect's largest work-group, and the attributes the index arithmetic handles. The
     weight gradient's work-group kernel (codegen/workgroup.py) reduces N x OH x OW
-    products: the first three cases put that around its work-group size, the last two far
+    products: the first cases put that around its work-group size too, the last two far
     below it and, with a bias gradient reduced alongside, several times past it."""
-    top = max(dialect_for("gpu").local_1d(n) for n in range(1, 4096))
-    assert top == GROUP
-    out = [case(1, 2, 1, 1, e + 2, (1, 3), tag="gpu") for e in (top - 1, top, top + 1)]
+    gpu = dialect_for("gpu")
+    top = max(gpu.local_1d(n) for n in range(1, 4096))
+    group = group_size(gpu, 4, 2)       # the weight gradient's, with a bias gradient
+    out = [case(1, 2, 1, 1, e + 2, (1, 3), tag="gpu")
+           for e in sorted({s + i for s in (top, group) for i in (-1, 0, 1)})]
     return out + [case(2, 6, 4, 7, 9, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1),
                        groups=2, tag="gpu"),
                   case(1, 3, 5, 6, 7, 1, stride=3, bias=False, tag="gpu"),
