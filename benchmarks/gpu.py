@@ -243,8 +243,9 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     rt = get_runtime()
+    ref = torch.cuda.get_device_name() if DEV == "cuda" else DEV
     print(f"### {rt.info.short} (OpenCL) against torch {torch.__version__} on "
-          f"{torch.cuda.get_device_name() if DEV == 'cuda' else DEV}, TF32 off, {time.strftime('%Y-%m-%d')}\n\n"
+          f"{ref}, TF32 off, {time.strftime('%Y-%m-%d')}\n\n"
           f"`GRAPHNN_DEVICE={os.environ.get('GRAPHNN_DEVICE', '')} python benchmarks/gpu.py "
           f"--rounds {args.rounds}`, dialect {rt.dialect.name}\n", flush=True)
     table = False

@@ -76,7 +76,8 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
                 f"    {t.cl} xv = {xv};",
                 "    " + keep,
                 "  }", "}"]
-    scalar_epilogue(w, g, node, "at" if argmax else "best", idx, [m for m in g.members if m != node])
+    scalar_epilogue(w, g, node, "at" if argmax else "best", idx,
+                    [m for m in g.members if m != node])
     return w, *launch_1d(total, d)
 
 
