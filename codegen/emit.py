@@ -115,6 +115,39 @@ def decompose(var: str, shape: tuple[int, ...], prefix: str) -> tuple[list[str],
     return lines, names
 
 
+def linear_guard(w: "KernelWriter", n: int) -> None:
+    """Declares ``gid``, the work-item's element, and returns past ``n`` (``launch_1d``
+    rounds the launch up to whole work-groups)."""
+    w.lines.append(f"{w.it} gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {n}) return;")
+
+
+def reduction_index(in_shape: tuple, axes, keep: bool, out_idx: list[str]) -> list[str]:
+    """The input index of a reduction's element: kept dims from the output index
+    ``out_idx``, reduced dim ``axes[i]`` from the loop counter ``k{i}``."""
+    kept = [i for i in range(len(in_shape)) if i not in axes]
+    return [f"k{axes.index(i)}" if i in axes else
+            out_idx[i] if keep else out_idx[kept.index(i)] for i in range(len(in_shape))]
+
+
+def reduction_body(w: "KernelWriter", g, anchors: list[int], in_idx: list[str]
+                   ) -> tuple[list[str], list[str]]:
+    """(lines, values) of a reduction loop's body at ``in_idx``: the group's prologue, the
+    prologue values the group stores (each input element is in one run), and the value
+    each anchor folds in. The lines are taken out of ``w`` and the prologue's temporaries
+    forgotten, so that the caller places them inside its loop."""
+    saved, start = dict(w.temps), len(w.lines)
+    w.emit_members(g.prologue, in_idx)
+    for s in g.stores:
+        if s in g.prologue:
+            w.store(s, in_idx)
+    values = [w.value(w.graph.args(a)[0], in_idx) for a in anchors]
+    lines = w.lines[start:]
+    del w.lines[start:]
+    w.temps = saved
+    return lines, values
+
+
 def launch_1d(n: int, d) -> tuple[tuple[int], tuple[int]]:
     """(global, local) sizes of a launch of one work-item per element of ``n``: the global
     size rounded up to the dialect's work-group size (``Dialect.local_1d``)."""

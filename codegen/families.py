@@ -17,17 +17,13 @@ from graphnn.codegen import vepi as _vepi
 from graphnn.codegen import workgroup as _workgroup
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.side import conv_weight_side, gemm_side
-from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal, start_1d
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, linear_guard, literal, \
+    reduction_body, reduction_index, start_1d
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.symbolic import is_symbolic
 from graphnn.ir.views import resolve
-
-
-def _linear_guard(w: KernelWriter, n: int) -> None:
-    w.lines.append(f"{w.it} gid = get_global_id(0);")
-    w.lines.append(f"if (gid >= {n}) return;")
 
 
 def _epilogue(w: KernelWriter, g: Group, acc_node: int, acc: str, index: list[str],
@@ -180,35 +176,17 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     axes, keep = graph.attrs(r)["axes"], graph.attrs(r)["keepdim"]
     out_shape = graph.type(r).shape
     n_out = max(1, graph.type(r).numel)
-    _linear_guard(w, n_out)
+    linear_guard(w, n_out)
     lines, out_idx = decompose("gid", out_shape, "o")
     w.lines += lines
-    kept = [i for i in range(len(in_shape)) if i not in axes]
     red_shape = tuple(in_shape[a] for a in axes)
     total = math.prod(red_shape)
-    # input index: kept dims from the output index, reduced dims from the loop counter
-    in_idx = []
-    for i in range(len(in_shape)):
-        if i in axes:
-            in_idx.append(f"k{axes.index(i)}")
-        else:
-            in_idx.append(out_idx[i] if keep else out_idx[kept.index(i)])
+    in_idx = reduction_index(in_shape, axes, keep, out_idx)
     fold = get(op).reducer
     # an index result keeps the compared values in the input's type
     acc_t = (graph.type(src) if fold.index else graph.type(r)).dtype.cl
     body_lines, red_idx = decompose("r", red_shape, "k")
-
-    # the loop body: prologue, its stored outputs, each accumulated value (temps are local)
-    saved = dict(w.temps)
-    start = len(w.lines)
-    w.emit_members(g.prologue, in_idx)
-    for s_ in g.stores:
-        if s_ in g.prologue:
-            w.store(s_, in_idx)
-    values = [w.value(graph.args(a)[0], in_idx) for a in anchors]
-    computed = w.lines[start:]
-    del w.lines[start:]
-    w.temps = saved
+    computed, values = reduction_body(w, g, anchors, in_idx)
 
     t_src = graph.type(src).dtype
     accs = ["acc"] + [f"acc{i}" for i in range(1, len(anchors))]
@@ -334,7 +312,7 @@ def conv2d(graph: Graph, g: Group, name: str, d: Dialect):
     out_node = tail if tail is not None else cv
     out_shape = graph.type(out_node).shape
     total = graph.type(out_node).numel
-    _linear_guard(w, total)
+    linear_guard(w, total)
     lines, idx = decompose("gid", out_shape, "o")
     w.lines += lines
     epi = [m for m in g.members if m not in (cv, tail)]
@@ -403,7 +381,7 @@ def conv2d_input_grad(graph: Graph, g: Group, name: str, d: Dialect):
     ocg = oc // groups
     t = graph.type(node).dtype.cl
     total = graph.type(node).numel
-    _linear_guard(w, total)
+    linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
     w.lines += [f"{t} acc = 0;",
@@ -437,7 +415,7 @@ def conv2d_weight_grad(graph: Graph, g: Group, name: str, d: Dialect):
     ocg = oc // groups
     t = graph.type(node).dtype.cl
     total = graph.type(node).numel
-    _linear_guard(w, total)
+    linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
     conv_weight_side(w, graph, g, idx[0],
@@ -467,7 +445,7 @@ def scatter_set(graph: Graph, g: Group, name: str, d: Dialect):
     shape = graph.type(node).shape
     size, width = shape[-1], graph.type(x).shape[-1]
     rows = math.prod(shape[:-1])
-    _linear_guard(w, rows)
+    linear_guard(w, rows)
     lines, lead = decompose("gid", tuple(shape[:-1]) or (1,), "r")
     w.lines += lines
     lead = lead if len(shape) > 1 else []

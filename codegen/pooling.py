@@ -7,14 +7,9 @@ from __future__ import annotations
 from graphnn.codegen import pool as _pool
 from graphnn.codegen.conv import scalar_epilogue
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, literal
+from graphnn.codegen.emit import KernelWriter, decompose, launch_1d, linear_guard, literal
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-
-
-def _linear_guard(w: KernelWriter, n: int) -> None:
-    w.lines.append(f"{w.it} gid = get_global_id(0);")
-    w.lines.append(f"if (gid >= {n}) return;")
 
 
 def _pool_attrs(graph: Graph, node: int):
@@ -37,7 +32,7 @@ def max_pool2d(graph: Graph, g: Group, name: str, d: Dialect, argmax: bool = Fal
     h, wd = graph.type(x).shape[2:]
     t = graph.type(x).dtype
     total = graph.type(node).numel
-    _linear_guard(w, total)
+    linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
     tap = [idx[0], idx[1], "hh", "ww"]
@@ -97,7 +92,7 @@ def max_pool2d_grad(graph: Graph, g: Group, name: str, d: Dialect):
     oh_, ow_ = graph.type(gy).shape[2:]
     t = graph.type(node).dtype
     total = graph.type(node).numel
-    _linear_guard(w, total)
+    linear_guard(w, total)
     lines, idx = decompose("gid", graph.type(node).shape, "o")
     w.lines += lines
     n0, c0 = idx[0], idx[1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from graphnn.codegen.conv import scalar_epilogue
 from graphnn.codegen.dialect import Dialect
-from graphnn.codegen.emit import KernelWriter, decompose
+from graphnn.codegen.emit import KernelWriter, decompose, reduction_body, reduction_index
 from graphnn.codegen.side import channel_index, store_side
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
@@ -136,19 +136,9 @@ def reduce_groups(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibli
     w.lines += [f"{it} o = get_group_id(0);", "int l = get_local_id(0);"]
     lines, out_idx = decompose("o", graph.type(r).shape, "o")
     w.lines += lines
-    kept = [i for i in range(len(in_shape)) if i not in axes]
-    in_idx = [f"k{axes.index(i)}" if i in axes else
-              (out_idx[i] if keep else out_idx[kept.index(i)]) for i in range(len(in_shape))]
     body, _ = decompose("j", red_shape, "k")
-    saved, start = dict(w.temps), len(w.lines)
-    w.emit_members(g.prologue, in_idx)
-    for s in g.stores:
-        if s in g.prologue:
-            w.store(s, in_idx)
-    values = [w.value(graph.args(a)[0], in_idx) for a in anchors]
-    computed = w.lines[start:]
-    del w.lines[start:]
-    w.temps = saved
+    computed, values = reduction_body(w, g, anchors,
+                                      reduction_index(in_shape, axes, keep, out_idx))
     w.lines.append(f"{t} " + ", ".join(f"{a} = 0" for a in accs) + ";")
     w.lines.append(f"for ({it} j = l; j < {total}; j += {size}) {{")
     w.lines += ["    " + line for line in body + computed]
