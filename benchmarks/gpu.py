@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "examples"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernels import Fn, best_of  # noqa: E402
+from models import _rel, _train_pair  # noqa: E402
 
 ALL = "sgemm,ew,lenet,bert"
 DEV = "cuda"    # --torch-device cpu tries the script on a machine without CUDA
@@ -46,8 +47,9 @@ def race(g_fn, t_fn, rt, rounds: int, calls: int = 5) -> tuple[float, float]:
 PROFILES: list[str] = []    # --profile: each workload's costliest kernels, printed at the end
 
 
-def _profile(label: str, fn, rt, top: int = 12) -> None:
-    """One more call of ``fn`` with an event per launch: device time per kernel."""
+def _profiled(fn, rt):
+    """The profiler of one more call of ``fn``: an event per launch, device time per
+    kernel."""
     from graphnn.runtime.opencl import Profiler
 
     rt.finish()
@@ -55,6 +57,12 @@ def _profile(label: str, fn, rt, top: int = 12) -> None:
     fn()
     rt.finish()
     prof, rt.profiler = rt.profiler, None
+    return prof
+
+
+def _profile(label: str, fn, rt, top: int = 12) -> None:
+    """``fn``'s costliest kernels, kept for the end of the output."""
+    prof = _profiled(fn, rt)
     total = sum(prof.times.values())
     PROFILES.extend([f"{label}: {total * 1e3:.3f} ms of kernels in {sum(prof.counts.values())} "
                      "launches", "| kernel | launches | ms | share |", "|---|---|---|---|"])
@@ -62,23 +70,6 @@ def _profile(label: str, fn, rt, top: int = 12) -> None:
         PROFILES.append(f"| {name} | {prof.counts[name]} | {t * 1e3:.3f} | "
                         f"{100 * t / total:.0f} % |")
     PROFILES.append("")
-
-
-def _device_seconds(fn, rt) -> float:
-    """Device time of the kernels one call of ``fn`` launches (profiling events)."""
-    from graphnn.runtime.opencl import Profiler
-
-    rt.finish()
-    rt.profiler = Profiler()
-    fn()
-    rt.finish()
-    prof, rt.profiler = rt.profiler, None
-    return sum(prof.times.values())
-
-
-def _rel(got, want) -> float:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-12))
 
 
 def sgemm_rows(rounds: int, rt, sizes=(1024, 2048, 4096)) -> list[str]:
@@ -141,7 +132,8 @@ def ew_rows(rounds: int, rt) -> list[str]:
     g, t = race(lambda: chain(gx, ga, gb), lambda: torch.relu(tx * 1.5 - 0.25), rt, rounds)
     # the kernel's own time (profiling events): at 134 us a call, the host's work per call
     # (the module call, the launch) may take longer than the kernel
-    dev = min(_device_seconds(lambda: chain(gx, ga, gb), rt) for _ in range(rounds))
+    dev = min(sum(_profiled(lambda: chain(gx, ga, gb), rt).times.values())
+              for _ in range(rounds))
     gbs = lambda s: 8 * n / s / 1e9  # noqa: E731
     return ["| 64M floats, one read and one write | GB/s | share of the OpenCL copy "
             "kernel | goal | max rel. diff |", "|---|---|---|---|---|",
@@ -171,22 +163,17 @@ def lenet_rows(rounds: int, rt) -> list[str]:
         g_opt = G.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         gx, gy = G.tensor(x), G.tensor(y)
         tx, ty = torch.tensor(x, device=DEV), torch.tensor(y, device=DEV)
+        g_train = _train_pair(G, net, g_opt, lambda m, a, b: G.nn.functional.cross_entropy(
+            m(a), b), compiled)
+        t_train = _train_pair(torch, ref, t_opt, lambda m, a, b: torch.nn.functional
+                              .cross_entropy(m(a), b), False)
 
-        def g_step():
-            g_opt.zero_grad()
-            loss = G.nn.functional.cross_entropy(net(gx), gy)
-            loss.backward()
-            g_opt.step()
-            return loss
+        def step():
+            return g_train(gx, gy)
 
         def t_step():
-            t_opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(ref(tx), ty)
-            loss.backward()
-            t_opt.step()
-            return loss
+            return t_train(tx, ty)
 
-        step = G.compile(g_step) if compiled else g_step
         err = _rel(step().item(), t_step().item())
         g, t = race(step, t_step, rt, rounds)
         _profile(f"LeNet-5 step{', compiled' if compiled else ''}", step, rt)
