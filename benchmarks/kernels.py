@@ -11,12 +11,15 @@
 - ``ew``: the fused chain ``relu(x * a + b)`` over 16M floats against a plain copy kernel
   on the same device (a float16 vector per work-item, written here) and torch's chain;
 - ``mlp``: a training step (forward, cross-entropy, backward, SGD with momentum) of the MLP
-  784-1024-1024-10 at batch 128.
+  784-1024-1024-10 at batch 128;
+- ``tune``: the SGEMM and ``Linear`` shapes with the blocking rules' register blocks
+  (``GRAPHNN_TUNE=0``) and tuned, the tuner's pick and how long tuning took (from an empty
+  build cache and tuning record: a first run's cost).
 
 Every case runs each library in turn for ``--rounds`` rounds; a round times a few runs of
-3 calls (graphnn's enqueued back to back, the device drained once) and keeps the fastest. The machines are shared and
-noisy: the best of interleaved rounds is what both libraries reach when the machine is
-quiet. ``--target haswell`` (or another CPU name LLVM 14 knows) makes PoCL compile for
+3 calls (graphnn's enqueued back to back, the device drained once) and keeps the fastest.
+The machines are shared and noisy: the best of interleaved rounds is what both libraries
+reach when the machine is quiet. ``--target haswell`` (or another CPU name LLVM 14 knows) makes PoCL compile for
 that CPU and sets the kernels' vector width and register count to match (AVX2: 8 lanes, 16
 registers), with torch's MKL held to the same instructions: the AVX2-only machines of
 this machine kind (Zen 3) simulated on an AVX-512 one, caches and clock aside.
@@ -77,45 +80,90 @@ class Fn:
         return _M()
 
 
-def gemm_rows(kind: str, rounds: int, rt) -> list[str]:
+def gemm_cases(kind: str) -> list[tuple[str, tuple, tuple, bool]]:
+    """(label, A's shape, B's shape, whether B is a ``Linear`` weight stored N x K)."""
+    if kind == "sgemm":
+        return [(f"{n}^3", (n, n), (n, n), False) for n in (256, 512, 1024, 2048)]
+    if kind == "linear":
+        return [(f"MLP {m}x{k} -> {n}", (m, k), (n, k), True)
+                for m, k, n in ((128, 784, 1024), (128, 1024, 1024), (128, 1024, 10))] + \
+            [(f"BERT {m}x{k} -> {n}", (m, k), (n, k), True)
+             for m, k, n in ((4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768))]
+    if kind == "batched":
+        return [("scores 96 x (128x64 @ 64x128)", (96, 128, 64), (96, 64, 128), False),
+                ("context 96 x (128x128 @ 128x64)", (96, 128, 128), (96, 128, 64), False),
+                ("16 x 512^3", (16, 512, 512), (16, 512, 512), False)]
+    raise ValueError(kind)
+
+
+def gemm_case(sa: tuple, sb: tuple, linear: bool, rng):
+    """(graphnn module, its input, torch's call, flops) for one product; B is captured (a
+    weight), not a graph input: only inputs have a dynamic (batch) leading dimension."""
     import graphnn as G
     import torch
 
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = (rng.standard_normal(sb) / np.sqrt(sa[-1])).astype(np.float32)
+    ga, gb, ta, tb = G.tensor(a), G.tensor(b), torch.tensor(a), torch.tensor(b)
+    if linear:
+        make = lambda: Fn(lambda x: G.nn.functional.linear(x, gb))  # noqa: E731
+        t_fn = lambda: torch.nn.functional.linear(ta, tb)  # noqa: E731
+    else:
+        make = lambda: Fn(lambda x: x @ gb)  # noqa: E731
+        t_fn = lambda: ta @ tb  # noqa: E731
+    return make, ga, t_fn, 2 * np.prod(sa) * sb[-2 if linear else -1]
+
+
+def rel_err(got, want) -> float:
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+def gemm_rows(kind: str, rounds: int, rt) -> list[str]:
     rng = np.random.default_rng(0)
-    cases = []
-    if kind == "sgemm":
-        cases = [(f"{n}^3", (n, n), (n, n), False) for n in (256, 512, 1024, 2048)]
-    elif kind == "linear":
-        cases = [(f"MLP {m}x{k} -> {n}", (m, k), (n, k), True)
-                 for m, k, n in ((128, 784, 1024), (128, 1024, 1024), (128, 1024, 10))]
-        cases += [(f"BERT {m}x{k} -> {n}", (m, k), (n, k), True)
-                  for m, k, n in ((4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768))]
-    elif kind == "batched":
-        cases = [("scores 96 x (128x64 @ 64x128)", (96, 128, 64), (96, 64, 128), False),
-                 ("context 96 x (128x128 @ 128x64)", (96, 128, 128), (96, 128, 64), False),
-                 ("16 x 512^3", (16, 512, 512), (16, 512, 512), False)]
     rows = []
-    for label, sa, sb, linear in cases:
-        a = rng.standard_normal(sa).astype(np.float32)
-        b = (rng.standard_normal(sb) / np.sqrt(sa[-1])).astype(np.float32)
-        ga, gb, ta, tb = G.tensor(a), G.tensor(b), torch.tensor(a), torch.tensor(b)
-        # B is captured (a weight), not a graph input: only inputs have a dynamic (batch)
-        # leading dimension
-        if linear:
-            mod = Fn(lambda x: G.nn.functional.linear(x, gb))
-            t_fn = lambda: torch.nn.functional.linear(ta, tb)  # noqa: E731
-        else:
-            mod = Fn(lambda x: x @ gb)
-            t_fn = lambda: ta @ tb  # noqa: E731
-        got = mod(ga).numpy()
-        want = t_fn().numpy()
-        err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+    for label, sa, sb, linear in gemm_cases(kind):
+        make, ga, t_fn, flops = gemm_case(sa, sb, linear, rng)
+        mod = make()
+        err = rel_err(mod(ga).numpy(), t_fn().numpy())
         g, t = race(lambda: mod(ga), t_fn, rt, rounds)
-        flops = 2 * np.prod(sa) * sb[-2 if linear else -1]
         rows.append(f"| {label} | {flops / g / 1e9:.0f} | {flops / t / 1e9:.0f} | "
                     f"{t / g:.2f} | {err:.1e} |")
     return [f"| {kind} | graphnn GFLOP/s | torch GFLOP/s | graphnn / torch speed | "
             "max rel. diff |", "|---|---|---|---|---|", *rows, ""]
+
+
+def tune_rows(rounds: int, rt) -> list[str]:
+    """The SGEMM and ``Linear`` shapes compiled twice in one process: with the blocking
+    rules' picks (``GRAPHNN_TUNE=0``) and tuned (``runtime/tune.py``, into an empty tuning
+    record: the first run's cost), each timed against torch."""
+    from graphnn.runtime import tune
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, sa, sb, linear in gemm_cases("sgemm") + gemm_cases("linear"):
+        make, ga, t_fn, flops = gemm_case(sa, sb, linear, rng)
+        os.environ["GRAPHNN_TUNE"] = "0"
+        rule = make()
+        rule(ga).numpy()
+        os.environ["GRAPHNN_TUNE"] = "1"
+        before = dict(tune.STATS)
+        known = set(rt.dialect.tuner.records())
+        tuned = make()
+        err = rel_err(tuned(ga).numpy(), t_fn().numpy())
+        spent = tune.STATS["tune_seconds"] - before["tune_seconds"]
+        picks = [f"{r.pick} of {len(r.candidates)}" for k, r in
+                 rt.dialect.tuner.records().items() if k not in known]
+        g_rule = g_tuned = t = float("inf")
+        for _ in range(rounds):
+            g_rule = min(g_rule, race(lambda: rule(ga), t_fn, rt, 1)[0])
+            g, tt = race(lambda: tuned(ga), t_fn, rt, 1)
+            g_tuned, t = min(g_tuned, g), min(t, tt)
+        rows.append(f"| {label} | {flops / g_rule / 1e9:.0f} | {flops / g_tuned / 1e9:.0f} | "
+                    f"{flops / t / 1e9:.0f} | {t / g_tuned:.2f} | {'; '.join(picks) or '-'} | "
+                    f"{spent:.1f} | {err:.1e} |")
+    return ["| product | rule GFLOP/s | tuned GFLOP/s | torch GFLOP/s | tuned / torch speed | "
+            "tuned block (width, vectors, rows) | tuning s | max rel. diff |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 COPY = """typedef float16 __attribute__((aligned(4))) u_float16;
@@ -224,6 +272,10 @@ def main() -> None:
                          "one thread each is less disturbed by a loaded machine")
     ap.add_argument("--out", default=None, help="append a result section to this file")
     args = ap.parse_args()
+    if "tune" in args.only.split(","):
+        # tuning from scratch: an empty build cache and tuning record (the first run's cost)
+        import tempfile
+        os.environ["GRAPHNN_CACHE"] = tempfile.mkdtemp(prefix="graphnn-tune-")
     if args.device:
         os.environ["GRAPHNN_DEVICE"] = args.device
     if args.threads:
@@ -258,6 +310,8 @@ def main() -> None:
     for part in args.only.split(","):
         if part in ("sgemm", "linear", "batched"):
             rows = gemm_rows(part, args.rounds, rt)
+        elif part == "tune":
+            rows = tune_rows(args.rounds, rt)
         elif part == "ew":
             rows = ew_rows(args.rounds, rt)
         elif part == "mlp":

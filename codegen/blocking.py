@@ -27,6 +27,7 @@ VEC_MIN = 8        # the vectorised dimension (N or K) must be at least this lon
 MAX_ROWS = 8       # rows per work-item: each row keeps an address in a general register
 MAX_VECTORS = 4
 PACK_WEIGHT_BYTES = 1 << 20   # products summed over a batch pack B from this size on
+CANDIDATES = 4      # register blocks a tuner times (codegen/tuning.py)
 
 
 @dataclass(frozen=True)
@@ -48,34 +49,33 @@ def lanes(d: Dialect, itemsize: int) -> int:
     return max(1, d.vector_width * 4 // itemsize)
 
 
-def register_block(registers: int, max_vectors: int = MAX_VECTORS) -> tuple[int, int]:
-    """(rows, vectors) of the broadcast kernel: among the blocks whose accumulators, B
-    vectors and broadcast A value fit in ``registers``, the most FMAs per loaded value,
+def register_blocks(registers: int, max_vectors: int = MAX_VECTORS) -> list[tuple[int, int]]:
+    """(rows, vectors) blocks of the broadcast kernel whose accumulators, B vectors and
+    broadcast A value fit in ``registers``, best first: the most FMAs per loaded value,
     ties to the narrower panel."""
-    best, pick = None, (1, 1)
-    for v in range(1, max_vectors + 1):
-        for r in range(1, MAX_ROWS + 1):
-            if r * v + v + 1 > registers:
-                continue
-            key = (r * v / (r + v), -v)
-            if best is None or key > best:
-                best, pick = key, (r, v)
-    return pick
+    fits = [(r, v) for v in range(1, max_vectors + 1) for r in range(1, MAX_ROWS + 1)
+            if r * v + v + 1 <= registers]
+    return sorted(fits, key=lambda b: (-b[0] * b[1] / (b[0] + b[1]), b[1], b[0])) or [(1, 1)]
+
+
+def register_block(registers: int, max_vectors: int = MAX_VECTORS) -> tuple[int, int]:
+    """The best of ``register_blocks``."""
+    return register_blocks(registers, max_vectors)[0]
+
+
+def dot_blocks(registers: int) -> list[tuple[int, int]]:
+    """(rows, cols) blocks of the dot-product kernel, best first: rows * cols accumulators
+    plus one A vector per row and one B vector per column fit the registers; the most FMAs
+    per loaded vector, ties to fewer columns. Columns are a power of two (the vector
+    epilogue's row vector)."""
+    fits = [(r, c) for c in (1, 2, 4, 8) for r in range(1, MAX_ROWS + 1)
+            if r * c + r + c <= registers]
+    return sorted(fits, key=lambda b: (-b[0] * b[1] / (b[0] + b[1]), b[1], b[0])) or [(1, 1)]
 
 
 def dot_block(registers: int) -> tuple[int, int]:
-    """(rows, cols) of the dot-product kernel: rows * cols accumulators plus one A vector
-    per row and one B vector per column fit the registers; the most FMAs per loaded vector,
-    ties to fewer columns. Columns are a power of two (the vector epilogue's row vector)."""
-    best, pick = None, (1, 1)
-    for c in (1, 2, 4, 8):
-        for r in range(1, MAX_ROWS + 1):
-            if r * c + r + c > registers:
-                continue
-            key = (r * c / (r + c), -c)
-            if best is None or key > best:
-                best, pick = key, (r, c)
-    return pick
+    """The best of ``dot_blocks``."""
+    return dot_blocks(registers)[0]
 
 
 def _fit(size: int, block: int) -> int:
@@ -93,19 +93,41 @@ def row_lanes(d: Dialect, itemsize: int, n: int) -> int:
     return width
 
 
-def nvec_blocking(d: Dialect, m: int, n: int, itemsize: int = 4) -> NBlock:
-    """The broadcast kernel's block for an M x N product."""
+def nvec_blockings(d: Dialect, m: int, n: int, itemsize: int = 4,
+                   count: int = CANDIDATES) -> list[NBlock]:
+    """The broadcast kernel's blocks for an M x N product, best first (``register_blocks``
+    clipped to a short M), at most ``count``: the candidates a tuner times."""
     width = row_lanes(d, itemsize, n)
     most = MAX_VECTORS if is_symbolic(n) else max(1, min(MAX_VECTORS, n // width))
-    rows, vectors = register_block(d.vector_registers, most)
-    return NBlock(width, vectors, _fit(m, rows))
+    out: list[NBlock] = []
+    for rows, vectors in register_blocks(d.vector_registers, most):
+        blk = NBlock(width, vectors, _fit(m, rows))
+        if blk not in out:
+            out.append(blk)
+    return out[:count]
+
+
+def nvec_blocking(d: Dialect, m: int, n: int, itemsize: int = 4) -> NBlock:
+    """The broadcast kernel's block for an M x N product (the rule's pick)."""
+    return nvec_blockings(d, m, n, itemsize, 1)[0]
+
+
+def kvec_blockings(d: Dialect, m: int, n: int, k: int, itemsize: int = 4,
+                   count: int = CANDIDATES) -> list[tuple[int, int, int]]:
+    """The dot-product kernel's (vector width over K, rows, columns), best first, at most
+    ``count``."""
+    out: list[tuple[int, int, int]] = []
+    for rows, cols in dot_blocks(d.vector_registers):
+        blk = (row_lanes(d, itemsize, k), _fit(m, rows), _fit(n, cols))
+        if blk not in out:
+            out.append(blk)
+    return out[:count]
 
 
 def kvec_blocking(d: Dialect, m: int, n: int, k: int, itemsize: int = 4
                   ) -> tuple[int, int, int]:
-    """The dot-product kernel's (vector width over K, rows, columns)."""
-    rows, cols = dot_block(d.vector_registers)
-    return row_lanes(d, itemsize, k), _fit(m, rows), _fit(n, cols)
+    """The dot-product kernel's (vector width over K, rows, columns): the rule's pick."""
+    return kvec_blockings(d, m, n, k, itemsize, 1)[0]
 
 
 def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int) -> bool:

@@ -7,7 +7,8 @@ See OPENCL_NOTES.md for the measurements behind these choices.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 
 class DeviceFeatureError(RuntimeError):
@@ -35,6 +36,10 @@ class Dialect:
     vector_registers: int = 32
     l1_bytes: int = 32 << 10
     l2_bytes: int = 1 << 20
+    # times the candidate configurations of a kernel family once per shape class and
+    # returns the fastest (``codegen/tuning.py``); None: every family uses its rule's pick.
+    # Not part of the dialect's identity: a tuned choice shows in the kernel text.
+    tuner: Callable | None = field(default=None, compare=False, repr=False)
 
     def lacks(self, what: str) -> DeviceFeatureError:
         return DeviceFeatureError(f"{what}, which device {self.device or self.name} lacks")

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphnn.codegen.blocking import VEC_MIN, NBlock, kvec_blocking, nvec_blocking, pack_b, \
+from graphnn.codegen.blocking import VEC_MIN, NBlock, kvec_blockings, nvec_blockings, pack_b, \
     row_group
 from graphnn.codegen.conv import group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.side import gemm_side
+from graphnn.codegen.tuning import Question, decide, matmul_probe, size_class
 from graphnn.codegen.vepi import vector_epilogue, vector_ok
 from graphnn.codegen.vec import INT_MAX, ZERO, fits_int, hsum, is_float, load_vector, \
     row_vector, splat, vec_type
@@ -86,19 +87,35 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
             len(graph.type(mm).shape) == 3 and p.batch == 0:
         return None
     va, vb = resolve(graph, p.a), resolve(graph, p.b)
+    dtype = graph.type(mm).dtype
     if p.n >= VEC_MIN:
-        blk = nvec_blocking(d, p.m, p.n, p.itemsize)
-        tn = -(-p.n // blk.cols)
-        # panels hold the compute type: 16-bit storage is read where it lies
-        if pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" and \
-                not graph.type(p.b).dtype.storage and \
-                max(p.batch, 1) * tn * blk.cols * p.k + 64 <= INT_MAX:
-            return _gemm_nvec(graph, g, name, d, p, blk, packed=True)
-        if not p.tb and vb.strides[-1] == 1:
-            return _gemm_nvec(graph, g, name, d, p, blk, packed=False)
+        blocks = nvec_blockings(d, p.m, p.n, p.itemsize)
+        # panels (N rounded up to a whole panel) hold the compute type: 16-bit storage is
+        # read where it lies
+        panels = max(p.batch, 1) * (p.n + max(b.cols for b in blocks)) * p.k
+        packed = pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" \
+            and not graph.type(p.b).dtype.storage and panels + 64 <= INT_MAX
+        if packed or not p.tb and vb.strides[-1] == 1:
+            blk = NBlock(*decide(d, question(
+                p, dtype, f"nvec-{'packed' if packed else 'direct'}",
+                [(b.width, b.vectors, b.rows) for b in blocks])))
+            return _gemm_nvec(graph, g, name, d, p, blk, packed=packed)
     if not p.ta and p.tb and va.strides[-1] == 1 and vb.strides[-1] == 1 and p.k >= VEC_MIN:
-        return _gemm_kvec(graph, g, name, d, p)
+        blk = decide(d, question(p, dtype, "kvec", kvec_blockings(d, p.m, p.n, p.k,
+                                                                   p.itemsize)))
+        return _gemm_kvec(graph, g, name, d, p, blk)
     return None
+
+
+def question(p: Product, dtype, kernel: str, candidates: list) -> Question:
+    """The tuning question for product ``p``'s ``kernel`` (``codegen/tuning.py``): its
+    shape class is the kernel, the layout, the type and each size's power of two (a
+    symbolic batch is one class whatever its value, as it is one kernel text)."""
+    sizes = "x".join(size_class(s) for s in (p.batch, p.m, p.n, p.k))
+    key = f"gemm-{kernel}/{dtype.name}/t{int(p.ta)}{int(p.tb)}/{sizes}"
+    flops = 2 * max(int(p.batch), 1) * int(p.m) * int(p.n) * int(p.k)
+    return Question(key, tuple(tuple(c) for c in candidates),
+                    matmul_probe(p.m, p.n, p.k, p.batch, p.ta, p.tb, dtype), flops)
 
 
 def _clamped(w: KernelWriter, var: str, base: str, count: int, limit: int) -> list[str]:
@@ -361,9 +378,9 @@ def _pack_launch(w: KernelWriter, d: Dialect, gsize: tuple) -> tuple:
     return w, gsize, tuple(local)
 
 
-def _gemm_kvec(graph, g, name, d, p: Product):
+def _gemm_kvec(graph, g, name, d, p: Product, blk: tuple[int, int, int]):
     mm = g.anchor
-    width, rm, rn = kvec_blocking(d, p.m, p.n, p.k, p.itemsize)
+    width, rm, rn = blk
     tn, tm = -(-p.n // rn), -(-p.m // rm)
     gsize, lsize = _grid(d, p, tn, tm)
     ragged_rows = _rows_ragged(p, rm, gsize[1])

@@ -19,7 +19,8 @@ and k are read as zeros and not stored, so any M, N, K (and a symbolic batch) ru
 Two tile configurations (the classic SGEMM design; OPENCL_NOTES.md measured a plain
 128 x 128 tile at 29.5 TFLOP/s on an H100): 128 x 128 with 8 x 8 per work-item when the
 product has at least as many such tiles as the device has compute units, else 64 x 64 with
-4 x 4, so that a small product still spreads over the device. ``reqd_work_group_size``
+4 x 4, so that a small product still spreads over the device; a tuner (``codegen/tuning.py``)
+times both where the product is large enough. ``reqd_work_group_size``
 tells the compiler the work-group's shape. Float32 only; other types take the generic
 kernel (``families.gemm``).
 """
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from graphnn.codegen.conv import group_nodes, scalar_epilogue
 from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
-from graphnn.codegen.gemm import Product, product
+from graphnn.codegen.gemm import Product, product, question
+from graphnn.codegen.tuning import decide
 from graphnn.codegen.side import gemm_side
 from graphnn.codegen.vec import fits_int
 from graphnn.ir.graph import Graph
@@ -57,16 +59,20 @@ LARGE = Tile(128, 128, 16, 8, 8)
 SMALL = Tile(64, 64, 16, 4, 4)
 
 
-def choose(d: Dialect, p: Product) -> Tile | None:
-    """The tile for product ``p`` on ``d``: LARGE when its tiles cover the compute units,
-    else SMALL; None when the device cannot hold a tile (local memory, work-group size)."""
+def tiles(d: Dialect, p: Product) -> list[Tile]:
+    """The tiles for product ``p`` on ``d``, the rule's pick first: LARGE when its tiles
+    cover the compute units, else SMALL; then the other one (a tuner's second candidate).
+    Empty when the device cannot hold a tile (local memory, work-group size)."""
     if THREADS * THREADS > d.max_work_group:
-        return None
-    tiles = -(-p.m // LARGE.bm) * -(-p.n // LARGE.bn) * max(int(p.batch), 1)
-    for tile in ((LARGE, SMALL) if tiles >= d.compute_units else (SMALL,)):
-        if tile.local_bytes <= d.local_mem:
-            return tile
-    return None
+        return []
+    count = -(-p.m // LARGE.bm) * -(-p.n // LARGE.bn) * max(int(p.batch), 1)
+    order = (LARGE, SMALL) if count >= d.compute_units else (SMALL, LARGE)
+    return [tile for tile in order if tile.local_bytes <= d.local_mem]
+
+
+def choose(d: Dialect, p: Product) -> Tile | None:
+    """The rule's tile for product ``p`` on ``d`` (None: the device cannot hold one)."""
+    return next(iter(tiles(d, p)), None)
 
 
 def gemm_tiled(graph: Graph, g: Group, name: str, d: Dialect):
@@ -78,10 +84,12 @@ def gemm_tiled(graph: Graph, g: Group, name: str, d: Dialect):
             0 in (p.m, p.n, p.k) or len(graph.type(mm).shape) == 3 and p.batch == 0 or \
             not fits_int(graph, group_nodes(graph, g)):
         return None
-    tile = choose(d, p)
-    if tile is None:
+    fits = tiles(d, p)
+    if not fits:
         return None
-    return _write(graph, g, name, p, tile)
+    pick = decide(d, question(p, graph.type(mm).dtype, "tiled",
+                              [(t.bm, t.bn, t.bk, t.tm, t.tn) for t in fits]))
+    return _write(graph, g, name, p, Tile(*pick))
 
 
 def _write(graph: Graph, g: Group, name: str, p: Product, tile: Tile):

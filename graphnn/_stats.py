@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from graphnn import _compile
 from graphnn.runtime import get_runtime
+from graphnn.runtime.tune import STATS as TUNE
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,13 @@ class Stats:
     syncs: int = 0                  # host waits for the device (.item(), .numpy())
     bytes_allocated: int = 0        # device buffers created (bytes)
     peak_device_bytes: int = 0      # the most device memory in use by tensors at once
+    tunings: int = 0                # shape classes whose kernel configurations were timed
+    tune_seconds: float = 0.0       # timing them (runtime/tune.py), within compiles
 
     @property
     def compile_seconds(self) -> float:
         return (self.trace_seconds + self.autodiff_seconds + self.passes_seconds +
-                self.codegen_seconds + self.build_seconds)
+                self.codegen_seconds + self.build_seconds + self.tune_seconds)
 
 
 _BASE: dict = {}
@@ -43,7 +46,8 @@ def _now() -> dict:
                 codegen_seconds=s["codegen_seconds"], build_seconds=rt.build_seconds,
                 builds=rt.builds, launches=rt.launches, syncs=rt.syncs,
                 bytes_allocated=pool.created if pool is not None else 0,
-                peak_device_bytes=pool.peak if pool is not None else 0)
+                peak_device_bytes=pool.peak if pool is not None else 0,
+                tunings=TUNE["tunings"], tune_seconds=TUNE["tune_seconds"])
 
 
 def stats() -> Stats:

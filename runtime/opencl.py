@@ -18,6 +18,7 @@ from graphnn.runtime.buffers import BufferPool, DeviceBuffer, out_of_memory
 from graphnn.runtime.debug import debug_level, log_launch
 from graphnn.runtime.device import DeviceInfo
 from graphnn.runtime.hostcpu import host_cpu
+from graphnn.runtime.tune import Tuner
 
 
 # copies between strided layouts (views of a storage); the layout is read from ``m``:
@@ -104,7 +105,8 @@ class OpenCLRuntime:
             GPU if kind == "gpu" else CPU, compute_units=info.compute_units,
             max_work_group=info.max_work_group, fp64=info.fp64,
             int64_atomics=info.int64_atomics, int64_index=info.int64_index,
-            local_mem=info.local_mem, device=info.short, **simd_target(info))
+            local_mem=info.local_mem, device=info.short, tuner=Tuner(self),
+            **simd_target(info))
         self._programs: dict[str, cl.Program] = {}
         # in-flight uploads (event, host array): the array must live until its copy is done
         self._pending: deque = deque()

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("GRAPHNN_VERIFY", "1")   # Graph.verify() after every pass in tests
+# kernel configurations by rule, not by measurement: the same kernels on every run (each
+# candidate a tuner may pick is tested on its own in test_tuning.py)
+os.environ.setdefault("GRAPHNN_TUNE", "0")
 
 import graphnn  # noqa: E402
 
