@@ -60,8 +60,11 @@ def size_class(size) -> str:
 def matmul_probe(m: int, n: int, k: int, batch: int, ta: bool, tb: bool,
                  dtype: DType) -> Callable[[], Graph]:
     """A graph of one ``matmul`` of these sizes and layout (``ta``: A stored K x M; ``tb``:
-    B stored N x K), inputs of the stored shapes."""
-    m, n, k, batch = int(m), int(n), int(k), int(batch)
+    B stored N x K), inputs of the stored shapes. Symbolic sizes stay symbolic: the kernel
+    of a symbolic M (a batch) is another text than that of its value (static sizes are
+    folded into the loop bounds and guards), and the probe must time the kernel that runs
+    (a 4096 x 768 @ 768 x 3072 product on AVX2 took 0.36 s with a static M and 0.11 s with a
+    symbolic one, for the same 4 x 3 register block)."""
 
     def build() -> Graph:
         g = Graph()

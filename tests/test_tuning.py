@@ -184,3 +184,18 @@ def test_the_fastest_candidate_wins():
     rec = runtime_tune.Record(((1,), (2,), (3,)), (3e-3, float("inf"), 1e-3), 0.5)
     assert rec.pick == (3,)
     assert runtime_tune.Record.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+    close = 1e-3 * (1 + runtime_tune.MARGIN / 2)        # within the noise: the rule stays
+    assert runtime_tune.Record(((1,), (2,)), (close, 1e-3), 0.5).pick == (1,)
+
+
+def test_the_probe_keeps_a_symbolic_batch_symbolic():
+    """A traced model's batch is symbolic, and its kernel text differs from a static size's:
+    the probe must time the kernel that runs (``tuning.matmul_probe``)."""
+    from graphnn.ir.symbolic import SymInt, is_symbolic
+    from graphnn.ir.types import float32
+
+    m = SymInt(64, ("dim", 1))
+    g = tuning.matmul_probe(m, 32, 16, 0, False, True, float32)()
+    a, b = g.inputs
+    assert is_symbolic(g.type(a).shape[0]) and g.type(b).shape == (32, 16)
+    assert tuning.size_class(m) == "*"
