@@ -36,7 +36,7 @@ from graphnn.runtime.debug import LOG
 VERSION = 1         # bump when a family's kernels change enough to void old measurements
 ROUNDS = 5          # timed runs per candidate, at most
 BUDGET = 0.2        # seconds of device time per candidate after which fewer runs suffice
-MARGIN = 0.03       # another candidate must beat the rule's pick by more than this share
+MARGIN = 0.10       # another candidate must beat the rule's pick by more than this share
 
 # counters read by graphnn.stats()
 STATS = {"tunings": 0, "tune_seconds": 0.0}
