@@ -118,11 +118,19 @@ def question(p: Product, dtype, kernel: str, candidates: list) -> Question:
                     matmul_probe(p.m, p.n, p.k, p.batch, p.ta, p.tb, dtype), flops)
 
 
-def _clamped(w: KernelWriter, var: str, base: str, count: int, limit: int) -> list[str]:
+def _clamped(w: KernelWriter, var: str, base: str, count: int, limit: int,
+             ragged: bool) -> list[str]:
+    """Row (column) indices ``base + r`` of a block, clamped to the last one where the
+    block may reach past ``limit`` (the loads stay in bounds; those values are never
+    stored). Where no block can (``ragged`` False), the clamps are left out: LLVM cannot
+    prove them dead, and with them a static 512^3 product's 4 x 3 block ran 2-3x slower
+    on an AVX2 Zen 2 (5-10 ms against 1.7-2.8 ms, PoCL)."""
     names = []
     for r in range(count):
         nm = f"{var}{r}"
-        w.lines.append(f"int {nm} = {base} + {r} < {limit} ? {base} + {r} : {limit - 1};")
+        value = f"{base} + {r} < {limit} ? {base} + {r} : {limit - 1}" if ragged \
+            else f"{base} + {r}"
+        w.lines.append(f"int {nm} = {value};")
         names.append(nm)
     return names
 
@@ -232,7 +240,7 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
     if ragged_rows:     # the row blocks that round the launch up to whole work-groups
         w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
-    ia = _clamped(w, "ia", "i0", rm, p.m)
+    ia = _clamped(w, "ia", "i0", rm, p.m, ragged_rows)
     acc = [[f"c{r}_{c}" for c in range(cn)] for r in range(rm)]
     for row in acc:
         w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(p.t, width)}" for x in row) + ";")
@@ -391,8 +399,8 @@ def _gemm_kvec(graph, g, name, d, p: Product, blk: tuple[int, int, int]):
     if ragged_rows:
         w.lines.append(f"if (i0 >= {p.m}) return;")
     gemm_side(w, graph, g, "i0", rm, "tj == 0")
-    ia = _clamped(w, "ia", "i0", rm, p.m)
-    jb = _clamped(w, "jb", "j0", rn, p.n)
+    ia = _clamped(w, "ia", "i0", rm, p.m, ragged_rows)
+    jb = _clamped(w, "jb", "j0", rn, p.n, is_symbolic(p.n) or p.n % rn != 0)
     acc = [[f"c{r}_{c}" for c in range(rn)] for r in range(rm)]
     for row in acc:
         w.lines.append(f"{vt} " + ", ".join(f"{x} = {splat(p.t, width)}" for x in row) + ";")
