@@ -53,9 +53,14 @@ def register_blocks(registers: int, max_vectors: int = MAX_VECTORS) -> list[tupl
     """(rows, vectors) blocks of the broadcast kernel whose accumulators, B vectors and
     broadcast A value fit in ``registers``, best first: the most FMAs per loaded value,
     ties to the narrower panel."""
-    fits = [(r, v) for v in range(1, max_vectors + 1) for r in range(1, MAX_ROWS + 1)
-            if r * v + v + 1 <= registers]
-    return sorted(fits, key=lambda b: (-b[0] * b[1] / (b[0] + b[1]), b[1], b[0])) or [(1, 1)]
+    return _best_first([(r, v) for v in range(1, max_vectors + 1)
+                        for r in range(1, MAX_ROWS + 1) if r * v + v + 1 <= registers])
+
+
+def _best_first(blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(rows, cols) blocks by FMAs per loaded value rows * cols / (rows + cols), ties to
+    fewer columns, then fewer rows; (1, 1) when none fits."""
+    return sorted(blocks, key=lambda b: (-b[0] * b[1] / (b[0] + b[1]), b[1], b[0])) or [(1, 1)]
 
 
 def register_block(registers: int, max_vectors: int = MAX_VECTORS) -> tuple[int, int]:
@@ -68,9 +73,8 @@ def dot_blocks(registers: int) -> list[tuple[int, int]]:
     plus one A vector per row and one B vector per column fit the registers; the most FMAs
     per loaded vector, ties to fewer columns. Columns are a power of two (the vector
     epilogue's row vector)."""
-    fits = [(r, c) for c in (1, 2, 4, 8) for r in range(1, MAX_ROWS + 1)
-            if r * c + r + c <= registers]
-    return sorted(fits, key=lambda b: (-b[0] * b[1] / (b[0] + b[1]), b[1], b[0])) or [(1, 1)]
+    return _best_first([(r, c) for c in (1, 2, 4, 8) for r in range(1, MAX_ROWS + 1)
+                        if r * c + r + c <= registers])
 
 
 def dot_block(registers: int) -> tuple[int, int]:

@@ -70,11 +70,6 @@ def tiles(d: Dialect, p: Product) -> list[Tile]:
     return [tile for tile in order if tile.local_bytes <= d.local_mem]
 
 
-def choose(d: Dialect, p: Product) -> Tile | None:
-    """The rule's tile for product ``p`` on ``d`` (None: the device cannot hold one)."""
-    return next(iter(tiles(d, p)), None)
-
-
 def gemm_tiled(graph: Graph, g: Group, name: str, d: Dialect):
     """The tiled kernel for ``g``'s product, or None where it does not apply (not the GPU
     dialect, not float32, an empty product, sizes past 32-bit indexing)."""

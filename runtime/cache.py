@@ -114,16 +114,10 @@ def _verify(data: bytes) -> bytes | None:
     return payload
 
 
-def store(key: str, binary: bytes) -> None:
-    """Writes the entry for ``key`` atomically, then evicts least recently used entries
-    beyond ``GRAPHNN_CACHE_MAX``. Failures to write (a read-only home) are ignored: they
-    only cost a rebuild next time."""
-    limit = cache_max()
-    if limit == 0:
-        return
-    path = _entry(key)
-    data = MAGIC + hashlib.sha256(binary).digest() + len(binary).to_bytes(8, "little") + binary
-    # unique per process and thread: two writers never share a temporary file
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Writes ``data`` to a temporary file unique to this process and thread, renamed over
+    ``path``: readers see the whole old file or the whole new one, and two writers never
+    share a temporary file. False (nothing written) when it fails: a read-only home."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +128,20 @@ def store(key: str, binary: bytes) -> None:
             tmp.unlink()
         except OSError:
             pass
+        return False
+    return True
+
+
+def store(key: str, binary: bytes) -> None:
+    """Writes the entry for ``key`` atomically, then evicts least recently used entries
+    beyond ``GRAPHNN_CACHE_MAX``. Failures to write (a read-only home) are ignored: they
+    only cost a rebuild next time."""
+    limit = cache_max()
+    if limit == 0:
+        return
+    path = _entry(key)
+    data = MAGIC + hashlib.sha256(binary).digest() + len(binary).to_bytes(8, "little") + binary
+    if not write_atomic(path, data):
         return
     STATS.stores += 1
     with _LOCK:

@@ -23,14 +23,13 @@ import json
 import math
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyopencl as cl
 
-from graphnn.runtime.cache import cache_dir, cache_max
+from graphnn.runtime.cache import cache_dir, cache_max, write_atomic
 from graphnn.runtime.debug import LOG
 
 VERSION = 1         # bump when a family's kernels change enough to void old measurements
@@ -200,13 +199,4 @@ def _write(path: Path, key: str, record: Record) -> None:
     records = _read(path)
     records[key] = record
     body = {"version": VERSION, "records": {k: r.to_json() for k, r in records.items()}}
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(body, sort_keys=True))
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+    write_atomic(path, json.dumps(body, sort_keys=True).encode())
