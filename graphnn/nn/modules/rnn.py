@@ -4,7 +4,8 @@ PyTorch 2.13's arguments, parameter names (``weight_ih_l0``, ``bias_hh_l1_revers
 
 The time loop is unrolled when traced. Each layer and direction projects the inputs of all
 time steps with one GEMM before the loop (x W_ih^T + b_ih for (L N, H_in)), so a step is one
-small GEMM (h W_hh^T) and its gate math: two element-wise kernels for an LSTM (the gates read
+small GEMM (h W_hh^T) and its gate math (an RNN's and an LSTM's b_hh is added to
+b_ih once, in the projection): two element-wise kernels for an LSTM (the gates read
 four columns of the GEMM's output, which its epilogue cannot; launch counts in
 docs/design.md, "Recurrent layers"). Packed sequences run padded with a per-step mask: a
 sequence's state stops changing after its length, the reverse direction reads each sequence
@@ -230,6 +231,11 @@ class RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 src = layer_in if d == 0 else self._reverse(layer_in, lengths)
                 m = mask if d == 0 or mask is None else self._reverse(mask, lengths)
+                if b_hh is not None and self.mode != "GRU":
+                    # both biases join the input projection: b_hh's gradient is then one
+                    # sum over all steps, not a sum and an add per step (GRU's n gate
+                    # scales h W_hn^T + b_hn by r, so its b_hh stays in the step)
+                    b_ih, b_hh = b_ih + b_hh, None
                 proj = _ops.reshape(_linear(_ops.reshape(src, (seq * n, -1)), w_ih, b_ih),
                                     (seq, n, -1))
                 h = h0[k]
