@@ -336,25 +336,47 @@ class KernelWriter:
         return f"(({out_t.cl})({expr}))"
 
     def _concat(self, n: int, idx: list[str]) -> str:
-        """Nested selects on the concatenated axis; each argument read at its own offset."""
+        """Nested selects on the concatenated axis; each argument read at its own offset.
+        Arguments that fusion made *pieces* of this kernel (``Group.pieces``) are computed
+        instead, each in its own branch of an ``if`` chain at the argument's index."""
         g = self.graph
         ax = g.attrs(n)["axis"]
         own = self.align(n, idx)
         out_t = g.type(n).dtype
+        pieces = g.meta(n).get("pieces", {})
         parts, start = [], 0
-        for a in g.args(n):
+        for i, a in enumerate(g.args(n)):
             size = g.type(a).shape[ax]
             pos = list(own)
             pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
-            v = self.load(a, pos)
-            if g.type(a).dtype != out_t:
-                v = f"(({out_t.cl})({v}))"
-            parts.append((start + size, v))
+            parts.append((start + size, a, pos, pieces.get(i)))
             start += size
-        expr = parts[-1][1]
-        for end, v in reversed(parts[:-1]):
-            expr = f"({own[ax]} < {end} ? {v} : {expr})"
-        return expr
+
+        def cast(a: int, v: str) -> str:
+            return v if g.type(a).dtype == out_t else f"(({out_t.cl})({v}))"
+
+        if not pieces:
+            expr = cast(parts[-1][1], self.load(parts[-1][1], parts[-1][2]))
+            for end, a, pos, _ in reversed(parts[:-1]):
+                expr = f"({own[ax]} < {end} ? {cast(a, self.load(a, pos))} : {expr})"
+            return expr
+        var = self.fresh("cat")
+        self.lines.append(f"{out_t.cl} {var};")
+        for k, (end, a, pos, members) in enumerate(parts):
+            last = k == len(parts) - 1
+            self.lines.append(("} else {" if k else "{") if last else
+                              f"{'} else ' if k else ''}if ({own[ax]} < {end}) {{")
+            begin = len(self.lines)
+            if members is None:
+                self.lines.append(f"{var} = {cast(a, self.load(a, pos))};")
+            else:
+                self.emit_members(members, pos)
+                self.lines.append(f"{var} = {cast(a, self.temps[a])};")
+                for m in members:       # their temporaries end with the branch
+                    del self.temps[m]
+            self.lines[begin:] = ["    " + line for line in self.lines[begin:]]
+        self.lines.append("}")
+        return var
 
     def _rand(self, n: int, idx: list[str]) -> str:
         """``rand``: the top 24 bits of the counter's hash as a float in [0, 1); ``randint``:

@@ -2,13 +2,13 @@
 
 The row-vectorised families (convolution, GEMM) hold a row of results in a ``floatN``
 accumulator. When every epilogue member has a ``vector`` rule in the registry (``+ - * /``,
-``neg``, ``relu``, ``maximum``/``minimum``, comparisons used as a ``where`` condition,
-``where``) and every operand from outside the group has the kernel's float type, the
-epilogue runs once per vector: operands that vary along the row are vector loads, the others scalars that C's
-vector arithmetic broadcasts. Comparisons give ``intN``/``longN`` masks that select
-lane by lane in ``?:``. One copy of the epilogue per vector instead of per element keeps
-the generated source (and PoCL's compile time) small. ``vector_ok`` says when it applies;
-otherwise the caller runs the scalar epilogue.
+``neg``, ``relu``, ``maximum``/``minimum``, ``sigmoid``, ``tanh``, comparisons used as a
+``where`` condition, ``where``) and every operand from outside the group has the kernel's
+float type, the epilogue runs once per vector: operands that vary along the row are vector
+loads, the others scalars that C's vector arithmetic broadcasts. Comparisons give
+``intN``/``longN`` masks that select lane by lane in ``?:``. One copy of the epilogue per
+vector instead of per element keeps the generated source (and PoCL's compile time) small.
+``vector_ok`` says when it applies; otherwise the caller runs the scalar epilogue.
 """
 from __future__ import annotations
 
@@ -133,13 +133,15 @@ def _as_vec(v: _Val, vt: str) -> str:
     return v.expr if v.vec else f"(({vt})({v.expr}))"
 
 
-def _expr(op: str, a: list[_Val], vt: str, zero: str, mask: bool) -> _Val:
+def _expr(op: str, a: list[_Val], vt: str, zero: str, mask: bool, t: str) -> _Val:
     """The op's registry ``vector`` template on operands ``a``: when any operand is a vector,
-    the others (lane masks aside) are widened to vectors, which C's ``?:`` needs."""
+    the others (lane masks aside) are widened to vectors, which C's ``?:`` needs. The
+    template may name ``{zero}``, the value's type ``{T}`` (the vector type, or the element
+    type ``t`` for a scalar) and the element type ``{E}``."""
     vec = any(x.vec for x in a)
     args = [x.expr if x.mask or not vec else _as_vec(x, vt) for x in a]
     z = _as_vec(_Val(zero, False), vt) if vec else zero
-    return _Val(get(op).vector.format(*args, zero=z), vec, mask=mask)
+    return _Val(get(op).vector.format(*args, zero=z, T=vt if vec else t, E=t), vec, mask=mask)
 
 
 def store_vector(w: KernelWriter, node: int, index: list[str], value: str, width: int,
@@ -233,7 +235,7 @@ def _run_members(w: KernelWriter, anchor, acc: str, index: list[str], width: int
         opmath = get(graph.op(m)).scalar_opmath
         args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None,
                          i in opmath) for i, a in enumerate(graph.args(m))]
-        v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_)
+        v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_, t)
         name = w.fresh("e")
         kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \
             if v.vec else ("int" if v.mask else t)

@@ -142,7 +142,8 @@ def check_all(cases: list, seed=0, inference=False, train=True, expect=None):
     def every(lib, *xs):
         return tuple(c.fn(lib, *xs[a:b]) for c, (a, b) in zip(cases, spans))
 
-    owner = {i: c for c, (a, b) in zip(cases, spans) for i in range(a, b)}
+    # by position, not ``cases.index``: Case equality compares numpy arrays
+    owner = {i: (c, a) for c, (a, b) in zip(cases, spans) for i in range(a, b)}
     ts = [torch.tensor(a, requires_grad=i in grads) for i, a in enumerate(arrays)]
     gs = [G.tensor(a) for a in arrays]
     for i in grads:
@@ -170,8 +171,8 @@ def check_all(cases: list, seed=0, inference=False, train=True, expect=None):
             torch.autograd.backward([outs_t[k] for k in diff], [torch.tensor(r) for r in rs])
             G.autograd.backward([outs_g[k] for k in diff], [G.tensor(r) for r in rs])
         for i in grads:
-            c = owner[i]
-            what = f"{c.what} grad of input {i - spans[cases.index(c)][0]}"
+            c, first = owner[i]
+            what = f"{c.what} grad of input {i - first}"
             if ts[i].grad is None:     # an input the output does not depend on
                 assert gs[i].grad is None, f"{what}: unexpected"
                 continue

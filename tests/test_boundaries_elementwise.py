@@ -119,3 +119,31 @@ def test_elementwise_rows_are_vectors():
     with dialect("cpu"):
         check_all([Case(broadcast, [np.zeros((2, 35), np.float32), np.float32(0.5)])],
                   expect={"copy": True})
+
+
+def saturating(n: int, rows: int, dtype) -> np.ndarray:
+    """Rows of length ``n`` with values on both sides of tanh's float saturation (+-9.1),
+    at every lane position, and ordinary values between them."""
+    rng = np.random.default_rng(n)
+    edges = np.array([9.0, 9.1, 9.2, 20.0, -9.0, -9.1, -9.2, -20.0, 0.0, 0.5, -0.5])
+    x = rng.standard_normal((rows, n)) * 3
+    x.flat[::3] = np.resize(edges, x.flat[::3].shape)
+    return x.astype(dtype)
+
+
+def test_tanh_rows_saturate_like_pytorch():
+    """tanh's vector template (``{T}``-typed saturation constants) against PyTorch at the
+    row lengths around every width change, float32 and float64, forward and gradient; the
+    rows take the vector path."""
+    d = dialect_for("cpu")
+
+    def fn(lib, x):
+        return (own_kernel(x) * 1.5).tanh() * 2.0
+
+    sizes = [n for n in row_sizes(d) if n >= ROW_MIN]
+    cases = [Case(fn, [saturating(n, 2, np.float32)], f"tanh f32 {n}") for n in sizes]
+    n64 = row_lanes(d, 8, 1 << 12) + 1
+    cases.append(Case(fn, [saturating(n64, 2, np.float64)], f"tanh f64 {n64}", rtol=1e-12,
+                      atol=1e-12))
+    with dialect("cpu"):
+        check_all(cases, expect={"tanh": True})

@@ -89,3 +89,41 @@ def test_wide_stack_becomes_a_tree_of_concats(rng):
     np.testing.assert_allclose(results[0][0], results[1][0])
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b)
+
+
+class Gates(graphnn.nn.Module):
+    """An LSTM cell's shape of concatenation: each part its own elementwise chain."""
+
+    def forward(self, a, b, c):
+        x = a.sum() * 0.0                                   # the parts read a kernel output
+        return graphnn.cat([(a + x).sigmoid(), (b * 2.0 + x).tanh(), (c + x > 0).float(),
+                            c * b[:, :1] - x], 1)
+
+
+@pytest.mark.parametrize("widths", [(1, 3, 2), (7, 9, 17), (16, 16, 33)])
+def test_cat_of_elementwise_parts_in_one_kernel(widths, rng):
+    """Concatenated elementwise chains (one a bool-to-float cast) are computed inside the
+    concatenation's kernel, each in its own branch: forward and gradients against PyTorch at
+    part widths on both sides of the vector widths, and the launch list."""
+    from graphnn.dump import dump_model
+
+    na, nb, nc = widths
+    arrays = [rng.standard_normal((3, n)).astype(np.float32) for n in (na, nb, nc)]
+    ours, refs = zip(*[pair(a, requires_grad=True) for a in arrays])
+    out = Gates()(*ours)
+
+    def ref_fn(a, b, c):
+        x = a.sum() * 0.0
+        return torch.cat([(a + x).sigmoid(), (b * 2.0 + x).tanh(), (c + x > 0).float(),
+                          c * b[:, :1] - x], 1)
+
+    ref = ref_fn(*refs)
+    assert_close(out, ref)
+    w = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
+    (out * graphnn.tensor(w)).sum().backward()
+    (ref * torch.tensor(w)).sum().backward()
+    for o, r in zip(ours, refs):
+        assert_close(o.grad, r.grad)
+    (d,) = dump_model(Gates(), [(3, na), (3, nb), (3, nc)])
+    cats = [launch.ops for launch in d.program.launches if "concat" in launch.ops]
+    assert len(cats) == 1 and {"sigmoid", "tanh", "cast", "mul"} <= set(cats[0]), cats

@@ -36,7 +36,8 @@ def test_op_has_every_rule(name):
     assert (op.reducer is not None) == (op.kind == Kind.REDUCE), f"{name}: reducer rule"
     if op.vector is not None:
         assert op.kind in (Kind.ELEMWISE, Kind.BROADCAST)
-        text = op.vector.format(*(f"a{i}" for i in range(op.nargs)), zero="z")
+        text = op.vector.format(*(f"a{i}" for i in range(op.nargs)), zero="z", T="float4",
+                                E="float")
         assert all(f"a{i}" in text for i in range(op.nargs)), f"{name}: vector template"
     assert all(0 <= i for i in op.indexed_reads)
     assert op.flops is None or op.kind == Kind.OUT_EWISE_FUSABLE

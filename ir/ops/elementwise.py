@@ -82,7 +82,9 @@ unary("log", "log({0})", lambda a, at: np.log(_f(a[0])), lambda c, g: [g / c.arg
 # nonzero in the gradients of tanh-GELU and Mish: float values saturate at |x| > 9.1, where
 # the correctly rounded tanh is +-1 (sizeof folds at compile time; doubles are right)
 unary("tanh", "(sizeof({0}) != 4 ? tanh({0}) : ({0}) > 9.1f ? 1 : ({0}) < -9.1f ? -1 : "
-      "tanh({0}))", lambda a, at: np.tanh(_f(a[0])), lambda c, g: [g * (1.0 - c.out * c.out)])
+      "tanh({0}))", lambda a, at: np.tanh(_f(a[0])), lambda c, g: [g * (1.0 - c.out * c.out)],
+      vector="(sizeof({E}) != 4 ? tanh({0}) : ({0}) > ({T})(9.1f) ? ({T})(1) : "
+             "({0}) < ({T})(-9.1f) ? ({T})(-1) : tanh({0}))")
 unary("sigmoid", "(1 / (1 + exp(-{0})))", lambda a, at: 1 / (1 + np.exp(-_f(a[0]))),
       lambda c, g: [g * c.out * (1.0 - c.out)], doc="1 / (1 + exp(-x))",
       vector="(1 / (1 + exp(-{0})))")

@@ -83,12 +83,16 @@ class Group:
     side_epilogue: list[int] = field(default_factory=list)
     # reduce: sibling sums over the same index space, folded in the anchor's loop
     siblings: list[int] = field(default_factory=list)
+    # concat node -> {argument position: the elementwise members computing that argument},
+    # each computed only in its branch of the concat, at the argument's own index
+    pieces: dict[int, dict[int, list[int]]] = field(default_factory=dict)
 
     def ops(self, graph: Graph) -> list[str]:
         return [graph.op(m) for m in self.nodes()]
 
     def nodes(self) -> list[int]:
-        return self.prologue + self.members + \
+        return [m for by_arg in self.pieces.values() for ms in by_arg.values() for m in ms] + \
+            self.prologue + self.members + \
             ([self.side] + self.side_epilogue if self.side is not None else [])
 
     def anchors(self) -> list[int]:
@@ -228,10 +232,25 @@ def fuse(graph: Graph) -> bool:
         return g
 
     def absorb(dst: Group, src: Group, into_prologue: bool = False) -> None:
-        for m in src.prologue + src.members:
+        for m in src.nodes():
             group_of[m] = dst
         (dst.prologue if into_prologue else dst.members)[:0] = src.members
+        dst.pieces.update(src.pieces)
         del groups[id(src)]
+
+    def piece(a: int, n: int) -> Group | None:
+        """The elementwise group computing only ``a``, the argument of concat ``n``, which
+        ``n``'s kernel can compute in ``a``'s branch: every value of it feeds only the
+        group itself or ``n`` (once), and none is stored."""
+        src = group_of.get(a)
+        if src is None or src.kind != "elementwise" or src.tip != a or src.parts or \
+                len(graph.users(a)) != 1 or tuple(src.domain) != graph.type(a).shape:
+            return None
+        inside = set(src.nodes())
+        if any(m in outputs or any(u not in inside and u != n for u in graph.user_nodes(m))
+               for m in src.nodes()):
+            return None
+        return src
 
     # reach[n]: the anchors n depends on, as a bitset (anchor_bit); a group may not take a
     # node that reads a value depending on the group's own anchors (a cycle of kernels)
@@ -319,6 +338,7 @@ def fuse(graph: Graph) -> bool:
         # an elementwise-computable node: join the groups of single-use producers
         skip = op.indexed_reads       # read at a transformed index: materialised
         anchor_src, ew_srcs = None, []
+        pieces: dict[int, Group] = {}   # a concat's arguments computed in its branches
         for i, a in enumerate(args):
             if graph.op(a) in VIEW_OPS and i not in skip:
                 # a single value (numel 1) seen through views is recomputed in place
@@ -333,6 +353,10 @@ def fuse(graph: Graph) -> bool:
                 note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
                 continue
             if i in skip:
+                src = piece(a, n) if op.name == "concat" else None
+                if src is not None:
+                    pieces[i] = src
+                    continue
                 note(_base(graph, a), n, "indexed_read", f"{op.name} argument {i}")
                 continue
             member = group_of.get(a)
@@ -389,6 +413,14 @@ def fuse(graph: Graph) -> bool:
         for src in ew_srcs:
             absorb(g, src)
             g.members.sort(key=_order(graph))
+        if pieces:
+            g.pieces[n] = {}
+            for i, src in pieces.items():
+                for m in src.nodes():
+                    group_of[m] = g
+                g.pieces[n][i] = src.members
+                g.pieces.update(src.pieces)
+                del groups[id(src)]
     _fuse_side_sums(graph, groups, group_of)
     _finish(graph, list(groups.values()), group_of, outputs)
     graph.fusion_decisions = decisions
@@ -514,6 +546,9 @@ def _order(graph: Graph):
 def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outputs) -> None:
     key = _order(graph)
     groups[:] = schedule(graph, groups, group_of, key)
+    for n in graph.nodes():
+        if graph.op(n) == "concat":
+            graph.meta(n).pop("pieces", None)   # from an earlier fusion of this graph
     for i, g in enumerate(groups):
         g.id = i
         g.members.sort(key=key)
@@ -527,6 +562,10 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
                                                 for u in graph.user_nodes(m))]
         for m in g.nodes():
             graph.meta(m)["group"] = i
+        for c, by_arg in g.pieces.items():
+            for ms in by_arg.values():
+                ms.sort(key=key)
+            graph.meta(c)["pieces"] = by_arg    # for the kernel writer (codegen/emit.py)
     graph.groups = groups
 
 

@@ -39,7 +39,7 @@ def _reads(graph: Graph, g: Group) -> set[int]:
 
 
 def _row_reduction(graph: Graph, r: Group) -> bool:
-    if r.kind != "reduce" or r.parts or graph.op(r.anchor) not in ROW_REDUCTIONS:
+    if r.kind != "reduce" or r.parts or r.pieces or graph.op(r.anchor) not in ROW_REDUCTIONS:
         return False
     shape = graph.type(graph.args(r.anchor)[0]).shape
     return len(shape) >= 1 and all(graph.attrs(a)["axes"] == (len(shape) - 1,) and
@@ -57,7 +57,7 @@ def fuse_rows(graph: Graph, enabled: bool) -> bool:
     taken: set[int] = set()
     merged: dict[int, Group] = {}       # id(reduction group) -> its row group
     for e in groups:
-        if e.kind != "elementwise" or e.parts or id(e) in taken:
+        if e.kind != "elementwise" or e.parts or e.pieces or id(e) in taken:
             continue
         reads = _reads(graph, e)
         sources = {id(group_of[v]): group_of[v] for v in reads if v in group_of}
