@@ -177,3 +177,32 @@ def test_gradients_of_unrolled_slices_join_in_one_concat():
     ops = [op for launch in bwd.program.launches for op in launch.ops]
     assert "concat" in ops and "slice_grad" not in ops
     assert max(launch.ops.count("add") for launch in bwd.program.launches) <= 1
+
+
+def test_sum_of_products_becomes_one_product():
+    """``C + A1^T B1 + A2^T B2 + A3^T B3 + D E`` (a weight's gradient over three steps of a
+    loop, another layout alone): the three products of one layout become one product of
+    concatenations over their inner dims (2 + 3 + 1), the sum's value unchanged."""
+    import numpy as np
+
+    from graphnn.ir.passes.products import merge_product_sums
+    from graphnn.runtime.reference import interpret
+
+    g = Graph()
+    ks = (2, 3, 1)
+    a = [g.add_input(TensorType((k, 4), float32)) for k in ks]
+    b = [g.add_input(TensorType((k, 5), float32)) for k in ks]
+    c = g.add_input(TensorType((4, 5), float32))
+    d, e = g.add_input(TensorType((4, 2), float32)), g.add_input(TensorType((2, 5), float32))
+    total = g.add("add", [c, g.add("matmul", [a[0], b[0]], {"ta": True, "tb": False})])
+    for x, y in zip(a[1:], b[1:]):
+        total = g.add("add", [total, g.add("matmul", [x, y], {"ta": True, "tb": False})])
+    g.outputs = [g.add("add", [total, g.add("matmul", [d, e], {"ta": False, "tb": False})])]
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(g.type(i).shape).astype(np.float32) for i in g.inputs]
+    before = interpret(g, inputs)[0]
+    assert merge_product_sums(g)
+    g.verify()
+    mms = [n for n in g.nodes() if g.op(n) == "matmul"]
+    assert len(mms) == 2 and sorted(g.type(g.args(m)[0]).shape for m in mms) == [(4, 2), (6, 4)]
+    np.testing.assert_allclose(interpret(g, inputs)[0], before, rtol=1e-5, atol=1e-5)

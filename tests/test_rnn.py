@@ -138,3 +138,25 @@ def test_recurrent_errors_match_pytorch():
         with pytest.raises((RuntimeError, ValueError)) as ours:
             fn(G)
         assert type(ours.value) is type(ref.value)
+
+
+def test_lstm_launches_per_step():
+    """The time steps of a traced LSTM: three kernels a step forward (the recurrent
+    product, the gates and c, h) and at most 3.5 backward (9 before two rewrites: the four
+    gate gradients are computed in the branches of one concatenation kernel, the operand of
+    the product for dh, and W_hh's gradient is one product over all steps).
+    Counted as the difference between two lengths, so the per-sequence kernels cancel."""
+    def launches(steps):
+        G.manual_seed(0)
+        m = G.nn.LSTM(8, 8)
+        x = G.tensor(R.standard_normal((steps, 2, 8)).astype(np.float32))
+        for _ in range(2):              # the second call: compiled, nothing left to build
+            s0 = G.stats().launches
+            out = m(x)[0]
+            s1 = G.stats().launches
+            out.backward(G.ones_like(out))
+            s2 = G.stats().launches
+        return s1 - s0, s2 - s1
+
+    (f4, b4), (f6, b6) = launches(4), launches(6)
+    assert f6 - f4 <= 2 * 3 and b6 - b4 <= 7, (f4, b4, f6, b6)

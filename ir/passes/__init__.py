@@ -9,6 +9,7 @@ from typing import Callable
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
 from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
+from graphnn.ir.passes.products import merge_product_sums
 from graphnn.ir.passes.rows import fuse_rows
 from graphnn.ir.passes.simplify import simplify
 from graphnn.ir.passes.split_reduce import split_reductions
@@ -31,6 +32,9 @@ PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     ("dce", lambda g, o: dead_code_elimination(g)),
     # drop detach, identity views and casts, x*1 and x+0; fold reshape chains
     ("simplify", lambda g, o: simplify(g)),
+    # a sum of matrix products (a weight's gradient over a loop's steps) becomes one product
+    # of concatenations
+    ("products", lambda g, o: merge_product_sums(g)),
     # merge duplicate computations (the backward graph repeats masks and casts)
     ("cse", lambda g, o: common_subexpression_elimination(g)),
     # concatenations of more than 16 arguments become trees of 16-way concatenations

@@ -42,6 +42,15 @@ def simplify(graph: Graph) -> bool:
         elif op == "reshape" and graph.op(args[0]) == "reshape":
             graph.set_arg(n, 0, graph.args(args[0])[0])
             changed = True
+            if graph.type(graph.args(n)[0]) == t:      # the chain was an identity
+                repl = graph.args(n)[0]
+        elif op == "concat" and _stacks_reshapes(graph, n):
+            # stacking x_i.reshape(1, *s) is concat(x_i).reshape: the slices' gradient of an
+            # unrolled loop is this, and the concatenation of the x_i themselves (a merged
+            # sum of products, its inner dims laid end to end) is then the same node
+            inner = graph.add("concat", [graph.args(a)[0] for a in args], {"axis": 0},
+                              name=graph.name(n), meta=graph.meta(n))
+            repl = graph.add("reshape", [inner], {"shape": t.shape}, name=graph.name(n))
         elif op in ("mul", "div") and _const(graph, args[1]) == 1 and graph.type(args[0]) == t:
             repl = args[0]
         elif op in ("add", "sub") and _const(graph, args[1]) == 0 and graph.type(args[0]) == t:
@@ -140,6 +149,18 @@ def _sinks_reshape(graph: Graph, n: int) -> bool:
         return False
     y = graph.args(r)[0]
     return graph.op(y) not in VIEW_OPS and graph.op(y) not in LEAF_OPS
+
+
+def _stacks_reshapes(graph: Graph, n: int) -> bool:
+    """``n`` concatenates, along axis 0, reshapes to (1, *s) of values of one shape with at
+    least one dim (each value's elements are then one contiguous block of the result)."""
+    args = graph.args(n)
+    if graph.attrs(n)["axis"] != 0 or not all(graph.op(a) == "reshape" for a in args):
+        return False
+    inner = {graph.type(graph.args(a)[0]) for a in args}
+    shape = graph.type(args[0]).shape
+    return len(inner) == 1 and len(next(iter(inner)).shape) >= 1 and shape[0] == 1 and \
+        all(graph.type(a).shape == shape for a in args)
 
 
 def _swaps_last_two(graph: Graph, n: int) -> bool:
