@@ -36,6 +36,10 @@ def vector_ok(graph: Graph, g: Group, anchor: int | None, members: list[int],
     masks, scalars = set(), set()
     for m in members:
         op = graph.op(m)
+        if op == "concat" and anchor is None:
+            if graph.type(m) != TensorType(shape, t) or not _concat_ok(graph, g, m, t, inside):
+                return False
+            continue
         if op not in REGISTRY or get(op).vector is None:
             return False
         if graph.type(m).shape != shape:
@@ -76,6 +80,38 @@ def vector_ok(graph: Graph, g: Group, anchor: int | None, members: list[int],
                             resolve(graph, s).strides[-1] != 1):
             return False
     return True
+
+
+def _concat_ok(graph: Graph, g: Group, n: int, t, inside: set) -> bool:
+    """Concat ``n`` of an elementwise group can run on vectors: its arguments are values of
+    type ``t`` read from other kernels, or pieces (``Group.pieces``) that can themselves run
+    on vectors over the argument's shape. (That a vector's lanes lie in one argument is
+    ``elementwise_rows``'s test: it knows the width.)"""
+    pieces = g.pieces.get(n, {})
+    for i, a in enumerate(graph.args(n)):
+        at = graph.type(a)
+        if at.dtype != t:
+            return False
+        if i in pieces:
+            if not vector_ok(graph, g, None, pieces[i], at):
+                return False
+        elif a in inside or resolve(graph, a) is None:
+            return False
+    return True
+
+
+def _splits_vectors(graph: Graph, members: list[int], width: int) -> bool:
+    """A concat along the last dim with an argument whose length there is not a multiple of
+    ``width``: a vector of the row could hold lanes of two arguments."""
+    for m in members:
+        if graph.op(m) != "concat":
+            continue
+        rank = len(graph.type(m).shape)
+        if graph.attrs(m)["axis"] % rank == rank - 1 and any(
+                is_symbolic(graph.type(a).shape[-1]) or graph.type(a).shape[-1] % width
+                for a in graph.args(m)):
+            return True
+    return False
 
 
 def _row_constant(shape: tuple) -> bool:
@@ -232,17 +268,63 @@ def _run_members(w: KernelWriter, anchor, acc: str, index: list[str], width: int
     zero = literal(0, dtype)
     vals = {anchor: _Val(acc, True)} if anchor is not None else {}
     for m in members:
-        opmath = get(graph.op(m)).scalar_opmath
-        args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None,
-                         i in opmath) for i, a in enumerate(graph.args(m))]
-        v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_, t)
-        name = w.fresh("e")
-        kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \
-            if v.vec else ("int" if v.mask else t)
-        w.lines.append(f"{kind} {name} = {v.expr};")
-        vals[m] = _Val(name, v.vec, v.mask)
+        _member(w, m, index, width, valid, t, vt, zero, vals, ragged)
     vals[None] = _Val(t, False)         # the element type, for _finish
     return vals
+
+
+def _member(w: KernelWriter, m: int, index: list[str], width: int, valid: int, t: str,
+            vt: str, zero: str, vals: dict, ragged) -> None:
+    """Emits member ``m`` on the vectors at ``index``; its value goes into ``vals``."""
+    graph = w.graph
+    if graph.op(m) == "concat":
+        vals[m] = _concat(w, m, index, width, valid, t, vt, zero, vals, ragged)
+        return
+    opmath = get(graph.op(m)).scalar_opmath
+    args = [_operand(w, a, index, width, valid, t, vt, vals, ragged is not None,
+                     i in opmath) for i, a in enumerate(graph.args(m))]
+    v = _expr(graph.op(m), args, vt, zero, graph.type(m).dtype == bool_, t)
+    name = w.fresh("e")
+    kind = (f"{'long' if t == 'double' else 'int'}{width}" if v.mask else vt) \
+        if v.vec else ("int" if v.mask else t)
+    w.lines.append(f"{kind} {name} = {v.expr};")
+    vals[m] = _Val(name, v.vec, v.mask)
+
+
+def _concat(w: KernelWriter, n: int, index: list[str], width: int, valid: int, t: str,
+            vt: str, zero: str, vals: dict, ragged) -> _Val:
+    """Concat ``n`` on a vector whose lanes all lie in one argument: an ``if`` chain on the
+    index along the axis picks the argument, read at its own offset, or computed in its
+    branch if it is a piece (the scalar kernel's form, ``KernelWriter._concat``, on
+    vectors: the scalar one ran a 131,072-element concat of an LSTM's gate gradients at
+    8 ns an element, one work-item each)."""
+    g = w.graph
+    ax = g.attrs(n)["axis"] % len(g.type(n).shape)
+    own = w.align(n, index)
+    pieces = g.meta(n).get("pieces", {})
+    var = w.fresh("cat")
+    w.lines.append(f"{vt} {var};")
+    args, start = g.args(n), 0
+    for k, a in enumerate(args):
+        end = start + g.type(a).shape[ax]
+        pos = list(own)
+        pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
+        last = k == len(args) - 1
+        w.lines.append(("} else {" if k else "{") if last else
+                       f"{'} else ' if k else ''}if ({own[ax]} < {end}) {{")
+        begin = len(w.lines)
+        branch = dict(vals)         # a piece's temporaries end with its branch
+        if k in pieces:
+            for m in pieces[k]:
+                _member(w, m, pos, width, valid, t, vt, zero, branch, ragged)
+            v = branch[a]
+        else:
+            v = _operand(w, a, pos, width, valid, t, vt, branch, ragged is not None)
+        w.lines.append(f"{var} = {_as_vec(v, vt)};")
+        w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
+        start = end
+    w.lines.append("}")
+    return _Val(var, True)
 
 
 def _finish(w: KernelWriter, g: Group, anchor, index: list[str], width: int, valid: int,
@@ -298,6 +380,8 @@ def elementwise_rows(graph: Graph, g: Group, name: str, d):
     if not is_symbolic(last) and last < ROW_MIN:
         return None
     width = row_lanes(d, dtype.itemsize, last)
+    if _splits_vectors(graph, g.nodes(), width):        # pieces hold concats too
+        return None
     per_row = -(-last // width)
     total = per_row
     for s_ in shape[:-1]:

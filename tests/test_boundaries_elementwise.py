@@ -147,3 +147,38 @@ def test_tanh_rows_saturate_like_pytorch():
                       atol=1e-12))
     with dialect("cpu"):
         check_all(cases, expect={"tanh": True})
+
+
+def concat_of(axis: int):
+    """Two elementwise chains (concat pieces) and a graph input, concatenated on ``axis``."""
+    def fn(lib, x, y, z):
+        a = (own_kernel(x) * 2.0).tanh()
+        b = own_kernel(y) * y - 1.0
+        return lib.cat([a, b, z], axis) * 1.5
+    return fn
+
+
+def test_concat_rows_on_both_sides_of_the_vector_width():
+    """A concatenation's kernel runs on row vectors when every vector lies inside one
+    argument: along the last dim, argument lengths that are multiples of the width (vector
+    path), one more and one less (scalar path); along the rows, a ragged last vector. Forward
+    and gradients against PyTorch."""
+    d = dialect_for("cpu")
+    rng = np.random.default_rng(3)
+    widest = row_lanes(d, 4, 1 << 12)
+    row = 4 * widest
+    w = row_lanes(d, 4, row)
+    assert row % w == 0
+
+    def arrays(*shapes):
+        return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+    aligned = Case(concat_of(-1), arrays((2, w), (2, 2 * w), (2, row - 3 * w)), f"last {w}")
+    ragged = Case(concat_of(0), arrays((1, 2 * widest + 1), (2, 2 * widest + 1),
+                                       (3, 2 * widest + 1)), "rows")
+    with dialect("cpu"):
+        check_all([aligned, ragged], expect={"concat": True})
+    for k in (w - 1, w + 1):
+        split = Case(concat_of(-1), arrays((2, k), (2, row - k - w), (2, w)), f"last {k}")
+        with dialect("cpu"):
+            check_all([split], expect={"concat": False})

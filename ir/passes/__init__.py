@@ -48,7 +48,7 @@ PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     # row as one kernel (softmax, layer norm)
     ("rows", lambda g, o: fuse_rows(g, o.row_vectors)),
     # lay independent elementwise kernels that read only inputs end to end in one launch
-    ("horizontal", lambda g, o: fuse_horizontal(g)),
+    ("horizontal", lambda g, o: fuse_horizontal(g, o.row_vectors)),
 ]
 PASS_NAMES = ["trace"] + [name for name, _ in PIPELINE]
 

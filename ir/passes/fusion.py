@@ -574,10 +574,13 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
 MAX_PARTS = 16
 
 
-def fuse_horizontal(graph: Graph) -> bool:
+def fuse_horizontal(graph: Graph, row_vectors: bool = False) -> bool:
     """Merges elementwise groups that read only graph inputs and constants into kernels of
     up to MAX_PARTS parts (their work-items are laid end to end): an optimizer step over ten
-    parameters becomes one launch instead of ten, over eighty five launches of one kernel."""
+    parameters becomes one launch instead of ten, over eighty five launches of one kernel.
+    Where the device runs row vectors, a concatenation stays a kernel of its own: alone it
+    copies whole vectors, as a part it selects one element at a time (the (T N, H) states
+    of an LSTM's layer, concatenated for W_hh's gradient, took 400 us as a part)."""
     groups = getattr(graph, "groups", None)
     if not groups:
         return False
@@ -593,7 +596,8 @@ def fuse_horizontal(graph: Graph) -> bool:
                     return False
         return True
 
-    sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g)]
+    sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g) and not (
+        row_vectors and any(graph.op(m) == "concat" for m in g.nodes()))]
     if len(sources) < 2:
         return False
     merged = []
