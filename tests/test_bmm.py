@@ -72,3 +72,25 @@ def test_matmul_of_transposed_views(name, sa, sb, ta_, tb_):
     with dialect("cpu"):
         # both transposed: no vectorised layout reads A and B that way (the generic kernel)
         check_all([Case(fn, [a, b], name)], expect={"matmul": not (ta_ and tb_)})
+
+
+def test_eager_products_read_transposed_matrices_through_the_flags():
+    """``x @ W.T`` and ``A.T @ B`` in eager mode: one launch each (the transposed operand is
+    read in place through the GEMM's flag, not copied dense first), PyTorch's values and
+    gradients."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((5, 7), (6, 7), (5, 4))]
+    ours = [graphnn.tensor(a, requires_grad=True) for a in arrays]
+    refs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    for _ in range(2):          # the second time: compiled, so only launches count
+        before = graphnn.stats().launches
+        y = ours[0] @ ours[1].T
+        z = ours[0].T @ ours[2]
+        assert graphnn.stats().launches - before == 2
+    ty, tz = refs[0] @ refs[1].T, refs[0].T @ refs[2]
+    assert_close(y, ty)
+    assert_close(z, tz)
+    (y.sum() + (z * z).sum()).backward()
+    (ty.sum() + (tz * tz).sum()).backward()
+    for o, r in zip(ours, refs):
+        assert_close(o.grad, r.grad)
