@@ -117,7 +117,7 @@ class OpenCLRuntime:
         self.source_builds = 0      # of those, built from source (not in the disk cache)
         self.build_seconds = 0.0
         self._strided: cl.Program | None = None
-        self._strided_kernels: dict[int, cl.Kernel] = {}
+        self._strided_kernels: dict[int, tuple[cl.Program, cl.Kernel]] = {}
         # GRAPHNN_POISON=1: every buffer a kernel will write is first filled with 0xFF bytes
         # (a NaN in every float lane, -1 in every integer), so a kernel that reads memory
         # nothing wrote gives NaN or a wild index where the test compares, on any device
@@ -232,10 +232,12 @@ class OpenCLRuntime:
                                               ())
         # one kernel object per element size: creating one per copy cost 0.4 ms of host time
         # (pyopencl generates its argument setter anew); arguments are captured at enqueue
-        kernel = self._strided_kernels.get(itemsize)
-        if kernel is None:
-            kernel = self._strided_kernels[itemsize] = cl.Kernel(
-                self._strided, f"gnn_strided_copy{itemsize}")
+        # (kept with its program: a test of a smaller device swaps in an int-indexed one)
+        made = self._strided_kernels.get(itemsize)
+        if made is None or made[0] is not self._strided:
+            made = self._strided_kernels[itemsize] = (
+                self._strided, cl.Kernel(self._strided, f"gnn_strided_copy{itemsize}"))
+        kernel = made[1]
         kernel.set_args(dst.cl, src.cl, self.upload(
             np.array(meta, np.int64 if wide else np.int32), private=True).cl)
         local = min(64, self.dialect.max_work_group)
