@@ -14,20 +14,28 @@ from graphnn.ir.passes.fusion import Group
 def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
               first_col_tile: str) -> None:
     """dW = A^T B with A = dY stored (K, M): work-items of the first column tile also store
-    sum_k A[k, i] for their rows i = row0 .. row0 + rows - 1."""
+    sum_k A[k, i] for their rows i = row0 .. row0 + rows - 1, in one pass over k with an
+    accumulator per row: the rows' elements of A are adjacent, one cache line per k (a pass
+    per row read a line per row and k; an LSTM's (1024, 512) bias gradient took 1.9 ms of
+    its GEMM's 3.3). Rows past M read the last row and are not stored."""
     if g.side is None:
         return
     a = graph.args(g.anchor)[0]
     k_, m_ = graph.type(a).shape
     t = graph.type(g.side).dtype.cl
     lead = ["0"] * (len(graph.type(g.side).shape) - 1)
+    rows_ = [f"({row0} + {r})" for r in range(rows)]
     w.lines.append(f"if ({first_col_tile}) {{")
+    w.lines.append(f"  {t} " + ", ".join(f"side{r} = 0" for r in range(rows)) + ";")
+    for r, i in enumerate(rows_):
+        w.lines.append(f"  int si{r} = {i} < {m_} ? {i} : {m_} - 1;")
+    w.lines.append(f"  for (int k = 0; k < {k_}; k++) {{")
     for r in range(rows):
-        i = f"({row0} + {r})"
+        w.lines.append(f"    side{r} += {w.load(a, ['k', f'si{r}'])};")
+    w.lines.append("  }")
+    for r, i in enumerate(rows_):
         w.lines.append(f"  if ({i} < {m_}) {{")
-        w.lines.append(f"    {t} side = 0;")
-        w.lines.append(f"    for (int k = 0; k < {k_}; k++) side += {w.load(a, ['k', i])};")
-        store_side(w, g, lead + [i], "side")
+        store_side(w, g, lead + [i], f"side{r}")
         w.lines.append("  }")
     w.lines.append("}")
 

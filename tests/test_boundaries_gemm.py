@@ -318,3 +318,21 @@ def test_packed_batched_product_keeps_pool_counters_plain():
     for name in ("in_use", "allocated", "peak"):
         value = getattr(pool, name)
         assert not isinstance(value, SymInt), f"pool.{name} is symbolic"
+
+
+def test_linear_bias_gradient_side_sum_cpu():
+    """The bias gradient as the side sum of W's gradient product on the CPU dialect (one
+    pass over the batch with an accumulator per row of the work-item's register block):
+    out_features on both sides of the row blocks (rows past M read the last row and are not
+    stored), a batch past the sum's first vector widths, against PyTorch."""
+    rng = np.random.default_rng(4)
+    cases = []
+    for out in (1, 5, 6, 7, 13, 47):
+        x = rng.standard_normal((37, 9)).astype(np.float32)
+        w = (rng.standard_normal((out, 9)) / 3).astype(np.float32)
+        b = rng.standard_normal(out).astype(np.float32)
+        cases.append(Case(lambda L, x, w, b: L.nn.functional.linear(x, w, b), [x, w, b],
+                          f"out {out}"))
+    with dialect("cpu"), programs() as built:
+        check_all(cases)
+    assert any("side0" in p.source for p in built)
