@@ -108,8 +108,38 @@ def _arith(op: str, reflected: bool):
             return self
         a, b = (other, self) if reflected else (self, other)
         key = (op, getattr(a, "key", int(a)), getattr(b, "key", int(b)))
+        if op == "//" and _constant_quotient(key[1], key[2]):
+            return fn(int(a), int(b))
         return SymInt(fn(int(a), int(b)), key)
     return method
+
+
+def _monomial(key) -> tuple[int, dict] | None:
+    """``key`` as ``(constant, {dimension key: power})`` when it is a product of dynamic
+    dimensions and ints, else None."""
+    if isinstance(key, int):
+        return key, {}
+    if key[0] == "dim":
+        return 1, {key: 1}
+    if key[0] != "*":
+        return None
+    a, b = _monomial(key[1]), _monomial(key[2])
+    if a is None or b is None:
+        return None
+    powers = dict(a[1])
+    for d, p in b[1].items():
+        powers[d] = powers.get(d, 0) + p
+    return a[0] * b[0], powers
+
+
+def _constant_quotient(num, den) -> bool:
+    """``num // den`` is the same int for every value of the dimensions: both are products
+    with the same dimensions and the constants divide (``reshape(N * C, -1)`` of an
+    (N, C, 128) tensor infers ``N * C * 128 // (N * C)``, which is 128; kept symbolic, it
+    made a GEMM's K a run-time argument)."""
+    n, d = _monomial(num), _monomial(den)
+    return n is not None and d is not None and n[1] == d[1] and d[0] != 0 and \
+        n[0] % d[0] == 0
 
 
 for _op, _name in (("+", "add"), ("-", "sub"), ("*", "mul"), ("//", "floordiv"),

@@ -210,3 +210,26 @@ def test_batchnorm_training_reuses_the_programs_across_batch_sizes(rng):
     assert builds[0] > 0 and builds[2:] == [0, 0], builds
     for p, q in zip(net.parameters(), ref.parameters()):
         assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_exact_quotients_of_symbolic_sizes_are_ints():
+    """``reshape(N * C, -1)`` of an (N, C, 128) tensor infers ``N * C * 128 // (N * C)``:
+    the same 128 for every N, so a plain int (a size argument there made the GEMM's K a
+    run-time bound); quotients that depend on N stay symbolic."""
+    n = SymInt.dim(64)
+    assert type(n * 16 * 128 // (n * 16)) is int and n * 16 * 128 // (n * 16) == 128
+    assert type((n * n * 4) // (n * 2)) is SymInt and (n * n * 4) // (n * 2) == 128
+    assert type((n * 8) // 3) is SymInt and type((n + 1) * 4 // (n + 1)) is SymInt
+    assert type((n * 6) // (n * 4)) is SymInt        # 6 // 4: constants must divide
+
+    class Flat(G.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = G.nn.Parameter(G.randn(6, 4))
+
+        def forward(self, x):
+            return x.reshape(x.shape[0] * x.shape[1], -1) @ self.w
+
+    from graphnn.dump import dump_model
+    (d,) = dump_model(Flat(), [(5, 3, 6)])
+    assert re.findall(r"k < (\w+)", d.program.source) == ["6"]      # not a size argument
