@@ -178,7 +178,7 @@ def test_concat_rows_on_both_sides_of_the_vector_width():
                                        (3, 2 * widest + 1)), "rows")
     with dialect("cpu"):
         check_all([aligned, ragged], expect={"concat": True})
-    for k in (w - 1, w + 1):
-        split = Case(concat_of(-1), arrays((2, k), (2, row - k - w), (2, w)), f"last {k}")
-        with dialect("cpu"):
-            check_all([split], expect={"concat": False})
+    split = [Case(concat_of(-1), arrays((2, k), (2, row - k - w), (2, w)), f"last {k}")
+             for k in (w - 1, w + 1)]
+    with dialect("cpu"):
+        check_all(split, expect={"concat": False})
