@@ -206,3 +206,30 @@ def test_sum_of_products_becomes_one_product():
     mms = [n for n in g.nodes() if g.op(n) == "matmul"]
     assert len(mms) == 2 and sorted(g.type(g.args(m)[0]).shape for m in mms) == [(4, 2), (6, 4)]
     np.testing.assert_allclose(interpret(g, inputs)[0], before, rtol=1e-5, atol=1e-5)
+
+
+def test_sum_of_leading_sums_becomes_one_sum():
+    """``c + sum_0(X1) + sum_0(X2) + sum_0(X3)`` (a bias gradient over three steps of a loop,
+    rows 2, 3 and 1) becomes one sum over the rows of their concatenation; a sum over
+    another axis stays as it is; the value is unchanged."""
+    import numpy as np
+
+    from graphnn.ir.passes.products import merge_product_sums
+    from graphnn.runtime.reference import interpret
+
+    g = Graph()
+    xs = [g.add_input(TensorType((k, 5), float32)) for k in (2, 3, 1)]
+    c = g.add_input(TensorType((5,), float32))
+    y = g.add_input(TensorType((5, 4), float32))
+    total = c
+    for x in xs:
+        total = g.add("add", [total, g.add("sum", [x], {"axes": (0,), "keepdim": False})])
+    g.outputs = [g.add("add", [total, g.add("sum", [y], {"axes": (1,), "keepdim": False})])]
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal(g.type(i).shape).astype(np.float32) for i in g.inputs]
+    before = interpret(g, inputs)[0]
+    assert merge_product_sums(g)
+    g.verify()
+    sums = sorted(g.type(g.args(n)[0]).shape for n in g.nodes() if g.op(n) == "sum")
+    assert sums == [(5, 4), (6, 5)]
+    np.testing.assert_allclose(interpret(g, inputs)[0], before, rtol=1e-5, atol=1e-5)

@@ -31,12 +31,18 @@ def merge_product_sums(graph: Graph) -> bool:
             if _mergeable(graph, t, n):
                 at = graph.attrs(t)
                 products.setdefault((at["ta"], at["tb"]), []).append(t)
+            elif _leading_sum(graph, t, n):
+                products.setdefault(("sum",), []).append(t)
         products = {k: v for k, v in products.items() if len(v) > 1}
         if not products:
             continue
         rest = [t for t in terms if not any(t in v for v in products.values())]
-        for (ta, tb), mms in products.items():
-            rest.append(_one_product(graph, _ordered(graph, mms, ta), ta, tb, n))
+        for key, ts in products.items():
+            if key == ("sum",):
+                rest.append(_one_sum(graph, _ordered(graph, ts, True), n))
+            else:
+                ta, tb = key
+                rest.append(_one_product(graph, _ordered(graph, ts, ta), ta, tb, n))
         total = rest[0]
         for t in rest[1:]:
             total = graph.add("add", [total, t], name=graph.name(n), meta=graph.meta(n))
@@ -81,6 +87,16 @@ def _mergeable(graph: Graph, t: int, tip: int) -> bool:
         and a.dtype == b.dtype == graph.type(t).dtype
 
 
+def _leading_sum(graph: Graph, t: int, tip: int) -> bool:
+    """``t`` sums its argument over the leading axis only (a bias gradient over a batch),
+    read only by the chain: sum_t (sum_0 X_t) = sum_0 [X_1; ...; X_T]."""
+    if graph.op(t) != "sum" or t in graph.outputs or len(graph.users(t)) != 1:
+        return False
+    at, x = graph.attrs(t), graph.type(graph.args(t)[0])
+    return tuple(at["axes"]) == (0,) and not at.get("keepdim") and len(x.shape) >= 1 and \
+        graph.type(t) == graph.type(tip) and x.dtype == graph.type(t).dtype
+
+
 def _ordered(graph: Graph, mms: list[int], ta: bool) -> list[int]:
     """``mms`` in the order of an existing concatenation of their left operands along the
     inner axis, if there is one (the slices' gradient of an unrolled loop's input
@@ -107,6 +123,16 @@ def _one_product(graph: Graph, mms: list[int], ta: bool, tb: bool, tip: int) -> 
     b = graph.add("concat", [graph.args(m)[1] for m in mms], {"axis": 1 if tb else 0},
                   name=name)
     return graph.add("matmul", [a, b], {"ta": ta, "tb": tb}, name=name, meta=graph.meta(mms[0]))
+
+
+def _one_sum(graph: Graph, sums: list[int], tip: int) -> int:
+    """One ``sum`` over the leading axis of the concatenated arguments: the GRU's b_hn
+    gradient, a sum a step, becomes one sum that shares its concatenation with W_hh's
+    product (and so becomes that GEMM's side sum)."""
+    cat = graph.add("concat", [graph.args(s)[0] for s in sums], {"axis": 0},
+                    name=graph.name(tip))
+    return graph.add("sum", [cat], dict(graph.attrs(sums[0])), name=graph.name(tip),
+                     meta=graph.meta(sums[0]))
 
 
 __all__ = ["merge_product_sums"]
