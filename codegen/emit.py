@@ -335,38 +335,58 @@ class KernelWriter:
             return low_round(self, out_t, f"(float)({expr})")
         return f"(({out_t.cl})({expr}))"
 
+    def concat_parts(self, n: int, own: list[str]) -> list[tuple[int, int, list[str]]]:
+        """Concat ``n``'s arguments at its index ``own``: ``(end along the axis, argument,
+        the argument's own index)`` for each."""
+        g = self.graph
+        ax = g.attrs(n)["axis"] % len(g.type(n).shape)
+        parts, start = [], 0
+        for a in g.args(n):
+            pos = list(own)
+            pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
+            start += g.type(a).shape[ax]
+            parts.append((start, a, pos))
+        return parts
+
+    def concat_branches(self, n: int, own: list[str]):
+        """Opens, for each argument of concat ``n``, its branch of an ``if`` chain on the
+        index along the axis and yields ``(argument position, argument, its index)``; what
+        the caller writes in the branch is indented when it resumes; the chain is closed
+        at the end."""
+        ax = own[self.graph.attrs(n)["axis"] % len(own)]
+        parts = self.concat_parts(n, own)
+        for k, (end, a, pos) in enumerate(parts):
+            last = k == len(parts) - 1
+            self.lines.append(("} else {" if k else "{") if last else
+                              f"{'} else ' if k else ''}if ({ax} < {end}) {{")
+            begin = len(self.lines)
+            yield k, a, pos
+            self.lines[begin:] = ["    " + line for line in self.lines[begin:]]
+        self.lines.append("}")
+
     def _concat(self, n: int, idx: list[str]) -> str:
         """Nested selects on the concatenated axis; each argument read at its own offset.
         Arguments that fusion made *pieces* of this kernel (``Group.pieces``) are computed
         instead, each in its own branch of an ``if`` chain at the argument's index."""
         g = self.graph
-        ax = g.attrs(n)["axis"]
         own = self.align(n, idx)
         out_t = g.type(n).dtype
         pieces = g.meta(n).get("pieces", {})
-        parts, start = [], 0
-        for i, a in enumerate(g.args(n)):
-            size = g.type(a).shape[ax]
-            pos = list(own)
-            pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
-            parts.append((start + size, a, pos, pieces.get(i)))
-            start += size
 
         def cast(a: int, v: str) -> str:
             return v if g.type(a).dtype == out_t else f"(({out_t.cl})({v}))"
 
         if not pieces:
+            ax = own[g.attrs(n)["axis"] % len(own)]
+            parts = self.concat_parts(n, own)
             expr = cast(parts[-1][1], self.load(parts[-1][1], parts[-1][2]))
-            for end, a, pos, _ in reversed(parts[:-1]):
-                expr = f"({own[ax]} < {end} ? {cast(a, self.load(a, pos))} : {expr})"
+            for end, a, pos in reversed(parts[:-1]):
+                expr = f"({ax} < {end} ? {cast(a, self.load(a, pos))} : {expr})"
             return expr
         var = self.fresh("cat")
         self.lines.append(f"{out_t.cl} {var};")
-        for k, (end, a, pos, members) in enumerate(parts):
-            last = k == len(parts) - 1
-            self.lines.append(("} else {" if k else "{") if last else
-                              f"{'} else ' if k else ''}if ({own[ax]} < {end}) {{")
-            begin = len(self.lines)
+        for i, a, pos in self.concat_branches(n, own):
+            members = pieces.get(i)
             if members is None:
                 self.lines.append(f"{var} = {cast(a, self.load(a, pos))};")
             else:
@@ -374,8 +394,6 @@ class KernelWriter:
                 self.lines.append(f"{var} = {cast(a, self.temps[a])};")
                 for m in members:       # their temporaries end with the branch
                     del self.temps[m]
-            self.lines[begin:] = ["    " + line for line in self.lines[begin:]]
-        self.lines.append("}")
         return var
 
     def _rand(self, n: int, idx: list[str]) -> str:

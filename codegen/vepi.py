@@ -298,21 +298,10 @@ def _concat(w: KernelWriter, n: int, index: list[str], width: int, valid: int, t
     branch if it is a piece (the scalar kernel's form, ``KernelWriter._concat``, on
     vectors: the scalar one ran a 131,072-element concat of an LSTM's gate gradients at
     8 ns an element, one work-item each)."""
-    g = w.graph
-    ax = g.attrs(n)["axis"] % len(g.type(n).shape)
-    own = w.align(n, index)
-    pieces = g.meta(n).get("pieces", {})
+    pieces = w.graph.meta(n).get("pieces", {})
     var = w.fresh("cat")
     w.lines.append(f"{vt} {var};")
-    args, start = g.args(n), 0
-    for k, a in enumerate(args):
-        end = start + g.type(a).shape[ax]
-        pos = list(own)
-        pos[ax] = f"({own[ax]} - {start})" if start else own[ax]
-        last = k == len(args) - 1
-        w.lines.append(("} else {" if k else "{") if last else
-                       f"{'} else ' if k else ''}if ({own[ax]} < {end}) {{")
-        begin = len(w.lines)
+    for k, a, pos in w.concat_branches(n, w.align(n, index)):
         branch = dict(vals)         # a piece's temporaries end with its branch
         if k in pieces:
             for m in pieces[k]:
@@ -321,9 +310,6 @@ def _concat(w: KernelWriter, n: int, index: list[str], width: int, valid: int, t
         else:
             v = _operand(w, a, pos, width, valid, t, vt, branch, ragged is not None)
         w.lines.append(f"{var} = {_as_vec(v, vt)};")
-        w.lines[begin:] = ["    " + line for line in w.lines[begin:]]
-        start = end
-    w.lines.append("}")
     return _Val(var, True)
 
 
