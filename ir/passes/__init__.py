@@ -8,7 +8,8 @@ from typing import Callable
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
-from graphnn.ir.passes.fusion import Group, fuse, fuse_horizontal
+from graphnn.ir.passes.fusion import Group, fuse
+from graphnn.ir.passes.horizontal import fuse_horizontal
 from graphnn.ir.passes.products import merge_product_sums
 from graphnn.ir.passes.rows import fuse_rows
 from graphnn.ir.passes.simplify import simplify

@@ -18,7 +18,6 @@ Values read through views are always materialised.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
@@ -231,12 +230,16 @@ def fuse(graph: Graph) -> bool:
             return None
         return g
 
-    def absorb(dst: Group, src: Group, into_prologue: bool = False) -> None:
+    def retire(dst: Group, src: Group) -> None:
+        """``dst`` takes over the nodes of ``src``, which is no longer a kernel."""
         for m in src.nodes():
             group_of[m] = dst
-        (dst.prologue if into_prologue else dst.members)[:0] = src.members
         dst.pieces.update(src.pieces)
         del groups[id(src)]
+
+    def absorb(dst: Group, src: Group, into_prologue: bool = False) -> None:
+        (dst.prologue if into_prologue else dst.members)[:0] = src.members
+        retire(dst, src)
 
     def piece(a: int, n: int) -> Group | None:
         """The elementwise group computing only ``a``, the argument of concat ``n``, which
@@ -416,11 +419,8 @@ def fuse(graph: Graph) -> bool:
         if pieces:
             g.pieces[n] = {}
             for i, src in pieces.items():
-                for m in src.nodes():
-                    group_of[m] = g
                 g.pieces[n][i] = src.members
-                g.pieces.update(src.pieces)
-                del groups[id(src)]
+                retire(g, src)
     _fuse_side_sums(graph, groups, group_of)
     _finish(graph, list(groups.values()), group_of, outputs)
     graph.fusion_decisions = decisions
@@ -567,53 +567,3 @@ def _finish(graph: Graph, groups: list[Group], group_of: dict[int, Group], outpu
                 ms.sort(key=key)
             graph.meta(c)["pieces"] = by_arg    # for the kernel writer (codegen/emit.py)
     graph.groups = groups
-
-
-# parts per horizontal kernel: PoCL's compile time (and a work-item's dispatch) grows with the
-# parts of one kernel; chunks of equal parts lower to one deduplicated kernel
-MAX_PARTS = 16
-
-
-def fuse_horizontal(graph: Graph, row_vectors: bool = False) -> bool:
-    """Merges elementwise groups that read only graph inputs and constants into kernels of
-    up to MAX_PARTS parts (their work-items are laid end to end): an optimizer step over ten
-    parameters becomes one launch instead of ten, over eighty five launches of one kernel.
-    Where the device runs row vectors, a concatenation stays a kernel of its own: alone it
-    copies whole vectors, as a part it selects one element at a time (the (T N, H) states
-    of an LSTM's layer, concatenated for W_hh's gradient, took 400 us as a part)."""
-    groups = getattr(graph, "groups", None)
-    if not groups:
-        return False
-
-    def reads_only_leaves(g: Group) -> bool:
-        inside = set(g.nodes())
-        for m in g.nodes():
-            for a in graph.args(m):
-                base = a
-                while graph.op(base) in VIEW_OPS:
-                    base = graph.args(base)[0]
-                if base not in inside and graph.op(base) not in LEAF_OPS:
-                    return False
-        return True
-
-    sources = [g for g in groups if g.kind == "elementwise" and reads_only_leaves(g) and not (
-        row_vectors and any(graph.op(m) == "concat" for m in g.nodes()))]
-    if len(sources) < 2:
-        return False
-    merged = []
-    for i in range(0, len(sources), MAX_PARTS):
-        parts = sources[i:i + MAX_PARTS]
-        if len(parts) == 1:
-            merged.append(parts[0])
-            continue
-        merged.append(Group(0, "horizontal", (sum(math.prod(g.domain) for g in parts),),
-                            members=[m for g in parts for m in g.members],
-                            stores=[s for g in parts for s in g.stores], tip=parts[-1].tip,
-                            parts=parts))
-    taken = set(map(id, sources))
-    graph.groups = merged + [g for g in groups if id(g) not in taken]
-    for i, g in enumerate(graph.groups):
-        g.id = i
-        for m in g.nodes():
-            graph.meta(m)["group"] = i
-    return True
