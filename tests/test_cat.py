@@ -13,7 +13,12 @@ def test_cat_forward_and_gradients(dim, rng):
               -1: [(2, 3), (2, 1), (2, 4)]}[dim]
     ours, refs = zip(*[pair(rng.standard_normal(s).astype(np.float32), requires_grad=True)
                        for s in shapes])
-    out, ref = graphnn.cat(ours, dim), torch.cat(refs, dim)
+    _matches_torch(graphnn.cat(ours, dim), torch.cat(refs, dim), ours, refs, rng)
+
+
+def _matches_torch(out, ref, ours, refs, rng) -> None:
+    """``out`` equals PyTorch's ``ref``, and so do the gradients of ``ours`` and ``refs``
+    under the same random weighting of the result."""
     assert_close(out, ref)
     w = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
     (out * graphnn.tensor(w)).sum().backward()
@@ -95,9 +100,13 @@ class Gates(graphnn.nn.Module):
     """An LSTM cell's shape of concatenation: each part its own elementwise chain."""
 
     def forward(self, a, b, c):
-        x = a.sum() * 0.0                                   # the parts read a kernel output
-        return graphnn.cat([(a + x).sigmoid(), (b * 2.0 + x).tanh(), (c + x > 0).float(),
-                            c * b[:, :1] - x], 1)
+        return _gates(graphnn, a, b, c)
+
+
+def _gates(lib, a, b, c):
+    x = a.sum() * 0.0                                   # the parts read a kernel output
+    return lib.cat([(a + x).sigmoid(), (b * 2.0 + x).tanh(), (c + x > 0).float(),
+                    c * b[:, :1] - x], 1)
 
 
 @pytest.mark.parametrize("widths", [(1, 3, 2), (7, 9, 17), (16, 16, 33)])
@@ -110,20 +119,7 @@ def test_cat_of_elementwise_parts_in_one_kernel(widths, rng):
     na, nb, nc = widths
     arrays = [rng.standard_normal((3, n)).astype(np.float32) for n in (na, nb, nc)]
     ours, refs = zip(*[pair(a, requires_grad=True) for a in arrays])
-    out = Gates()(*ours)
-
-    def ref_fn(a, b, c):
-        x = a.sum() * 0.0
-        return torch.cat([(a + x).sigmoid(), (b * 2.0 + x).tanh(), (c + x > 0).float(),
-                          c * b[:, :1] - x], 1)
-
-    ref = ref_fn(*refs)
-    assert_close(out, ref)
-    w = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
-    (out * graphnn.tensor(w)).sum().backward()
-    (ref * torch.tensor(w)).sum().backward()
-    for o, r in zip(ours, refs):
-        assert_close(o.grad, r.grad)
+    _matches_torch(Gates()(*ours), _gates(torch, *refs), ours, refs, rng)
     (d,) = dump_model(Gates(), [(3, na), (3, nb), (3, nc)])
     cats = [launch.ops for launch in d.program.launches if "concat" in launch.ops]
     assert len(cats) == 1 and {"sigmoid", "tanh", "cast", "mul"} <= set(cats[0]), cats

@@ -15,6 +15,7 @@ GEMM after the backward recursion).
 from __future__ import annotations
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.passes.dce import dead_code_elimination
 
 
 def merge_product_sums(graph: Graph) -> bool:
@@ -39,17 +40,16 @@ def merge_product_sums(graph: Graph) -> bool:
         rest = [t for t in terms if not any(t in v for v in products.values())]
         for key, ts in products.items():
             if key == ("sum",):
-                rest.append(_one_sum(graph, _ordered(graph, ts, True), n))
+                rest.append(_one_sum(graph, _ordered(graph, ts, 0), n))
             else:
                 ta, tb = key
-                rest.append(_one_product(graph, _ordered(graph, ts, ta), ta, tb, n))
+                rest.append(_one_product(graph, _ordered(graph, ts, 0 if ta else 1), ta, tb, n))
         total = rest[0]
         for t in rest[1:]:
             total = graph.add("add", [total, t], name=graph.name(n), meta=graph.meta(n))
         graph.replace_all_uses(n, total)
         changed = True
     if changed:
-        from graphnn.ir.passes.dce import dead_code_elimination
         dead_code_elimination(graph)
     return changed
 
@@ -97,12 +97,11 @@ def _leading_sum(graph: Graph, t: int, tip: int) -> bool:
         graph.type(t) == graph.type(tip) and x.dtype == graph.type(t).dtype
 
 
-def _ordered(graph: Graph, mms: list[int], ta: bool) -> list[int]:
-    """``mms`` in the order of an existing concatenation of their left operands along the
-    inner axis, if there is one (the slices' gradient of an unrolled loop's input
-    projection concatenates the same step values in step order): common-subexpression
-    elimination then merges the two."""
-    axis = 0 if ta else 1
+def _ordered(graph: Graph, mms: list[int], axis: int) -> list[int]:
+    """``mms`` in the order of an existing concatenation of their first arguments along
+    ``axis`` (the inner axis of a product's left operand), if there is one (the slices'
+    gradient of an unrolled loop's input projection concatenates the same step values in
+    step order): common-subexpression elimination then merges the two."""
     lefts = [graph.args(m)[0] for m in mms]
     if len(set(lefts)) != len(lefts):
         return mms
