@@ -51,6 +51,15 @@ class DeviceInfo:
         return (self.platform, self.platform_version, self.name, self.version, self.driver)
 
 
+    @property
+    def caches_builds(self) -> bool:
+        """Whether the driver keeps built programs on disk itself: PoCL's kernel cache
+        (``POCL_KERNEL_CACHE=0`` turns it off). ``runtime/cache.py`` stores binaries only
+        for the others."""
+        return "Portable Computing Language" in self.platform and \
+            os.environ.get("POCL_KERNEL_CACHE", "1") != "0"
+
+
 def _platforms() -> list:
     from graphnn.runtime.pocl_host import ensure_usable
     ensure_usable()
@@ -131,7 +140,8 @@ def select_device(spec: str | None = None) -> DeviceInfo:
     if low.startswith("cl:"):
         try:
             _, p, d = low.split(":")
-            return next(x for x in devices if (x.platform_index, x.device_index) == (int(p), int(d)))
+            return next(x for x in devices
+                        if (x.platform_index, x.device_index) == (int(p), int(d)))
         except (ValueError, StopIteration):
             raise RuntimeError(f"no OpenCL device {spec!r}; run `graphnn devices`") from None
     if low == "pocl":

@@ -272,7 +272,8 @@ class OpenCLRuntime:
             return self._programs[key]
         start = time.perf_counter()
         prg = None
-        binary = program_cache.load(key)
+        keep = program_cache.binaries_wanted(self.info.caches_builds)
+        binary = program_cache.load(key) if keep else None
         if binary is not None:
             try:
                 prg = cl.Program(self.context, [self.device], [binary])
@@ -286,7 +287,8 @@ class OpenCLRuntime:
             except cl.RuntimeError as e:
                 raise RuntimeError(f"OpenCL build failed on {self.info.short}:\n{e}") from None
             self.source_builds += 1
-            program_cache.store(key, prg.get_info(cl.program_info.BINARIES)[0])
+            if keep:
+                program_cache.store(key, prg.get_info(cl.program_info.BINARIES)[0])
         self.build_seconds += time.perf_counter() - start
         self.builds += 1
         self._programs[key] = prg

@@ -24,6 +24,7 @@ _KERNEL = """__kernel void twice(__global float *x) {{
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHNN_CACHE", str(tmp_path))
     monkeypatch.delenv("GRAPHNN_CACHE_MAX", raising=False)
+    monkeypatch.setenv("GRAPHNN_BINARY_CACHE", "1")     # on PoCL too (its own cache aside)
     return tmp_path
 
 
@@ -155,7 +156,7 @@ print(((x * 3.0) - 1.0).numpy().tolist(), rt.source_builds)
 
 def test_two_processes_build_the_same_program_at_once(tmp_path):
     env = dict(os.environ, GRAPHNN_CACHE=str(tmp_path / "g"),
-               POCL_CACHE_DIR=str(tmp_path / "p"))
+               POCL_CACHE_DIR=str(tmp_path / "p"), GRAPHNN_BINARY_CACHE="1")
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", _BUILDER, str(tmp_path / f"w{i}"),
                                str(go)], env=env, stdout=subprocess.PIPE,
@@ -179,3 +180,27 @@ def test_two_processes_build_the_same_program_at_once(tmp_path):
     for e in entries:
         binary = cache._verify(e.read_bytes())
         cl.Program(rt.context, [rt.device], [binary]).build()
+
+
+@pytest.mark.parametrize("setting", ["auto", "0"])
+def test_binaries_only_where_the_driver_keeps_none(fresh_cache, monkeypatch, setting):
+    """``auto`` stores no binary for a driver with a build cache of its own (PoCL: asking it
+    for one compiles every kernel again), and ``0`` stores none for any driver; the program
+    still runs and is not built twice in the process."""
+    monkeypatch.setenv("GRAPHNN_BINARY_CACHE", setting)
+    rt = get_runtime()
+    src = _source(3)
+    before = rt.source_builds
+    _run(rt.build_source(src, ()), 3)
+    _run(rt.build_source(src, ()), 3)
+    assert rt.source_builds == before + 1
+    stored = setting == "auto" and not rt.info.caches_builds
+    assert bool(_entries(fresh_cache)) == stored
+
+
+def test_binary_cache_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("GRAPHNN_BINARY_CACHE", "yes")
+    with pytest.raises(ValueError, match="GRAPHNN_BINARY_CACHE must be 0, 1 or auto"):
+        cache.binaries_wanted(False)
+    monkeypatch.setenv("GRAPHNN_BINARY_CACHE", "auto")
+    assert cache.binaries_wanted(False) and not cache.binaries_wanted(True)

@@ -75,7 +75,7 @@ def test_profiler_and_launch_counter(rng):
 
 
 def test_buffers_are_reused():
-    rt = get_runtime()
+    get_runtime()
     t = graphnn.zeros(1000)
     buf = t._storage.buf.cl
     del t
@@ -86,7 +86,7 @@ def test_buffers_are_reused():
 def test_build_cache_on_disk(tmp_path):
     code = ("import graphnn, numpy as np; x = graphnn.tensor(np.ones(7, np.float32)); "
             "print(float((x * 3 + 1).sum().item()))")
-    env = dict(os.environ, GRAPHNN_CACHE=str(tmp_path))
+    env = dict(os.environ, GRAPHNN_CACHE=str(tmp_path), GRAPHNN_BINARY_CACHE="1")
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, timeout=300)
     assert first.returncode == 0, first.stderr
