@@ -1,6 +1,6 @@
 """GEMM, elementwise and the MLP training step: graphnn against torch CPU in one process.
 
-    python benchmarks/kernels.py [--rounds 7] [--only sgemm,linear,batched,ew,mlp]
+    python benchmarks/kernels.py [--rounds 7] [--only sgemm,linear,batched,ew,math,mlp]
                                  [--target haswell] [--threads 1] [--device pocl]
                                  [--out benchmarks/RESULTS.md]
 
@@ -10,6 +10,8 @@
 - ``batched``: 3-D products (attention's scores and a larger batch of squares);
 - ``ew``: the fused chain ``relu(x * a + b)`` over 16M floats against a plain copy kernel
   on the same device (a float16 vector per work-item, written here) and torch's chain;
+- ``math``: the elementwise ops that are OpenCL builtins (``erf``, ``log``, ``sqrt``,
+  ``sin``, ``expm1``, ``log1p``) and exact GELU over 1024 x 1536 floats;
 - ``mlp``: a training step (forward, cross-entropy, backward, SGD with momentum) of the MLP
   784-1024-1024-10 at batch 128;
 - ``tune``: the SGEMM and ``Linear`` shapes with the blocking rules' register blocks
@@ -19,10 +21,11 @@
 Every case runs each library in turn for ``--rounds`` rounds; a round times a few runs of
 3 calls (graphnn's enqueued back to back, the device drained once) and keeps the fastest.
 The machines are shared and noisy: the best of interleaved rounds is what both libraries
-reach when the machine is quiet. ``--target haswell`` (or another CPU name LLVM 14 knows) makes PoCL compile for
-that CPU and sets the kernels' vector width and register count to match (AVX2: 8 lanes, 16
-registers), with torch's MKL held to the same instructions: the AVX2-only machines of
-this machine kind (Zen 3) simulated on an AVX-512 one, caches and clock aside.
+reach when the machine is quiet. ``--target haswell`` (or another CPU name LLVM 14 knows)
+makes PoCL compile for that CPU and sets the kernels' vector width and register count to
+match (AVX2: 8 lanes, 16 registers), with torch's MKL held to the same instructions: the
+AVX2-only machines of this machine kind (Zen 3) simulated on an AVX-512 one, caches and
+clock aside.
 """
 from __future__ import annotations
 
@@ -215,6 +218,29 @@ def ew_rows(rounds: int, rt) -> list[str]:
             "|---|---|---|---|---|", *out, ""]
 
 
+def math_rows(rounds: int, rt) -> list[str]:
+    """The builtin math ops (one OpenCL builtin call per vector) and exact GELU over a
+    1024 x 1536 activation (MiniLM's FFN at 8 x 128 tokens), each a traced module."""
+    import graphnn as G
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1024, 1536)).astype(np.float32)
+    pos = np.abs(x) + 0.5
+    cases = [("erf", lambda L, v: L.erf(v), x), ("log", lambda L, v: L.log(v), pos),
+             ("sqrt", lambda L, v: L.sqrt(v), pos), ("sin", lambda L, v: L.sin(v), x),
+             ("expm1", lambda L, v: L.expm1(v), x), ("log1p", lambda L, v: L.log1p(v), pos),
+             ("gelu (exact, erf)", lambda L, v: L.nn.functional.gelu(v), x)]
+    out = ["| 1024 x 1536 floats | graphnn ms | torch ms | graphnn / torch time | "
+           "max rel. diff |", "|---|---|---|---|---|"]
+    for label, fn, arr in cases:
+        g_fn, gx, tx = Fn(lambda v, fn=fn: fn(G, v)), G.tensor(arr), torch.tensor(arr)
+        err = rel_err(g_fn(gx).numpy(), fn(torch, tx).numpy())
+        g, t = race(lambda: g_fn(gx), lambda: fn(torch, tx), rt, rounds)
+        out.append(f"| {label} | {g * 1e3:.2f} | {t * 1e3:.2f} | {g / t:.2f}x | {err:.1e} |")
+    return out + [""]
+
+
 def mlp_rows(rounds: int, rt) -> list[str]:
     import graphnn as G
     import graphnn.nn.functional as F
@@ -316,6 +342,8 @@ def main() -> None:
             rows = ew_rows(args.rounds, rt)
         elif part == "mlp":
             rows = mlp_rows(args.rounds, rt)
+        elif part == "math":
+            rows = math_rows(args.rounds, rt)
         else:
             raise SystemExit(f"--only: unknown part {part!r}")
         print("\n".join(rows), flush=True)
