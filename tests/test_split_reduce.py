@@ -40,8 +40,9 @@ def test_plan():
     # the prologue is rebuilt on reshaped operands (one value broadcasts as a 0-d)
     assert _reductions(lambda x, s: (x * x + s).sum((0,)), (n,), (1,)) == \
         [("sum", (4,), (0,)), ("sum", (4, MIN_RUN), (1,))]
-    # a broadcast inside the prologue keeps the reduction whole (no materialised temporary)
-    assert len(_reductions(lambda x, m: (x - m).sum((0, 1)), (2, n), (2, 1))) == 1
+    # a broadcast inside the prologue: the value there is materialised, and split
+    assert _reductions(lambda x, m: ((x - m) * 2.0).sum((0, 1)), (2, n), (2, 1)) == \
+        [("sum", (8,), (0,)), ("sum", (8, MIN_RUN), (1,))]
     assert Dialect("cpu", compute_units=8, max_work_group=64).pass_options().parallelism == 128
 
 
@@ -88,3 +89,33 @@ def test_long_sums_keep_float32_precision(rng):
     per_row = (x.astype(np.float64) ** 2).sum(1)
     got = (g * g).permute(1, 0).sum(dim=0).numpy()
     assert np.all(np.abs(got - per_row) < 1e-5 * per_row)
+
+
+def test_split_through_a_broadcast_prologue(rng):
+    """A loss over a layer norm's output, (layer_norm(x) * w + b - y) ** 2 averaged: the
+    prologue reads row statistics and column parameters, so the value at that node is
+    materialised and the sum split into partials (it ran in one work-item before). Forward
+    and the gradients of x, the weight, the bias and y against PyTorch, at a row length
+    that is not a multiple of the vector width."""
+    shape = (3, 7, 4 * MIN_RUN // 21 + 5)          # 3 * 7 rows: 4 partials' worth and more
+    x, y = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+    w, b = (rng.standard_normal(shape[-1:]).astype(np.float32) for _ in range(2))
+    (gx, tx), (gy, ty), (gw, tw), (gb, tb) = (pair(a, True) for a in (x, y, w, b))
+
+    class Loss(G.nn.Module):
+        def forward(self, a, t, weight, bias):
+            return ((G.nn.functional.layer_norm(a, a.shape[-1:], weight, bias) - t) ** 2).mean()
+
+    got = Loss()(gx, gy, gw, gb)
+    want = ((torch.nn.functional.layer_norm(tx, tx.shape[-1:], tw, tb) - ty) ** 2).mean()
+    assert_close(got, want, rtol=1e-5, atol=1e-5, what="loss")
+    got.backward()
+    want.backward()
+    for g_, t_, what in ((gx, tx, "x"), (gy, ty, "y"), (gw, tw, "weight"), (gb, tb, "bias")):
+        assert_close(g_.grad, t_.grad, rtol=1e-4, atol=1e-5, what=f"grad of {what}")
+    def loss(a, m, s):
+        v = (a - m) * s
+        return (v * v).sum((0, 1, 2))
+
+    assert _reductions(loss, shape, shape[:2] + (1,), shape[:2] + (1,)) != \
+        [("sum", shape, (0, 1, 2))], "the loss should split"

@@ -15,11 +15,16 @@ work-group tree: the second stage is small). ``P`` is the largest divisor of ``R
 brings the outputs up to the device's parallelism while keeping ``Q >= MIN_RUN``.
 
 The reduction's elementwise prologue (``(x * x).sum()``, a loss's terms) is rebuilt on
-the reshaped operands when every node in it has the reduction input's shape or holds one
-value, so the first stage still computes it inline instead of reading a materialised
-temporary. Over a symbolic size (the batch) the split depends only on the static sizes, so
-that a new batch size keeps reusing the built kernels. ``argmax`` and ``logsumexp`` stay
-whole: their partials would need an index or a running maximum carried to the second stage.
+the reshaped operands where every node in it has the reduction input's shape or holds one
+value, so the first stage still computes it inline. Where a node reads an operand that
+broadcasts otherwise (a row's statistic, a column's weight: ``(layer_norm(x) ** 2).mean()``)
+the value at that node is materialised and reshaped instead, which costs a write and a read
+of it (nothing, when the backward saves it anyway) and gains the parallel, vectorised first
+stage: left whole, such a loss over an 8 x 128 x 256 activation ran in one work-item, 0.5 ms
+of scalar loads with 64-bit index arithmetic. Over a symbolic size (the batch) the split
+depends only on the static sizes, so that a new batch size keeps reusing the built kernels.
+``argmax`` and ``logsumexp`` stay whole: their partials would need an index or a running
+maximum carried to the second stage.
 """
 from __future__ import annotations
 
@@ -94,13 +99,6 @@ def _plan(graph: Graph, n: int, parallelism: int) -> tuple[int, int, int] | None
     return (axes[0], axes[-1], parts) if parts >= 2 else None
 
 
-def _fusable(graph: Graph, m: int) -> bool:
-    """Whether ``m`` is computed inside its consumer's kernel (not a buffer of its own)."""
-    op = graph.op(m)
-    return op not in LEAF_OPS and op not in VIEW_OPS and \
-        get(op).kind in (Kind.ELEMWISE, Kind.BROADCAST, Kind.INJECTIVE)
-
-
 def _rebuild(graph: Graph, n: int, shape: tuple) -> int | None:
     """A node computing ``n``'s values in ``shape`` (same element count and order): the
     elementwise ops above ``n`` re-added on reshaped operands, down to leaves and other
@@ -134,8 +132,9 @@ def _rebuild(graph: Graph, n: int, shape: tuple) -> int | None:
             out = graph.add(graph.op(m), args, graph.attrs(m), name=graph.name(m),
                             meta=graph.meta(m))
         else:
-            if _fusable(graph, m):
-                return None     # a prologue the first stage could not compute inline
+            # a value the first stage cannot compute on the reshaped index (a broadcast
+            # row or column operand: layer norm's statistics and affine) is materialised
+            # and read back: a pass over memory instead of one work-item for the whole run
             view = resolve(graph, m)
             if view is None or not view.contiguous:
                 return None
