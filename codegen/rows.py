@@ -58,10 +58,13 @@ def logsumexp_rows(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     return None if made is None else (made[0], *launch_1d(made[2], d))
 
 
-def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
+def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue,
+                      softmax: int | None = None):
     """(writer, the row's index in the input without its last dim, rows) or None. An
     elementwise prologue (attention's scale and mask) is computed on the row's vectors in
-    both passes and stores what it stores in the first."""
+    both passes and stores what it stores in the first. ``softmax`` (``_softmax_exp``): an
+    ``exp(x - lse)`` of the row part whose output receives ``exp(x - max)`` in the second
+    pass; the sum is left in ``ssum`` for the row part to scale it by."""
     r = g.anchor
     src = graph.args(r)[0]
     dtype = graph.type(r).dtype
@@ -130,9 +133,16 @@ def _logsumexp_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue):
     # NaN) shifts by 0, so that the sum is 0 (or NaN), not exp(-inf + inf)
     w.lines.append(f"{t} ms = m == -INFINITY ? 0 : m;")
     w.lines.append(f"{vt} vs = ({vt})(0);")
-    each(0, full, True, "vs += exp(v - ms);", False)
+    if softmax is None:
+        each(0, full, True, "vs += exp(v - ms);", False)
+    else:
+        out = f"{w.buf(softmax, write=True)} + {w.address(softmax, in_idx[:-1] + ['k'])}"
+        each(0, full, True, f"{vt} p = exp(v - ms); vs += p; "
+             f"{_vec.store_vector_at(w, dtype, f'({out})', 'p', vw)}", False)
     w.lines.append(f"{t} acc = {_vec.hsum(w, 'vs', vw, t)};")
     each(full, run, False, "acc += exp(v - ms);", False)
+    if softmax is not None:
+        w.lines.append(f"{t} ssum = acc;")
     # m - m: 0, or NaN for an infinite maximum; nothing above -inf (and no NaN): log(0)
     w.lines.append("acc = (m - m == 0) ? m + log(acc) : m == -INFINITY && acc == 0 ? m : m - m;")
     epilogue(w, g, r, "acc", out_idx, [m_ for m_ in g.members if m_ != r])
@@ -244,6 +254,28 @@ def _sum_writer(graph: Graph, g: Group, name: str, d: Dialect, epilogue, sibling
     return w, [i for i in index("0")[:len(in_shape) - len(inner)]], n_out
 
 
+def _softmax_exp(graph: Graph, r: Group, e: Group) -> int | None:
+    """The member ``exp(x - lse)`` of row part ``e`` (a softmax), where ``x`` is the
+    ``logsumexp`` ``lse``'s own input and the value is stored along the row as the input
+    lies, in the reduction's float type: the second pass of the row kernel computes
+    ``exp(x - max)`` for its sum anyway, and stores it there (``_logsumexp_writer``)."""
+    lse = r.anchor
+    src = graph.args(lse)[0]
+    in_t = graph.type(src)
+    for m in e.members:
+        if graph.op(m) != "exp" or m not in e.stores or graph.type(m) != in_t:
+            continue
+        s = graph.args(m)[0]
+        if graph.op(s) != "sub" or s not in e.members or graph.args(s)[0] != src:
+            continue
+        view = resolve(graph, graph.args(s)[1])
+        out = resolve(graph, m)
+        if view is not None and view.base == lse and out is not None and \
+                out.base == m and out.contiguous:
+            return m
+    return None
+
+
 def row_group(graph: Graph, g: Group, name: str, d: Dialect):
     """A ``row`` group (``ir/passes/rows.py``): one work-item reduces its row, then runs the
     elementwise part over that row, as vectors of the row's width and a scalar tail (or as
@@ -252,8 +284,10 @@ def row_group(graph: Graph, g: Group, name: str, d: Dialect):
     from graphnn.codegen.families import _epilogue, _sibling_index, elementwise, reduce
 
     r, e = g.parts
+    kept = None
     if graph.op(r.anchor) == "logsumexp":
-        made = _logsumexp_writer(graph, r, name, d, _epilogue)
+        kept = _softmax_exp(graph, r, e)
+        made = _logsumexp_writer(graph, r, name, d, _epilogue, kept)
     else:
         made = _sum_writer(graph, r, name, d, _epilogue, _sibling_index)
     if made is None:
@@ -266,10 +300,17 @@ def row_group(graph: Graph, g: Group, name: str, d: Dialect):
     vw = _vec.width_for(run)
     full = run // vw * vw if dtype in (float32, float64) and \
         vector_ok(graph, e, None, e.members, TensorType(shape, dtype)) else 0
+    preset = {}
+    if full and kept is not None:
+        # the softmax's exp(x - max) stored by the second pass, scaled by 1 / sum: one
+        # exp per element instead of two
+        w.lines.append(f"{dtype.cl} inv = 1 / ssum;")
+        src = f"{w.buf(kept)} + {w.address(kept, lead + ['k'])}"
+        preset[kept] = f"({_vec.load_vector(w, dtype, src, vw)} * inv)"
     if full:
         w.lines.append(f"for (int k = 0; k < {full}; k += {vw}) {{")
         start = len(w.lines)
-        vector_epilogue(w, e, None, "", lead + ["k"], vw, vw, e.members)
+        vector_epilogue(w, e, None, "", lead + ["k"], vw, vw, e.members, preset=preset)
         w.lines[start:] = ["  " + ln for ln in w.lines[start:]]
         w.lines.append("}")
     if full < run:

@@ -234,13 +234,16 @@ def _store(w: KernelWriter, s: int, index: list[str], val: str, width: int, vali
 
 def vector_epilogue(w: KernelWriter, g: Group, anchor: int, acc: str, index: list[str],
                     width: int, valid: int, members: list[int], store: bool = True,
-                    ragged: tuple[str, int | str] | None = None) -> str:
+                    ragged: tuple[str, int | str] | None = None,
+                    preset: dict[int, str] | None = None) -> str:
     """Runs ``members`` on the vector ``acc`` of ``width`` lanes whose last-dim index starts at
     ``index[-1]``; lanes from ``valid`` on are past the end and never stored. ``ragged`` =
     (C condition, lanes) stores only that many lanes unless the condition holds (a last tile
     known only at run time); lanes given as a C expression are counted at run time. Returns
-    the name of the last member's vector."""
-    vals = _run_members(w, anchor, acc, index, width, valid, members, ragged)
+    the name of the last member's vector. ``preset`` gives members' vector values as C
+    expressions (computed another way by the caller)."""
+    vals = _run_members(w, anchor, acc, index, width, valid, members, ragged,
+                        preset=preset)
     return _finish(w, g, anchor, index, width, valid, members, store, ragged, vals)
 
 
@@ -259,7 +262,7 @@ def vector_values(w: KernelWriter, g: Group, index: list[str], width: int, membe
 
 
 def _run_members(w: KernelWriter, anchor, acc: str, index: list[str], width: int, valid: int,
-                 members: list[int], ragged, dtype=None) -> dict:
+                 members: list[int], ragged, dtype=None, preset=None) -> dict:
     graph = w.graph
     if dtype is None:
         dtype = graph.type(anchor).dtype if anchor is not None else next(
@@ -269,6 +272,11 @@ def _run_members(w: KernelWriter, anchor, acc: str, index: list[str], width: int
     zero = literal(0, dtype)
     vals = {anchor: _Val(acc, True)} if anchor is not None else {}
     for m in members:
+        if preset and m in preset:
+            name = w.fresh("e")
+            w.lines.append(f"{vt} {name} = {preset[m]};")
+            vals[m] = _Val(name, True)
+            continue
         _member(w, m, index, width, valid, t, vt, zero, vals, ragged)
     vals[None] = _Val(t, False)         # the element type, for _finish
     return vals

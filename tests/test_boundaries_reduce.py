@@ -243,6 +243,49 @@ def test_logsumexp_rows_with_a_prologue(dtype):
         check_all(cases, expect={"logsumexp": True})
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_rows_store_exp_once(dtype):
+    """softmax's row kernel stores exp(x - max) in its sum's pass and scales it by 1 / sum
+    on the row's vectors (the tail recomputes exp(x - lse)): every run of LSE_RUNS, one
+    row of several, with -inf, +inf and NaN in vectors and tails, forward and gradient
+    against PyTorch; the kernel calls exp once per vector."""
+    import torch
+
+    import graphnn as G
+    from graphnn.dump import compiled
+
+    rng = np.random.default_rng(9)
+
+    def softmax(lib, x):
+        f = lib.nn.functional
+        return f.softmax(x * 1.5, dim=-1)
+
+    cases = []
+    for i, r in enumerate(LSE_RUNS):
+        x = rng.standard_normal((3 - i % 2, 2, r)).astype(dtype)
+        cases.append(Case(softmax, [x], f"softmax-{r}",
+                          **({"rtol": 1e-9, "atol": 1e-9} if dtype == np.float64 else {})))
+    special = rng.standard_normal((5, 33)).astype(dtype)
+    special[0, :] = -np.inf
+    special[1, 3], special[2, 32] = np.inf, np.nan
+    special[3, 0], special[4, :32] = -np.inf, -np.inf
+    with dialect("cpu"):
+        check_all(cases, expect={"logsumexp": True})
+        got = G.nn.functional.softmax(G.tensor(special), dim=1).numpy()
+
+        class Softmax(G.nn.Module):
+            def forward(self, x):
+                return G.nn.functional.softmax(x, dim=1)
+
+        m = Softmax()
+        m(G.tensor(special))
+        source = "".join(k.source for k in compiled(m).kernels)
+    want = torch.nn.functional.softmax(torch.tensor(special), dim=1).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, equal_nan=True)
+    # the sum's vectors and tail, and the row part's tail: none in the row part's vectors
+    assert "ssum" in source and source.count(" exp(") == 3, source
+
+
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
 def test_logsumexp_of_empty_and_masked_runs(name):
     """log(0) = -inf for an empty run and for a run of only -inf, NaN for a NaN among -inf
