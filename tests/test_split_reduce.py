@@ -10,7 +10,7 @@ import graphnn as G
 from graphnn.codegen.dialect import Dialect
 from graphnn.ir.builder import Sym
 from graphnn.ir.graph import Graph
-from graphnn.ir.passes.split_reduce import MIN_RUN, split_reductions
+from graphnn.ir.passes.split_reduce import BATCH_SPLIT_MIN, MIN_RUN, split_reductions
 from graphnn.ir.types import TensorType, float32
 from tests.conftest import assert_close, pair
 
@@ -119,3 +119,38 @@ def test_split_through_a_broadcast_prologue(rng):
 
     assert _reductions(loss, shape, shape[:2] + (1,), shape[:2] + (1,)) != \
         [("sum", shape, (0, 1, 2))], "the loss should split"
+
+
+def test_split_at_the_batch(rng):
+    """A reduction over (batch, features...) with a symbolic batch: the static part is too
+    short for partials, so it is reduced over the batch first (one output per feature) and
+    then over the features; a short static part, or enough outputs, stays whole. Through a
+    traced module (the batch is symbolic there), forward and gradients against PyTorch,
+    with a layer norm's broadcast prologue and a mean over three dims."""
+    from graphnn.ir.symbolic import SymInt
+    batch = SymInt.dim(64)
+    assert _reductions(lambda x: (x * x).sum((0, 1)), (batch, BATCH_SPLIT_MIN)) == \
+        [("sum", (batch, BATCH_SPLIT_MIN), (0,)), ("sum", (BATCH_SPLIT_MIN,), (0,))]
+    too_short = (batch, BATCH_SPLIT_MIN - 1)
+    assert len(_reductions(lambda x: x.sum((0, 1)), too_short)) == 1
+    assert len(_reductions(lambda x: x.sum((1, 2)), (batch, 8, 99))) == 1   # outputs: B
+
+    x = rng.standard_normal((37, 4, 130)).astype(np.float32)     # 520 per batch entry
+    y = rng.standard_normal((37, 4, 130)).astype(np.float32)
+    w = rng.standard_normal((130,)).astype(np.float32)
+    (gx, tx), (gy, ty), (gw, tw) = (pair(a, True) for a in (x, y, w))
+
+    class Loss(G.nn.Module):
+        def forward(self, a, t, weight):
+            n = G.nn.functional.layer_norm(a, a.shape[-1:], weight)
+            return (n * t).sum(), ((n - t) ** 2).mean(), n.amax(dim=(0, 1))
+
+    got = Loss()(gx, gy, gw)
+    tn = torch.nn.functional.layer_norm(tx, tx.shape[-1:], tw)
+    want = ((tn * ty).sum(), ((tn - ty) ** 2).mean(), tn.amax(dim=(0, 1)))
+    for i, (g_, t_) in enumerate(zip(got, want)):
+        assert_close(g_, t_, rtol=1e-4, atol=1e-4, what=f"output {i}")
+    (got[0] + got[1]).backward()
+    (want[0] + want[1]).backward()
+    for g_, t_, what in ((gx, tx, "x"), (gy, ty, "y"), (gw, tw, "weight")):
+        assert_close(g_.grad, t_.grad, rtol=1e-4, atol=1e-4, what=f"grad of {what}")

@@ -38,6 +38,7 @@ from graphnn.ir.views import VIEW_OPS, resolve
 
 MIN_RUN = 4096          # elements each partial result reduces at least
 MAX_PROLOGUE = 32       # nodes of a prologue rebuilt on reshaped operands
+BATCH_SPLIT_MIN = 512   # static elements per batch entry from which a run splits at the batch
 
 
 def split_reductions(graph: Graph, parallelism: int) -> bool:
@@ -51,6 +52,7 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
             continue
         plan = _plan(graph, n, parallelism)
         if plan is None:
+            changed |= _split_leading(graph, n, parallelism)
             continue
         src = graph.args(n)[0]
         shape = graph.type(src).shape
@@ -75,6 +77,42 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
     if len(graph) != size:
         dead_code_elimination(graph)     # the original reductions, abandoned rebuilds
     return changed
+
+
+def _split_leading(graph: Graph, n: int, parallelism: int) -> bool:
+    """Splits reduction ``n`` at the batch: a run that starts with a symbolic dim followed
+    by static ones of ``BATCH_SPLIT_MIN`` and ``parallelism`` elements or more (a loss's
+    mean over (batch, features); shorter rows keep the one kernel, whose few elements do
+    not repay a second launch) is reduced over the batch first, one output per static
+    position and in parallel (column sums, the prologue computed inline as it is), then
+    over those. Its
+    static part is too short for ``_plan``'s partials, and whole it ran in one work-item:
+    (layer_norm(x) * y).sum() over 1024 x 768 took 2.0 ms."""
+    axes = sorted(graph.attrs(n)["axes"])
+    shape = graph.type(graph.args(n)[0]).shape
+    if len(axes) < 2 or axes != list(range(axes[0], axes[-1] + 1)):
+        return False
+    a, b = axes[0], axes[-1]
+    outputs = max(1, graph.type(n).numel)
+    rest = shape[a + 1:b + 1]
+    if not is_symbolic(shape[a]) or is_symbolic(outputs) or outputs >= parallelism or \
+            any(is_symbolic(s) for s in rest) or \
+            math.prod(rest) < max(parallelism, BATCH_SPLIT_MIN):
+        return False
+    op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
+    fold = get(op).reducer
+    low = graph.type(n).dtype if graph.type(n).dtype.low_precision and fold.sums else None
+    first = graph.add(op, [graph.args(n)[0]],
+                      {**attrs, "axes": (a,), "keepdim": False,
+                       **({"dtype": "float32"} if low else {})}, name=name)
+    final = graph.add(op, [first], {**attrs, "axes": tuple(range(a, b)), "keepdim": False},
+                      name=name)
+    if low is not None:
+        final = graph.add("cast", [final], {"dtype": low.name}, name=name)
+    if graph.type(final).shape != graph.type(n).shape:       # keepdim
+        final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
+    graph.replace_all_uses(n, final)
+    return True
 
 
 def _plan(graph: Graph, n: int, parallelism: int) -> tuple[int, int, int] | None:
