@@ -6,9 +6,9 @@ accumulator. When every epilogue member has a ``vector`` rule in the registry (`
 functions, comparisons used as a ``where`` condition, ``where``) and every operand from
 outside the group has the kernel's float type, the epilogue runs once per vector: operands
 that vary along the row are vector loads, the others scalars that C's vector arithmetic
-broadcasts. Comparisons give
-``intN``/``longN`` masks that select lane by lane in ``?:``. One copy of the epilogue per
-vector instead of per element keeps the generated source (and PoCL's compile time) small.
+broadcasts. Comparisons give ``intN``/``longN`` masks that select lane by lane in ``?:``.
+One copy of the epilogue per vector instead of per element keeps the generated source (and
+PoCL's compile time) small.
 ``vector_ok`` says when it applies; otherwise the caller runs the scalar epilogue.
 """
 from __future__ import annotations

@@ -50,14 +50,12 @@ class DeviceInfo:
         release changes a version string, PoCL's target CPU its device version."""
         return (self.platform, self.platform_version, self.name, self.version, self.driver)
 
-
     @property
     def caches_builds(self) -> bool:
         """Whether the driver keeps built programs on disk itself: PoCL's kernel cache
         (``POCL_KERNEL_CACHE=0`` turns it off). ``runtime/cache.py`` stores binaries only
         for the others."""
-        return "Portable Computing Language" in self.platform and \
-            os.environ.get("POCL_KERNEL_CACHE", "1") != "0"
+        return _is_pocl(self) and os.environ.get("POCL_KERNEL_CACHE", "1") != "0"
 
 
 def _platforms() -> list:

@@ -61,18 +61,7 @@ def split_reductions(graph: Graph, parallelism: int) -> bool:
         operand = _rebuild(graph, src, reshaped)
         if operand is None:
             continue
-        op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
-        low = graph.type(n).dtype if graph.type(n).dtype.low_precision and fold.sums else None
-        # partial sums of 16-bit floats stay float32 (a sum's own accumulator type): the
-        # one-stage kernel rounds only its result, as PyTorch's float32 accumulation does
-        first = graph.add(op, [operand], {**attrs, "axes": (a + 1,), "keepdim": False,
-                                          **({"dtype": "float32"} if low else {})}, name=name)
-        final = graph.add(op, [first], {**attrs, "axes": (a,), "keepdim": False}, name=name)
-        if low is not None:
-            final = graph.add("cast", [final], {"dtype": low.name}, name=name)
-        if graph.type(final).shape != graph.type(n).shape:       # keepdim
-            final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
-        graph.replace_all_uses(n, final)
+        _two_stages(graph, n, operand, (a + 1,), (a,))
         changed = True
     if len(graph) != size:
         dead_code_elimination(graph)     # the original reductions, abandoned rebuilds
@@ -85,9 +74,8 @@ def _split_leading(graph: Graph, n: int, parallelism: int) -> bool:
     mean over (batch, features); shorter rows keep the one kernel, whose few elements do
     not repay a second launch) is reduced over the batch first, one output per static
     position and in parallel (column sums, the prologue computed inline as it is), then
-    over those. Its
-    static part is too short for ``_plan``'s partials, and whole it ran in one work-item:
-    (layer_norm(x) * y).sum() over 1024 x 768 took 2.0 ms."""
+    over those. Its static part is too short for ``_plan``'s partials, and whole it ran in
+    one work-item: (layer_norm(x) * y).sum() over 1024 x 768 took 2.0 ms."""
     axes = sorted(graph.attrs(n)["axes"])
     shape = graph.type(graph.args(n)[0]).shape
     if len(axes) < 2 or axes != list(range(axes[0], axes[-1] + 1)):
@@ -99,20 +87,28 @@ def _split_leading(graph: Graph, n: int, parallelism: int) -> bool:
             any(is_symbolic(s) for s in rest) or \
             math.prod(rest) < max(parallelism, BATCH_SPLIT_MIN):
         return False
+    _two_stages(graph, n, graph.args(n)[0], (a,), tuple(range(a, b)))
+    return True
+
+
+def _two_stages(graph: Graph, n: int, operand: int, first_axes: tuple, final_axes: tuple
+                ) -> None:
+    """Replaces reduction ``n`` by its op over ``first_axes`` of ``operand``, then over
+    ``final_axes`` of that, with ``n``'s type and shape."""
     op, attrs, name = graph.op(n), graph.attrs(n), graph.name(n)
-    fold = get(op).reducer
-    low = graph.type(n).dtype if graph.type(n).dtype.low_precision and fold.sums else None
-    first = graph.add(op, [graph.args(n)[0]],
-                      {**attrs, "axes": (a,), "keepdim": False,
-                       **({"dtype": "float32"} if low else {})}, name=name)
-    final = graph.add(op, [first], {**attrs, "axes": tuple(range(a, b)), "keepdim": False},
+    low = graph.type(n).dtype if graph.type(n).dtype.low_precision and \
+        get(op).reducer.sums else None
+    # partial sums of 16-bit floats stay float32 (a sum's own accumulator type): the
+    # one-stage kernel rounds only its result, as PyTorch's float32 accumulation does
+    first = graph.add(op, [operand], {**attrs, "axes": first_axes, "keepdim": False,
+                                      **({"dtype": "float32"} if low else {})}, name=name)
+    final = graph.add(op, [first], {**attrs, "axes": final_axes, "keepdim": False},
                       name=name)
     if low is not None:
         final = graph.add("cast", [final], {"dtype": low.name}, name=name)
     if graph.type(final).shape != graph.type(n).shape:       # keepdim
         final = graph.add("reshape", [final], {"shape": graph.type(n).shape}, name=name)
     graph.replace_all_uses(n, final)
-    return True
 
 
 def _plan(graph: Graph, n: int, parallelism: int) -> tuple[int, int, int] | None:
