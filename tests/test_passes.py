@@ -233,3 +233,38 @@ def test_sum_of_leading_sums_becomes_one_sum():
     sums = sorted(g.type(g.args(n)[0]).shape for n in g.nodes() if g.op(n) == "sum")
     assert sums == [(5, 4), (6, 5)]
     np.testing.assert_allclose(interpret(g, inputs)[0], before, rtol=1e-5, atol=1e-5)
+
+
+def test_relu_gradient_of_a_3d_linear_joins_the_product():
+    """A Linear on a 3-D input multiplies a 2-D view: in a whole training step the ReLU's
+    gradient where(reshape(y) > 0, reshape(dY), 0) is computed before the reshapes
+    (simplify), so it is the epilogue of dY's product rather than a kernel of its own;
+    forward and every gradient against PyTorch."""
+    import numpy as np
+
+    from tests.kernel_check import check
+
+    def net(L, x, w1, b1, w2):
+        F = L.nn.functional
+        return F.linear(F.linear(x, w1, b1).relu(), w2)
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in
+              [(2, 3, 6), (8, 6), (8,), (4, 8)]]
+    check(net, arrays)
+
+    graphnn.manual_seed(0)
+    a, b = graphnn.nn.Linear(6, 8), graphnn.nn.Linear(8, 4)
+    x = graphnn.tensor(arrays[0])
+
+    @graphnn.compile
+    def step(x):
+        loss = b(a(x).relu()).sum()
+        loss.backward()
+        return loss
+
+    step(x)
+    (cg, *_), = step._cache.values()
+    ops = [launch.ops for launch in cg.inference().program.launches]
+    assert any("matmul" in o and "where" in o for o in ops), ops
+    assert not any(set(o) <= {"gt", "where"} for o in ops), ops

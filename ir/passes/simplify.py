@@ -64,11 +64,13 @@ def simplify(graph: Graph) -> bool:
         elif _sinks_reshape(graph, n):
             # relu(reshape(y)) is reshape(relu(y)): the op joins y's kernel (a Linear on a
             # 3-D input multiplies a reshaped 2-D view, and its activation read the product
-            # through the reshape back to 3-D, as a kernel of its own)
-            r = args[0]
-            inner = graph.add(op, [graph.args(r)[0]], graph.attrs(n), name=graph.name(n),
+            # through the reshape back to 3-D, as a kernel of its own); so is the ReLU's
+            # gradient where(reshape(y) > 0, reshape(dY), 0), in the kernel of dY's product
+            r = next(a for a in args if graph.op(a) == "reshape")
+            inner = graph.add(op, [graph.args(a)[0] if graph.op(a) == "reshape" else a
+                                   for a in args], graph.attrs(n), name=graph.name(n),
                               meta=graph.meta(n))
-            repl = graph.add("reshape", [inner], graph.attrs(r), name=graph.name(r),
+            repl = graph.add("reshape", [inner], {"shape": t.shape}, name=graph.name(r),
                              meta=graph.meta(r))
         elif op == "matmul" and any(_swaps_last_two(graph, a) for a in args):
             # a @ b.transpose(-1, -2) reads b through its transposition flag: the GEMM
@@ -134,21 +136,42 @@ def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
                      meta=graph.meta(n))
 
 
+# elementwise ops whose attributes name the result's shape: not computed in another one
+_SHAPED = frozenset({"expand", "iota", "rand", "randint"})
+
+
 def _sinks_reshape(graph: Graph, n: int) -> bool:
-    """``n`` is a one-argument elementwise op of a reshape (its only use) of a computed value
-    that is not a view: the op can be applied before the reshape."""
+    """``n`` is an elementwise op whose arguments are reshapes of values of one shape, each
+    read only by ``n``, or single values that broadcast into that shape, and one of them
+    reshapes a computed value that is not a view: the op can be applied before the
+    reshape."""
     op = graph.op(n)
-    if op not in REGISTRY or REGISTRY[op].kind != Kind.ELEMWISE or len(graph.args(n)) != 1:
+    if op not in REGISTRY or REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
+            op in _SHAPED:
         return False
-    r = graph.args(n)[0]
-    if graph.op(r) != "reshape" or r in graph.outputs:
+    args = graph.args(n)
+    shape = graph.type(n).shape
+    reshapes = [a for a in args if graph.op(a) == "reshape"]
+    if not reshapes:
         return False
-    # users that earlier rewrites of this pass left dead (a detach, now read by nobody) do
-    # not count: the pass's dead-code elimination removes them
-    if any(u != n and (graph.users(u) or u in graph.outputs) for u, _ in graph.users(r)):
-        return False
-    y = graph.args(r)[0]
-    return graph.op(y) not in VIEW_OPS and graph.op(y) not in LEAF_OPS
+    inner = graph.type(graph.args(reshapes[0])[0]).shape
+    computed = False
+    for a in args:
+        if graph.op(a) != "reshape":
+            t = graph.type(a)
+            if t.numel != 1 or broadcast_shapes(t.shape, inner) != inner:
+                return False
+            continue
+        y = graph.args(a)[0]
+        if a in graph.outputs or graph.type(a).shape != shape or \
+                graph.type(y).shape != inner:
+            return False
+        # users that earlier rewrites of this pass left dead (a detach, now read by nobody)
+        # do not count: the pass's dead-code elimination removes them
+        if any(u != n and (graph.users(u) or u in graph.outputs) for u, _ in graph.users(a)):
+            return False
+        computed |= graph.op(y) not in VIEW_OPS and graph.op(y) not in LEAF_OPS
+    return computed
 
 
 def _stacks_reshapes(graph: Graph, n: int) -> bool:
