@@ -13,6 +13,8 @@ PoCL's compile time) small.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from graphnn.codegen.emit import KernelWriter, const_literal, literal
 from graphnn.codegen.vec import lane, load_vector, store_vector_at, vec_type
 from graphnn.ir.graph import Graph
@@ -350,17 +352,20 @@ def _finish(w: KernelWriter, g: Group, anchor, index: list[str], width: int, val
     return _as_vec(last, vt) if last is not None else ""
 
 
-def elementwise_rows(graph: Graph, g: Group, name: str, d):
-    """An elementwise group as vectors along the last dimension of its domain (CPU dialect),
-    when every member has a vector rule (``vector_ok``): one work-item per vector of
-    ``lanes`` elements of a row; operands dense along the row are vector loads, the others
-    scalars or gathered lanes; a ragged last vector of a row stores only its valid lanes
-    (counted at run time for a symbolic row length). The scalar kernel relies on PoCL
-    vectorising across work-items, which the bounds test of a launch rounded up to whole
-    work-groups prevents, and every kernel over a batch has one: a fused ``relu(x * a +
-    b)`` over 16M floats ran at a fifth of a copy's bandwidth."""
+@dataclass(frozen=True)
+class RowPlan:
+    """An elementwise group as vectors along its rows: ``width`` lanes, ``per_row`` vectors
+    a row, ``total`` work-items (one per vector)."""
+    width: int
+    per_row: int
+    total: int
+
+
+def row_plan(graph: Graph, g: Group, d) -> RowPlan | None:
+    """How ``elementwise_rows`` runs group ``g``, or None where it cannot (GPU dialect, rows
+    shorter than ``ROW_MIN``, a member without a vector rule, a type other than float32 or
+    float64)."""
     from graphnn.codegen.blocking import row_lanes
-    from graphnn.codegen.emit import decompose, launch_1d
     from graphnn.codegen.vec import fits_int
 
     shape = tuple(g.domain)
@@ -381,20 +386,47 @@ def elementwise_rows(graph: Graph, g: Group, name: str, d):
     total = per_row
     for s_ in shape[:-1]:
         total = total * s_
-    w = KernelWriter(graph, name)
-    w.lines.append("long gid = get_global_id(0);")
-    w.lines.append(f"if (gid >= {total}) return;")
+    return RowPlan(width, per_row, total)
+
+
+def emit_rows(w: KernelWriter, g: Group, plan: RowPlan, gid: str) -> None:
+    """The body of ``elementwise_rows`` for the work-item whose vector is ``gid`` (a C
+    expression) of group ``g``."""
+    from graphnn.codegen.emit import decompose
+
+    shape, width = tuple(g.domain), plan.width
     if len(shape) > 1:
-        w.lines.append(f"long jv = gid % {per_row}, row = gid / {per_row};")
+        w.lines.append(f"long jv = ({gid}) % {plan.per_row}, row = ({gid}) / {plan.per_row};")
         lines, idx = decompose("row", shape[:-1], "i")
         w.lines += lines
     else:
-        w.lines.append("long jv = gid;")
+        w.lines.append(f"long jv = {gid};")
         idx = []
     index = idx + [f"jv * {width}"]
+    last = shape[-1]
     if is_symbolic(last):
         ragged = (f"jv * {width} + {width} <= {last}", f"{last} - jv * {width}")
     else:
-        ragged = (f"jv < {per_row - 1}", last % width) if last % width else None
+        ragged = (f"jv < {plan.per_row - 1}", last % width) if last % width else None
     vector_epilogue(w, g, None, "", index, width, width, g.members, ragged=ragged)
-    return w, *launch_1d(total, d)
+
+
+def elementwise_rows(graph: Graph, g: Group, name: str, d):
+    """An elementwise group as vectors along the last dimension of its domain (CPU dialect),
+    when every member has a vector rule (``vector_ok``): one work-item per vector of
+    ``lanes`` elements of a row; operands dense along the row are vector loads, the others
+    scalars or gathered lanes; a ragged last vector of a row stores only its valid lanes
+    (counted at run time for a symbolic row length). The scalar kernel relies on PoCL
+    vectorising across work-items, which the bounds test of a launch rounded up to whole
+    work-groups prevents, and every kernel over a batch has one: a fused ``relu(x * a +
+    b)`` over 16M floats ran at a fifth of a copy's bandwidth."""
+    from graphnn.codegen.emit import launch_1d
+
+    plan = row_plan(graph, g, d)
+    if plan is None:
+        return None
+    w = KernelWriter(graph, name)
+    w.lines.append("long gid = get_global_id(0);")
+    w.lines.append(f"if (gid >= {plan.total}) return;")
+    emit_rows(w, g, plan, "gid")
+    return w, *launch_1d(plan.total, d)

@@ -106,3 +106,28 @@ def test_conv_relu_pool_float64(rng, pool):
     (out_t * torch.tensor(g)).sum().backward()
     for ours, ref in ((gx, tx), (gw, tw), (gb, tb)):
         assert_close(ours.grad, ref.grad, rtol=1e-9, atol=1e-9, what="grad f64")
+
+
+def test_horizontal_parts_as_vectors():
+    """Independent elementwise kernels that read only inputs are parts of one horizontal
+    kernel; a part whose rows can run as vectors (``vepi.row_plan``) has a work-item per
+    vector. Row lengths on both sides of every vector width (ragged last vectors), rows
+    shorter than ``ROW_MIN`` and a 0-d part (scalar parts) side by side, forward and every
+    gradient (whose kernels are horizontal too) against PyTorch."""
+    from graphnn.codegen.blocking import row_lanes
+    from graphnn.codegen.vepi import ROW_MIN
+    from tests.kernel_check import Case, around, check_all, dialect, programs
+
+    rng = np.random.default_rng(7)
+    with dialect("cpu") as d:
+        width = row_lanes(d, 4, 1 << 10)
+        lengths = sorted({n for w in (4, 8, width) for n in around(w)} | {ROW_MIN - 1})
+        cases = [Case(lambda L, x: (x * 1.5 - 0.25).relu(),
+                      [rng.standard_normal((3, n)).astype(np.float32)], f"rows of {n}")
+                 for n in lengths]
+        cases.append(Case(lambda L, x: x * x + 1.0, [np.float32(rng.standard_normal())],
+                          "0-d"))
+        with programs() as built:
+            check_all(cases)
+    horizontal = [p.source for p in built if "if (gid < " in p.source]
+    assert horizontal and any("long jv = (gid - " in s for s in horizontal)
