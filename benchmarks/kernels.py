@@ -96,18 +96,28 @@ def gemm_cases(kind: str) -> list[tuple[str, tuple, tuple, bool]]:
         return [("scores 96 x (128x64 @ 64x128)", (96, 128, 64), (96, 64, 128), False),
                 ("context 96 x (128x128 @ 128x64)", (96, 128, 128), (96, 128, 64), False),
                 ("16 x 512^3", (16, 512, 512), (16, 512, 512), False)]
+    if kind == "wgrad":
+        # weight gradients dY^T X (A read transposed, K the batch): (K, M) and (K, N)
+        return [(f"dY^T X, K {k}, {m} x {n}", (k, m), (k, n), False)
+                for k, m, n in ((1024, 1024, 256), (1024, 256, 1024), (1024, 1536, 384),
+                                (1024, 1024, 1024), (128, 1024, 1024))]
     raise ValueError(kind)
 
 
-def gemm_case(sa: tuple, sb: tuple, linear: bool, rng):
+def gemm_case(sa: tuple, sb: tuple, linear: bool, rng, wgrad: bool = False):
     """(graphnn module, its input, torch's call, flops) for one product; B is captured (a
-    weight), not a graph input: only inputs have a dynamic (batch) leading dimension."""
+    weight), not a graph input: only inputs have a dynamic (batch) leading dimension.
+    ``wgrad``: the product is A^T B (a weight gradient, K the batch)."""
     import graphnn as G
     import torch
 
     a = rng.standard_normal(sa).astype(np.float32)
     b = (rng.standard_normal(sb) / np.sqrt(sa[-1])).astype(np.float32)
     ga, gb, ta, tb = G.tensor(a), G.tensor(b), torch.tensor(a), torch.tensor(b)
+    if wgrad:
+        make = lambda: Fn(lambda x: x.t() @ gb)  # noqa: E731
+        t_fn = lambda: ta.t() @ tb  # noqa: E731
+        return make, ga, t_fn, 2 * np.prod(sa) * sb[-1]
     if linear:
         make = lambda: Fn(lambda x: G.nn.functional.linear(x, gb))  # noqa: E731
         t_fn = lambda: torch.nn.functional.linear(ta, tb)  # noqa: E731
@@ -125,7 +135,7 @@ def gemm_rows(kind: str, rounds: int, rt) -> list[str]:
     rng = np.random.default_rng(0)
     rows = []
     for label, sa, sb, linear in gemm_cases(kind):
-        make, ga, t_fn, flops = gemm_case(sa, sb, linear, rng)
+        make, ga, t_fn, flops = gemm_case(sa, sb, linear, rng, kind == "wgrad")
         mod = make()
         err = rel_err(mod(ga).numpy(), t_fn().numpy())
         g, t = race(lambda: mod(ga), t_fn, rt, rounds)
@@ -334,7 +344,7 @@ def main() -> None:
              f"L1 {d.l1_bytes >> 10} KiB, L2 {d.l2_bytes >> 10} KiB", ""]
     print("\n".join(lines), flush=True)
     for part in args.only.split(","):
-        if part in ("sgemm", "linear", "batched"):
+        if part in ("sgemm", "linear", "batched", "wgrad"):
             rows = gemm_rows(part, args.rounds, rt)
         elif part == "tune":
             rows = tune_rows(args.rounds, rt)
