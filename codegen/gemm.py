@@ -99,12 +99,12 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
         packed = pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" \
             and not graph.type(p.b).dtype.storage and panels + 64 <= INT_MAX
         if packed or not p.tb and vb.strides[-1] == 1:
-            layout = ("packed" if packed else "direct") + ("-padded" if padded_lda(graph, p)
-                                                           else "")
+            lda = padded_lda(graph, p)
+            layout = ("packed" if packed else "direct") + ("-padded" if lda else "")
             blk = NBlock(*decide(d, question(
                 p, dtype, f"nvec-{layout}",
                 [(b.width, b.vectors, b.rows) for b in blocks])))
-            return _gemm_nvec(graph, g, name, d, p, blk, packed=packed)
+            return _gemm_nvec(graph, g, name, d, p, blk, packed=packed, lda=lda)
     if not p.ta and p.tb and va.strides[-1] == 1 and vb.strides[-1] == 1 and p.k >= VEC_MIN:
         blk = decide(d, question(p, dtype, "kvec", kvec_blockings(d, p.m, p.n, p.k,
                                                                    p.itemsize)))
@@ -226,7 +226,9 @@ def _rows_ragged(p: Product, rows: int, tiles: int) -> bool:
     return is_symbolic(p.m) or tiles * rows != p.m
 
 
-def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
+def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool, lda: int):
+    """The broadcast kernel; ``lda``: A's padded row stride (``padded_lda``), 0 to read A
+    where it lies."""
     mm = g.anchor
     width, cn, rm = blk.width, blk.vectors, blk.rows
     tn, tm = -(-p.n // blk.cols), -(-p.m // rm)
@@ -238,7 +240,6 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool):
                         graph.type(mm).dtype)
     if packed:     # written first: a kernel being written owns the symbolic sizes printed
         kernels.append(_pack(graph, name, d, p, blk, tn, sid, panels))
-    lda = padded_lda(graph, p)
     if lda:
         rows_t = TensorType((int(p.k) * lda,), graph.type(mm).dtype)
         kernels.append(_pad_a(graph, name, d, p, sid - PAD_SCRATCH, rows_t, lda))
@@ -364,7 +365,7 @@ def _pad_a(graph, name, d, p: Product, sid: int, rows_t: TensorType, lda: int):
     sa = w.scratch_buf(sid, rows_t, write=True)
     ba = w.buf(resolve(graph, p.a).base)
     run = 4 * width
-    w.lines.append("int k = get_global_id(0), c0 = get_global_id(1) * " + f"{run};")
+    w.lines.append(f"int k = get_global_id(0), c0 = get_global_id(1) * {run};")
     src = _arg_address(w, p.a, p.a_index("c", "k"))
     w.lines.append(f"__global {p.t}* dst = {sa} + k * {_arg(w, lda)};")
     w.lines.append(f"for (int c = c0; c < min(c0 + {run}, {_arg(w, p.m)}); c += {width})")

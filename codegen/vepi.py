@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphnn.codegen.emit import KernelWriter, const_literal, literal
+from graphnn.codegen.emit import KernelWriter, const_literal, decompose, launch_1d, literal
 from graphnn.codegen.vec import lane, load_vector, store_vector_at, vec_type
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import REGISTRY, get
@@ -392,8 +392,6 @@ def row_plan(graph: Graph, g: Group, d) -> RowPlan | None:
 def emit_rows(w: KernelWriter, g: Group, plan: RowPlan, gid: str) -> None:
     """The body of ``elementwise_rows`` for the work-item whose vector is ``gid`` (a C
     expression) of group ``g``."""
-    from graphnn.codegen.emit import decompose
-
     shape, width = tuple(g.domain), plan.width
     if len(shape) > 1:
         w.lines.append(f"long jv = ({gid}) % {plan.per_row}, row = ({gid}) / {plan.per_row};")
@@ -420,8 +418,6 @@ def elementwise_rows(graph: Graph, g: Group, name: str, d):
     vectorising across work-items, which the bounds test of a launch rounded up to whole
     work-groups prevents, and every kernel over a batch has one: a fused ``relu(x * a +
     b)`` over 16M floats ran at a fifth of a copy's bandwidth."""
-    from graphnn.codegen.emit import launch_1d
-
     plan = row_plan(graph, g, d)
     if plan is None:
         return None
