@@ -6,20 +6,23 @@ less than a launch of its own. In a whole training step the sum's epilogue, the 
 update of the bias, comes with it (``Group.side_epilogue``)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from graphnn.codegen.emit import KernelWriter
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
 
 
 def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
-              first_col_tile: str, padded: tuple[str, int] | None = None) -> None:
+              first_col_tile: str, a_at: Callable[[int], str] | None = None) -> None:
     """dW = A^T B with A = dY stored (K, M): work-items of the first column tile also store
     sum_k A[k, i] for their rows i = row0 .. row0 + rows - 1, in one pass over k with an
     accumulator per row: the rows' elements of A are adjacent, one cache line per k (a pass
     per row read a line per row and k; an LSTM's (1024, 512) bias gradient took 1.9 ms of
-    its GEMM's 3.3). Rows past M read the last row and are not stored. ``padded``: the
-    buffer and row stride of the product's padded copy of A (``gemm.padded_lda``), read
-    instead of A, whose lines at the aliasing stride evict one another here too."""
+    its GEMM's 3.3). Rows past M read the last row and are not stored. ``a_at(r)``: the
+    expression of row ``r``'s element at ``k`` in the product's row panels of A
+    (``gemm.panel_a``), read instead of A, whose lines at the aliasing stride evict one
+    another here too."""
     if g.side is None:
         return
     a = graph.args(g.anchor)[0]
@@ -33,7 +36,7 @@ def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
         w.lines.append(f"  int si{r} = {i} < {m_} ? {i} : {m_} - 1;")
     w.lines.append(f"  for (int k = 0; k < {k_}; k++) {{")
     for r in range(rows):
-        value = f"{padded[0]}[k * {padded[1]} + si{r}]" if padded else \
+        value = a_at(r) if a_at else \
             w.load(a, ['k', f'si{r}'])
         w.lines.append(f"    side{r} += {value};")
     w.lines.append("  }")

@@ -338,32 +338,36 @@ def test_linear_bias_gradient_side_sum_cpu():
     assert any("side0" in p.source for p in built)
 
 
-def test_padded_a_rows():
+def test_a_row_panels():
     """A stored K x M (``ta``) at a row stride of a multiple of ``ALIAS_BYTES`` is copied
-    into rows one cache line longer first (``padded_lda``): M on both sides of the alias
-    stride (256 pads, 255 and 257 do not) and of ``PAD_MIN_M`` (columns of a wider buffer:
-    a slice of 64 of its 256 columns pads, of 63 does not), M not a multiple of the vector
-    (250 of 256: the copy's last vector runs into the padding), K from 1 to past a vector,
-    and ``Linear``'s weight gradient (dY^T X with the bias gradient beside it, over a
-    symbolic batch), forward and every gradient against PyTorch."""
-    from graphnn.codegen.gemm import ALIAS_BYTES, PAD_MIN_M
+    into row panels first (``panel_a``): M on both sides of the alias stride (256 is
+    copied, 255 and 257 are not) and of ``PANEL_MIN_M`` (columns of a wider buffer: a
+    slice of 64 of its 256 columns is copied, of 63 is not), M not a multiple of the row
+    block (the last panel repeats the last row), K from 1 to both sides of the copy's
+    ``PANEL_K`` steps a work-item, and ``Linear``'s weight gradient (dY^T X with the bias
+    gradient beside it, over a symbolic batch), forward and every gradient against
+    PyTorch."""
+    from graphnn.codegen.gemm import ALIAS_BYTES, PANEL_K, PANEL_MIN_M
 
     stride = ALIAS_BYTES // 4
     rng = np.random.default_rng(5)
-    cases, padded = [], []
+    cases, copied = [], []
     for m, width, k in [(stride, stride, 3), (stride - 1, stride - 1, 17),
-                        (stride + 1, stride + 1, 1), (PAD_MIN_M, stride, 18),
-                        (PAD_MIN_M - 1, stride, 5), (stride - 6, stride, 33)]:
+                        (stride + 1, stride + 1, 1), (PANEL_MIN_M, stride, 18),
+                        (PANEL_MIN_M - 1, stride, 5), (stride - 6, stride, 33),
+                        (PANEL_MIN_M, stride, PANEL_K - 1), (stride, stride, PANEL_K),
+                        (stride - 5, stride, PANEL_K + 1),
+                        (PANEL_MIN_M + 1, stride, 2 * PANEL_K + 3)]:
         x = rng.standard_normal((k, width)).astype(np.float32)
         b = (rng.standard_normal((k, 19)) / k ** 0.5).astype(np.float32)
         cases.append(Case(lambda L, x, b, m=m: matmul(L, x[:, :m], b, ta=True), [x, b],
                           f"m{m} of {width}, k{k}"))
-        padded.append(m >= PAD_MIN_M and width % stride == 0)
+        copied.append(m >= PANEL_MIN_M and width % stride == 0)
     with dialect("cpu"), programs() as built:
-        for c, pad in zip(cases, padded):
+        for c, panel in zip(cases, copied):
             before = len(built)
             check_all([c])
-            assert any("_pad(" in p.source for p in built[before:]) == pad, c.what
+            assert any("_panel(" in p.source for p in built[before:]) == panel, c.what
     # two layers: the first weight's gradient reads dY (the second product's epilogue
     # output, batch x stride) transposed, with the bias gradient as its side sum
     x = rng.standard_normal((37, 9)).astype(np.float32)
@@ -373,4 +377,4 @@ def test_padded_a_rows():
     with dialect("cpu"), programs() as built:
         check(lambda L, x, w1, b1, w2: L.nn.functional.linear(
             L.nn.functional.linear(x, w1, b1).relu(), w2), [x, w1, b1, w2])
-    assert any("_pad(" in p.source and "side0" in p.source for p in built)
+    assert any("_panel(" in p.source and "side0" in p.source for p in built)
