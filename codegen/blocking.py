@@ -27,6 +27,8 @@ VEC_MIN = 8        # the vectorised dimension (N or K) must be at least this lon
 MAX_ROWS = 8       # rows per work-item: each row keeps an address in a general register
 MAX_VECTORS = 4
 PACK_WEIGHT_BYTES = 1 << 20   # products summed over a batch pack B from this size on
+PACK_TB_BYTES = 1 << 18       # a B stored N x K is packed from this size on
+PACK_TB_MIN_N = 256           # ... and this N on
 CANDIDATES = 4      # register blocks a tuner times (codegen/tuning.py)
 
 
@@ -134,13 +136,20 @@ def kvec_blocking(d: Dialect, m: int, n: int, k: int, itemsize: int = 4
     return kvec_blockings(d, m, n, k, itemsize, 1)[0]
 
 
-def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int) -> bool:
+def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) -> bool:
     """Whether the broadcast kernel reads B from packed panels ([N/cols][K][cols], one
     launch before the product) instead of B itself. Work-groups of row blocks re-read
     their column panel of B from cache; once B is as big as half the L2, panels of a
     row-major B at a power-of-two stride fall into few cache sets and are re-fetched from
     L3 (the product's speed halved at n = 1024 and fell by 3x at 2048 on a Zen 5), and
-    a B stored N x K (``Linear``'s weight) only reaches the broadcast kernel packed.
+    a B stored N x K (``Linear``'s weight, ``tb``) only reaches the broadcast kernel packed:
+    read where it lies it takes the dot-product kernel, which from ``PACK_TB_BYTES`` and
+    ``PACK_TB_MIN_N`` on was slower than a pack and the broadcast kernel (on an Emerald
+    Rapids Xeon, both built in one process, 1024 rows: 256 -> 768 from 1.70-1.85 to
+    1.26-1.29 ms, 384 -> 384 from 1.29-1.36 to 0.97-1.03, 256 -> 256 from 0.56-0.62 to
+    0.46-0.77; 128 rows of 256 -> 256 from 0.14-0.15 to 0.09-0.12; narrower weights gained
+    nothing that paid for a launch: 512 -> 128 at 256 rows from 0.15-0.26 to 0.15-0.22 ms,
+    LeNet's 400 -> 120 at batch 64 none).
 
     The choice must not depend on a batch's value (``ir/symbolic.py``): a symbolic N
     counts as 1. A symbolic K is a batch summed over: a weight gradient, whose B is the
@@ -153,6 +162,8 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int) -> bool:
     if is_symbolic(k):
         return not is_symbolic(m) and not is_symbolic(n) and \
             m * n * itemsize >= PACK_WEIGHT_BYTES
+    if tb and not is_symbolic(n) and n >= PACK_TB_MIN_N and n * k * itemsize >= PACK_TB_BYTES:
+        return True
     return 2 * k * (1 if is_symbolic(n) else n) * itemsize >= d.l2_bytes
 
 

@@ -97,7 +97,7 @@ def gemm_vec(graph: Graph, g: Group, name: str, d: Dialect):
         # panels (N rounded up to a whole panel) hold the compute type: 16-bit storage is
         # read where it lies
         panels = max(p.batch, 1) * (p.n + max(b.cols for b in blocks)) * p.k
-        packed = pack_b(d, p.m, p.k, p.n, p.itemsize) and graph.op(vb.base) != "const" \
+        packed = pack_b(d, p.m, p.k, p.n, p.itemsize, p.tb) and graph.op(vb.base) != "const" \
             and not graph.type(p.b).dtype.storage and panels + 64 <= INT_MAX
         if packed or not p.tb and vb.strides[-1] == 1:
             panel = panel_a(graph, p)

@@ -191,7 +191,7 @@ def packs(d, cs, itemsize: int = 4) -> bool:
     if not cs["batch"]:
         m, k = (m, SymInt.dim(k)) if cs["ta"] else (SymInt.dim(m), k)
         n = SymInt.dim(n) if cs["tb"] else n
-    return n >= VEC_MIN and pack_b(d, m, k, n, itemsize)
+    return n >= VEC_MIN and pack_b(d, m, k, n, itemsize, cs["tb"])
 
 
 def run_gemm(chunk, name="cpu", dtype=np.float32, simulated=None, paths=True):
@@ -378,3 +378,44 @@ def test_a_row_panels():
         check(lambda L, x, w1, b1, w2: L.nn.functional.linear(
             L.nn.functional.linear(x, w1, b1).relu(), w2), [x, w1, b1, w2])
     assert any("_panel(" in p.source and "side0" in p.source for p in built)
+
+
+def test_linear_weight_packed_from_its_size():
+    """A ``Linear`` weight (B stored N x K, sizes fixed) is packed for the broadcast kernel
+    from ``PACK_TB_BYTES`` and ``PACK_TB_MIN_N`` on, whatever the L2, and read by the
+    dot-product kernel below: N x K on both sides of each (256 x 256 packs; 255 x 256,
+    256 x 255 and 255 x 600 do not), forward and the gradients of the input, weight and
+    bias against PyTorch."""
+    import torch
+    import graphnn as G
+    from graphnn.codegen.blocking import PACK_TB_BYTES, PACK_TB_MIN_N
+    from tests.conftest import assert_close
+
+    n_at = PACK_TB_MIN_N
+    k_at = PACK_TB_BYTES // (4 * n_at)
+    rng = np.random.default_rng(8)
+    for n, k, packed in ((n_at - 1, k_at, False), (n_at, k_at, True), (n_at, k_at - 1, False),
+                         (n_at - 1, 600, False)):
+        x = rng.standard_normal((3, 7, k)).astype(np.float32)
+        w = (rng.standard_normal((n, k)) / 16).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        g = rng.standard_normal((3, 7, n)).astype(np.float32)
+        tm = torch.nn.Linear(k, n)
+        with torch.no_grad():
+            tm.weight.copy_(torch.tensor(w))
+            tm.bias.copy_(torch.tensor(b))
+        gm = G.nn.Linear(k, n)
+        gm.load_state_dict({"weight": w, "bias": b})
+        tx, gx = torch.tensor(x, requires_grad=True), G.tensor(x).requires_grad_(True)
+        with dialect("cpu", **UNPACKED), programs() as built:
+            gy = gm(gx)
+            gy.backward(G.tensor(g))
+        ty = tm(tx)
+        ty.backward(torch.tensor(g))
+        what = f"Linear({k}, {n})"
+        assert_close(gy, ty, what=what)
+        assert_close(gx.grad, tx.grad, what=f"{what} input grad")
+        assert_close(gm.weight.grad, tm.weight.grad, what=f"{what} weight grad")
+        assert_close(gm.bias.grad, tm.bias.grad, rtol=1e-4, atol=1e-4, what=f"{what} bias grad")
+        # (the gradients' products pack nothing of this size with this L2)
+        assert any("_pack(" in p.source for p in built) == packed, what
