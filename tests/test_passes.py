@@ -268,3 +268,34 @@ def test_relu_gradient_of_a_3d_linear_joins_the_product():
     ops = [launch.ops for launch in cg.inference().program.launches]
     assert any("matmul" in o and "where" in o for o in ops), ops
     assert not any(set(o) <= {"gt", "where"} for o in ops), ops
+
+
+def test_eager_relu_gradient_of_a_3d_linear_joins_the_product():
+    """In an eager backward the ReLU's output is a saved input of the backward graph, 3-D:
+    where(saved > 0, reshape(dY), 0) is computed in the product's 2-D shape from a reshaped
+    view of it (simplify), so it is the epilogue of dY's product rather than a kernel of
+    its own; values and every gradient against PyTorch."""
+    import numpy as np
+    import torch
+
+    from tests.conftest import assert_close
+    from tests.kernel_check import programs
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6)).astype(np.float32)
+    graphnn.manual_seed(0)
+    net = graphnn.nn.Sequential(graphnn.nn.Linear(6, 8), graphnn.nn.ReLU(),
+                                graphnn.nn.Linear(8, 4))
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    ref.load_state_dict({k: torch.tensor(v.detach().numpy())
+                         for k, v in net.state_dict().items()})
+    gx, tx = graphnn.tensor(x).requires_grad_(True), torch.tensor(x, requires_grad=True)
+    with programs() as built:
+        (net(gx) ** 2).sum().backward()
+    (ref(tx) ** 2).sum().backward()
+    assert_close(gx.grad, tx.grad, what="input grad")
+    for (k, p), q in zip(net.named_parameters(), ref.parameters()):
+        assert_close(p.grad, q.grad, what=k)
+    ops = [launch.ops for p in built for launch in p.launches]
+    assert any("matmul" in o and "where" in o for o in ops), ops
+    assert not any(set(o) <= {"gt", "where"} for o in ops), ops

@@ -67,9 +67,10 @@ def simplify(graph: Graph) -> bool:
             # through the reshape back to 3-D, as a kernel of its own); so is the ReLU's
             # gradient where(reshape(y) > 0, reshape(dY), 0), in the kernel of dY's product
             r = next(a for a in args if graph.op(a) == "reshape")
-            inner = graph.add(op, [graph.args(a)[0] if graph.op(a) == "reshape" else a
-                                   for a in args], graph.attrs(n), name=graph.name(n),
-                              meta=graph.meta(n))
+            shape = graph.type(graph.args(r)[0]).shape
+            inner = graph.add(op, [graph.args(a)[0] if graph.op(a) == "reshape" else
+                                   _in_shape(graph, a, t.shape, shape) for a in args],
+                              graph.attrs(n), name=graph.name(n), meta=graph.meta(n))
             repl = graph.add("reshape", [inner], {"shape": t.shape}, name=graph.name(r),
                              meta=graph.meta(r))
         elif op == "matmul" and any(_swaps_last_two(graph, a) for a in args):
@@ -138,6 +139,7 @@ def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
 
 # elementwise ops whose attributes name the result's shape: not computed in another one
 _SHAPED = frozenset({"expand", "iota", "rand", "randint"})
+LEAFWISE_DEPTH = 2      # elementwise ops over leaves that _sinks_reshape computes again
 
 
 def _sinks_reshape(graph: Graph, n: int) -> bool:
@@ -159,6 +161,8 @@ def _sinks_reshape(graph: Graph, n: int) -> bool:
     for a in args:
         if graph.op(a) != "reshape":
             t = graph.type(a)
+            if _leafwise(graph, a, shape, n, LEAFWISE_DEPTH):
+                continue
             if t.numel != 1 or broadcast_shapes(t.shape, inner) != inner:
                 return False
             continue
@@ -172,6 +176,35 @@ def _sinks_reshape(graph: Graph, n: int) -> bool:
             return False
         computed |= graph.op(y) not in VIEW_OPS and graph.op(y) not in LEAF_OPS
     return computed
+
+
+def _leafwise(graph: Graph, a: int, shape: tuple, user: int, depth: int) -> bool:
+    """``a`` (an argument of ``user``, of ``shape``) is a leaf of that shape, or an
+    elementwise op of such leaves and single values read only by ``user``: it can be
+    computed in another shape of as many elements from reshapes of its leaves (free views:
+    leaves are dense). The mask of an eager ReLU's gradient, ``saved > 0``."""
+    t = graph.type(a)
+    if t.shape != shape or a in graph.outputs:
+        return False
+    op = graph.op(a)
+    if op in LEAF_OPS:
+        return True
+    if depth == 0 or op not in REGISTRY or op in _SHAPED or \
+            REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
+            any(u != user for u, _ in graph.users(a)):
+        return False
+    return all(graph.type(b).shape == () or _leafwise(graph, b, shape, a, depth - 1)
+               for b in graph.args(a))
+
+
+def _in_shape(graph: Graph, a: int, shape: tuple, inner: tuple) -> int:
+    """``a`` (``_leafwise`` in ``shape``, or a 0-d value) computed in shape ``inner``."""
+    if graph.type(a).shape != shape:
+        return a
+    if graph.op(a) in LEAF_OPS:
+        return graph.add("reshape", [a], {"shape": inner}, name=graph.name(a))
+    return graph.add(graph.op(a), [_in_shape(graph, b, shape, inner) for b in graph.args(a)],
+                     graph.attrs(a), name=graph.name(a), meta=graph.meta(a))
 
 
 def _stacks_reshapes(graph: Graph, n: int) -> bool:
