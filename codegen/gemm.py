@@ -305,9 +305,11 @@ def panel_a(graph: Graph, p: Product) -> bool:
     A read where it lies; strides of 1200 and 4000 bytes within 3 %."""
     va = resolve(graph, p.a)
     t = graph.type(p.a).dtype
-    return not (not p.ta or p.batch or t.storage or is_symbolic(p.m) or
-                p.m < PANEL_MIN_M or va.strides[-1] != 1 or va.strides[-2] < p.m or
-                va.strides[-2] * t.itemsize < PANEL_STRIDE)
+    if not p.ta or p.batch or t.storage or is_symbolic(p.m) or p.m < PANEL_MIN_M or \
+            va.strides[-1] != 1 or va.strides[-2] < p.m or \
+            va.strides[-2] * t.itemsize < PANEL_STRIDE:
+        return False
+    return True
 
 
 def _arg(w: KernelWriter, value: int) -> str:

@@ -21,8 +21,8 @@ def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
     per row read a line per row and k; an LSTM's (1024, 512) bias gradient took 1.9 ms of
     its GEMM's 3.3). Rows past M read the last row and are not stored. ``a_at(r)``: the
     expression of row ``r``'s element at ``k`` in the product's row panels of A
-    (``gemm.panel_a``), read instead of A, whose lines at the aliasing stride evict one
-    another here too."""
+    (``gemm.panel_a``), read instead of A, whose lines a row of A apart cost here what they
+    cost the product."""
     if g.side is None:
         return
     a = graph.args(g.anchor)[0]
@@ -32,12 +32,12 @@ def gemm_side(w: KernelWriter, graph: Graph, g: Group, row0: str, rows: int,
     rows_ = [f"({row0} + {r})" for r in range(rows)]
     w.lines.append(f"if ({first_col_tile}) {{")
     w.lines.append(f"  {t} " + ", ".join(f"side{r} = 0" for r in range(rows)) + ";")
-    for r, i in enumerate(rows_):
-        w.lines.append(f"  int si{r} = {i} < {m_} ? {i} : {m_} - 1;")
+    if a_at is None:     # (the panels repeat the last row past M themselves)
+        for r, i in enumerate(rows_):
+            w.lines.append(f"  int si{r} = {i} < {m_} ? {i} : {m_} - 1;")
     w.lines.append(f"  for (int k = 0; k < {k_}; k++) {{")
     for r in range(rows):
-        value = a_at(r) if a_at else \
-            w.load(a, ['k', f'si{r}'])
+        value = a_at(r) if a_at else w.load(a, ['k', f'si{r}'])
         w.lines.append(f"    side{r} += {value};")
     w.lines.append("  }")
     for r, i in enumerate(rows_):
