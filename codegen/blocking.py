@@ -29,6 +29,9 @@ MAX_VECTORS = 4
 PACK_WEIGHT_BYTES = 1 << 20   # products summed over a batch pack B from this size on
 PACK_TB_BYTES = 1 << 18       # a B stored N x K is packed from this size on
 PACK_TB_MIN_N = 256           # ... and this N on
+PACK_SHORT_K = 256            # ... or, summed over at most this K,
+PACK_SHORT_MIN_N = 64         # from this N
+PACK_SHORT_MIN_M = 128        # and this M on
 CANDIDATES = 4      # register blocks a tuner times (codegen/tuning.py)
 
 
@@ -149,10 +152,15 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) 
     1.26-1.29 ms, 384 -> 384 from 1.29-1.36 to 0.97-1.03, 256 -> 256 from 0.56-0.62 to
     0.46-0.77; 128 rows of 256 -> 256 from 0.14-0.15 to 0.09-0.12; narrower weights gained
     nothing that paid for a launch: 512 -> 128 at 256 rows from 0.15-0.26 to 0.15-0.22 ms,
-    LeNet's 400 -> 120 at batch 64 none).
+    LeNet's 400 -> 120 at batch 64 none). Summed over a short K (``PACK_SHORT_K``: an
+    attention's head dimension), the dot-product kernel's horizontal sums at the end cost
+    as much as its k loop, and a B stored N x K is packed from ``PACK_SHORT_MIN_N`` columns
+    and ``PACK_SHORT_MIN_M`` rows on (same Xeon and method: 32 heads of 128 x 128 scores
+    over 64 from 0.66 to 0.49 ms with the packs, over 32 from 0.41 to 0.16; 1024 x 128 x 256
+    from 0.37 to 0.22; no gain at 64 rows, 32 columns, or K = 512 at 256 rows).
 
-    The choice must not depend on a batch's value (``ir/symbolic.py``): a symbolic N
-    counts as 1. A symbolic K is a batch summed over: a weight gradient, whose B is the
+    The choice must not depend on a batch's value (``ir/symbolic.py``): a symbolic M or
+    N counts as 1. A symbolic K is a batch summed over: a weight gradient, whose B is the
     layer's input. Its size unknown, the choice follows the result's: B is packed for
     weights of ``PACK_WEIGHT_BYTES`` or more (BERT's 768 x 768 at K = 4096: 209 -> 346
     GFLOP/s per two cores of CPU time on a Zen 5), whatever the L2; smaller ones (LeNet's
@@ -163,6 +171,9 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) 
         return not is_symbolic(m) and not is_symbolic(n) and \
             m * n * itemsize >= PACK_WEIGHT_BYTES
     if tb and not is_symbolic(n) and n >= PACK_TB_MIN_N and n * k * itemsize >= PACK_TB_BYTES:
+        return True
+    if tb and not any(map(is_symbolic, (m, n, k))) and k <= PACK_SHORT_K and \
+            n >= PACK_SHORT_MIN_N and m >= PACK_SHORT_MIN_M:
         return True
     return 2 * k * (1 if is_symbolic(n) else n) * itemsize >= d.l2_bytes
 

@@ -220,7 +220,11 @@ def matmul(a, b):
         flat *= s_
     a3 = reshape(expand(a, batch + tuple(a.shape[-2:])), (flat,) + tuple(a.shape[-2:]))
     b3 = reshape(expand(b, batch + tuple(b.shape[-2:])), (flat,) + tuple(b.shape[-2:]))
-    out = apply("matmul", a3, b3, ta=False, tb=False)
+    ta = tb = False
+    if current() is None:       # (a trace's simplify pass folds the transposition itself)
+        a3, ta = _through_flag(a3, ta)
+        b3, tb = _through_flag(b3, tb)
+    out = apply("matmul", a3, b3, ta=ta, tb=tb)
     return _named(reshape(out, batch + (a.shape[-2], b.shape[-1])), "UnsafeViewBackward0",
                   a, b)
 
@@ -252,12 +256,15 @@ def mm(a, b, ta=False, tb=False):
 
 
 def _through_flag(x, flag: bool):
-    """An eager operand that is the transposition of a dense matrix (a Linear's ``W.T``) is
-    read as that matrix with the GEMM's transposition flag flipped: made dense, it was a
-    strided copy per product (x @ W.T at 256 x 128 x 512 took 403 us, x @ W 141 us)."""
-    if x.is_contiguous() or tuple(x.stride()) != (1, x.shape[0]):
+    """An eager operand that is the transposition of a dense matrix (a Linear's ``W.T``), or
+    of a batch of them (attention's ``k.transpose(-2, -1)``), is read as that matrix with the
+    GEMM's transposition flag flipped: made dense, it was a strided copy per product (x @ W.T
+    at 256 x 128 x 512 took 403 us, x @ W 141 us), and a batch of them took the generic
+    kernel."""
+    if x.is_contiguous():
         return x, flag
-    return x.t(), not flag
+    xt = x.transpose(-1, -2)
+    return (xt, not flag) if xt.is_contiguous() else (x, flag)
 
 
 # -- reductions ---------------------------------------------------------------------------

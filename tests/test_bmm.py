@@ -51,7 +51,10 @@ def test_batched_matmul_inside_a_module_fuses_its_epilogue(rng):
 TRANSPOSED = [("a@bT", (3, 7, 17), (3, 9, 17), False, True),      # attention's q @ k^T
               ("aT@b", (3, 17, 7), (3, 17, 9), True, False),
               ("aT@bT", (2, 17, 7), (2, 9, 17), True, True),
-              ("2d x@wT", (5, 33), (19, 33), False, True)]
+              ("2d x@wT", (5, 33), (19, 33), False, True),
+              # heads flattened to one batch: reshape(k.transpose(-2, -1)) (simplify)
+              ("4d a@bT", (2, 3, 7, 17), (2, 3, 9, 17), False, True),
+              ("4d aT@b", (2, 3, 17, 7), (2, 3, 17, 9), True, False)]
 
 
 @pytest.mark.parametrize("name,sa,sb,ta_,tb_", TRANSPOSED, ids=[c[0] for c in TRANSPOSED])
@@ -75,22 +78,26 @@ def test_matmul_of_transposed_views(name, sa, sb, ta_, tb_):
 
 
 def test_eager_products_read_transposed_matrices_through_the_flags():
-    """``x @ W.T`` and ``A.T @ B`` in eager mode: one launch each (the transposed operand is
-    read in place through the GEMM's flag, not copied dense first), PyTorch's values and
-    gradients."""
+    """``x @ W.T``, ``A.T @ B`` and a 4-D attention's ``q @ k.transpose(-2, -1)`` in eager
+    mode: one launch each (the transposed operand is read in place through the GEMM's flag,
+    not copied dense first), PyTorch's values and gradients."""
     rng = np.random.default_rng(5)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((5, 7), (6, 7), (5, 4))]
+    arrays = [rng.standard_normal(s).astype(np.float32)
+              for s in ((5, 7), (6, 7), (5, 4), (2, 3, 5, 9), (2, 3, 6, 9))]
     ours = [graphnn.tensor(a, requires_grad=True) for a in arrays]
     refs = [torch.tensor(a, requires_grad=True) for a in arrays]
     for _ in range(2):          # the second time: compiled, so only launches count
         before = graphnn.stats().launches
         y = ours[0] @ ours[1].T
         z = ours[0].T @ ours[2]
-        assert graphnn.stats().launches - before == 2
+        s = ours[3] @ ours[4].transpose(-2, -1)
+        assert graphnn.stats().launches - before == 3
     ty, tz = refs[0] @ refs[1].T, refs[0].T @ refs[2]
+    ts = refs[3] @ refs[4].transpose(-2, -1)
     assert_close(y, ty)
     assert_close(z, tz)
-    (y.sum() + (z * z).sum()).backward()
-    (ty.sum() + (tz * tz).sum()).backward()
+    assert_close(s, ts)
+    (y.sum() + (z * z).sum() + (s * s).sum()).backward()
+    (ty.sum() + (tz * tz).sum() + (ts * ts).sum()).backward()
     for o, r in zip(ours, refs):
         assert_close(o.grad, r.grad)

@@ -419,3 +419,37 @@ def test_linear_weight_packed_from_its_size():
         assert_close(gm.bias.grad, tm.bias.grad, rtol=1e-4, atol=1e-4, what=f"{what} bias grad")
         # (the gradients' products pack nothing of this size with this L2)
         assert any("_pack(" in p.source for p in built) == packed, what
+
+
+def test_scores_packed_over_a_short_k():
+    """Attention scores ``q @ k^T`` (B stored N x K, a batch of them) are packed for the
+    broadcast kernel when K is at most ``PACK_SHORT_K`` and M and N reach
+    ``PACK_SHORT_MIN_M`` and ``PACK_SHORT_MIN_N``, whatever the L2, and read by the
+    dot-product kernel otherwise: each size on both sides of its threshold, N and K ragged
+    against the panel's vectors, forward and both gradients against PyTorch."""
+    import torch
+    import graphnn as G
+    from graphnn.codegen.blocking import PACK_SHORT_K, PACK_SHORT_MIN_M, PACK_SHORT_MIN_N
+    from tests.conftest import assert_close
+
+    m_at, n_at, k_at = PACK_SHORT_MIN_M, PACK_SHORT_MIN_N, PACK_SHORT_K
+    rng = np.random.default_rng(9)
+    for m, n, k, packed in ((m_at, n_at, k_at, True), (m_at - 1, n_at, k_at, False),
+                            (m_at, n_at - 1, k_at, False), (m_at, n_at, k_at + 1, False),
+                            (m_at + 1, n_at + 37, 61, True)):
+        q = rng.standard_normal((3, m, k)).astype(np.float32)
+        kk = rng.standard_normal((3, n, k)).astype(np.float32)
+        g = rng.standard_normal((3, m, n)).astype(np.float32)
+        gq, gk = G.tensor(q).requires_grad_(True), G.tensor(kk).requires_grad_(True)
+        tq, tk = torch.tensor(q, requires_grad=True), torch.tensor(kk, requires_grad=True)
+        with dialect("cpu", **UNPACKED), programs() as built:
+            gy = gq @ gk.transpose(-1, -2)
+            gy.backward(G.tensor(g))
+        ty = tq @ tk.transpose(-1, -2)
+        ty.backward(torch.tensor(g))
+        what = f"scores {m} x {n} over {k}"
+        assert_close(gy, ty, rtol=1e-4, atol=1e-4, what=what)
+        assert_close(gq.grad, tq.grad, rtol=1e-4, atol=1e-4, what=f"{what}: grad of q")
+        assert_close(gk.grad, tk.grad, rtol=1e-4, atol=1e-4, what=f"{what}: grad of k")
+        forward = [p for p in built if "_pack(" in p.source or "matmul" in p.source]
+        assert any("_pack(" in p.source for p in forward[:1]) == packed, what

@@ -44,6 +44,18 @@ def simplify(graph: Graph) -> bool:
             changed = True
             if graph.type(graph.args(n)[0]) == t:      # the chain was an identity
                 repl = graph.args(n)[0]
+        elif op == "reshape" and _swaps_last_two(graph, args[0]) and len(t.shape) >= 2 and \
+                t.shape[-2:] == graph.type(args[0]).shape[-2:]:
+            # reshape(x.transpose(-2, -1)) that only merges or splits leading dims is
+            # reshape(x).transpose(-2, -1): a 4-D attention's q @ k.transpose(-2, -1), its
+            # heads flattened to one batch, then reads k through the product's transposition
+            # flag (it ran the generic kernel: 32 heads of 128 x 128 x 64 in 2.5 ms, not 0.5)
+            x = graph.args(args[0])[0]
+            inner = graph.add("reshape", [x], {"shape": t.shape[:-2] + (t.shape[-1], t.shape[-2])},
+                              name=graph.name(n), meta=graph.meta(n))
+            r = len(t.shape)
+            repl = graph.add("permute", [inner], {"dims": (*range(r - 2), r - 1, r - 2)},
+                             name=graph.name(args[0]), meta=graph.meta(args[0]))
         elif op == "concat" and _stacks_reshapes(graph, n):
             # stacking x_i.reshape(1, *s) is concat(x_i).reshape: the slices' gradient of an
             # unrolled loop is this, and the concatenation of the x_i themselves (a merged
