@@ -31,7 +31,8 @@ PACK_TB_BYTES = 1 << 18       # a B stored N x K is packed from this size on
 PACK_TB_MIN_N = 256           # ... and this N on
 PACK_SHORT_K = 256            # ... or, summed over at most this K,
 PACK_SHORT_MIN_N = 64         # from this N
-PACK_SHORT_MIN_M = 128        # and this M on
+PACK_SHORT_MIN_M = 128        # and this M on; over a longer K,
+PACK_TB_MIN_M = 1024          # only from this M on (a batch's M: by its value)
 CANDIDATES = 4      # register blocks a tuner times (codegen/tuning.py)
 
 
@@ -157,23 +158,34 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) 
     as much as its k loop, and a B stored N x K is packed from ``PACK_SHORT_MIN_N`` columns
     and ``PACK_SHORT_MIN_M`` rows on (same Xeon and method: 32 heads of 128 x 128 scores
     over 64 from 0.66 to 0.49 ms with the packs, over 32 from 0.41 to 0.16; 1024 x 128 x 256
-    from 0.37 to 0.22; no gain at 64 rows, 32 columns, or K = 512 at 256 rows).
+    from 0.37 to 0.22; no gain at 64 rows, 32 columns, or K = 512 at 256 rows). Over a
+    longer K those sums are a small part of the work and the pack's copy of B is paid back
+    only over many rows: a B stored N x K is read by the dot-product kernel below
+    ``PACK_TB_MIN_M`` rows, whatever the L2 (the MLP's 1024 -> 1024 at 128 rows from 1.34
+    to 0.99 ms, 784 -> 1024 from 1.05 to 0.73; at 512 rows even, 4.2 against 4.0 ms; from
+    1024 rows on packed: 256 -> 1024 at K = 1024 1.90 against 2.03 ms, 384 <- 1536 4.07
+    against 4.86).
 
-    The choice must not depend on a batch's value (``ir/symbolic.py``): a symbolic M or
-    N counts as 1. A symbolic K is a batch summed over: a weight gradient, whose B is the
-    layer's input. Its size unknown, the choice follows the result's: B is packed for
-    weights of ``PACK_WEIGHT_BYTES`` or more (BERT's 768 x 768 at K = 4096: 209 -> 346
-    GFLOP/s per two cores of CPU time on a Zen 5), whatever the L2; smaller ones (LeNet's
-    120 x 576, where the launch costs more than it saves) read B as it is."""
+    A symbolic N counts as 1: a batch's B has no fixed panels. A symbolic M (the rows of a
+    batch) counts by its value, so that a batch of 128 rows and one of 1024 may lower to
+    different kernels (each new input signature is lowered again: ``ir/symbolic.py``);
+    every batch on the same side of the thresholds shares one kernel text. A symbolic K is
+    a batch summed over: a weight gradient, whose B is the layer's input. Its size unknown,
+    the choice follows the result's: B is packed for weights of ``PACK_WEIGHT_BYTES`` or
+    more (BERT's 768 x 768 at K = 4096: 209 -> 346 GFLOP/s per two cores of CPU time on a
+    Zen 5), whatever the L2; smaller ones (LeNet's 120 x 576, where the launch costs more
+    than it saves) read B as it is."""
     if d.l2_bytes <= 0:
         return False
     if is_symbolic(k):
         return not is_symbolic(m) and not is_symbolic(n) and \
             m * n * itemsize >= PACK_WEIGHT_BYTES
-    if tb and not is_symbolic(n) and n >= PACK_TB_MIN_N and n * k * itemsize >= PACK_TB_BYTES:
+    if tb and not is_symbolic(n) and k <= PACK_SHORT_K and n >= PACK_SHORT_MIN_N and \
+            m >= PACK_SHORT_MIN_M:
         return True
-    if tb and not any(map(is_symbolic, (m, n, k))) and k <= PACK_SHORT_K and \
-            n >= PACK_SHORT_MIN_N and m >= PACK_SHORT_MIN_M:
+    if tb and k > PACK_SHORT_K and m < PACK_TB_MIN_M:
+        return False
+    if tb and not is_symbolic(n) and n >= PACK_TB_MIN_N and n * k * itemsize >= PACK_TB_BYTES:
         return True
     return 2 * k * (1 if is_symbolic(n) else n) * itemsize >= d.l2_bytes
 
