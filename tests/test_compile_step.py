@@ -172,3 +172,50 @@ def test_compiled_lenet_step_matches_torch(dialect_name, opt_name):
         # gradients and updates (28 before bias sums took their update along and the loss's
         # target mask and sums shared kernels)
         assert launches <= 19, launches
+
+
+@pytest.mark.parametrize("big", [True, False], ids=["at_stream_numel", "below"])
+def test_large_updates_leave_the_weight_gradients_epilogue(big):
+    """An SGD-with-momentum update reads the weight and its momentum buffer: from
+    ``STREAM_NUMEL`` elements on it is an elementwise kernel of its own rather than the
+    weight gradient's epilogue (``kernel_graph.epilogue_streams``), below it stays there;
+    either way the weights, gradients and buffers after three steps equal PyTorch's."""
+    from graphnn.ir.passes import run_pipeline
+    from graphnn.ir.passes.kernel_graph import STREAM_NUMEL
+
+    n = 1024
+    k = STREAM_NUMEL // n - (0 if big else 1)
+    torch.manual_seed(0)
+    tm = torch.nn.Linear(k, n)
+    gm = G.nn.Linear(k, n)
+    gm.load_state_dict({key: v.detach().numpy() for key, v in tm.state_dict().items()})
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((6, k)).astype(np.float32),
+                rng.standard_normal((6, n)).astype(np.float32)) for _ in range(3)]
+    opts = {}
+    for L, m in ((torch, tm), (G, gm)):
+        opt = opts[L] = L.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y, m=m, opt=opt):
+            opt.zero_grad()
+            loss = ((m(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        if L is G:
+            step = G.compile(step)
+            compiled = step
+        for x, y in batches:
+            step(L.tensor(x), L.tensor(y))
+    for (key, p), q in zip(gm.named_parameters(), tm.parameters()):
+        assert_close(p, q, rtol=1e-4, atol=1e-6, what=key)
+        assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, what=f"{key}.grad")
+        assert_close(opts[G].state[p]["momentum_buffer"], opts[torch].state[q]["momentum_buffer"],
+                     rtol=1e-4, atol=1e-6, what=f"{key} momentum")
+    graph = next(iter(compiled._cache.values()))[0].graph.copy()
+    run_pipeline(graph)
+    streamed = [d for d in graph.fusion_decisions if d.reason == "epilogue_streams"]
+    products = [g for g in graph.groups if g.kind == "gemm"]
+    fused = [g for g in products if any(graph.op(m) == "add" for m in g.members)]
+    assert bool(streamed) == big and bool(fused) == (not big), (streamed, fused)

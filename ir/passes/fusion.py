@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.ops import REGISTRY, Kind, get
-from graphnn.ir.passes.kernel_graph import merge_sibling, reads_settled, schedule, \
-    touches_reduce
+from graphnn.ir.passes.kernel_graph import epilogue_streams, merge_sibling, reads_settled, \
+    schedule, touches_reduce
 from graphnn.ir.types import broadcast_shapes
 from graphnn.ir.views import VIEW_OPS, resolve
 
@@ -52,6 +52,10 @@ REASONS = {
                         "shorter epilogue",
     "not_tip": "the value is not the last one its kernel computes",
     "cycle": "joining would make two kernels each wait for the other",
+    "epilogue_streams": "the consumer and the elementwise ops after it read two or more large "
+                        "inputs of the product's shape (an optimizer's update): a GEMM's "
+                        "epilogue walks them in its row blocks' tiles, a kernel of their own "
+                        "streams them",
 }
 
 
@@ -390,6 +394,9 @@ def fuse(graph: Graph) -> bool:
                 note(a, n, "opaque", f"{graph.op(src.anchor)} kernel")
             elif not acyclic(src, n):
                 note(a, n, "cycle", "another argument is computed from this kernel's result")
+            elif graph.op(src.anchor) == "matmul" and \
+                    len(streams := epilogue_streams(graph, n)) >= 2:
+                note(a, n, "epilogue_streams", f"{len(streams)} inputs of {list(shape)}")
             elif anchor_src is None or len(src.members) <= len(anchor_src.members):
                 # of two kernels whose result n reads, join the one with the shorter
                 # epilogue (the later one on a tie): a gradient summed over the steps of a

@@ -10,14 +10,16 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from graphnn.ir.graph import Graph
-from graphnn.ir.ops import get
+from graphnn.ir.graph import PLACEHOLDERS, Graph
+from graphnn.ir.ops import Kind, get
 from graphnn.ir.views import VIEW_OPS
 
 if TYPE_CHECKING:
     from graphnn.ir.passes.fusion import Group
 
 MAX_SIBLINGS = 7        # sums folded into one reduction loop besides its anchor
+STREAM_NUMEL = 1 << 18  # an epilogue operand from this size on is a stream of its own
+STREAM_DEPTH = 4        # elementwise steps after a GEMM's result searched for such operands
 SIBLING_SCAN = 8        # earlier sums over the same index space tried as a sibling's loop
 
 
@@ -123,6 +125,50 @@ def merge_sibling(graph: Graph, g: Group, sums: dict, group_of: dict[int, Group]
         cand.tip = n
         return
     sums.setdefault(key, []).append(g)
+
+
+def epilogue_streams(graph: Graph, n: int) -> set[int]:
+    """The large graph inputs of ``n``'s shape (``STREAM_NUMEL`` elements or more) that ``n``
+    and the elementwise ops of its shape after it (``STREAM_DEPTH`` steps) read, directly or
+    through an elementwise op of such inputs: what a GEMM's epilogue starting at ``n`` would
+    stream besides the product. An optimizer's update reads the parameter and its state
+    (SGD with momentum: two; Adam: three)."""
+    shape = graph.type(n).shape
+    found: set[int] = set()
+
+    def big_input(b: int) -> bool:
+        return graph.op(b) in PLACEHOLDERS and graph.type(b).shape == shape and \
+            graph.type(b).numel >= STREAM_NUMEL
+
+    def elementwise(m: int) -> bool:
+        return graph.op(m) not in VIEW_OPS and graph.op(m) not in PLACEHOLDERS and \
+            graph.op(m) != "const" and get(graph.op(m)).kind in (Kind.ELEMWISE, Kind.BROADCAST) \
+            and graph.type(m).shape == shape
+
+    seen: set[int] = set()
+    frontier = [n]
+    for _ in range(STREAM_DEPTH):
+        after = []
+        for m in frontier:
+            if m in seen:
+                continue
+            seen.add(m)
+            for a in graph.args(m):
+                b = _below_views(graph, a)
+                if big_input(b):
+                    found.add(b)
+                elif elementwise(b) and b not in seen:
+                    found |= {c for c in map(lambda x: _below_views(graph, x), graph.args(b))
+                              if big_input(c)}
+            after += [u for u, _ in graph.users(m) if elementwise(u)]
+        frontier = after
+    return found
+
+
+def _below_views(graph: Graph, n: int) -> int:
+    while graph.op(n) in VIEW_OPS:
+        n = graph.args(n)[0]
+    return n
 
 
 def _computed_scalar(graph: Graph, n: int) -> bool:
