@@ -27,12 +27,11 @@ VEC_MIN = 8        # the vectorised dimension (N or K) must be at least this lon
 MAX_ROWS = 8       # rows per work-item: each row keeps an address in a general register
 MAX_VECTORS = 4
 PACK_WEIGHT_BYTES = 1 << 20   # products summed over a batch pack B from this size on
-PACK_TB_BYTES = 1 << 18       # a B stored N x K is packed from this size on
-PACK_TB_MIN_N = 256           # ... and this N on
-PACK_SHORT_K = 256            # ... or, summed over at most this K,
+PACK_SHORT_K = 256            # a B stored N x K, summed over at most this K, is packed
 PACK_SHORT_MIN_N = 64         # from this N
 PACK_SHORT_MIN_M = 128        # and this M on; over a longer K,
-PACK_TB_MIN_M = 1024          # only from this M on (a batch's M: by its value)
+PACK_TB_MIN_N = 256           # from this N
+PACK_TB_MIN_M = 1024          # and this M on (a batch's M counts by its value)
 CANDIDATES = 4      # register blocks a tuner times (codegen/tuning.py)
 
 
@@ -145,26 +144,24 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) 
     launch before the product) instead of B itself. Work-groups of row blocks re-read
     their column panel of B from cache; once B is as big as half the L2, panels of a
     row-major B at a power-of-two stride fall into few cache sets and are re-fetched from
-    L3 (the product's speed halved at n = 1024 and fell by 3x at 2048 on a Zen 5), and
-    a B stored N x K (``Linear``'s weight, ``tb``) only reaches the broadcast kernel packed:
-    read where it lies it takes the dot-product kernel, which from ``PACK_TB_BYTES`` and
-    ``PACK_TB_MIN_N`` on was slower than a pack and the broadcast kernel (on an Emerald
-    Rapids Xeon, both built in one process, 1024 rows: 256 -> 768 from 1.70-1.85 to
-    1.26-1.29 ms, 384 -> 384 from 1.29-1.36 to 0.97-1.03, 256 -> 256 from 0.56-0.62 to
-    0.46-0.77; 128 rows of 256 -> 256 from 0.14-0.15 to 0.09-0.12; narrower weights gained
-    nothing that paid for a launch: 512 -> 128 at 256 rows from 0.15-0.26 to 0.15-0.22 ms,
-    LeNet's 400 -> 120 at batch 64 none). Summed over a short K (``PACK_SHORT_K``: an
-    attention's head dimension), the dot-product kernel's horizontal sums at the end cost
-    as much as its k loop, and a B stored N x K is packed from ``PACK_SHORT_MIN_N`` columns
-    and ``PACK_SHORT_MIN_M`` rows on (same Xeon and method: 32 heads of 128 x 128 scores
-    over 64 from 0.66 to 0.49 ms with the packs, over 32 from 0.41 to 0.16; 1024 x 128 x 256
-    from 0.37 to 0.22; no gain at 64 rows, 32 columns, or K = 512 at 256 rows). Over a
-    longer K those sums are a small part of the work and the pack's copy of B is paid back
-    only over many rows: a B stored N x K is read by the dot-product kernel below
-    ``PACK_TB_MIN_M`` rows, whatever the L2 (the MLP's 1024 -> 1024 at 128 rows from 1.34
-    to 0.99 ms, 784 -> 1024 from 1.05 to 0.73; at 512 rows even, 4.2 against 4.0 ms; from
-    1024 rows on packed: 256 -> 1024 at K = 1024 1.90 against 2.03 ms, 384 <- 1536 4.07
-    against 4.86).
+    L3 (the product's speed halved at n = 1024 and fell by 3x at 2048 on a Zen 5).
+
+    A B stored N x K (``tb``: ``Linear``'s weight, attention's keys) reaches the broadcast
+    kernel only packed; read where it lies it takes the dot-product kernel, whose
+    horizontal sums at the end of each output cost as much as its k loop over a short K,
+    and whose loads of B are not shared across a work-group's rows. Whatever the L2, it is
+    packed over a K of at most ``PACK_SHORT_K`` from ``PACK_SHORT_MIN_N`` columns and
+    ``PACK_SHORT_MIN_M`` rows on, over a longer K from ``PACK_TB_MIN_N`` columns and
+    ``PACK_TB_MIN_M`` rows on, where the pack's copy of B is paid back. Measured on an
+    Emerald Rapids Xeon, both variants built in one process, ms per call, dot-product kernel
+    against pack and broadcast kernel: attention's scores (32 heads of 128 x 128) over 64:
+    0.66 -> 0.49, over 32: 0.41 -> 0.16; 1024 rows 256 -> 768: 1.70-1.85 -> 1.26-1.29;
+    1024 x 128 over 256: 0.37 -> 0.22; but 16 rows (an LSTM's recurrent product, 128 ->
+    512) 0.026 -> 0.031, 32 heads of 64 x 64 over 64: 0.14 -> 0.16 (64 rows of 128 -> 512
+    gained, 0.09 -> 0.07: the rows' threshold is the safe side), 256 x 32 over 256: 0.02 ->
+    0.05; the MLP's 1024 -> 1024 at 128 rows 0.99 -> 1.34,
+    at 512 rows 4.04 -> 4.17; at 1024 rows 1024 -> 256 2.03 -> 1.90, 1536 -> 384 4.86 ->
+    4.07, at 2048 rows 1024 -> 1024 16.97 -> 14.70. Elsewhere the L2 rule decides.
 
     A symbolic N counts as 1: a batch's B has no fixed panels. A symbolic M (the rows of a
     batch) counts by its value, so that a batch of 128 rows and one of 1024 may lower to
@@ -180,13 +177,11 @@ def pack_b(d: Dialect, m: int, k: int, n: int, itemsize: int, tb: bool = False) 
     if is_symbolic(k):
         return not is_symbolic(m) and not is_symbolic(n) and \
             m * n * itemsize >= PACK_WEIGHT_BYTES
-    if tb and not is_symbolic(n) and k <= PACK_SHORT_K and n >= PACK_SHORT_MIN_N and \
-            m >= PACK_SHORT_MIN_M:
-        return True
-    if tb and k > PACK_SHORT_K and m < PACK_TB_MIN_M:
-        return False
-    if tb and not is_symbolic(n) and n >= PACK_TB_MIN_N and n * k * itemsize >= PACK_TB_BYTES:
-        return True
+    if tb and not is_symbolic(n):
+        if k <= PACK_SHORT_K and n >= PACK_SHORT_MIN_N and m >= PACK_SHORT_MIN_M:
+            return True
+        if k > PACK_SHORT_K:
+            return n >= PACK_TB_MIN_N and m >= PACK_TB_MIN_M
     return 2 * k * (1 if is_symbolic(n) else n) * itemsize >= d.l2_bytes
 
 

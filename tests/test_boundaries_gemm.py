@@ -400,32 +400,31 @@ def test_a_row_panels():
 
 def test_linear_weight_packed_from_its_size():
     """A ``Linear`` weight (B stored N x K, sizes fixed) is packed for the broadcast kernel
-    from ``PACK_TB_BYTES`` and ``PACK_TB_MIN_N`` on, whatever the L2, and read by the
-    dot-product kernel below: N x K on both sides of each (256 x 256 packs; 255 x 256,
-    256 x 255 and 255 x 600 do not); over a K past ``PACK_SHORT_K`` only from
-    ``PACK_TB_MIN_M`` rows of the batch on. Forward and the gradients of the input, weight
-    and bias against PyTorch."""
+    whatever the L2: over a K of at most ``PACK_SHORT_K`` from ``PACK_SHORT_MIN_N`` columns
+    and ``PACK_SHORT_MIN_M`` rows of the batch on, over a longer K from ``PACK_TB_MIN_N``
+    columns and ``PACK_TB_MIN_M`` rows on, and read by the dot-product kernel otherwise:
+    each size on both sides of its threshold (an LSTM's 16-row recurrent product too).
+    Forward and the gradients of the input, weight and bias against PyTorch."""
     import torch
     import graphnn as G
-    from graphnn.codegen.blocking import PACK_SHORT_K, PACK_TB_BYTES, PACK_TB_MIN_M, \
-        PACK_TB_MIN_N
+    from graphnn.codegen.blocking import PACK_SHORT_K, PACK_SHORT_MIN_M, PACK_SHORT_MIN_N, \
+        PACK_TB_MIN_M, PACK_TB_MIN_N
     from tests.conftest import assert_close
 
-    n_at = PACK_TB_MIN_N
-    k_at = PACK_TB_BYTES // (4 * n_at)
-    assert k_at <= PACK_SHORT_K
+    short, long_ = PACK_SHORT_K, PACK_SHORT_K + 1
     rng = np.random.default_rng(8)
-    # (rows of the batch, N, K, packed); over a K past PACK_SHORT_K, from PACK_TB_MIN_M rows
-    for rows, n, k, packed in ((21, n_at - 1, k_at, False), (21, n_at, k_at, True),
-                               (21, n_at, k_at - 1, False), (21, n_at - 1, 600, False),
-                               (21, n_at, PACK_SHORT_K + 1, False),
-                               (PACK_TB_MIN_M - 2, n_at, PACK_SHORT_K + 1, False),
-                               (PACK_TB_MIN_M, n_at, PACK_SHORT_K + 1, True)):
-        x = rng.standard_normal((rows // 2 if rows > 21 else 3, 2 if rows > 21 else 7,
-                                 k)).astype(np.float32)
+    for rows, n, k, packed in ((PACK_SHORT_MIN_M, PACK_SHORT_MIN_N, short, True),
+                               (PACK_SHORT_MIN_M - 1, PACK_SHORT_MIN_N, short, False),
+                               (PACK_SHORT_MIN_M, PACK_SHORT_MIN_N - 1, short, False),
+                               (16, 512, 128, False),
+                               (PACK_SHORT_MIN_M, PACK_TB_MIN_N, long_, False),
+                               (PACK_TB_MIN_M - 1, PACK_TB_MIN_N, long_, False),
+                               (PACK_TB_MIN_M, PACK_TB_MIN_N, long_, True),
+                               (PACK_TB_MIN_M, PACK_TB_MIN_N - 1, long_, False)):
+        x = rng.standard_normal((rows, k)).astype(np.float32)
         w = (rng.standard_normal((n, k)) / 16).astype(np.float32)
         b = rng.standard_normal(n).astype(np.float32)
-        g = rng.standard_normal(x.shape[:2] + (n,)).astype(np.float32)
+        g = rng.standard_normal((rows, n)).astype(np.float32)
         tm = torch.nn.Linear(k, n)
         with torch.no_grad():
             tm.weight.copy_(torch.tensor(w))
