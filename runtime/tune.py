@@ -6,7 +6,8 @@ configurations (the family's rule's pick first) and carries a probe graph of the
 shape. The first time a device meets a class, ``Tuner`` compiles the probe once per
 candidate, runs each a few times on random inputs and keeps the one with the least device
 time (OpenCL profiling events, summed over the probe's launches; the best of up to
-``ROUNDS`` runs, fewer once a candidate has used ``BUDGET`` seconds). The record goes to
+``ROUNDS`` runs, the candidates taken in turn each round, fewer once a candidate has used
+``BUDGET`` seconds). The record goes to
 ``tune-<device>.json`` in the build cache's directory (``GRAPHNN_CACHE``), keyed by the
 device identity (driver and PoCL versions included, as the build cache is) and
 ``VERSION``, so later processes reuse it without measuring. ``GRAPHNN_TUNE=0`` turns
@@ -33,7 +34,7 @@ from graphnn.runtime.cache import cache_dir, cache_max, write_atomic
 from graphnn.runtime.debug import LOG
 
 VERSION = 1         # bump when a family's kernels change enough to void old measurements
-ROUNDS = 5          # timed runs per candidate, at most
+ROUNDS = 9          # timed runs per candidate, at most
 BUDGET = 0.2        # seconds of device time per candidate after which fewer runs suffice
 MARGIN = 0.10       # another candidate must beat the rule's pick by more than this share
 
@@ -138,7 +139,7 @@ class Tuner:
         inputs = [rt.upload(rng.standard_normal(graph.type(n).shape).astype(
             graph.type(n).dtype.np), private=True, dtype=graph.type(n).dtype)
             for n in graph.inputs]
-        seconds = []
+        exes: list = []         # per candidate: its executable, None where it failed
         for cand in q.candidates:
             asked = []
 
@@ -152,29 +153,39 @@ class Tuner:
             if not asked:       # the probe took another path: nothing to choose between
                 return [0.0] + [math.inf] * (len(q.candidates) - 1)
             try:
-                seconds.append(_best_time(rt, rt.executable(program, "tune"), inputs))
+                exe = rt.executable(program, "tune")
+                exe.run(inputs)         # the untimed first run
+                rt.queue.finish()
             except (RuntimeError, cl.Error) as e:
-                if not seconds:     # the rule's own pick must work
+                if not exes:        # the rule's own pick must work
                     raise
                 # a device may refuse a candidate (registers, local memory): not a choice
                 LOG.info("tuning %s: candidate %s failed on %s: %s", q.key, cand,
                          rt.info.short, e)
-                seconds.append(math.inf)
-        return seconds
+                exe = None
+            exes.append(exe)
+        return _best_times(rt, exes, inputs)
 
 
-def _best_time(rt, exe, inputs) -> float:
-    """The least device seconds of up to ``ROUNDS`` runs (after one untimed run)."""
-    exe.run(inputs)
-    rt.queue.finish()
-    best, spent = math.inf, 0.0
+def _best_times(rt, exes: list, inputs) -> list[float]:
+    """Per executable, the least device seconds of up to ``ROUNDS`` runs (inf for None).
+    The rounds take the candidates in turn, so that a drift in the machine's speed (a
+    neighbour's load, a frequency change) reaches all of them alike: timed one candidate
+    after the other, the first candidate of a class measured 1.99 ms against 0.99 for
+    another that ran alike. Fewer rounds once one candidate has used ``BUDGET``
+    seconds."""
+    best = [math.inf] * len(exes)
+    spent = [0.0] * len(exes)
     for i in range(ROUNDS):
-        events: list = []
-        exe.run(inputs, observe=lambda _i, ev: events.append(ev))
-        rt.queue.finish()
-        took = sum(ev.profile.end - ev.profile.start for ev in events) * 1e-9
-        best, spent = min(best, took), spent + took
-        if i and spent > BUDGET:
+        for c, exe in enumerate(exes):
+            if exe is None:
+                continue
+            events: list = []
+            exe.run(inputs, observe=lambda _i, ev: events.append(ev))
+            rt.queue.finish()
+            took = sum(ev.profile.end - ev.profile.start for ev in events) * 1e-9
+            best[c], spent[c] = min(best[c], took), spent[c] + took
+        if i and max(spent) > BUDGET:
             break
     return best
 

@@ -188,6 +188,40 @@ def test_the_fastest_candidate_wins():
     assert runtime_tune.Record(((1,), (2,)), (close, 1e-3), 0.5).pick == (1,)
 
 
+def test_candidates_are_timed_in_turn():
+    """The timed runs take the candidates in turn, round after round (a drift in the
+    machine's speed reaches all of them alike); each keeps its least time, a failed
+    candidate (None) measures inf, and rounds stop early once one has used ``BUDGET``."""
+    order: list[int] = []
+
+    class Event:
+        def __init__(self, took: float):
+            self.profile = type("P", (), {"start": 0, "end": int(took * 1e9)})()
+
+    class Fake:
+        def __init__(self, c: int, times: list[float]):
+            self.c, self.times = c, iter(times)
+
+        def run(self, inputs, observe=None):
+            order.append(self.c)
+            observe(0, Event(next(self.times)))
+
+    class Queue:
+        def finish(self):
+            pass
+
+    rt = type("RT", (), {"queue": Queue()})()
+    rounds = runtime_tune.ROUNDS
+    exes = [Fake(0, [3e-3, 2e-3] + [4e-3] * rounds), None, Fake(2, [1e-3] * rounds)]
+    assert runtime_tune._best_times(rt, exes, []) == pytest.approx([2e-3, float("inf"), 1e-3])
+    assert order == [0, 2] * rounds
+    order.clear()
+    slow = runtime_tune.BUDGET * 0.6       # past the budget after two rounds
+    exes = [Fake(0, [slow] * rounds), Fake(1, [1e-3] * rounds)]
+    assert runtime_tune._best_times(rt, exes, []) == pytest.approx([slow, 1e-3])
+    assert order == [0, 1, 0, 1]
+
+
 def test_the_probe_keeps_a_symbolic_batch_symbolic():
     """A traced model's batch is symbolic, and its kernel text differs from a static size's:
     the probe must time the kernel that runs (``tuning.matmul_probe``)."""
