@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from graphnn.codegen import half
+from graphnn.codegen import half, mathfn
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops import get
 from graphnn.ir.symbolic import SymInt, is_symbolic, positive, start_kernel
@@ -484,6 +484,7 @@ class KernelWriter:
             self.preamble["GNN_ASSUME_DEFINED"] = _ASSUME
             lines.insert(0, f"GNN_ASSUME({' && '.join(positive)});")
         body = "\n".join("    " + line for line in lines)
+        self.preamble.update(mathfn.definitions(body))
         pre = "".join(f"#ifndef {k}\n#define {k}\n{v}\n#endif\n" for k, v in
                       sorted(self.preamble.items()))
         attrs = self.attributes + "\n" if self.attributes else ""

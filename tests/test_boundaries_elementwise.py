@@ -218,3 +218,38 @@ def test_builtin_math_rows_on_both_sides_of_the_vector_width():
         check_all(cases, expect={op: True for op in ops})
         check_all([Case(builtin_math, inputs(ROW_MIN - 1, np.float32), "short")],
                   train=False, expect={op: False for op in ops})
+
+
+def test_erf_vector_form_accuracy():
+    """erf's vector template is written with operators (``codegen/mathfn.py``): over 64K
+    floats spread across its range, both branches (|x| below and above 0.5) and their
+    boundary, within 3 ulp of the float64 value; +-0, +-inf and NaN as PyTorch gives them;
+    the vector kernel is the one that ran. (Subnormals are left out: PoCL flushes them to
+    zero in every kernel, a plain multiply's too.)"""
+    import graphnn as G
+    import torch
+
+    from tests.kernel_check import programs
+
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.standard_normal(1 << 15) * 2, rng.uniform(-0.6, 0.6, 1 << 14),
+                        rng.uniform(-5, 5, 1 << 14)]).astype(np.float32)
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 2e-38, -2e-38, 1e-8, 0.5,
+                      np.nextafter(np.float32(0.5), np.float32(0)), 3.9, 4.0, 10.0, -10.0],
+                     np.float32)
+    x[:edges.size] = edges
+    x = x.reshape(64, -1)
+    with dialect("cpu"), programs() as built:
+        ours = G.tensor(x).erf().numpy()
+    assert any("gnn_erf_float" in p.source for p in built)
+    ref = torch.erf(torch.tensor(x, dtype=torch.float64)).numpy()
+    ref32 = torch.erf(torch.tensor(x)).numpy()
+    finite = np.isfinite(ref)
+    ulp = np.spacing(np.abs(ref32[finite]).astype(np.float32)).astype(np.float64)
+    err = np.abs(ours[finite].astype(np.float64) - ref[finite]) / ulp
+    assert err.max() <= 3, (err.max(), x[finite].ravel()[err.argmax()])
+    flat, tref = ours.ravel()[:edges.size], ref32.ravel()[:edges.size]
+    np.testing.assert_array_equal(np.signbit(flat[:2]), [False, True])
+    np.testing.assert_array_equal(flat[2:4], [1.0, -1.0])
+    assert np.isnan(flat[4])
+    np.testing.assert_allclose(flat[5:], tref[5:], rtol=3e-7, atol=0)
