@@ -44,7 +44,7 @@ PANEL_STRIDE = 1024   # A's row stride (bytes) from which it is read from row pa
 PANEL_MIN_M = 64      # narrower A is copied for less than the copy costs
 PANEL_SCRATCH = 1 << 20   # scratch ids of A's row panels: below the B panels' ids
 PANEL_K = 64          # k steps of A's row panel copied by one work-item (_panel_a)
-ROWS_FIRST_SHARE = 0.5    # an A of at most this share of the L2: row blocks first (rows_first)
+ROWS_FIRST_SHARE = 0.5    # A within this share of the L2, B past it: row blocks first
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,8 @@ def rows_first(d: Dialect, p: Product) -> bool:
     Xeon, the MLP's 128-row products in its training step, both orders built in one
     process, ms: 784 -> 1024 from 1.16 to 0.97, 1024 -> 1024 from 1.45 to 1.27, its input
     gradient from 1.21 to 0.96; with both in the L2, the weight gradients at K = 128 were
-    0.05-0.12 ms slower rows first). A batch's M counts by its value, as in ``pack_b``."""
+    0.05-0.12 ms slower rows first). A batch's sizes count by their value, as M does in
+    ``pack_b``."""
     if d.l2_bytes <= 0:
         return False
     fits = ROWS_FIRST_SHARE * d.l2_bytes

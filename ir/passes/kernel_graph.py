@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from graphnn.ir.passes.fusion import Group
 
 MAX_SIBLINGS = 7        # sums folded into one reduction loop besides its anchor
+SIBLING_SCAN = 8        # earlier sums over the same index space tried as a sibling's loop
 STREAM_NUMEL = 1 << 18  # an epilogue operand from this size on is a stream of its own
 STREAM_DEPTH = 4        # elementwise steps after a GEMM's result searched for such operands
-SIBLING_SCAN = 8        # earlier sums over the same index space tried as a sibling's loop
 
 
 def touches_reduce(graph: Graph, g: Group, n: int, ew_srcs: list[Group],
@@ -158,7 +158,7 @@ def epilogue_streams(graph: Graph, n: int) -> set[int]:
                 if big_input(b):
                     found.add(b)
                 elif elementwise(b) and b not in seen:
-                    found |= {c for c in map(lambda x: _below_views(graph, x), graph.args(b))
+                    found |= {c for c in (_below_views(graph, x) for x in graph.args(b))
                               if big_input(c)}
             after += [u for u, _ in graph.users(m) if elementwise(u)]
         frontier = after
