@@ -32,6 +32,13 @@ class View:
         return self.offset == 0 and self.contiguous
 
 
+def view_base(graph: Graph, n: int) -> int:
+    """The node whose buffer a read of ``n`` touches: below any chain of views."""
+    while graph.op(n) in VIEW_OPS:
+        n = graph.args(n)[0]
+    return n
+
+
 def resolve(graph: Graph, n: int) -> View | None:
     """The view chain from ``n`` down to a materialised base, or None when a reshape of a
     non-contiguous view needs a copy first. Memoised per graph (codegen asks for the same

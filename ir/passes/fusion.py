@@ -25,7 +25,7 @@ from graphnn.ir.ops import REGISTRY, Kind, get
 from graphnn.ir.passes.kernel_graph import epilogue_streams, merge_sibling, reads_settled, \
     schedule, touches_reduce
 from graphnn.ir.types import broadcast_shapes
-from graphnn.ir.views import VIEW_OPS, resolve
+from graphnn.ir.views import VIEW_OPS, resolve, view_base
 
 # Why a value computed by one kernel is read from memory by another instead of being fused
 # into it. The fusion pass records one ``FusionDecision`` per such read as it decides
@@ -310,7 +310,7 @@ def fuse(graph: Graph) -> bool:
                     # below (an elementwise prologue)
                     if not (op.name == "max_pool2d" and i == 0 and
                             (src is None or src.kind in ("conv2d", "elementwise"))):
-                        note(_base(graph, b), n, "anchor_operand", f"{op.name} argument {i}")
+                        note(view_base(graph, b), n, "anchor_operand", f"{op.name} argument {i}")
                 g = new(op.cl, shape, n, anchor=n)
                 if op.name == "max_pool2d" and src is not None and src.kind == "elementwise":
                     why = _pool_prologue_refused(graph, src, n, outputs)
@@ -321,14 +321,14 @@ def fuse(graph: Graph) -> bool:
             continue
         if op.kind == Kind.OPAQUE:
             for i, b in enumerate(args):
-                note(_base(graph, b), n, "opaque", f"{op.name} argument {i}")
+                note(view_base(graph, b), n, "opaque", f"{op.name} argument {i}")
             new(op.cl, shape, n, anchor=n)
             continue
         if op.kind == Kind.REDUCE:
             g = new("reduce", shape, n, anchor=n)
             a = args[0]
             if graph.op(a) in VIEW_OPS:
-                note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
+                note(view_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
                 continue
             src = joinable_tip(a, n)
             if src is not None and src.kind != "elementwise":
@@ -357,14 +357,14 @@ def fuse(graph: Graph) -> bool:
                         if src not in ew_srcs:
                             ew_srcs.append(src)
                         continue
-                note(_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
+                note(view_base(graph, a), n, "layout_change", f"through {graph.op(a)}")
                 continue
             if i in skip:
                 src = piece(a, n) if op.name == "concat" else None
                 if src is not None:
                     pieces[i] = src
                     continue
-                note(_base(graph, a), n, "indexed_read", f"{op.name} argument {i}")
+                note(view_base(graph, a), n, "indexed_read", f"{op.name} argument {i}")
                 continue
             member = group_of.get(a)
             if member is not None and member.kind == "reduce" and a in member.members:
@@ -434,13 +434,6 @@ def fuse(graph: Graph) -> bool:
     return True
 
 
-def _base(graph: Graph, n: int) -> int:
-    """The node whose buffer a read of ``n`` touches: below any chain of views."""
-    while graph.op(n) in VIEW_OPS:
-        n = graph.args(n)[0]
-    return n
-
-
 def _feeds_only_outputs(graph: Graph, n: int, outputs: set[int]) -> bool:
     for u in graph.user_nodes(n):
         if graph.op(u) not in VIEW_OPS or not _feeds_only_outputs(graph, u, outputs):
@@ -501,7 +494,7 @@ def _side_epilogue_free(graph: Graph, r: Group, outputs: set[int]) -> bool:
         if m == r.anchor:
             continue
         for a in graph.args(m):
-            if a not in inside and graph.op(_base(graph, a)) not in LEAF_OPS:
+            if a not in inside and graph.op(view_base(graph, a)) not in LEAF_OPS:
                 return False
     return True
 

@@ -6,7 +6,7 @@ import math
 
 from graphnn.ir.graph import LEAF_OPS, Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.views import VIEW_OPS
+from graphnn.ir.views import view_base
 
 # parts per horizontal kernel: PoCL's compile time (and a work-item's dispatch) grows with the
 # parts of one kernel; chunks of equal parts lower to one deduplicated kernel
@@ -28,9 +28,7 @@ def fuse_horizontal(graph: Graph, row_vectors: bool = False) -> bool:
         inside = set(g.nodes())
         for m in g.nodes():
             for a in graph.args(m):
-                base = a
-                while graph.op(base) in VIEW_OPS:
-                    base = graph.args(base)[0]
+                base = view_base(graph, a)
                 if base not in inside and graph.op(base) not in LEAF_OPS:
                     return False
         return True

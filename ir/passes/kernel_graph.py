@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from graphnn.ir.graph import PLACEHOLDERS, Graph
 from graphnn.ir.ops import Kind, get
-from graphnn.ir.views import VIEW_OPS
+from graphnn.ir.views import VIEW_OPS, view_base
 
 if TYPE_CHECKING:
     from graphnn.ir.passes.fusion import Group
@@ -32,8 +32,7 @@ def touches_reduce(graph: Graph, g: Group, n: int, ew_srcs: list[Group],
         return True
     for m in [n] + [m for e in ew_srcs for m in e.nodes()]:
         for a in graph.args(m):
-            while graph.op(a) in VIEW_OPS:
-                a = graph.args(a)[0]
+            a = view_base(graph, a)
             src = group_of.get(a)
             if src is not None and src is not g and src.kind == "reduce":
                 return True
@@ -51,8 +50,7 @@ def reads_settled(graph: Graph, g: Group, nodes: list[int],
     inside = set(nodes)
     for m in nodes:
         for a in graph.args(m):
-            while graph.op(a) in VIEW_OPS:
-                a = graph.args(a)[0]
+            a = view_base(graph, a)
             src = group_of.get(a)
             if a in inside or src is None or src is g:
                 continue
@@ -68,8 +66,7 @@ def _sources_groups(graph: Graph, g: Group, group_of: dict[int, Group]) -> list[
     inside = set(g.nodes())
     for m in g.nodes():
         for a in graph.args(m):
-            while graph.op(a) in VIEW_OPS:
-                a = graph.args(a)[0]
+            a = view_base(graph, a)
             src = group_of.get(a)
             if a not in inside and src is not None and src is not g:
                 out.append(src)
@@ -82,8 +79,7 @@ def _sources(graph: Graph, g: Group, group_of: dict[int, Group]) -> set:
     out = set()
     for m in g.nodes():
         for a in graph.args(m):
-            while graph.op(a) in VIEW_OPS:
-                a = graph.args(a)[0]
+            a = view_base(graph, a)
             if a in inside or graph.op(a) == "const":
                 continue
             src = group_of.get(a)
@@ -154,21 +150,15 @@ def epilogue_streams(graph: Graph, n: int) -> set[int]:
                 continue
             seen.add(m)
             for a in graph.args(m):
-                b = _below_views(graph, a)
+                b = view_base(graph, a)
                 if big_input(b):
                     found.add(b)
                 elif elementwise(b) and b not in seen:
-                    found |= {c for c in (_below_views(graph, x) for x in graph.args(b))
+                    found |= {c for c in (view_base(graph, x) for x in graph.args(b))
                               if big_input(c)}
             after += [u for u, _ in graph.users(m) if elementwise(u)]
         frontier = after
     return found
-
-
-def _below_views(graph: Graph, n: int) -> int:
-    while graph.op(n) in VIEW_OPS:
-        n = graph.args(n)[0]
-    return n
 
 
 def _computed_scalar(graph: Graph, n: int) -> bool:
@@ -191,8 +181,7 @@ def schedule(graph: Graph, groups: list[Group], group_of: dict[int, Group],
     for g in groups:
         for m in g.nodes():
             for a in graph.args(m):
-                while graph.op(a) in VIEW_OPS:
-                    a = graph.args(a)[0]
+                a = view_base(graph, a)
                 src = group_of.get(a)
                 if src is not None and src is not g and id(src) not in preds[id(g)]:
                     preds[id(g)].add(id(src))

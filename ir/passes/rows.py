@@ -21,21 +21,15 @@ from __future__ import annotations
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes.fusion import Group
-from graphnn.ir.views import VIEW_OPS
+from graphnn.ir.views import view_base
 
 ROW_REDUCTIONS = ("sum", "logsumexp")
-
-
-def _base(graph: Graph, n: int) -> int:
-    while graph.op(n) in VIEW_OPS:
-        n = graph.args(n)[0]
-    return n
 
 
 def _reads(graph: Graph, g: Group) -> set[int]:
     """The values (below views) that g's nodes read from outside g."""
     inside = set(g.nodes())
-    return {_base(graph, a) for m in g.nodes() for a in graph.args(m)} - inside
+    return {view_base(graph, a) for m in g.nodes() for a in graph.args(m)} - inside
 
 
 def _row_reduction(graph: Graph, r: Group) -> bool:
@@ -75,7 +69,7 @@ def fuse_rows(graph: Graph, enabled: bool) -> bool:
         if r is None:
             continue
         inside_r = set(r.nodes())
-        read_back = sorted({_base(graph, a) for m in e.nodes() for a in graph.args(m)}
+        read_back = sorted({view_base(graph, a) for m in e.nodes() for a in graph.args(m)}
                            & inside_r)
         row = Group(0, "row", tuple(e.domain), members=r.nodes() + e.nodes(),
                     stores=list(dict.fromkeys(r.stores + read_back + e.stores)),
