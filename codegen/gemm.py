@@ -160,20 +160,21 @@ def rows_first(d: Dialect, p: Product) -> bool:
     return int(p.m) * int(p.k) * p.itemsize <= fits < int(p.n) * int(p.k) * p.itemsize
 
 
-def _grid(d: Dialect, p: Product, tn: int, tm: int) -> tuple[tuple, tuple, int]:
+def _grid(d: Dialect, p: Product, tn: int, tm: int,
+          first: bool) -> tuple[tuple, tuple, int]:
     """(global size, local size, row blocks launched): work-groups of row blocks of one
     column tile; the row blocks are rounded up to whole groups, whose extra rows the row
-    guards skip. The first dimension is the rows' where ``rows_first``."""
+    guards skip. The first dimension is the rows' where ``first`` (``rows_first``)."""
     group = row_group(d, tn, tm)
     rows = -(-tm // group) * group
     lead = (p.batch,) if p.batch else ()
-    if rows_first(d, p):
+    if first:
         return (rows, tn) + lead, (group, 1) + ((1,) if p.batch else ()), rows
     return (tn, rows) + lead, (1, group) + ((1,) if p.batch else ()), rows
 
 
-def _ids(w: KernelWriter, d: Dialect, p: Product) -> None:
-    if rows_first(d, p):
+def _ids(w: KernelWriter, p: Product, first: bool) -> None:
+    if first:
         w.lines.append("int ti = get_global_id(0), tj = get_global_id(1);")
     else:
         w.lines.append("int tj = get_global_id(0), ti = get_global_id(1);")
@@ -258,7 +259,8 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool, panel: 
     mm = g.anchor
     width, cn, rm = blk.width, blk.vectors, blk.rows
     tn, tm = -(-p.n // blk.cols), -(-p.m // rm)
-    gsize, lsize, row_tiles = _grid(d, p, tn, tm)
+    first = rows_first(d, p)
+    gsize, lsize, row_tiles = _grid(d, p, tn, tm, first)
     ragged_rows = _rows_ragged(p, rm, row_tiles)
     kernels = []
     sid = -1 - g.id
@@ -271,7 +273,7 @@ def _gemm_nvec(graph, g, name, d, p: Product, blk: NBlock, packed: bool, panel: 
         kernels.append(_panel_a(graph, name, d, p, sid - PANEL_SCRATCH, a_panels, rm, tm))
     w = KernelWriter(graph, name)
     vt = vec_type(w, p.t, width)
-    _ids(w, d, p)
+    _ids(w, p, first)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {blk.cols};")
     if ragged_rows:     # the row blocks that round the launch up to whole work-groups
         w.lines.append(f"if (i0 >= {p.m}) return;")
@@ -478,11 +480,12 @@ def _gemm_kvec(graph, g, name, d, p: Product, blk: tuple[int, int, int]):
     mm = g.anchor
     width, rm, rn = blk
     tn, tm = -(-p.n // rn), -(-p.m // rm)
-    gsize, lsize, row_tiles = _grid(d, p, tn, tm)
+    first = rows_first(d, p)
+    gsize, lsize, row_tiles = _grid(d, p, tn, tm, first)
     ragged_rows = _rows_ragged(p, rm, row_tiles)
     w = KernelWriter(graph, name)
     vt = vec_type(w, p.t, width)
-    _ids(w, d, p)
+    _ids(w, p, first)
     w.lines.append(f"int i0 = ti * {rm}, j0 = tj * {rn};")
     if ragged_rows:
         w.lines.append(f"if (i0 >= {p.m}) return;")

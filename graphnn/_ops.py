@@ -220,11 +220,7 @@ def matmul(a, b):
         flat *= s_
     a3 = reshape(expand(a, batch + tuple(a.shape[-2:])), (flat,) + tuple(a.shape[-2:]))
     b3 = reshape(expand(b, batch + tuple(b.shape[-2:])), (flat,) + tuple(b.shape[-2:]))
-    ta = tb = False
-    if current() is None:       # (a trace's simplify pass folds the transposition itself)
-        a3, ta = _through_flag(a3, ta)
-        b3, tb = _through_flag(b3, tb)
-    out = apply("matmul", a3, b3, ta=ta, tb=tb)
+    out = _product(a3, b3)
     return _named(reshape(out, batch + (a.shape[-2], b.shape[-1])), "UnsafeViewBackward0",
                   a, b)
 
@@ -249,7 +245,14 @@ def mm(a, b, ta=False, tb=False):
     if a.dim() != 2 or b.dim() != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {a.dim()}D and {b.dim()}D")
     check_same_dtype(a, b)
-    if current() is None:       # (a trace's simplify pass folds the transposition itself)
+    return _product(a, b, ta, tb)
+
+
+def _product(a, b, ta: bool = False, tb: bool = False):
+    """The ``matmul`` primitive of 2-D or batched 3-D operands; in eager mode a transposed
+    operand is read through its flag (a trace's simplify pass folds the transposition
+    itself)."""
+    if current() is None:
         a, ta = _through_flag(a, ta)
         b, tb = _through_flag(b, tb)
     return apply("matmul", a, b, ta=ta, tb=tb)

@@ -7,10 +7,10 @@ shape. The first time a device meets a class, ``Tuner`` compiles the probe once 
 candidate, runs each a few times on random inputs and keeps the one with the least device
 time (OpenCL profiling events, summed over the probe's launches; the best of up to
 ``ROUNDS`` runs, the candidates taken in turn each round, fewer once a candidate has used
-``BUDGET`` seconds). The record goes to
-``tune-<device>.json`` in the build cache's directory (``GRAPHNN_CACHE``), keyed by the
-device identity (driver and PoCL versions included, as the build cache is) and
-``VERSION``, so later processes reuse it without measuring. ``GRAPHNN_TUNE=0`` turns
+``BUDGET`` seconds). The record goes to ``tune-<device>.json`` in the build cache's
+directory (``GRAPHNN_CACHE``), keyed by the device identity (driver and PoCL versions
+included, as the build cache is) and ``VERSION``, so later processes reuse it without
+measuring. ``GRAPHNN_TUNE=0`` turns
 tuning off: every family uses its rule's pick.
 
 Tuning happens inside a compile; its time is counted in ``graphnn.stats().tune_seconds``
