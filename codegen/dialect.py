@@ -51,7 +51,8 @@ class Dialect:
         from graphnn.ir.passes import PassOptions
         per_unit = 16 if self.name == "cpu" else 1024
         return PassOptions(parallelism=self.compute_units * per_unit,
-                           row_vectors=self.row_max > 0)
+                           row_vectors=self.row_max > 0,
+                           lanes=self.vector_width if self.row_max > 0 else 1)
 
     def local_1d(self, n: int) -> int:
         """Work-group size for a 1-D launch of ``n`` work-items: a power of two that still

@@ -22,7 +22,7 @@ from graphnn.ir.views import VIEW_OPS, resolve
 
 # ops whose expression the writer builds itself (indexed reads), by their registry "cl" name
 INDEXED_EXPRESSIONS = ("gather", "slice_grad", "rand", "randint", "concat", "pad",
-                       "pad_grad")
+                       "pad_grad", "im2col", "col2im")
 
 
 # an assumption PoCL's LLVM may use (where it was measured); elsewhere a no-op (Oclgrind's
@@ -309,11 +309,11 @@ class KernelWriter:
             return self._rand(n, idx)
         if op == "concat":
             return self._concat(n, idx)
-        if op in ("pad", "pad_grad"):
-            return self._pad(n, idx)
+        d = get(op)
+        if d.guarded_reads is not None:
+            return self._guarded_reads(n, idx)
         if op == "cast" and out_t == bool_:
             return f"({self.value(args[0], idx)} != 0)"
-        d = get(op)
         if d.operand_dtype == "promote":
             want = result_type(*(g.type(a) for a in args))
         else:
@@ -420,15 +420,14 @@ class KernelWriter:
         draw = f"gnn_bits64({counter} * 2u, {key}) % {span}UL"
         return f"(({ct})(long)({draw} + {low}UL))"
 
-    def _pad(self, n: int, idx: list[str]) -> str:
-        """``pad`` / ``pad_grad``: the sum of guarded reads that ``ir/ops/pad.py`` lists."""
-        from graphnn.ir.ops.pad import read_terms
+    def _guarded_reads(self, n: int, idx: list[str]) -> str:
+        """``pad``, ``im2col`` and their adjoints: the sum of the guarded reads of argument 0
+        that the op's ``guarded_reads`` rule lists."""
         g = self.graph
         src = g.args(n)[0]
-        grad = g.op(n) == "pad_grad"
-        shape = g.type(n).shape if grad else g.type(src).shape
         terms = []
-        for conds, pos in read_terms(g.attrs(n), shape, self.align(n, idx), grad):
+        for conds, pos in get(g.op(n)).guarded_reads(g.attrs(n), g.type(src).shape,
+                                                     g.type(n).shape, self.align(n, idx)):
             v = self.load(src, pos)
             terms.append(f"(({' && '.join(conds)}) ? {v} : 0)" if conds else v)
         return terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"

@@ -12,6 +12,7 @@ from graphnn.codegen import rows as _rows
 from graphnn.codegen import scatter as _scatter
 from graphnn.codegen import sort as _sort
 from graphnn.codegen import tiled as _tiled
+from graphnn.codegen import unfold as _unfold
 from graphnn.codegen import vec as _vec
 from graphnn.codegen import vepi as _vepi
 from graphnn.codegen import workgroup as _workgroup
@@ -474,4 +475,5 @@ FAMILIES = {
     "scatter_add": _scatter.scatter_add,
     "argsort": _sort.argsort,
     "max_pool2d_argmax": _pooling.max_pool2d_argmax, "scatter_set": scatter_set,
+    "im2col": _unfold.im2col, "col2im": _unfold.col2im,
 }

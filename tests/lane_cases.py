@@ -120,6 +120,18 @@ def decoder(lib):
     return out + [_np(x.grad)]
 
 
+def conv_gemm(lib):
+    """Convolutions as GEMMs over im2col columns (``ir/passes/conv_gemm.py``): a strided
+    3 x 3 and a 1 x 1 convolution of 16 channels, both gradients."""
+    nn = lib.nn
+    net = _init(lib, nn.Sequential(nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                   nn.Conv2d(16, 16, 1)))
+    x = _t(lib, _rng(11).standard_normal((1, 16, 5, 5)).astype(np.float32), grad=True)
+    target = _t(lib, _rng(12).standard_normal((1, 16, 3, 3)).astype(np.float32))
+    out = _train(lib, net, x, lambda o: nn.functional.mse_loss(o, target), steps=1)
+    return out + [_np(x.grad)]
+
+
 def pooling(lib):
     """Overlapping max pooling (argmax + scatter_set backward), unpooling, average pooling."""
     nn, F = lib.nn, lib.nn.functional
@@ -281,7 +293,8 @@ def dropout(lib):
 
 
 CASES = {"lenet": lenet, "mlp": mlp, "conv_bn_relu_pool": conv_bn_relu_pool,
-         "decoder": decoder, "pooling": pooling, "lstm": lstm, "transformer": transformer,
+         "decoder": decoder, "conv_gemm": conv_gemm, "pooling": pooling, "lstm": lstm,
+         "transformer": transformer,
          "long_rows": long_rows, "embedding": embedding, "losses": losses, "optimizers": optimizers,
          "indexing": indexing, "float64": float64, "packed": packed, "dropout": dropout}
 RANDOM = {"dropout"}

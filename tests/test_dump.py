@@ -92,9 +92,10 @@ def test_json_follows_its_schema_and_references_resolve():
     for k in doc["kernels"]:
         assert k["source"].startswith(f"__kernel void {k['name']}(")
         assert all(ids[i]["kernel"] == k["name"] for i in k["nodes"])
-    assert [p["name"] for p in doc["passes"][:9]] == ["dce", "simplify", "products", "cse",
-                                                      "split_concat", "split_reduce", "fuse",
-                                                      "rows", "horizontal"]
+    assert [p["name"] for p in doc["passes"][:10]] == ["dce", "conv_gemm", "simplify",
+                                                       "products", "cse", "split_concat",
+                                                       "split_reduce", "fuse", "rows",
+                                                       "horizontal"]
     assert {r["reason"] for r in doc["why_not_fused"]} <= set(REASONS)
     # the schema is strict: a node without its type fails
     del doc["nodes"][0]["dtype"]
@@ -182,14 +183,14 @@ def test_all_passes_writes_a_file_per_pass_and_diffs(tmp_path, capsys):
                  "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert "inference.0.trace.txt" in names and "inference.9.horizontal.txt" in names
-    fuse = (tmp_path / "inference.7.fuse.diff").read_text()
+    assert "inference.0.trace.txt" in names and "inference.10.horizontal.txt" in names
+    fuse = (tmp_path / "inference.8.fuse.diff").read_text()
     assert "kernels: k0 = %2 %5 %7; k1 = %10 %13" in fuse
     # simplify removes the traced no-op views: the diff lists them as removed
-    simplify = (tmp_path / "inference.2.simplify.diff").read_text().splitlines()
+    simplify = (tmp_path / "inference.3.simplify.diff").read_text().splitlines()
     assert simplify and all(line.startswith(("-", "~")) for line in simplify)
-    assert "# inference pass 7 fuse: changed" in out
-    assert not (tmp_path / "inference.4.cse.diff").exists()     # cse changed nothing
+    assert "# inference pass 8 fuse: changed" in out
+    assert not (tmp_path / "inference.5.cse.diff").exists()     # cse changed nothing
 
 
 def test_fusion_report_comes_from_the_pass_and_covers_every_read():

@@ -2,7 +2,7 @@
 from graphnn.ir.ops.registry import (REGISTRY, EVERY_ARG, NOT_DIFFERENTIABLE, Kind, OpDef,
                                      Reducer, VJPContext, get, infer_type, register)
 # importing each module registers its ops
-from graphnn.ir.ops import elementwise, reduce, movement, nn, pad, random, index  # noqa: F401
+from graphnn.ir.ops import elementwise, reduce, movement, nn, pad, random, index, unfold  # noqa: F401
 
 __all__ = ["REGISTRY", "EVERY_ARG", "NOT_DIFFERENTIABLE", "Kind", "OpDef", "Reducer",
            "VJPContext", "get", "infer_type", "register"]

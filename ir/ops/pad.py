@@ -208,9 +208,11 @@ def _pad_attrs(at):
 register(OpDef("pad", Kind.INJECTIVE, 1, _pad_shape, lambda args, at: args[0].dtype,
                _pad_vjp, _pad_ref, "pad",
                doc="reflect/replicate/circular padding; attrs mode, lo, hi (per dim)",
-               indexed_reads=(0,)))
+               indexed_reads=(0,),
+               guarded_reads=lambda at, i, o, idx: read_terms(at, i, idx, False)))
 register(OpDef("pad_grad", Kind.INJECTIVE, 1, _pad_grad_shape, lambda args, at: args[0].dtype,
                lambda c, g: [g.op("pad", **_pad_attrs(c.attrs))], _pad_grad_ref, "pad_grad",
                doc="the adjoint of pad: each input position sums the gradients of the "
                    "output positions that read it; attrs shape, mode, lo, hi",
-               indexed_reads=(0,)))
+               indexed_reads=(0,),
+               guarded_reads=lambda at, i, o, idx: read_terms(at, o, idx, True)))

@@ -88,6 +88,10 @@ class OpDef:
     # scalar elsewhere is rounded to the tensors' type first, as PyTorch's other kernels
     # (add, sub, where, comparisons) convert it
     scalar_opmath: tuple[int, ...] = ()
+    # indexed ops whose value is a sum of guarded reads of argument 0 (pad, im2col): from
+    # (attrs, argument shape, result shape, the result's index as C expressions), a list of
+    # (conditions, the argument's index) pairs; a read counts where all its conditions hold
+    guarded_reads: Optional[Callable] = None
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.passes.conv_gemm import lower_convolutions
 from graphnn.ir.passes.dce import common_subexpression_elimination, dead_code_elimination
 from graphnn.ir.passes.fusion import Group, fuse
 from graphnn.ir.passes.horizontal import fuse_horizontal
@@ -26,11 +27,18 @@ class PassOptions:
     # the device runs row-vector kernels (the CPU dialect): a row's reduction and the
     # elementwise kernel that reads it back along the row share one work-item per row
     row_vectors: bool = False
+    # float lanes of the device's vectors: the direct convolution kernels vectorise along
+    # output rows, and convolutions with short rows run as GEMMs over im2col columns
+    lanes: int = 1
+    # False: every convolution keeps its direct kernel
+    conv_gemm: bool = True
 
 
 PIPELINE: list[tuple[str, Callable[[Graph, PassOptions], bool]]] = [
     # remove what no output needs (traces and VJP rules leave unused intermediates)
     ("dce", lambda g, o: dead_code_elimination(g)),
+    # wide convolutions and their gradients become GEMMs over im2col columns
+    ("conv_gemm", lambda g, o: lower_convolutions(g, o.lanes, o.conv_gemm)),
     # drop detach, identity views and casts, x*1 and x+0; fold reshape chains
     ("simplify", lambda g, o: simplify(g)),
     # a sum of matrix products (a weight's gradient over a loop's steps) becomes one product
