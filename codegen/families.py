@@ -186,31 +186,18 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
     fold = get(op).reducer
     # an index result keeps the compared values in the input's type
     acc_t = (graph.type(src) if fold.index else graph.type(r)).dtype.cl
-    body_lines, red_idx = decompose("r", red_shape, "k")
     computed, values = reduction_body(w, g, anchors, in_idx)
 
     t_src = graph.type(src).dtype
     accs = ["acc"] + [f"acc{i}" for i in range(1, len(anchors))]
-    w.lines.append(f"{acc_t} {' = 0, '.join(accs)} = 0; {w.it} best = 0; {acc_t} run_max = "
-                   f"{literal(float('-inf'), t_src) if t_src.is_float else 0};")
-    blocked = fold.sums and (is_symbolic(total) or total > SUM_BLOCK)
-    if blocked:     # blocked summation, as in the vectorised sum: acc restarts per block
-        w.lines.append(f"{acc_t} {' = 0, '.join('b' + a for a in accs)} = 0;")
-        w.lines.append(f"for ({w.it} rb = 0; rb < {total}; rb += {SUM_BLOCK}) {{")
-        w.lines.append(f"{w.it} re = rb + {SUM_BLOCK} < {total} ? rb + {SUM_BLOCK} : {total};")
-        w.lines.append(" ".join(f"{a} = 0;" for a in accs))
-    w.lines.append(f"for ({w.it} r = {'rb' if blocked else 0}; r < {'re' if blocked else total}; "
-                   "r++) {")
-    w.lines += ["    " + line for line in body_lines + computed]
-    w.lines.append(f"    {acc_t} v = {values[0]};")
+    w.lines.append(f"{acc_t} {' = 0, '.join(accs)} = 0; {w.it} best = 0, r = 0; {acc_t} "
+                   f"run_max = {literal(float('-inf'), t_src) if t_src.is_float else 0};")
     step = fold.float_step if t_src.is_float and fold.float_step else fold.step
-    w.lines.append(f"    {step}")
-    for a, v in zip(accs[1:], values[1:]):      # siblings are sums (fusion._merge_sibling)
-        w.lines.append(f"    {a} += {v};")
-    w.lines.append("}")
-    if blocked:
-        w.lines.append(" ".join(f"b{a} += {a};" for a in accs) + " }")
-        w.lines.append(" ".join(f"{a} = b{a};" for a in accs))
+    body = computed + [f"{acc_t} v = {values[0]};", step] + \
+        [f"{a} += {v};" for a, v in zip(accs[1:], values[1:])] + ["r++;"]
+    # siblings are sums (fusion._merge_sibling); ``r`` counts the positions for argmax
+    w.lines += _reduction_loops(w, red_shape, accs, acc_t, body,
+                                fold.sums and (is_symbolic(total) or total > SUM_BLOCK))
     if fold.finish:
         w.lines.append(fold.finish)
     result = "acc"
@@ -224,6 +211,58 @@ def reduce(graph: Graph, g: Group, name: str, d: Dialect):
         if a in g.stores:
             w.store(a, _sibling_index(graph, r, a, out_idx))
     return w, *launch_1d(n_out, d)
+
+
+def _reduction_loops(w: KernelWriter, red_shape: tuple, accs: list[str], acc_t: str,
+                     body: list[str], blocked: bool) -> list[str]:
+    """One loop per reduced dim (``k0``, ``k1``...), the last innermost: no division per
+    element (a flat loop split its counter into the dims with a 64-bit division and
+    remainder per dim and element: BatchNorm's backward statistics over (N, H, W) at 8 x
+    56 x 56 took 10.8 ms for 64 channels, 3.1 ms nested). ``blocked``: blocked summation,
+    each block summed from zero into ``b<acc>``: a block is one iteration of the loops
+    outside the trailing dims whose sizes multiply to at most SUM_BLOCK (a symbolic dim
+    is never inside a block, so the text does not depend on its value); a last dim past
+    SUM_BLOCK (or symbolic) is itself cut into blocks of SUM_BLOCK."""
+    it, dims = w.it, list(red_shape)
+    inner, size = len(dims), 1
+    while blocked and inner > 0 and not is_symbolic(dims[inner - 1]) and \
+            size * dims[inner - 1] <= SUM_BLOCK:
+        inner -= 1
+        size *= dims[inner]
+    cut = blocked and inner == len(dims)       # the last dim alone is past a block
+    lines, depth = [], 0
+
+    def open_(text: str) -> None:
+        nonlocal depth
+        lines.append("    " * depth + text)
+        depth += 1
+
+    if blocked:
+        lines.append(f"{acc_t} {' = 0, '.join('b' + a for a in accs)} = 0;")
+    last = len(dims) - 1
+    for i, n in enumerate(dims):
+        if blocked and i == (last if cut else inner):
+            if cut:
+                open_(f"for ({it} kb = 0; kb < {n}; kb += {SUM_BLOCK}) {{")
+                lines.append("    " * depth + f"{it} ke = kb + {SUM_BLOCK} < {n} ? "
+                             f"kb + {SUM_BLOCK} : {n};")
+            lines.append("    " * depth + " ".join(f"{a} = 0;" for a in accs))
+        if cut and i == last:
+            open_(f"for ({it} k{i} = kb; k{i} < ke; k{i}++) {{")
+        else:
+            open_(f"for ({it} k{i} = 0; k{i} < {n}; k{i}++) {{")
+    lines += ["    " * depth + line for line in body]
+    for i in range(len(dims) - 1, -1, -1):
+        depth -= 1
+        lines.append("    " * depth + "}")
+        if blocked and i == (last if cut else inner):
+            lines.append("    " * depth + " ".join(f"b{a} += {a};" for a in accs))
+            if cut:
+                depth -= 1
+                lines.append("    " * depth + "}")
+    if blocked:
+        lines.append(" ".join(f"{a} = b{a};" for a in accs))
+    return lines
 
 
 def _sibling_index(graph: Graph, anchor: int, sibling: int, out_idx: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH
+from graphnn.codegen.families import REDUCE_ACCS, REDUCE_WIDTH, SUM_BLOCK
 from graphnn.codegen.vec import width_for
 from tests.kernel_check import Case, around, check_all, chunks, dialect, dialect_for, \
     prime_between, programs, reduce_fn
@@ -59,7 +59,21 @@ def cpu_cases() -> list:
         out += [case(shape, "argmax", (ax,), keepdim=ax == 2, tag="ops"),
                 case(shape, "max_dim", (ax,), tag="ops")]
     out.append(case(shape, "logsumexp", (1, 3), perm=(3, 0, 2, 1), tag="ops"))
-    return out + edge_cases(dialect_for("cpu"))
+    return out + block_cases() + edge_cases(dialect_for("cpu"))
+
+
+def block_cases() -> list:
+    """The generic kernel's loops, one per reduced dim, and its summation blocks
+    (``families._reduction_loops``): trailing reduced dims that fill one block, one past it
+    (a block per outer iteration), a last dim past a block alone (cut into blocks, with an
+    outer reduced dim and without), and the batch (symbolic in a traced graph) outside the
+    blocks. Sums of squares over dims that are not one contiguous run: no faster kernel."""
+    b = SUM_BLOCK
+    return [case((2, 2, b // 2, 1), "sum_sq", (1, 2), tag="blocks"),
+            case((2, 2, b // 2 + 1, 1), "sum_sq", (1, 2), tag="blocks"),
+            case((3, 2, b // 2 + 1), "sum_sq", (0, 2), tag="blocks"),
+            case((2, b + 1, 1), "sum_sq", (1,), perm=(1, 0, 2), tag="blocks"),
+            case((2, 3, b + 1), "sum_sq", (0, 2), tag="blocks")]
 
 
 def edge_cases(d) -> list:
@@ -119,6 +133,18 @@ CASES = cpu_cases()
 @pytest.mark.parametrize("chunk", chunks(CASES, 5, by_path))
 def test_reduce_boundaries(chunk):
     run_reduce(chunk)
+
+
+def test_block_cases_reach_the_generic_loops():
+    """The block cases' sums run in the generic kernel's nested loops (a change of path
+    would leave the blocks untested)."""
+    chunk = [p.values[0] for p in block_cases()]
+    with programs() as progs, dialect("cpu"):
+        check_all([reduce_check(cs, np.float32, i) for i, cs in enumerate(chunk)], train=False)
+    sources = [p.source for p in progs]
+    assert sum(s.count("for (long k1 = 0;") + s.count("for (int k1 = 0;") for s in sources) \
+        >= 3
+    assert any("kb += 4096" in s or f"kb += {SUM_BLOCK}" in s for s in sources)
 
 
 @pytest.mark.parametrize("chunk", chunks([c for c in CASES if c.id in (
