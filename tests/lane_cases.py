@@ -122,12 +122,14 @@ def decoder(lib):
 
 def conv_gemm(lib):
     """Convolutions as GEMMs over im2col columns (``ir/passes/conv_gemm.py``): a strided
-    3 x 3 and a 1 x 1 convolution of 16 channels, both gradients."""
+    3 x 3 (the element kernel), a padded 3 x 3 on rows of one vector and a lane (the row
+    kernel; direct in the GPU dialect) and a 1 x 1 convolution of 16 channels, both
+    gradients."""
     nn = lib.nn
     net = _init(lib, nn.Sequential(nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
-                                   nn.Conv2d(16, 16, 1)))
-    x = _t(lib, _rng(11).standard_normal((1, 16, 5, 5)).astype(np.float32), grad=True)
-    target = _t(lib, _rng(12).standard_normal((1, 16, 3, 3)).astype(np.float32))
+                                   nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 16, 1)))
+    x = _t(lib, _rng(11).standard_normal((1, 16, 9, 9)).astype(np.float32), grad=True)
+    target = _t(lib, _rng(12).standard_normal((1, 16, 5, 5)).astype(np.float32))
     out = _train(lib, net, x, lambda o: nn.functional.mse_loss(o, target), steps=1)
     return out + [_np(x.grad)]
 

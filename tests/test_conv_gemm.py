@@ -154,3 +154,23 @@ def test_column_references_match_unfold_and_fold(rng):
     fold = torch.nn.functional.fold(torch.tensor(unfold), (7, 6), (3, 2), dilation=(1, 2),
                                     padding=(1, 0), stride=(2, 1)).numpy()
     np.testing.assert_allclose(back, fold, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_lowered_16_bit_storage(every_conv_lowered, dtype):
+    """16-bit columns: the row kernel converts each vector and lane where it reads and
+    writes; the product computes in float32, as PyTorch's CPU convolution does."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 5, 19)).astype(np.float32)
+    w = (rng.standard_normal((4, 3, 3, 3)) / 5).astype(np.float32)
+    gx = G.tensor(x).to(getattr(G, dtype))
+    gw = G.tensor(w).to(getattr(G, dtype))
+    tx = torch.tensor(x).to(getattr(torch, dtype))
+    tw = torch.tensor(w).to(getattr(torch, dtype))
+    with programs() as progs:
+        y = G.nn.functional.conv2d(gx, gw, padding=1)
+    ref = torch.nn.functional.conv2d(tx, tw, padding=1)
+    assert y.dtype == getattr(G, dtype)
+    assert any("im2col" in launch.ops for p in progs for launch in p.launches)
+    tol = 1e-2 if dtype == "float16" else 4e-2
+    np.testing.assert_allclose(y.float().numpy(), ref.float().numpy(), rtol=tol, atol=tol)
