@@ -1,12 +1,16 @@
-"""``im2col`` and ``col2im`` (``ir/ops/unfold.py``): one work-item per element on a 3-D
-grid whose first dimension runs along a row of the result.
+"""``im2col`` and ``col2im`` (``ir/ops/unfold.py``).
 
-As an elementwise kernel over the flat index, ``im2col`` split each index into its six
-coordinates with 64-bit divisions, one by the batch size (a kernel argument): 130 ms for
-ResNet-18's first stage's 14M columns. Here the row (ow, or w), the image's row (n, oh)
-and the weight's row (c, i, j) come from the three grid ids, so the only divisions are by
-literals (OH, kW, kH), once per work-item; consecutive work-items of a work-group write
-consecutive elements, which PoCL vectorises across them.
+``col2im``, and ``im2col`` strided along W or in the GPU dialect: one work-item per element
+on a 3-D grid whose first dimension runs along a row of the result. As an elementwise
+kernel over the flat index, ``im2col`` split each index into its six coordinates with
+64-bit divisions, one by the batch size (a kernel argument): 130 ms for ResNet-18's first
+stage's 14M columns. Here the row (ow, or w), the image's row (n, oh) and the weight's row
+(c, i, j) come from the three grid ids, so the only divisions are by literals (OH, kW,
+kH), once per work-item; consecutive work-items of a work-group write consecutive
+elements, which PoCL vectorises across them.
+
+``im2col`` unstrided along W in the row-vector dialect: a work-item per row of columns
+(``_im2col_rows``), copying vectors of the input row.
 """
 from __future__ import annotations
 
