@@ -174,3 +174,41 @@ def test_lowered_16_bit_storage(every_conv_lowered, dtype):
     assert any("im2col" in launch.ops for p in progs for launch in p.launches)
     tol = 1e-2 if dtype == "float16" else 4e-2
     np.testing.assert_allclose(y.float().numpy(), ref.float().numpy(), rtol=tol, atol=tol)
+
+
+def test_forward_epilogue_joins_the_product(every_conv_lowered):
+    """The elementwise ops after a lowered forward (bias, a folded BatchNorm, ReLU) are the
+    product's epilogue: computed on ``W @ cols`` itself, not through its permuted view."""
+    rng = np.random.default_rng(12)
+    seq = lambda lib: lib.nn.Sequential(  # noqa: E731
+        lib.nn.Conv2d(3, 4, 3, stride=2, padding=1), lib.nn.BatchNorm2d(4), lib.nn.ReLU(),
+        lib.nn.Conv2d(4, 2, 1))
+    ours, ref = seq(G), seq(torch)
+    state = {k: rng.standard_normal(tuple(v.shape)).astype(np.float32)
+             for k, v in ref.state_dict().items() if v.dtype == torch.float32}
+    state["1.running_var"] = np.abs(state["1.running_var"]) + 0.5
+    ref.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
+    ours.load_state_dict({k: G.tensor(v) for k, v in state.items()}, strict=False)
+    ours.eval(), ref.eval()
+    x = rng.standard_normal((2, 3, 9, 7)).astype(np.float32)
+    with G.no_grad(), programs() as progs:
+        y = ours(G.tensor(x))
+    with torch.no_grad():
+        want = ref(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-5)
+    ops = [launch.ops for p in progs for launch in p.launches]
+    assert any("matmul" in o and "relu" in o and "sqrt" in o for o in ops), ops
+
+
+def test_forward_epilogue_gradients(every_conv_lowered):
+    """Training through the epilogue: bias and ReLU in the product's layout, the mask read
+    back in the backward."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    w = (rng.standard_normal((4, 3, 3, 3)) / 5).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+
+    def fn(lib, x, w, b):
+        return lib.relu(lib.nn.functional.conv2d(x, w, b, padding=1)) * 2.0 + 1.0
+
+    check_all([Case(fn, [x, w, b], "conv-bias-relu")])

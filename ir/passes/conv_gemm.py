@@ -6,6 +6,8 @@ With the weight as an O x K matrix (K = C*kH*kW) and the columns of the input as
 (N*OH*OW) matrix (``ir/ops/unfold.py``), for a convolution with one group:
 
 - forward: ``Y = W @ cols``, (O, N*OH*OW), read back as (N, O, OH, OW) through a permute;
+  its elementwise consumers with per-channel operands are computed on Y, as the product's
+  epilogue (``_epilogue_in_product_layout``);
 - weight gradient: ``dW = dY' @ cols^T``, dY' the gradient as (O, N*OH*OW) (one copy);
 - input gradient: ``dX = col2im(W^T @ dY')``.
 
@@ -21,6 +23,7 @@ the product without its columns (docs/design.md, "Convolutions as GEMMs").
 from __future__ import annotations
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops import REGISTRY, Kind
 from graphnn.ir.passes.dce import dead_code_elimination
 
 # both channel counts at least this (0: never); LeNet's layers stay direct
@@ -77,7 +80,10 @@ def lower_convolutions(graph: Graph, lanes: int, enabled: bool = True) -> bool:
         x_shape, w_shape, out_shape, cols = _geometry(graph, n)
         if not as_gemm(graph.op(n), x_shape, w_shape, out_shape, graph.attrs(n), lanes):
             continue
-        graph.replace_all_uses(n, _lower(graph, n, x_shape, w_shape, cols))
+        out = _lower(graph, n, x_shape, w_shape, cols)
+        graph.replace_all_uses(n, out)
+        if graph.op(n) == "conv2d":
+            _epilogue_in_product_layout(graph, out)
         changed = True
     if changed:
         dead_code_elimination(graph)
@@ -120,3 +126,79 @@ def _lower(graph: Graph, n: int, x_shape: tuple, w_shape: tuple, cols: dict) -> 
     oh, ow = graph.type(gy).shape[2:]
     dc = add("reshape", [dc], {"shape": (w_shape[1], *w_shape[2:], batch, oh, ow)})
     return add("col2im", [dc], {"shape": tuple(x_shape), **cols})
+
+
+# elementwise ops with a meaning beyond their operands' values (a shape, a random stream)
+_SHAPED = frozenset({"expand", "iota", "rand", "randint"})
+# per-channel operands computed by elementwise ops of at most this depth are computed again
+# in the product's layout (a folded BatchNorm's 1 / sqrt(var + eps)) rather than stored
+REBUILD_DEPTH = 8
+
+
+def _in_layout(graph: Graph, b: int, small: tuple, channels: int, depth: int) -> int:
+    """Per-channel operand ``b`` in the product's layout ``small`` ((O, 1) or (1, 1)): a
+    reshape of a leaf, or, for an elementwise op of per-channel values, the op on their
+    reshapes: a reshape of a computed value is a layout change that fusion stores, and
+    the product's epilogue would read a kernel of its own (one more launch per layer)."""
+    t = graph.type(b)
+    if not t.shape or t.shape == small:
+        return b
+    op = graph.op(b)
+    if depth > 0 and op in REGISTRY and op not in _SHAPED and \
+            REGISTRY[op].kind in (Kind.ELEMWISE, Kind.BROADCAST) and graph.args(b):
+        inner = [_per_channel(graph, a, channels) for a in graph.args(b)]
+        if all(i is not None for i in inner):
+            return graph.add(op, [_in_layout(graph, a, i, channels, depth - 1)
+                                  for a, i in zip(graph.args(b), inner)],
+                             graph.attrs(b), name=graph.name(b), meta=graph.meta(b))
+    return graph.add("reshape", [b], {"shape": small}, name=graph.name(b))
+
+
+def _per_channel(graph: Graph, b: int, channels: int) -> tuple | None:
+    """The shape in the product's layout (O, N*OH*OW) of operand ``b`` of an elementwise op
+    on the (N, O, OH, OW) output: (O, 1) or (1, 1) for a per-channel or single value
+    ((1, O, 1, 1), (O, 1, 1), a 0-d constant), None for anything else."""
+    shape = graph.type(b).shape
+    if len(shape) > 4:
+        return None
+    full = (1,) * (4 - len(shape)) + tuple(shape)
+    if full[0] != 1 or full[2:] != (1, 1) or full[1] not in (1, channels):
+        return None
+    return (full[1], 1)
+
+
+def _epilogue_in_product_layout(graph: Graph, out: int) -> None:
+    """A forward's elementwise consumers (bias, a folded BatchNorm, an activation) computed
+    on the product ``W @ cols`` itself, (O, N*OH*OW), instead of on its (N, O, OH, OW) view:
+    read through the permute, they were a kernel of their own (fusion joins an epilogue
+    in the anchor's index space only; ``--why-not-fused``: layout_change). Each op whose
+    only input of the output's shape is the chain so far, read by that op alone, and whose
+    other operands are per channel or single values, moves into the product's layout; the
+    chain's end is permuted back."""
+    y = graph.args(graph.args(out)[0])[0]          # permute(reshape(y)): y is (O, N*P)
+    shape = graph.type(out).shape
+    while True:
+        users = graph.users(out)
+        if len(users) != 1 or out in graph.outputs:
+            return
+        u = users[0][0]
+        op = graph.op(u)
+        if op not in REGISTRY or REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
+                op in _SHAPED or graph.type(u).shape != shape or \
+                list(graph.args(u)).count(out) != 1:
+            return
+        args = []
+        for a in graph.args(u):
+            if a == out:
+                args.append(y)
+                continue
+            small = _per_channel(graph, a, shape[1])
+            if small is None:
+                return
+            args.append(_in_layout(graph, a, small, shape[1], REBUILD_DEPTH))
+        y = graph.add(op, args, graph.attrs(u), name=graph.name(u), meta=graph.meta(u))
+        back = graph.add("reshape", [y], {"shape": (shape[1], shape[0], *shape[2:])},
+                         name=graph.name(u))
+        out = graph.add("permute", [back], {"dims": (1, 0, 2, 3)}, name=graph.name(u),
+                        meta=graph.meta(u))
+        graph.replace_all_uses(u, out)
