@@ -59,8 +59,8 @@ reshape, flatten, permute, transpose, t, unsqueeze, squeeze = (
     _ops.squeeze)
 cat, concat, stack, split, chunk = _ops.cat, _ops.cat, _ops.stack, _ops.split, _ops.chunk
 narrow, select, unbind, swapaxes = _ops.narrow, _ops.select, _ops.unbind, _ops.transpose
-gather, index_select, neg, sign, rsqrt = (_ops.gather, _ops.index_select, _ops.neg, _ops.sign,
-                                          _ops.rsqrt)
+gather, index_select, neg, sign, rsqrt, square = (
+    _ops.gather, _ops.index_select, _ops.neg, _ops.sign, _ops.rsqrt, _ops.square)
 scatter_add, scatter, index_add, index_copy, index_fill, index_put = (
     _index.scatter_add, _index.scatter, _index.index_add, _index.index_copy, _index.index_fill,
     _index.index_put)

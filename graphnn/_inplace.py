@@ -313,8 +313,8 @@ def install(T) -> None:
     for name, fn in (("add_", _ops.add), ("sub_", _ops.sub), ("mul_", _ops.mul),
                      ("div_", _ops.div), ("pow_", _ops.pow)):
         setattr(T, name, _binary_inplace(name, fn))
-    for name in ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt", "abs", "neg",
-                 "sign"):
+    for name in ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt", "square", "abs",
+                 "neg", "sign"):
         setattr(T, name + "_", _unary_inplace(name + "_", getattr(_ops, name)))
     T.__iadd__, T.__isub__, T.__imul__, T.__itruediv__ = T.add_, T.sub_, T.mul_, T.div_
 

@@ -94,6 +94,11 @@ for _n in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign", "sin"
     globals()[_n] = (lambda op: lambda a: apply(op, a))(_n)
 
 
+def square(a):
+    """``a * a``: ``torch.square`` (its gradient is ``PowBackward0``, as ``a ** 2``)."""
+    return pow(a, 2)
+
+
 def rsqrt(a):
     return _named(apply("div", 1.0, apply("sqrt", a)), "RsqrtBackward0", a)
 
@@ -544,7 +549,8 @@ def install(T) -> None:
     T.__rmatmul__ = lambda self, other: matmul(other, self)
     T.__abs__ = lambda self: apply("abs", self)
     for name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid",
-                 "relu", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "clamp", "maximum", "minimum",
+                 "relu", "sqrt", "rsqrt", "square", "abs", "sign", "sin", "cos", "clamp",
+                 "maximum", "minimum",
                  "matmul", "mm", "bmm", "sum", "mean", "max", "min", "amax", "amin", "argmax",
                  "argmin", "masked_fill", "addcmul", "addcdiv", "lerp", "var", "std", "norm"):
         setattr(T, name, globals()[name])

@@ -185,6 +185,8 @@ UNARY = [
     Case("cos", lambda T, a: a.cos(), [A234 * 4]),
     Case("int_cos", lambda T, a: T.cos(a), [I23]),
     Case("rsqrt", lambda T, a: T.rsqrt(a), [P23]),
+    Case("square", lambda T, a: T.square(a) + a.square(), [A23]),
+    Case("int_square", lambda T, a: a.square(), [I23]),
     Case("abs", lambda T, a: T.abs(a), [A23]),
     Case("abs_zero", lambda T, a: abs(a), [T23 - 0.5]),
     Case("sign", lambda T, a: T.sign(a), [T23 - 0.5]),
