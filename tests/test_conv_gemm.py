@@ -48,6 +48,11 @@ def test_rule_on_both_sides_of_each_threshold(lanes):
     for op in ("conv2d_input_grad", "conv2d_weight_grad"):
         assert rule(op, *shapes(64, 64, grad_max), _at(), lanes)
         assert not rule(op, *shapes(64, 64, wide), _at(), lanes)
+    # columns up to MAX_COLUMNS elements: C*kH*kW * N*OH*OW
+    n_at = conv_gemm.MAX_COLUMNS // (lo * 9 * 4)
+    assert rule("conv2d", (n_at, lo, 2, 2), (lo, lo, 3, 3), (n_at, lo, 2, 2), _at(), lanes)
+    assert not rule("conv2d", (n_at + 1, lo, 2, 2), (lo, lo, 3, 3), (n_at + 1, lo, 2, 2),
+                    _at(), lanes)
     # a 1 x 1 kernel's weight gradient is lowered on wide rows too; its other two are not
     assert rule("conv2d_weight_grad", *shapes(64, 64, wide, k=1), _at(), lanes)
     assert not rule("conv2d_input_grad", *shapes(64, 64, wide, k=1), _at(), lanes)

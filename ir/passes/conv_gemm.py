@@ -32,6 +32,9 @@ OPS = ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
 # outputs per row, in vectors of the device, up to which a product beats the direct kernel:
 # the forward's row kernels hold whole rows, the gradients' sum over them
 ROW_VECTORS = {"conv2d": 0.5, "conv2d_input_grad": 2, "conv2d_weight_grad": 2}
+# columns of more elements than this stay direct: 512 MiB of float32 (ResNet-18's largest at
+# batch 8 are 7M), and well within 32-bit indexing for devices without 64-bit index math
+MAX_COLUMNS = 1 << 27
 
 
 def as_gemm(op: str, x_shape, w_shape, out_shape, at: dict, lanes: int) -> bool:
@@ -48,8 +51,12 @@ def as_gemm(op: str, x_shape, w_shape, out_shape, at: dict, lanes: int) -> bool:
     / 10.8 / 13.3; 256 ch 14 x 14: 9.8 / 11.2 / 16.5 against 12.6 / 8.9 / 11.9; 512 ch 7 x
     7: 15.4 / 18.4 / 17.1 against 13.6 / 9.2 / 8.2; stride 2, 64 -> 128 ch at 56 x 56:
     13.0 / 10.9 / 24.2 against 6.4 / 7.2 / 6.6; 1 x 1 at 256 ch 28 x 28: 4.5 / 5.3 / 15.9
-    against 4.8 / 4.7 / 4.8; 32 ch at 64 x 64: 9.2 in all against 27.9."""
-    if at["groups"] != 1 or min(w_shape[0], w_shape[1]) < MIN_CHANNELS:
+    against 4.8 / 4.7 / 4.8; 32 ch at 64 x 64: 9.2 in all against 27.9. Columns past
+    ``MAX_COLUMNS`` elements stay direct (a large batch: the columns' memory, and a symbolic
+    batch counts by its value, as each new input signature is lowered again)."""
+    columns = w_shape[1] * w_shape[2] * w_shape[3] * out_shape[0] * out_shape[2] * out_shape[3]
+    if at["groups"] != 1 or min(w_shape[0], w_shape[1]) < MIN_CHANNELS or \
+            columns > MAX_COLUMNS:
         return False
     if max(at["stride"]) > 1 or op == "conv2d_weight_grad" and tuple(w_shape[2:]) == (1, 1):
         return True
