@@ -27,6 +27,7 @@ class Stats:
     peak_device_bytes: int = 0      # the most device memory in use by tensors at once
     tunings: int = 0                # shape classes whose kernel configurations were timed
     tune_seconds: float = 0.0       # timing them (runtime/tune.py), within compiles
+    tunings_deferred: int = 0       # classes left to the rule once the tuning budget was spent
 
     @property
     def compile_seconds(self) -> float:
@@ -47,7 +48,8 @@ def _now() -> dict:
                 builds=rt.builds, launches=rt.launches, syncs=rt.syncs,
                 bytes_allocated=pool.created if pool is not None else 0,
                 peak_device_bytes=pool.peak if pool is not None else 0,
-                tunings=TUNE["tunings"], tune_seconds=TUNE["tune_seconds"])
+                tunings=TUNE["tunings"], tune_seconds=TUNE["tune_seconds"],
+                tunings_deferred=TUNE["deferred"])
 
 
 def stats() -> Stats:

@@ -11,7 +11,9 @@ time (OpenCL profiling events, summed over the probe's launches; the best of up 
 directory (``GRAPHNN_CACHE``), keyed by the device identity (driver and PoCL versions
 included, as the build cache is) and ``VERSION``, so later processes reuse it without
 measuring. ``GRAPHNN_TUNE=0`` turns
-tuning off: every family uses its rule's pick.
+tuning off: every family uses its rule's pick. A process tunes for at most
+``GRAPHNN_TUNE_BUDGET`` seconds (``PROCESS_BUDGET``); later questions take the rule's pick
+without a record, and a later process measures them.
 
 Tuning happens inside a compile; its time is counted in ``graphnn.stats().tune_seconds``
 (not in the compile phases it interrupts), and the probes' launches and builds are not
@@ -37,14 +39,34 @@ VERSION = 1         # bump when a family's kernels change enough to void old mea
 ROUNDS = 9          # timed runs per candidate, at most
 BUDGET = 0.2        # seconds of device time per candidate after which fewer runs suffice
 MARGIN = 0.10       # another candidate must beat the rule's pick by more than this share
+# seconds of tuning per process (``GRAPHNN_TUNE_BUDGET``) after which questions take the
+# rule's pick unrecorded, for a later process to measure: a class costs 1-3 s (builds of
+# every candidate), and ResNet-18's block stack asks 25 of them in its first step (55 s)
+PROCESS_BUDGET = 8.0
 
 # counters read by graphnn.stats()
-STATS = {"tunings": 0, "tune_seconds": 0.0}
+STATS = {"tunings": 0, "tune_seconds": 0.0, "deferred": 0}
 
 
 def enabled() -> bool:
     """``GRAPHNN_TUNE``: unset or anything but ``0`` tunes."""
     return os.environ.get("GRAPHNN_TUNE", "1").strip() != "0"
+
+
+def process_budget() -> float:
+    """``GRAPHNN_TUNE_BUDGET``: seconds of tuning per process (``PROCESS_BUDGET`` unless
+    set; a malformed value is refused with a ValueError naming the variable)."""
+    raw = os.environ.get("GRAPHNN_TUNE_BUDGET")
+    if raw is None:
+        return PROCESS_BUDGET
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"GRAPHNN_TUNE_BUDGET must be a number of seconds, got {raw!r}") \
+            from None
+    if not value >= 0:
+        raise ValueError(f"GRAPHNN_TUNE_BUDGET must be 0 or more seconds, got {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,11 @@ class Tuner:
         known = self.records().get(q.key)
         if known is not None and known.candidates == q.candidates:
             return known.pick
+        if STATS["tune_seconds"] >= process_budget():
+            # this process has tuned enough: the rule's pick, unrecorded (a later process
+            # measures the class), so that a large model's first step stays seconds long
+            STATS["deferred"] += 1
+            return q.candidates[0]
         record = self.measure(d, q)
         self.records()[q.key] = record
         _write(self.path, q.key, record)

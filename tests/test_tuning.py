@@ -113,8 +113,10 @@ def test_decide_keeps_the_rule_for_small_products_and_foreign_picks():
 
 @pytest.fixture
 def tuned(tmp_path, monkeypatch):
-    """Tuning on, into an empty cache directory, with a fresh memory of records."""
+    """Tuning on, into an empty cache directory, with a fresh memory of records, whatever
+    this process has tuned before (no budget)."""
     monkeypatch.setenv("GRAPHNN_TUNE", "1")
+    monkeypatch.setenv("GRAPHNN_TUNE_BUDGET", "1e9")
     monkeypatch.setenv("GRAPHNN_CACHE", str(tmp_path))
     tuner = get_runtime().dialect.tuner
     monkeypatch.setattr(tuner, "_records", {})
@@ -233,3 +235,20 @@ def test_the_probe_keeps_a_symbolic_batch_symbolic():
     a, b = g.inputs
     assert is_symbolic(g.type(a).shape[0]) and g.type(b).shape == (32, 16)
     assert tuning.size_class(m) == "*"
+
+
+def test_a_spent_budget_defers_to_the_rule(tuned, monkeypatch):
+    """Past ``GRAPHNN_TUNE_BUDGET`` seconds of tuning in this process a new class takes the
+    rule's pick, unrecorded (a later process measures it); a malformed budget is refused."""
+    monkeypatch.setenv("GRAPHNN_TUNE_BUDGET", "0")
+    before = G.stats()
+    a, b, c = big_product(4)
+    assert_close(c, a @ b, rtol=1e-4, atol=1e-3)
+    after = G.stats()
+    assert after.tunings == before.tunings and not tuned.path.exists()
+    assert after.tunings_deferred == before.tunings_deferred + 1
+    monkeypatch.setenv("GRAPHNN_TUNE_BUDGET", "soon")
+    with pytest.raises(ValueError, match="GRAPHNN_TUNE_BUDGET"):
+        runtime_tune.process_budget()
+    monkeypatch.delenv("GRAPHNN_TUNE_BUDGET")
+    assert runtime_tune.process_budget() == runtime_tune.PROCESS_BUDGET
