@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -329,3 +330,17 @@ def reduce_fn(op, axes, keepdim, perm=None):
             return x.max(dim=axes[0], keepdim=keepdim).values
         return logsumexp(lib, x, axes, keepdim)
     return fn
+
+
+@contextlib.contextmanager
+def lowering(every: bool):
+    """Every ungrouped convolution as a GEMM over im2col columns (``ir/passes/conv_gemm.py``)
+    when ``every``, whatever its channels and rows; else the rule's choice."""
+    mod = sys.modules["graphnn.ir.passes.conv_gemm"]
+    saved = mod.as_gemm
+    if every:
+        mod.as_gemm = lambda op, x, w, out, at, lanes: at["groups"] == 1
+    try:
+        yield
+    finally:
+        mod.as_gemm = saved

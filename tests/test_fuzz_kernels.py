@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.kernel_check import check, dialect, reduce_fn
+from tests.kernel_check import check, dialect, lowering, reduce_fn
 
 EXAMPLES = int(os.environ.get("GRAPHNN_FUZZ_EXAMPLES", "0"))
 BIG = EXAMPLES > 0
@@ -65,7 +65,8 @@ def conv_cases(draw):
                 pool=(draw(st.integers(1, 3)), draw(st.integers(1, 3)),
                       draw(st.booleans())),
                 x_transposed=draw(st.booleans()), dtype=draw(DTYPES),
-                dialect=draw(st.sampled_from(DIALECTS)), seed=draw(st.integers(0, 2 ** 16)))
+                dialect=draw(st.sampled_from(DIALECTS)), gemm=draw(st.booleans()),
+                seed=draw(st.integers(0, 2 ** 16)))
 
 
 def _conv_out(size, k, s, p, d):
@@ -108,7 +109,7 @@ def test_fuzz_conv2d(case):
             y = lib.where(m > 0, y, m)
         return y
 
-    with dialect(case["dialect"]):
+    with dialect(case["dialect"]), lowering(case["gemm"]):
         check(fn, arrays, inference=tail == "relu_pool", seed=case["seed"], what=str(case),
               **_tol(dt, fan))
 
