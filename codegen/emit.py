@@ -238,7 +238,9 @@ class KernelWriter:
         return self.graph.type(node).dtype.cl
 
     def address(self, node: int, index: list[str]) -> str:
-        """Element address of ``node`` (a value or a view) at its own per-dim ``index``."""
+        """Element address of ``node`` (a value or a view) at its own per-dim ``index``: C
+        expressions, each a term of the sum as it stands where its stride is 1 (parenthesise
+        a conditional or comparison)."""
         view = resolve(self.graph, node)
         flat = self.flat.get((tuple(index), view.shape))
         if flat is not None and view.offset == 0 and view.strides == contiguous_strides(

@@ -102,7 +102,7 @@ def _im2col_rows(graph: Graph, g: Group, name: str, d: Dialect):
                 f"__global {dtype.cl_storage}* out = {dst} + "
                 f"{w.address(node, ['c', 'i', 'j', 'n', 'oh', '0'])};",
                 f"__global const {dtype.cl_storage}* in = {src} + "
-                f"{w.address(x, ['n', 'c', 'h < 0 ? 0 : h', '0'])} + shift;"]
+                f"{w.address(x, ['n', 'c', '(h < 0 ? 0 : h)', '0'])} + shift;"]
     full = ow // width * width
     zero = splat(t, width)
     lane = f"(e >= lo && e < hi ? {load_vector(w, dtype, 'in + e', 1)} : 0)"

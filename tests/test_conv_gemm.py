@@ -99,6 +99,9 @@ CASES = [
     _case(1, 2, 2, 3, MAX_LOCAL, (1, 3), padding=(0, 1), seed=5),
     _case(1, 2, 2, 3, MAX_LOCAL + 1, (1, 3), padding=(0, 1), seed=6),
     _case(1, 2, 2, 3, 67, (1, 3), padding=(0, 1), seed=7),
+    # rows of one element: the row kernel's input row has stride 1 along H (its address
+    # was misparsed there, a wild read: found by the fuzz tests)
+    _case(2, 3, 2, 4, 1, (3, 1), padding=(1, 0), seed=14),
 ]
 
 
