@@ -313,7 +313,7 @@ class KernelWriter:
             return self._concat(n, idx)
         d = get(op)
         if d.guarded_reads is not None:
-            return self._guarded_reads(n, idx)
+            return self.guarded_reads(n, idx)
         if op == "cast" and out_t == bool_:
             return f"({self.value(args[0], idx)} != 0)"
         if d.operand_dtype == "promote":
@@ -422,9 +422,9 @@ class KernelWriter:
         draw = f"gnn_bits64({counter} * 2u, {key}) % {span}UL"
         return f"(({ct})(long)({draw} + {low}UL))"
 
-    def _guarded_reads(self, n: int, idx: list[str]) -> str:
-        """``pad``, ``im2col`` and their adjoints: the sum of the guarded reads of argument 0
-        that the op's ``guarded_reads`` rule lists."""
+    def guarded_reads(self, n: int, idx: list[str]) -> str:
+        """``pad``, ``im2col`` and their adjoints at ``n``'s index ``idx``: the sum of the
+        guarded reads of argument 0 that the op's ``guarded_reads`` rule lists."""
         g = self.graph
         src = g.args(n)[0]
         terms = []

@@ -19,7 +19,6 @@ from graphnn.codegen.dialect import Dialect
 from graphnn.codegen.emit import KernelWriter
 from graphnn.codegen.vec import load_vector, splat, store_vector_at
 from graphnn.ir.graph import Graph
-from graphnn.ir.ops import get
 from graphnn.ir.passes.fusion import Group
 from graphnn.ir.views import resolve
 
@@ -37,17 +36,10 @@ def _kernel(graph: Graph, g: Group, name: str, d: Dialect, idx: list[str], lines
     """The kernel storing the anchor's value at ``idx`` (declared by ``lines``) as the sum of
     its op's guarded reads."""
     w = KernelWriter(graph, name)
-    node = g.anchor
-    src = graph.args(node)[0]
     it = w.it
     w.lines += [f"{it} x0 = get_global_id(0), x1 = get_global_id(1), "
                 f"x2 = get_global_id(2);"] + [f"{it} {line}" for line in lines]
-    terms = []
-    for conds, pos in get(graph.op(node)).guarded_reads(
-            graph.attrs(node), graph.type(src).shape, graph.type(node).shape, idx):
-        v = w.load(src, pos)
-        terms.append(f"(({' && '.join(conds)}) ? {v} : 0)" if conds else v)
-    w.store(node, idx, " + ".join(terms) if terms else "0")
+    w.store(g.anchor, idx, w.guarded_reads(g.anchor, idx))
     return w, gsize, (_local(gsize[0], d), 1, 1)
 
 

@@ -31,6 +31,15 @@ def assert_close(ours, ref, rtol: float = 1e-4, atol: float = 1e-5, what: str = 
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=what)
 
 
+@pytest.fixture
+def direct_convolutions():
+    """Every convolution on its direct kernel (none as a GEMM over im2col columns), whatever
+    this device's vectors: for the direct kernels' own tables."""
+    from tests.kernel_check import conv_path
+    with conv_path("direct"):
+        yield
+
+
 def pair(array: np.ndarray, requires_grad: bool = False):
     """The same values as a graphnn tensor and a torch tensor."""
     g = graphnn.tensor(array)

@@ -333,14 +333,20 @@ def reduce_fn(op, axes, keepdim, perm=None):
 
 
 @contextlib.contextmanager
-def lowering(every: bool):
-    """Every ungrouped convolution as a GEMM over im2col columns (``ir/passes/conv_gemm.py``)
-    when ``every``, whatever its channels and rows; else the rule's choice."""
+def conv_path(path: str | None):
+    """Convolutions inside: ``"gemm"``, every ungrouped one as a GEMM over im2col columns
+    (``ir/passes/conv_gemm.py``), whatever its channels and rows; ``"direct"``, none; None,
+    the rule's choice. A fresh eager-op cache inside (a cached eager convolution keeps the
+    path it was lowered with), the outer one restored after."""
+    from graphnn import _dispatch
     mod = sys.modules["graphnn.ir.passes.conv_gemm"]
-    saved = mod.as_gemm
-    if every:
+    saved, eager = mod.as_gemm, _dispatch._EAGER
+    if path == "gemm":
         mod.as_gemm = lambda op, x, w, out, at, lanes: at["groups"] == 1
+    elif path == "direct":
+        mod.as_gemm = lambda *args: False
+    _dispatch._EAGER = {}
     try:
         yield
     finally:
-        mod.as_gemm = saved
+        mod.as_gemm, _dispatch._EAGER = saved, eager

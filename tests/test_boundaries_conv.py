@@ -12,12 +12,9 @@ assert those paths (row-vectorised or generic), so that a table notices when it 
 reaching the code it was made for."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
-from graphnn import _dispatch
 from graphnn.codegen.conv import TAP_UNROLL, UNROLL, WGRAD_MAX, WGRAD_SHARE, \
     _divisor_at_most, _wgrad_blocks, acc_budget
 from graphnn.codegen.vec import width_for
@@ -27,15 +24,8 @@ from tests.kernel_check import ROW_MAX, ROWS, WIDEST, Case, around, check_all, c
 
 DEVICE = dialect_for("cpu")     # the register budget is this device's (acc_budget)
 
-
-@pytest.fixture(autouse=True)
-def direct_kernels(monkeypatch):
-    """These cases are for the direct convolution kernels: none of them runs as a GEMM over
-    im2col columns (``tests/test_conv_gemm.py`` covers those), whatever this device's
-    vectors; a fresh eager-op cache."""
-    monkeypatch.setattr(sys.modules["graphnn.ir.passes.conv_gemm"], "as_gemm",
-                        lambda *args: False)
-    monkeypatch.setattr(_dispatch, "_EAGER", {})
+# the direct kernels' cases: none runs as a GEMM (tests/test_conv_gemm.py covers those)
+pytestmark = pytest.mark.usefixtures("direct_convolutions")
 
 
 def budget(cols: int, share: float | None = None) -> int:

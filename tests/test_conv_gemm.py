@@ -12,10 +12,9 @@ import pytest
 import torch
 
 import graphnn as G
-from graphnn import _dispatch
 from graphnn.codegen.unfold import MAX_LOCAL
 from graphnn.ir.ops import REGISTRY
-from tests.kernel_check import Case, check_all, programs
+from tests.kernel_check import Case, check_all, conv_path, programs
 
 conv_gemm = sys.modules["graphnn.ir.passes.conv_gemm"]
 
@@ -59,12 +58,11 @@ def test_rule_on_both_sides_of_each_threshold(lanes):
 
 
 @pytest.fixture
-def every_conv_lowered(monkeypatch):
+def every_conv_lowered():
     """Every ungrouped convolution runs as a GEMM, whatever this device's vectors, so the
-    cases reach the columns however few their channels; a fresh eager-op cache."""
-    monkeypatch.setattr(conv_gemm, "as_gemm", lambda op, x, w, out, at, lanes:
-                        at["groups"] == 1)
-    monkeypatch.setattr(_dispatch, "_EAGER", {})
+    cases reach the columns however few their channels."""
+    with conv_path("gemm"):
+        yield
 
 
 def _case(n, c, o, h, w, k, stride=1, padding=0, dilation=1, bias=True, dtype=np.float32,

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.kernel_check import check, dialect, lowering, reduce_fn
+from tests.kernel_check import check, conv_path, dialect, reduce_fn
 
 EXAMPLES = int(os.environ.get("GRAPHNN_FUZZ_EXAMPLES", "0"))
 BIG = EXAMPLES > 0
@@ -109,7 +109,7 @@ def test_fuzz_conv2d(case):
             y = lib.where(m > 0, y, m)
         return y
 
-    with dialect(case["dialect"]), lowering(case["gemm"]):
+    with dialect(case["dialect"]), conv_path("gemm" if case["gemm"] else None):
         check(fn, arrays, inference=tail == "relu_pool", seed=case["seed"], what=str(case),
               **_tol(dt, fan))
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphnn as G
-from tests.kernel_check import check, logsumexp, lowering
+from tests.kernel_check import check, conv_path, logsumexp
 
 EXAMPLES = int(os.environ.get("GRAPHNN_FUZZ_EXAMPLES", "0"))
 BIG = EXAMPLES > 0
@@ -347,7 +347,7 @@ def test_fuzz_conv_and_pooling(case):
     # reports an index past the input and its backward adds the gradient there (into the
     # next channel's first element); graphnn's output is -inf with no gradient
     assume(kind != "max_pool1d" or _every_window_reads_input(w, k, s, p, d, case["ceil"]))
-    with lowering(case["gemm"]):
+    with conv_path("gemm" if case["gemm"] else None):
         check(fn, arrays, seed=case["seed"], what=str(case), **_tol(dt, c * k * k))
 
 

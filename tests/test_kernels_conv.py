@@ -3,28 +3,18 @@ weight and bias, over shapes and attributes that hit both the row-vectorised and
 generic code paths."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 import graphnn as G
-from graphnn import _dispatch
 from tests.conftest import assert_close, pair
 
 F = G.nn.functional
 TF = torch.nn.functional
 
-
-@pytest.fixture(autouse=True)
-def direct_kernels(monkeypatch):
-    """These cases are for the direct convolution kernels: none of them runs as a GEMM over
-    im2col columns (``tests/test_conv_gemm.py`` covers those), whatever this device's
-    vectors; a fresh eager-op cache."""
-    monkeypatch.setattr(sys.modules["graphnn.ir.passes.conv_gemm"], "as_gemm",
-                        lambda *args: False)
-    monkeypatch.setattr(_dispatch, "_EAGER", {})
+# the direct kernels' cases: none runs as a GEMM (tests/test_conv_gemm.py covers those)
+pytestmark = pytest.mark.usefixtures("direct_convolutions")
 
 
 def _conv_case(rng, n, c, h, w, oc, k, bias=True, dtype=np.float32, **kw):

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.ir.ops.nn import conv_out_size
 from graphnn.ir.ops.registry import Kind, OpDef, register
 
 _KEYS = ("kernel", "stride", "padding", "dilation")
 
 
-def _out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
-    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
-
-
 def columns_shape(x_shape, at) -> tuple:
     """(C, kH, kW, N, OH, OW) of the columns of an input of ``x_shape`` (N, C, H, W)."""
     n, c, h, w = x_shape
-    oh, ow = (_out_size(s, *p) for s, p in zip(
+    oh, ow = (conv_out_size(s, *p) for s, p in zip(
         (h, w), zip(at["kernel"], at["stride"], at["padding"], at["dilation"])))
     if oh <= 0 or ow <= 0:
         raise ValueError(f"im2col: kernel {tuple(at['kernel'])} is larger than the padded "

@@ -23,8 +23,8 @@ the product without its columns (docs/design.md, "Convolutions as GEMMs").
 from __future__ import annotations
 
 from graphnn.ir.graph import Graph
-from graphnn.ir.ops import REGISTRY, Kind
 from graphnn.ir.passes.dce import dead_code_elimination
+from graphnn.ir.passes.simplify import reshapable
 
 # both channel counts at least this; LeNet's layers (1 -> 6 -> 16) stay direct
 MIN_CHANNELS = 16
@@ -135,8 +135,6 @@ def _lower(graph: Graph, n: int, x_shape: tuple, w_shape: tuple, cols: dict) -> 
     return add("col2im", [dc], {"shape": tuple(x_shape), **cols})
 
 
-# elementwise ops with a meaning beyond their operands' values (a shape, a random stream)
-_SHAPED = frozenset({"expand", "iota", "rand", "randint"})
 # per-channel operands computed by elementwise ops of at most this depth are computed again
 # in the product's layout (a folded BatchNorm's 1 / sqrt(var + eps)) rather than stored
 REBUILD_DEPTH = 8
@@ -151,8 +149,7 @@ def _in_layout(graph: Graph, b: int, small: tuple, channels: int, depth: int) ->
     if not t.shape or t.shape == small:
         return b
     op = graph.op(b)
-    if depth > 0 and op in REGISTRY and op not in _SHAPED and \
-            REGISTRY[op].kind in (Kind.ELEMWISE, Kind.BROADCAST) and graph.args(b):
+    if depth > 0 and reshapable(op) and graph.args(b):
         inner = [_per_channel(graph, a, channels) for a in graph.args(b)]
         if all(i is not None for i in inner):
             return graph.add(op, [_in_layout(graph, a, i, channels, depth - 1)
@@ -190,8 +187,7 @@ def _epilogue_in_product_layout(graph: Graph, out: int) -> None:
             return
         u = users[0][0]
         op = graph.op(u)
-        if op not in REGISTRY or REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
-                op in _SHAPED or graph.type(u).shape != shape or \
+        if not reshapable(op) or graph.type(u).shape != shape or \
                 list(graph.args(u)).count(out) != 1:
             return
         args = []

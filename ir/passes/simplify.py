@@ -151,6 +151,13 @@ def _slice_of(graph: Graph, n: int, at: dict, depth: int) -> int:
 
 # elementwise ops whose attributes name the result's shape: not computed in another one
 _SHAPED = frozenset({"expand", "iota", "rand", "randint"})
+
+
+def reshapable(op: str) -> bool:
+    """An elementwise op computed from its operands' values alone, so that it can be
+    computed in another shape of its operands (reshaped, or in a product's layout)."""
+    return op in REGISTRY and op not in _SHAPED and \
+        REGISTRY[op].kind in (Kind.ELEMWISE, Kind.BROADCAST)
 LEAFWISE_DEPTH = 2      # elementwise ops over leaves that _sinks_reshape computes again
 
 
@@ -159,9 +166,7 @@ def _sinks_reshape(graph: Graph, n: int) -> bool:
     read only by ``n``, or single values that broadcast into that shape, and one of them
     reshapes a computed value that is not a view: the op can be applied before the
     reshape."""
-    op = graph.op(n)
-    if op not in REGISTRY or REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
-            op in _SHAPED:
+    if not reshapable(graph.op(n)):
         return False
     args = graph.args(n)
     shape = graph.type(n).shape
@@ -201,9 +206,7 @@ def _leafwise(graph: Graph, a: int, shape: tuple, user: int, depth: int) -> bool
     op = graph.op(a)
     if op in LEAF_OPS:
         return True
-    if depth == 0 or op not in REGISTRY or op in _SHAPED or \
-            REGISTRY[op].kind not in (Kind.ELEMWISE, Kind.BROADCAST) or \
-            any(u != user for u, _ in graph.users(a)):
+    if depth == 0 or not reshapable(op) or any(u != user for u, _ in graph.users(a)):
         return False
     return all(graph.type(b).shape == () or _leafwise(graph, b, shape, a, depth - 1)
                for b in graph.args(a))
